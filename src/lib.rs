@@ -24,11 +24,19 @@ pub fn artifacts() -> &'static Artifacts {
     A.get_or_init(|| {
         let exe = std::env::current_exe().expect("test exe path");
         // target/<profile>/deps/test-binary
-        let profile_dir = exe.parent().and_then(Path::parent).expect("profile dir").to_path_buf();
-        let release = profile_dir.file_name().map(|n| n == "release").unwrap_or(false);
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("profile dir")
+            .to_path_buf();
+        let release = profile_dir
+            .file_name()
+            .map(|n| n == "release")
+            .unwrap_or(false);
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(repo_root()).args(["build", "-p", "wick-plugin", "-p", "wick-host-sdk"]);
+        cmd.current_dir(repo_root())
+            .args(["build", "-p", "wick-plugin", "-p", "wick-host-sdk"]);
         if release {
             cmd.arg("--release");
         }
@@ -38,7 +46,11 @@ pub fn artifacts() -> &'static Artifacts {
         let wick = profile_dir.join("wick");
         assert!(plugin.exists(), "{} missing", plugin.display());
         assert!(wick.exists(), "{} missing", wick.display());
-        Artifacts { plugin, wick, target_dir: profile_dir }
+        Artifacts {
+            plugin,
+            wick,
+            target_dir: profile_dir,
+        }
     })
 }
 

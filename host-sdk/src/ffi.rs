@@ -137,7 +137,8 @@ pub struct wick_api {
     pub node_descriptor: unsafe extern "C" fn(u32, *mut *const wick_node_descriptor) -> i32,
     pub instance_create: unsafe extern "C" fn(*const c_char, *mut *mut wick_instance) -> i32,
     pub instance_destroy: unsafe extern "C" fn(*mut wick_instance),
-    pub param_set: unsafe extern "C" fn(*mut wick_instance, *const c_char, *const wick_value) -> i32,
+    pub param_set:
+        unsafe extern "C" fn(*mut wick_instance, *const c_char, *const wick_value) -> i32,
     pub param_get: unsafe extern "C" fn(*mut wick_instance, *const c_char, *mut wick_value) -> i32,
     pub process: unsafe extern "C" fn(*mut wick_instance, *const wick_process_args) -> i32,
     pub instance_last_error: unsafe extern "C" fn(*const wick_instance) -> *const c_char,

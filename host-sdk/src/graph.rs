@@ -41,14 +41,22 @@ pub fn parse_frames(spec: &str) -> Result<Vec<i64>, HostError> {
             return Err(bad("empty item"));
         }
         let (range, step) = match part.split_once('x') {
-            Some((r, s)) => (r, s.parse::<i64>().map_err(|_| bad("step after 'x' is not an integer"))?),
+            Some((r, s)) => (
+                r,
+                s.parse::<i64>()
+                    .map_err(|_| bad("step after 'x' is not an integer"))?,
+            ),
             None => (part, 1),
         };
         if step < 1 {
             return Err(bad("step must be at least 1"));
         }
         // Allow negative frame numbers: split on a '-' that is not the leading sign.
-        let split = range.char_indices().skip(1).find(|(_, c)| *c == '-').map(|(i, _)| i);
+        let split = range
+            .char_indices()
+            .skip(1)
+            .find(|(_, c)| *c == '-')
+            .map(|(i, _)| i);
         let (a, b) = match split {
             Some(i) => (&range[..i], &range[i + 1..]),
             None => (range, range),
@@ -74,7 +82,13 @@ pub fn parse_frames(spec: &str) -> Result<Vec<i64>, HostError> {
 pub fn expand_pattern(pattern: &str, frame: i64) -> String {
     if let Some(start) = pattern.find('#') {
         let n = pattern[start..].chars().take_while(|c| *c == '#').count();
-        return format!("{}{:0width$}{}", &pattern[..start], frame, &pattern[start + n..], width = n);
+        return format!(
+            "{}{:0width$}{}",
+            &pattern[..start],
+            frame,
+            &pattern[start + n..],
+            width = n
+        );
     }
     if let Some(start) = pattern.find('%') {
         let rest = &pattern[start + 1..];
@@ -82,7 +96,13 @@ pub fn expand_pattern(pattern: &str, frame: i64) -> String {
             let spec = &rest[..d];
             if spec.chars().all(|c| c.is_ascii_digit()) {
                 let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
-                return format!("{}{:0width$}{}", &pattern[..start], frame, &rest[d + 1..], width = width);
+                return format!(
+                    "{}{:0width$}{}",
+                    &pattern[..start],
+                    frame,
+                    &rest[d + 1..],
+                    width = width
+                );
             }
         }
     }
@@ -118,9 +138,23 @@ struct NodeSpec {
 }
 
 enum Kind {
-    Read { pattern: String, first: Option<i64>, last: Option<i64> },
-    Write { pattern: String, input: usize, depth: Option<Depth> },
-    Node { id: String, inputs: Vec<Option<usize>>, offsets: Vec<i32>, params: Vec<(String, ParamValue)>, keys: Vec<(String, ParamType, Vec<(f64, f64)>)> },
+    Read {
+        pattern: String,
+        first: Option<i64>,
+        last: Option<i64>,
+    },
+    Write {
+        pattern: String,
+        input: usize,
+        depth: Option<Depth>,
+    },
+    Node {
+        id: String,
+        inputs: Vec<Option<usize>>,
+        offsets: Vec<i32>,
+        params: Vec<(String, ParamValue)>,
+        keys: Vec<(String, ParamType, Vec<(f64, f64)>)>,
+    },
 }
 
 struct GNode {
@@ -147,7 +181,10 @@ fn toml_to_text(v: &toml::Value) -> String {
 impl Graph {
     /// Reads and checks a graph file against the plugin's nodes and params.
     pub fn load(path: &Path, plugin: &Plugin) -> Result<Graph, HostError> {
-        let text = std::fs::read_to_string(path).map_err(|e| HostError::Io { path: path.into(), msg: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| HostError::Io {
+            path: path.into(),
+            msg: e.to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         Graph::parse(&text, base, plugin)
     }
@@ -159,38 +196,64 @@ impl Graph {
         if !(fps.is_finite() && fps > 0.0) {
             return Err(bad(format!("fps must be positive, got {fps}")));
         }
-        let index: HashMap<&str, usize> = file.nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = file
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.name.as_str(), i))
+            .collect();
         if index.len() != file.nodes.len() {
             return Err(bad("node names must be unique".into()));
         }
         let find = |name: &str, from: &str| {
-            index.get(name).copied().ok_or_else(|| bad(format!("node '{from}' reads from unknown node '{name}'")))
+            index
+                .get(name)
+                .copied()
+                .ok_or_else(|| bad(format!("node '{from}' reads from unknown node '{name}'")))
         };
         let mut nodes = Vec::new();
         for n in &file.nodes {
             let kind = match n.kind.as_str() {
                 "read" => Kind::Read {
-                    pattern: n.path.clone().ok_or_else(|| bad(format!("read node '{}' needs a path", n.name)))?,
+                    pattern: n
+                        .path
+                        .clone()
+                        .ok_or_else(|| bad(format!("read node '{}' needs a path", n.name)))?,
                     first: n.first,
                     last: n.last,
                 },
                 "write" => {
-                    let input = find(n.input.as_deref().ok_or_else(|| bad(format!("write node '{}' needs an input", n.name)))?, &n.name)?;
+                    let input = find(
+                        n.input.as_deref().ok_or_else(|| {
+                            bad(format!("write node '{}' needs an input", n.name))
+                        })?,
+                        &n.name,
+                    )?;
                     let depth = match n.depth {
                         None => None,
                         Some(8) => Some(Depth::U8),
                         Some(16) => Some(Depth::U16),
                         Some(32) => Some(Depth::F32),
-                        Some(d) => return Err(bad(format!("write node '{}': depth {d} is not 8, 16 or 32", n.name))),
+                        Some(d) => {
+                            return Err(bad(format!(
+                                "write node '{}': depth {d} is not 8, 16 or 32",
+                                n.name
+                            )))
+                        }
                     };
                     Kind::Write {
-                        pattern: n.path.clone().ok_or_else(|| bad(format!("write node '{}' needs a path", n.name)))?,
+                        pattern: n
+                            .path
+                            .clone()
+                            .ok_or_else(|| bad(format!("write node '{}' needs a path", n.name)))?,
                         input,
                         depth,
                     }
                 }
                 id => {
-                    let info = plugin.node(id).map_err(|e| bad(format!("node '{}': {e}", n.name)))?;
+                    let info = plugin
+                        .node(id)
+                        .map_err(|e| bad(format!("node '{}': {e}", n.name)))?;
                     let mut inputs = vec![None; info.inputs.len()];
                     if let Some(i) = &n.input {
                         if inputs.is_empty() {
@@ -199,26 +262,40 @@ impl Graph {
                         inputs[0] = Some(find(i, &n.name)?);
                     }
                     for (port, src) in &n.inputs {
-                        let k = info.inputs.iter().position(|p| &p.name == port).ok_or_else(|| {
-                            bad(format!("node '{}' ({id}) has no input '{port}'", n.name))
-                        })?;
+                        let k = info
+                            .inputs
+                            .iter()
+                            .position(|p| &p.name == port)
+                            .ok_or_else(|| {
+                                bad(format!("node '{}' ({id}) has no input '{port}'", n.name))
+                            })?;
                         inputs[k] = Some(find(src, &n.name)?);
                     }
                     for (k, p) in info.inputs.iter().enumerate() {
                         if inputs[k].is_none() && !p.optional {
-                            return Err(bad(format!("node '{}' ({id}): input '{}' is not connected", n.name, p.name)));
+                            return Err(bad(format!(
+                                "node '{}' ({id}): input '{}' is not connected",
+                                n.name, p.name
+                            )));
                         }
                     }
                     let mut params = Vec::new();
                     for (k, v) in &n.params {
-                        let p = info.param(k).ok_or_else(|| bad(format!("node '{}' ({id}) has no param '{k}'", n.name)))?;
+                        let p = info.param(k).ok_or_else(|| {
+                            bad(format!("node '{}' ({id}) has no param '{k}'", n.name))
+                        })?;
                         params.push((k.clone(), p.parse(&toml_to_text(v))?));
                     }
                     let mut keys = Vec::new();
                     for (k, points) in &n.keyframes {
-                        let p = info.param(k).ok_or_else(|| bad(format!("node '{}' ({id}) has no param '{k}'", n.name)))?;
+                        let p = info.param(k).ok_or_else(|| {
+                            bad(format!("node '{}' ({id}) has no param '{k}'", n.name))
+                        })?;
                         if !matches!(p.ty, ParamType::Float | ParamType::Int) {
-                            return Err(bad(format!("node '{}': keyframes need a numeric param, '{k}' is not", n.name)));
+                            return Err(bad(format!(
+                                "node '{}': keyframes need a numeric param, '{k}' is not",
+                                n.name
+                            )));
                         }
                         if points.is_empty() || points.windows(2).any(|w| w[1].0 <= w[0].0) {
                             return Err(bad(format!("node '{}': keyframes of '{k}' must be [frame, value] pairs in increasing frame order", n.name)));
@@ -234,17 +311,30 @@ impl Graph {
                     }
                 }
             };
-            nodes.push(GNode { name: n.name.clone(), kind });
+            nodes.push(GNode {
+                name: n.name.clone(),
+                kind,
+            });
         }
-        let g = Graph { nodes, fps, frames: file.frames, base };
+        let g = Graph {
+            nodes,
+            fps,
+            frames: file.frames,
+            base,
+        };
         g.check_acyclic()?;
         if !g.nodes.iter().any(|n| matches!(n.kind, Kind::Write { .. })) {
-            return Err(bad("the graph has no write node, so it renders nothing".into()));
+            return Err(bad(
+                "the graph has no write node, so it renders nothing".into()
+            ));
         }
         for n in &g.nodes {
             if let Kind::Write { input, .. } = n.kind {
                 if !matches!(g.nodes[input].kind, Kind::Node { .. }) {
-                    return Err(bad(format!("write node '{}' must be fed by a Wick node", n.name)));
+                    return Err(bad(format!(
+                        "write node '{}' must be fed by a Wick node",
+                        n.name
+                    )));
                 }
             }
         }
@@ -254,7 +344,12 @@ impl Graph {
     fn check_acyclic(&self) -> Result<(), HostError> {
         fn visit(g: &Graph, i: usize, state: &mut Vec<u8>) -> Result<(), HostError> {
             match state[i] {
-                1 => return Err(HostError::BadArgument(format!("graph: cycle through node '{}'", g.nodes[i].name))),
+                1 => {
+                    return Err(HostError::BadArgument(format!(
+                        "graph: cycle through node '{}'",
+                        g.nodes[i].name
+                    )))
+                }
                 2 => return Ok(()),
                 _ => {}
             }
@@ -314,7 +409,12 @@ struct Want {
 }
 
 impl Want {
-    const WORKING: Want = Want { sample: 3, channels: 4, premultiplied: false, linear: false };
+    const WORKING: Want = Want {
+        sample: 3,
+        channels: 4,
+        premultiplied: false,
+        linear: false,
+    };
     fn of(s: Sample, channels: u32, premultiplied: bool, linear: bool) -> Want {
         let sample = match s {
             Sample::U8 => 0,
@@ -322,7 +422,12 @@ impl Want {
             Sample::F16 => 2,
             Sample::F32 => 3,
         };
-        Want { sample, channels, premultiplied, linear }
+        Want {
+            sample,
+            channels,
+            premultiplied,
+            linear,
+        }
     }
     fn frame(&self, w: u32, h: u32) -> Frame {
         let s = [Sample::U8, Sample::U16, Sample::F16, Sample::F32][self.sample as usize];
@@ -344,12 +449,17 @@ impl<'p> Renderer<'p> {
             if let Kind::Node { id, params, .. } = &n.kind {
                 let mut inst = plugin.instance(id)?;
                 for (k, v) in params {
-                    inst.set_param(k, v).map_err(|e| HostError::BadArgument(format!("node '{}': {e}", n.name)))?;
+                    inst.set_param(k, v)
+                        .map_err(|e| HostError::BadArgument(format!("node '{}': {e}", n.name)))?;
                 }
                 instances.insert(i, inst);
             }
         }
-        Ok(Renderer { graph, instances, cache: HashMap::new() })
+        Ok(Renderer {
+            graph,
+            instances,
+            cache: HashMap::new(),
+        })
     }
 
     pub fn graph(&self) -> &Graph {
@@ -357,7 +467,11 @@ impl<'p> Renderer<'p> {
     }
 
     /// Renders and writes every output of `frame`. Returns the paths written.
-    pub fn render_frame(&mut self, frame: i64, progress: &mut dyn FnMut(f64, &str) -> bool) -> Result<Vec<PathBuf>, HostError> {
+    pub fn render_frame(
+        &mut self,
+        frame: i64,
+        progress: &mut dyn FnMut(f64, &str) -> bool,
+    ) -> Result<Vec<PathBuf>, HostError> {
         // Keep cached frames near this one only (temporal nodes reuse f+1 at the next frame).
         self.cache.retain(|(_, f, _), _| (*f - frame).abs() <= 2);
         let mut written = Vec::new();
@@ -366,7 +480,11 @@ impl<'p> Renderer<'p> {
             .nodes
             .iter()
             .filter_map(|n| match &n.kind {
-                Kind::Write { pattern, input, depth } => Some((pattern.clone(), *input, *depth)),
+                Kind::Write {
+                    pattern,
+                    input,
+                    depth,
+                } => Some((pattern.clone(), *input, *depth)),
                 _ => None,
             })
             .collect();
@@ -374,7 +492,12 @@ impl<'p> Renderer<'p> {
             let path = self.graph.base.join(expand_pattern(&pattern, frame));
             let depth = depth.unwrap_or(Depth::U8);
             let probe = output_frame(&path, depth, 1, 1)?;
-            let want = Want::of(probe.sample, probe.channels, probe.premultiplied, probe.linear);
+            let want = Want::of(
+                probe.sample,
+                probe.channels,
+                probe.premultiplied,
+                probe.linear,
+            );
             let out = self.eval(input, frame, want, progress)?;
             save_image(&out, &path)?;
             written.push(path);
@@ -382,17 +505,30 @@ impl<'p> Renderer<'p> {
         Ok(written)
     }
 
-    fn eval(&mut self, i: usize, frame: i64, want: Want, progress: &mut dyn FnMut(f64, &str) -> bool) -> Result<Frame, HostError> {
+    fn eval(
+        &mut self,
+        i: usize,
+        frame: i64,
+        want: Want,
+        progress: &mut dyn FnMut(f64, &str) -> bool,
+    ) -> Result<Frame, HostError> {
         if let Some(f) = self.cache.get(&(i, frame, want)) {
             return Ok(f.clone());
         }
         let name = self.graph.nodes[i].name.clone();
         let ctx = |e: HostError| match e {
-            HostError::Plugin { status, message } => HostError::Plugin { status, message: format!("node '{name}', frame {frame}: {message}") },
+            HostError::Plugin { status, message } => HostError::Plugin {
+                status,
+                message: format!("node '{name}', frame {frame}: {message}"),
+            },
             other => other,
         };
         let result = match &self.graph.nodes[i].kind {
-            Kind::Read { pattern, first, last } => {
+            Kind::Read {
+                pattern,
+                first,
+                last,
+            } => {
                 let mut f = frame;
                 if let Some(a) = first {
                     f = f.max(*a);
@@ -403,13 +539,19 @@ impl<'p> Renderer<'p> {
                 load_image(&self.graph.base.join(expand_pattern(pattern, f)))?
             }
             Kind::Write { .. } => unreachable!("writers feed nothing"),
-            Kind::Node { inputs, offsets, keys, .. } => {
+            Kind::Node {
+                inputs,
+                offsets,
+                keys,
+                ..
+            } => {
                 let (inputs, offsets, keys) = (inputs.clone(), offsets.clone(), keys.clone());
                 let mut frames = Vec::new();
                 for (k, src) in inputs.iter().enumerate() {
                     match src {
                         Some(s) => {
-                            let f = self.eval(*s, frame + offsets[k] as i64, Want::WORKING, progress)?;
+                            let f =
+                                self.eval(*s, frame + offsets[k] as i64, Want::WORKING, progress)?;
                             frames.push(Some(f));
                         }
                         None => frames.push(None),
@@ -418,7 +560,11 @@ impl<'p> Renderer<'p> {
                 let inst = self.instances.get_mut(&i).expect("instance per node");
                 for (k, ty, points) in &keys {
                     let v = key_value(points, frame as f64);
-                    let v = if *ty == ParamType::Int { ParamValue::Int(v.round() as i64) } else { ParamValue::Float(v) };
+                    let v = if *ty == ParamType::Int {
+                        ParamValue::Int(v.round() as i64)
+                    } else {
+                        ParamValue::Float(v)
+                    };
                     inst.set_param(k, &v).map_err(ctx)?;
                 }
                 let (w, h) = match frames.iter().flatten().next() {
@@ -426,7 +572,9 @@ impl<'p> Renderer<'p> {
                     _ => {
                         let get = |inst: &mut Instance, k: &str| match inst.get_param(k) {
                             Ok(ParamValue::Int(n)) => Ok(n as u32),
-                            _ => Err(HostError::BadArgument(format!("node '{name}' is a source without a '{k}' param"))),
+                            _ => Err(HostError::BadArgument(format!(
+                                "node '{name}' is a source without a '{k}' param"
+                            ))),
                         };
                         (get(inst, "width")?, get(inst, "height")?)
                     }
@@ -434,7 +582,8 @@ impl<'p> Renderer<'p> {
                 let mut out = vec![want.frame(w, h)];
                 let refs: Vec<Option<&Frame>> = frames.iter().map(|f| f.as_ref()).collect();
                 let time = frame as f64 / self.graph.fps;
-                inst.process(time, frame, &refs, &mut out, Some(progress)).map_err(ctx)?;
+                inst.process(time, frame, &refs, &mut out, Some(progress))
+                    .map_err(ctx)?;
                 out.pop().expect("one output")
             }
         };

@@ -40,11 +40,18 @@ impl Depth {
 }
 
 fn io_err(path: &Path, msg: impl std::fmt::Display) -> HostError {
-    HostError::Io { path: path.to_path_buf(), msg: msg.to_string() }
+    HostError::Io {
+        path: path.to_path_buf(),
+        msg: msg.to_string(),
+    }
 }
 
 fn format_of(path: &Path) -> Result<ImageFormat, HostError> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     Ok(match ext.as_str() {
         "png" => ImageFormat::Png,
         "jpg" | "jpeg" => ImageFormat::Jpeg,
@@ -63,23 +70,55 @@ fn format_of(path: &Path) -> Result<ImageFormat, HostError> {
 pub fn load_image(path: &Path) -> Result<Frame, HostError> {
     let fmt = format_of(path)?;
     let reader = image::ImageReader::open(path).map_err(|e| io_err(path, e))?;
-    let img = reader.with_guessed_format().map_err(|e| io_err(path, e))?.decode().map_err(|e| io_err(path, e))?;
+    let img = reader
+        .with_guessed_format()
+        .map_err(|e| io_err(path, e))?
+        .decode()
+        .map_err(|e| io_err(path, e))?;
     let (w, h) = (img.width(), img.height());
     let exr = fmt == ImageFormat::OpenExr;
     Ok(match img {
-        DynamicImage::ImageLuma8(_) | DynamicImage::ImageLumaA8(_) | DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => {
-            Frame { width: w, height: h, sample: Sample::U8, channels: 4, premultiplied: false, linear: false, data: img.into_rgba8().into_raw() }
-        }
-        DynamicImage::ImageLuma16(_) | DynamicImage::ImageLumaA16(_) | DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
+        DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_) => Frame {
+            width: w,
+            height: h,
+            sample: Sample::U8,
+            channels: 4,
+            premultiplied: false,
+            linear: false,
+            data: img.into_rgba8().into_raw(),
+        },
+        DynamicImage::ImageLuma16(_)
+        | DynamicImage::ImageLumaA16(_)
+        | DynamicImage::ImageRgb16(_)
+        | DynamicImage::ImageRgba16(_) => {
             let v = img.into_rgba16().into_raw();
             let data = v.iter().flat_map(|s| s.to_ne_bytes()).collect();
-            Frame { width: w, height: h, sample: Sample::U16, channels: 4, premultiplied: false, linear: false, data }
+            Frame {
+                width: w,
+                height: h,
+                sample: Sample::U16,
+                channels: 4,
+                premultiplied: false,
+                linear: false,
+                data,
+            }
         }
         other => {
             let v = other.into_rgba32f().into_raw();
             let data = v.iter().flat_map(|s| s.to_ne_bytes()).collect();
             // OpenEXR is linear light with premultiplied alpha by convention.
-            Frame { width: w, height: h, sample: Sample::F32, channels: 4, premultiplied: exr, linear: true, data }
+            Frame {
+                width: w,
+                height: h,
+                sample: Sample::F32,
+                channels: 4,
+                premultiplied: exr,
+                linear: true,
+                data,
+            }
         }
     })
 }
@@ -105,12 +144,25 @@ pub fn output_frame(path: &Path, depth: Depth, w: u32, h: u32) -> Result<Frame, 
 
 fn encode(frame: &Frame, fmt: ImageFormat, path: &Path) -> Result<Vec<u8>, HostError> {
     let (w, h) = (frame.width, frame.height);
-    let bad = || io_err(path, "frame format does not match the file type (internal error)");
+    let bad = || {
+        io_err(
+            path,
+            "frame format does not match the file type (internal error)",
+        )
+    };
     let img: DynamicImage = match (frame.sample, frame.channels) {
-        (Sample::U8, 4) => DynamicImage::ImageRgba8(ImageBuffer::from_raw(w, h, frame.data.clone()).ok_or_else(bad)?),
-        (Sample::U8, 3) => DynamicImage::ImageRgb8(ImageBuffer::from_raw(w, h, frame.data.clone()).ok_or_else(bad)?),
+        (Sample::U8, 4) => DynamicImage::ImageRgba8(
+            ImageBuffer::from_raw(w, h, frame.data.clone()).ok_or_else(bad)?,
+        ),
+        (Sample::U8, 3) => DynamicImage::ImageRgb8(
+            ImageBuffer::from_raw(w, h, frame.data.clone()).ok_or_else(bad)?,
+        ),
         (Sample::U16, c) => {
-            let v: Vec<u16> = frame.data.chunks_exact(2).map(|b| u16::from_ne_bytes([b[0], b[1]])).collect();
+            let v: Vec<u16> = frame
+                .data
+                .chunks_exact(2)
+                .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+                .collect();
             if c == 4 {
                 DynamicImage::ImageRgba16(ImageBuffer::from_raw(w, h, v).ok_or_else(bad)?)
             } else {
@@ -118,7 +170,11 @@ fn encode(frame: &Frame, fmt: ImageFormat, path: &Path) -> Result<Vec<u8>, HostE
             }
         }
         (Sample::F32, c) => {
-            let v: Vec<f32> = frame.data.chunks_exact(4).map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]])).collect();
+            let v: Vec<f32> = frame
+                .data
+                .chunks_exact(4)
+                .map(|b| f32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
             if c == 4 {
                 DynamicImage::ImageRgba32F(ImageBuffer::from_raw(w, h, v).ok_or_else(bad)?)
             } else {
@@ -155,6 +211,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
 
 /// The temp name used for atomic writes: hidden, in the same folder, unique per process.
 pub fn tmp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.wick-tmp", std::process::id()))
 }

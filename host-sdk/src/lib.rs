@@ -136,14 +136,18 @@ impl ParamInfo {
             HostError::BadArgument(format!("param '{}': '{text}' is not {what}", self.name))
         };
         Ok(match self.ty {
-            ParamType::Float => ParamValue::Float(text.trim().parse().map_err(|_| bad("a number"))?),
+            ParamType::Float => {
+                ParamValue::Float(text.trim().parse().map_err(|_| bad("a number"))?)
+            }
             ParamType::Int => ParamValue::Int(text.trim().parse().map_err(|_| bad("an integer"))?),
             ParamType::Bool => ParamValue::Bool(match text.trim() {
                 "1" | "true" | "yes" | "on" => true,
                 "0" | "false" | "no" | "off" => false,
                 _ => return Err(bad("a boolean (true/false)")),
             }),
-            ParamType::Enum | ParamType::String | ParamType::Path => ParamValue::Str(text.to_string()),
+            ParamType::Enum | ParamType::String | ParamType::Path => {
+                ParamValue::Str(text.to_string())
+            }
             ParamType::Color => {
                 let v: Vec<f64> = text
                     .split(',')
@@ -210,7 +214,10 @@ impl Plugin {
     /// Loads the library at `path`, checks its ABI version and reads the node descriptors.
     pub fn load(path: impl AsRef<Path>) -> Result<Plugin, HostError> {
         let path = path.as_ref().to_path_buf();
-        let err = |msg: String| HostError::Load { path: path.clone(), msg };
+        let err = |msg: String| HostError::Load {
+            path: path.clone(),
+            msg,
+        };
         if !path.exists() {
             return Err(err("no such file".into()));
         }
@@ -241,7 +248,12 @@ impl Plugin {
             let msg = unsafe { cstr((entry.last_error)()) };
             return Err(HostError::Incompatible(msg));
         }
-        let mut plugin = Plugin { api, nodes: Vec::new(), path, _lib: lib };
+        let mut plugin = Plugin {
+            api,
+            nodes: Vec::new(),
+            path,
+            _lib: lib,
+        };
         plugin.nodes = plugin.read_nodes()?;
         Ok(plugin)
     }
@@ -287,21 +299,30 @@ impl Plugin {
     pub fn node(&self, id: &str) -> Result<&NodeInfo, HostError> {
         self.nodes.iter().find(|n| n.id == id).ok_or_else(|| {
             let ids: Vec<&str> = self.nodes.iter().map(|n| n.id.as_str()).collect();
-            HostError::BadArgument(format!("unknown node '{id}' (available: {})", ids.join(", ")))
+            HostError::BadArgument(format!(
+                "unknown node '{id}' (available: {})",
+                ids.join(", ")
+            ))
         })
     }
 
     /// Creates an instance of node `id` with default params.
     pub fn instance(&self, id: &str) -> Result<Instance<'_>, HostError> {
         let info = self.node(id)?.clone();
-        let cid = CString::new(id).map_err(|_| HostError::BadArgument("node id has a NUL".into()))?;
+        let cid =
+            CString::new(id).map_err(|_| HostError::BadArgument("node id has a NUL".into()))?;
         let mut raw: *mut ffi::wick_instance = std::ptr::null_mut();
         // SAFETY: valid C string and out pointer.
         let st = unsafe { (self.raw_api().instance_create)(cid.as_ptr(), &mut raw) };
         if st != ffi::WICK_OK || raw.is_null() {
             return Err(self.plugin_error(st));
         }
-        Ok(Instance { plugin: self, raw, info, _scratch: Vec::new() })
+        Ok(Instance {
+            plugin: self,
+            raw,
+            info,
+            _scratch: Vec::new(),
+        })
     }
 }
 
@@ -430,9 +451,24 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(width: u32, height: u32, sample: Sample, channels: u32, premultiplied: bool, linear: bool) -> Frame {
+    pub fn new(
+        width: u32,
+        height: u32,
+        sample: Sample,
+        channels: u32,
+        premultiplied: bool,
+        linear: bool,
+    ) -> Frame {
         let len = width as usize * height as usize * channels as usize * sample.size();
-        Frame { width, height, sample, channels, premultiplied, linear, data: vec![0; len] }
+        Frame {
+            width,
+            height,
+            sample,
+            channels,
+            premultiplied,
+            linear,
+            data: vec![0; len],
+        }
     }
     /// RGBA u8, sRGB, straight alpha.
     pub fn new_u8(width: u32, height: u32) -> Frame {
@@ -440,7 +476,14 @@ impl Frame {
     }
     /// A frame of the same size and format.
     pub fn like(&self) -> Frame {
-        Frame::new(self.width, self.height, self.sample, self.channels, self.premultiplied, self.linear)
+        Frame::new(
+            self.width,
+            self.height,
+            self.sample,
+            self.channels,
+            self.premultiplied,
+            self.linear,
+        )
     }
     pub fn row_stride(&self) -> usize {
         self.width as usize * self.channels as usize * self.sample.size()
@@ -454,8 +497,16 @@ impl Frame {
             row_stride: self.row_stride() as i64,
             sample_type: self.sample.code(),
             channels: self.channels as i32,
-            alpha: if self.premultiplied { ffi::WICK_ALPHA_PREMULTIPLIED } else { ffi::WICK_ALPHA_STRAIGHT },
-            color_space: if self.linear { ffi::WICK_COLOR_LINEAR } else { ffi::WICK_COLOR_SRGB },
+            alpha: if self.premultiplied {
+                ffi::WICK_ALPHA_PREMULTIPLIED
+            } else {
+                ffi::WICK_ALPHA_STRAIGHT
+            },
+            color_space: if self.linear {
+                ffi::WICK_COLOR_LINEAR
+            } else {
+                ffi::WICK_COLOR_SRGB
+            },
         }
     }
     fn raw_mut(&mut self) -> ffi::wick_frame {
@@ -468,7 +519,11 @@ impl Frame {
 /// Progress callback: fraction and message; return true to cancel.
 pub type Progress<'a> = &'a mut dyn FnMut(f64, &str) -> bool;
 
-unsafe extern "C" fn progress_trampoline(ud: *mut c_void, fraction: f64, msg: *const c_char) -> i32 {
+unsafe extern "C" fn progress_trampoline(
+    ud: *mut c_void,
+    fraction: f64,
+    msg: *const c_char,
+) -> i32 {
     let f = &mut *(ud as *mut Progress);
     let m = cstr(msg);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(fraction, &m) as i32)).unwrap_or(1)
@@ -502,16 +557,24 @@ impl Instance<'_> {
     }
 
     pub fn set_param(&mut self, name: &str, value: &ParamValue) -> Result<(), HostError> {
-        let cname = CString::new(name).map_err(|_| HostError::BadArgument("param name has a NUL".into()))?;
+        let cname = CString::new(name)
+            .map_err(|_| HostError::BadArgument("param name has a NUL".into()))?;
         let ty = self.info.param(name).map(|p| p.ty);
-        let mut v = ffi::wick_value { type_: 0, number: 0.0, integer: 0, string: std::ptr::null(), color: [0.0; 4] };
+        let mut v = ffi::wick_value {
+            type_: 0,
+            number: 0.0,
+            integer: 0,
+            string: std::ptr::null(),
+            color: [0.0; 4],
+        };
         let s;
         match value {
             ParamValue::Float(x) => (v.type_, v.number) = (ffi::WICK_PARAM_FLOAT, *x),
             ParamValue::Int(n) => (v.type_, v.integer) = (ffi::WICK_PARAM_INT, *n),
             ParamValue::Bool(b) => (v.type_, v.integer) = (ffi::WICK_PARAM_BOOL, *b as i64),
             ParamValue::Str(t) => {
-                s = CString::new(t.as_str()).map_err(|_| HostError::BadArgument("string has a NUL".into()))?;
+                s = CString::new(t.as_str())
+                    .map_err(|_| HostError::BadArgument("string has a NUL".into()))?;
                 v.type_ = match ty {
                     Some(ParamType::Enum) => ffi::WICK_PARAM_ENUM,
                     Some(ParamType::Path) => ffi::WICK_PARAM_PATH,
@@ -544,8 +607,15 @@ impl Instance<'_> {
     }
 
     pub fn get_param(&mut self, name: &str) -> Result<ParamValue, HostError> {
-        let cname = CString::new(name).map_err(|_| HostError::BadArgument("param name has a NUL".into()))?;
-        let mut v = ffi::wick_value { type_: 0, number: 0.0, integer: 0, string: std::ptr::null(), color: [0.0; 4] };
+        let cname = CString::new(name)
+            .map_err(|_| HostError::BadArgument("param name has a NUL".into()))?;
+        let mut v = ffi::wick_value {
+            type_: 0,
+            number: 0.0,
+            integer: 0,
+            string: std::ptr::null(),
+            color: [0.0; 4],
+        };
         // SAFETY: live instance, valid pointers.
         let st = unsafe { (self.plugin.raw_api().param_get)(self.raw, cname.as_ptr(), &mut v) };
         if st != ffi::WICK_OK {

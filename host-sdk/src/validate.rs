@@ -41,7 +41,10 @@ pub fn test_frame(w: u32, h: u32) -> Frame {
 }
 
 /// Creates an instance ready to render at a small size (source nodes get width/height set).
-pub fn small_instance<'p>(plugin: &'p Plugin, node: &NodeInfo) -> Result<Instance<'p>, crate::HostError> {
+pub fn small_instance<'p>(
+    plugin: &'p Plugin,
+    node: &NodeInfo,
+) -> Result<Instance<'p>, crate::HostError> {
     let mut inst = plugin.instance(&node.id)?;
     if node.source {
         for (k, v) in [("width", W), ("height", H)] {
@@ -85,7 +88,12 @@ fn check_descriptor(n: &NodeInfo, ids: &mut HashSet<String>) -> Vec<String> {
     }
     let mut names = HashSet::new();
     for p in &n.params {
-        if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        if p.name.is_empty()
+            || !p
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
             errs.push(format!("param name '{}' is not [a-z0-9_]+", p.name));
         }
         if !names.insert(p.name.clone()) {
@@ -103,12 +111,18 @@ fn check_descriptor(n: &NodeInfo, ids: &mut HashSet<String>) -> Vec<String> {
                     _ => f64::NAN,
                 };
                 if !(min <= max && v >= min && v <= max) {
-                    errs.push(format!("param '{}': default {v} not in [{min}, {max}]", p.name));
+                    errs.push(format!(
+                        "param '{}': default {v} not in [{min}, {max}]",
+                        p.name
+                    ));
                 }
             }
             (ParamType::Enum, ParamValue::Str(s)) => {
                 if p.choices.is_empty() || !p.choices.contains(s) {
-                    errs.push(format!("param '{}': default '{s}' not among its choices", p.name));
+                    errs.push(format!(
+                        "param '{}': default '{s}' not among its choices",
+                        p.name
+                    ));
                 }
             }
             _ => {}
@@ -150,7 +164,11 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
         time: 0.0,
         frame: 0,
         input_count: ins.len() as u32,
-        inputs: if ins.is_empty() { std::ptr::null() } else { ins.as_ptr() },
+        inputs: if ins.is_empty() {
+            std::ptr::null()
+        } else {
+            ins.as_ptr()
+        },
         output_count: outs.len() as u32,
         outputs: outs.as_ptr(),
         progress: None,
@@ -161,26 +179,39 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
     let ins = vec![good_in; n_in];
     let mut expect_err = |case: &str, st: i32| {
         // SAFETY: live instance; returns a NUL-terminated string.
-        let msg = unsafe { CStr::from_ptr((api.instance_last_error)(raw)) }.to_string_lossy().into_owned();
+        let msg = unsafe { CStr::from_ptr((api.instance_last_error)(raw)) }
+            .to_string_lossy()
+            .into_owned();
         let ok = st != ffi::WICK_OK && !msg.is_empty();
         out.push((case.to_string(), ok, format!("status {st}: {msg}")));
     };
     let process = |args: &wick_process_args| unsafe { (api.process)(raw, args) };
 
     // NULL args.
-    expect_err("process(NULL args)", unsafe { (api.process)(raw, std::ptr::null()) });
+    expect_err("process(NULL args)", unsafe {
+        (api.process)(raw, std::ptr::null())
+    });
     // Output variations.
     let mutate: Vec<(&str, Box<dyn Fn(&mut wick_frame)>)> = vec![
-        ("null output data", Box::new(|f| f.data = std::ptr::null_mut())),
+        (
+            "null output data",
+            Box::new(|f| f.data = std::ptr::null_mut()),
+        ),
         ("zero width", Box::new(|f| f.width = 0)),
         ("zero height", Box::new(|f| f.height = 0)),
-        ("huge size, small buffer", Box::new(|f| {
-            f.width = 40000;
-            f.height = 40000;
-            f.row_stride = 160000;
-        })),
+        (
+            "huge size, small buffer",
+            Box::new(|f| {
+                f.width = 40000;
+                f.height = 40000;
+                f.row_stride = 160000;
+            }),
+        ),
         ("short stride", Box::new(|f| f.row_stride -= 1)),
-        ("negative stride", Box::new(|f| f.row_stride = -f.row_stride)),
+        (
+            "negative stride",
+            Box::new(|f| f.row_stride = -f.row_stride),
+        ),
         ("short buffer", Box::new(|f| f.data_len -= 1)),
         ("unknown sample type", Box::new(|f| f.sample_type = 77)),
         ("unknown channels", Box::new(|f| f.channels = 2)),
@@ -194,12 +225,18 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
         if n_in > 0 && !node.inputs[0].optional {
             let mut i = ins.clone();
             m(&mut i[0]);
-            expect_err(&format!("input: {case}"), process(&mk_args(&i, &[good_out])));
+            expect_err(
+                &format!("input: {case}"),
+                process(&mk_args(&i, &[good_out])),
+            );
         }
     }
     // Wrong counts.
     let too_many = vec![good_in; n_in + 1];
-    expect_err("one input too many", process(&mk_args(&too_many, &[good_out])));
+    expect_err(
+        "one input too many",
+        process(&mk_args(&too_many, &[good_out])),
+    );
     expect_err("no outputs", process(&mk_args(&ins, &[])));
     let mut a = mk_args(&ins, &[good_out]);
     a.outputs = std::ptr::null();
@@ -215,7 +252,10 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
     if !node.source && n_in > 0 {
         let mut small = Frame::new_u8(W / 2, H);
         let o = raw_frame(&mut small);
-        expect_err("output size differs from input", process(&mk_args(&ins, &[o])));
+        expect_err(
+            "output size differs from input",
+            process(&mk_args(&ins, &[o])),
+        );
     }
     // NaN input pixels (float frame).
     if n_in > 0 && !node.inputs[0].optional {
@@ -234,26 +274,58 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
         let c = CString::new(name).expect("no NUL");
         unsafe { (api.param_set)(raw, c.as_ptr(), v) }
     };
-    let val = |ty: i32, number: f64, integer: i64| wick_value { type_: ty, number, integer, string: std::ptr::null(), color: [0.0; 4] };
-    expect_err("unknown param", set("no_such_param_xyz", &val(ffi::WICK_PARAM_FLOAT, 1.0, 1)));
-    expect_err("NULL param name", unsafe { (api.param_set)(raw, std::ptr::null(), &val(0, 0.0, 0)) });
-    let pname = CString::new(node.params.first().map(|p| p.name.as_str()).unwrap_or("x")).expect("no NUL");
-    expect_err("NULL param value", unsafe { (api.param_set)(raw, pname.as_ptr(), std::ptr::null()) });
-    expect_err("unknown value type", set(pname.to_str().unwrap_or("x"), &val(99, 0.0, 0)));
+    let val = |ty: i32, number: f64, integer: i64| wick_value {
+        type_: ty,
+        number,
+        integer,
+        string: std::ptr::null(),
+        color: [0.0; 4],
+    };
+    expect_err(
+        "unknown param",
+        set("no_such_param_xyz", &val(ffi::WICK_PARAM_FLOAT, 1.0, 1)),
+    );
+    expect_err("NULL param name", unsafe {
+        (api.param_set)(raw, std::ptr::null(), &val(0, 0.0, 0))
+    });
+    let pname =
+        CString::new(node.params.first().map(|p| p.name.as_str()).unwrap_or("x")).expect("no NUL");
+    expect_err("NULL param value", unsafe {
+        (api.param_set)(raw, pname.as_ptr(), std::ptr::null())
+    });
+    expect_err(
+        "unknown value type",
+        set(pname.to_str().unwrap_or("x"), &val(99, 0.0, 0)),
+    );
     for p in &node.params {
         match p.ty {
             ParamType::Float => {
-                expect_err(&format!("{} = NaN", p.name), set(&p.name, &val(ffi::WICK_PARAM_FLOAT, f64::NAN, 0)));
-                expect_err(&format!("{} = +inf", p.name), set(&p.name, &val(ffi::WICK_PARAM_FLOAT, f64::INFINITY, 0)));
+                expect_err(
+                    &format!("{} = NaN", p.name),
+                    set(&p.name, &val(ffi::WICK_PARAM_FLOAT, f64::NAN, 0)),
+                );
+                expect_err(
+                    &format!("{} = +inf", p.name),
+                    set(&p.name, &val(ffi::WICK_PARAM_FLOAT, f64::INFINITY, 0)),
+                );
                 let above = p.max.unwrap_or(0.0) + 1.0;
-                expect_err(&format!("{} above max", p.name), set(&p.name, &val(ffi::WICK_PARAM_FLOAT, above, 0)));
+                expect_err(
+                    &format!("{} above max", p.name),
+                    set(&p.name, &val(ffi::WICK_PARAM_FLOAT, above, 0)),
+                );
             }
             ParamType::Int => {
                 let below = p.min.unwrap_or(0.0) as i64 - 1;
-                expect_err(&format!("{} below min", p.name), set(&p.name, &val(ffi::WICK_PARAM_INT, 0.0, below)));
+                expect_err(
+                    &format!("{} below min", p.name),
+                    set(&p.name, &val(ffi::WICK_PARAM_INT, 0.0, below)),
+                );
             }
             ParamType::Bool => {
-                expect_err(&format!("{} = 7", p.name), set(&p.name, &val(ffi::WICK_PARAM_BOOL, 0.0, 7)));
+                expect_err(
+                    &format!("{} = 7", p.name),
+                    set(&p.name, &val(ffi::WICK_PARAM_BOOL, 0.0, 7)),
+                );
             }
             ParamType::Enum => {
                 let s = CString::new("not-a-choice").expect("no NUL");
@@ -269,24 +341,52 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
     }
     // Plugin-level calls with bad arguments.
     let plugin_err = |case: &str, st: i32, out: &mut Vec<(String, bool, String)>| {
-        let msg = unsafe { CStr::from_ptr((api.last_error)()) }.to_string_lossy().into_owned();
-        out.push((case.to_string(), st != ffi::WICK_OK && !msg.is_empty(), format!("status {st}: {msg}")));
+        let msg = unsafe { CStr::from_ptr((api.last_error)()) }
+            .to_string_lossy()
+            .into_owned();
+        out.push((
+            case.to_string(),
+            st != ffi::WICK_OK && !msg.is_empty(),
+            format!("status {st}: {msg}"),
+        ));
     };
     let mut d: *const ffi::wick_node_descriptor = std::ptr::null();
-    plugin_err("descriptor index out of range", unsafe { (api.node_descriptor)(u32::MAX, &mut d) }, &mut out);
+    plugin_err(
+        "descriptor index out of range",
+        unsafe { (api.node_descriptor)(u32::MAX, &mut d) },
+        &mut out,
+    );
     let mut ip: *mut ffi::wick_instance = std::ptr::null_mut();
     let bogus = CString::new("wick.no-such-node").expect("no NUL");
-    plugin_err("create unknown node", unsafe { (api.instance_create)(bogus.as_ptr(), &mut ip) }, &mut out);
-    plugin_err("create with NULL id", unsafe { (api.instance_create)(std::ptr::null(), &mut ip) }, &mut out);
-    plugin_err("process on NULL instance", unsafe { (api.process)(std::ptr::null_mut(), &mk_args(&ins, &[good_out])) }, &mut out);
+    plugin_err(
+        "create unknown node",
+        unsafe { (api.instance_create)(bogus.as_ptr(), &mut ip) },
+        &mut out,
+    );
+    plugin_err(
+        "create with NULL id",
+        unsafe { (api.instance_create)(std::ptr::null(), &mut ip) },
+        &mut out,
+    );
+    plugin_err(
+        "process on NULL instance",
+        unsafe { (api.process)(std::ptr::null_mut(), &mk_args(&ins, &[good_out])) },
+        &mut out,
+    );
     let fake = 0x10usize as *mut ffi::wick_instance;
-    plugin_err("process on a bogus instance pointer", unsafe { (api.process)(fake, &mk_args(&ins, &[good_out])) }, &mut out);
+    plugin_err(
+        "process on a bogus instance pointer",
+        unsafe { (api.process)(fake, &mk_args(&ins, &[good_out])) },
+        &mut out,
+    );
     // The instance still works after all that.
     drop(inst);
-    out.push(match small_instance(plugin, node).and_then(|mut i| render_default(&mut i, node)) {
-        Ok(_) => ("renders after bad calls".into(), true, String::new()),
-        Err(e) => ("renders after bad calls".into(), false, e.to_string()),
-    });
+    out.push(
+        match small_instance(plugin, node).and_then(|mut i| render_default(&mut i, node)) {
+            Ok(_) => ("renders after bad calls".into(), true, String::new()),
+            Err(e) => ("renders after bad calls".into(), false, e.to_string()),
+        },
+    );
     out
 }
 
@@ -295,17 +395,37 @@ pub fn run(plugin: &Plugin, threads: usize) -> Vec<Check> {
     let mut checks = Vec::new();
     let mut ids = HashSet::new();
     let mut push = |node: &str, name: &str, ok: bool, detail: String| {
-        checks.push(Check { node: node.into(), name: name.into(), ok, detail })
+        checks.push(Check {
+            node: node.into(),
+            name: name.into(),
+            ok,
+            detail,
+        })
     };
-    push("-", "at least one node", !plugin.nodes().is_empty(), format!("{} nodes", plugin.nodes().len()));
+    push(
+        "-",
+        "at least one node",
+        !plugin.nodes().is_empty(),
+        format!("{} nodes", plugin.nodes().len()),
+    );
     for node in plugin.nodes() {
         let errs = check_descriptor(node, &mut ids);
         push(&node.id, "descriptor", errs.is_empty(), errs.join("; "));
         // Create, render defaults, destroy.
         let first = small_instance(plugin, node).and_then(|mut i| render_default(&mut i, node));
         match &first {
-            Ok(_) => push(&node.id, "create, render defaults, destroy", true, String::new()),
-            Err(e) => push(&node.id, "create, render defaults, destroy", false, e.to_string()),
+            Ok(_) => push(
+                &node.id,
+                "create, render defaults, destroy",
+                true,
+                String::new(),
+            ),
+            Err(e) => push(
+                &node.id,
+                "create, render defaults, destroy",
+                false,
+                e.to_string(),
+            ),
         }
         // Param round trip of defaults.
         let rt = (|| -> Result<Vec<String>, crate::HostError> {
@@ -321,7 +441,12 @@ pub fn run(plugin: &Plugin, threads: usize) -> Vec<Check> {
             Ok(bad)
         })();
         match rt {
-            Ok(b) => push(&node.id, "params get/set round trip", b.is_empty(), b.join("; ")),
+            Ok(b) => push(
+                &node.id,
+                "params get/set round trip",
+                b.is_empty(),
+                b.join("; "),
+            ),
             Err(e) => push(&node.id, "params get/set round trip", false, e.to_string()),
         }
         for (case, ok, detail) in bad_inputs(plugin, node) {
@@ -339,11 +464,26 @@ pub fn run(plugin: &Plugin, threads: usize) -> Vec<Check> {
                         })
                     })
                     .collect();
-                hs.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into()))).collect()
+                hs.into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
+                    .collect()
             });
-            let same = results.iter().all(|r| r.as_ref().map(|f| f.data == reference.data).unwrap_or(false));
-            let detail = results.iter().filter_map(|r| r.as_ref().err().cloned()).collect::<Vec<_>>().join("; ");
-            push(&node.id, &format!("{threads} instances on {threads} threads give identical output"), same, detail);
+            let same = results.iter().all(|r| {
+                r.as_ref()
+                    .map(|f| f.data == reference.data)
+                    .unwrap_or(false)
+            });
+            let detail = results
+                .iter()
+                .filter_map(|r| r.as_ref().err().cloned())
+                .collect::<Vec<_>>()
+                .join("; ");
+            push(
+                &node.id,
+                &format!("{threads} instances on {threads} threads give identical output"),
+                same,
+                detail,
+            );
         }
     }
     checks

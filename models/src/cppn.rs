@@ -92,14 +92,19 @@ struct Dense {
 }
 
 impl Dense {
-    fn random(rng: &mut ChaCha8Rng, fan_in: usize, fan_out: usize, gain: f64, act: Option<Activation>, dev: &Device) -> Result<Self> {
+    fn random(
+        rng: &mut ChaCha8Rng,
+        fan_in: usize,
+        fan_out: usize,
+        gain: f64,
+        act: Option<Activation>,
+        dev: &Device,
+    ) -> Result<Self> {
         let std = gain / (fan_in as f64).sqrt();
         let w: Vec<f32> = (0..fan_in * fan_out)
             .map(|_| (normal(rng) * std) as f32)
             .collect();
-        let b: Vec<f32> = (0..fan_out)
-            .map(|_| (normal(rng) * 0.5) as f32)
-            .collect();
+        let b: Vec<f32> = (0..fan_out).map(|_| (normal(rng) * 0.5) as f32).collect();
         Ok(Self {
             w: Tensor::from_vec(w, (fan_in, fan_out), dev)?,
             b: Tensor::from_vec(b, (1, fan_out), dev)?,
@@ -147,21 +152,37 @@ impl Cppn {
             ActivationSet::Tanh => Activation::Tanh,
             ActivationSet::Sin => Activation::Sin,
             ActivationSet::Gauss => Activation::Gauss,
-            ActivationSet::Mixed => {
-                [Activation::Tanh, Activation::Sin, Activation::Gauss, Activation::Softsign]
-                    [rng.gen_range(0..4)]
-            }
+            ActivationSet::Mixed => [
+                Activation::Tanh,
+                Activation::Sin,
+                Activation::Gauss,
+                Activation::Softsign,
+            ][rng.gen_range(0..4)],
         };
         let gain = 2.2;
         let first_act = pick(&mut rng);
-        let mut layers = vec![Dense::random(&mut rng, 3, cfg.width, gain * 1.7, Some(first_act), device)?];
+        let mut layers = vec![Dense::random(
+            &mut rng,
+            3,
+            cfg.width,
+            gain * 1.7,
+            Some(first_act),
+            device,
+        )?];
         let wz: Vec<f32> = (0..LATENT_DIM * cfg.width)
             .map(|_| (normal(&mut rng) * 0.9 / (LATENT_DIM as f64).sqrt()) as f32)
             .collect();
         let wz = Tensor::from_vec(wz, (LATENT_DIM, cfg.width), device)?;
         for _ in 1..cfg.depth {
             let act = pick(&mut rng);
-            layers.push(Dense::random(&mut rng, cfg.width, cfg.width, gain, Some(act), device)?);
+            layers.push(Dense::random(
+                &mut rng,
+                cfg.width,
+                cfg.width,
+                gain,
+                Some(act),
+                device,
+            )?);
         }
         let n_out = if cfg.color == ColorMode::Rgb { 3 } else { 1 };
         let out = Dense::random(&mut rng, cfg.width, n_out, 2.5, None, device)?;
@@ -176,7 +197,14 @@ impl Cppn {
                 };
             }
         }
-        Ok(Self { cfg, wz, layers, out, palette, device: device.clone() })
+        Ok(Self {
+            cfg,
+            wz,
+            layers,
+            out,
+            palette,
+            device: device.clone(),
+        })
     }
 
     pub fn config(&self) -> &CppnConfig {
@@ -209,7 +237,10 @@ impl Cppn {
         let mut x = self.coords(width, height, zoom)?;
         for (k, layer) in self.layers.iter().enumerate() {
             x = if k == 0 {
-                let pre = x.matmul(&layer.w)?.broadcast_add(&layer.b)?.broadcast_add(&zb)?;
+                let pre = x
+                    .matmul(&layer.w)?
+                    .broadcast_add(&layer.b)?
+                    .broadcast_add(&zb)?;
                 layer.apply_act(&pre)?
             } else {
                 layer.forward(&x)?
@@ -224,7 +255,9 @@ impl Cppn {
                 let p = |r: usize| Tensor::from_slice(&self.palette[r], (1, 3), &self.device);
                 let phase = s.broadcast_mul(&p(2)?)?.broadcast_add(&p(3)?)?;
                 let c = (phase * (2.0 * std::f64::consts::PI))?.cos()?;
-                c.broadcast_mul(&p(1)?)?.broadcast_add(&p(0)?)?.clamp(0f32, 1f32)?
+                c.broadcast_mul(&p(1)?)?
+                    .broadcast_add(&p(0)?)?
+                    .clamp(0f32, 1f32)?
             }
         };
         rgb.reshape((height, width, 3))

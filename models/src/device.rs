@@ -65,6 +65,9 @@ mod tests {
             let e = select_device("cuda").unwrap_err().to_string();
             assert!(e.contains("no CUDA support"), "{e}");
         }
-        assert!(select_device("tpu").unwrap_err().to_string().contains("unknown device"));
+        assert!(select_device("tpu")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown device"));
     }
 }

@@ -12,18 +12,32 @@ pub trait Generator: Send {
 
 /// Spherical interpolation between two latents (falls back to linear when nearly parallel).
 pub fn slerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| (*x as f64) * (*y as f64)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64) * (*y as f64))
+        .sum();
     let na: f64 = a.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
     let nb: f64 = b.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    let cos = if na > 0.0 && nb > 0.0 { (dot / (na * nb)).clamp(-1.0, 1.0) } else { 1.0 };
+    let cos = if na > 0.0 && nb > 0.0 {
+        (dot / (na * nb)).clamp(-1.0, 1.0)
+    } else {
+        1.0
+    };
     let omega = cos.acos();
     let t = t as f64;
     let (wa, wb) = if omega.sin().abs() < 1e-6 {
         (1.0 - t, t)
     } else {
-        (((1.0 - t) * omega).sin() / omega.sin(), (t * omega).sin() / omega.sin())
+        (
+            ((1.0 - t) * omega).sin() / omega.sin(),
+            (t * omega).sin() / omega.sin(),
+        )
     };
-    a.iter().zip(b).map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (wa * *x as f64 + wb * *y as f64) as f32)
+        .collect()
 }
 
 /// A smooth, periodic latent walk for `seed`: a great circle through two random Gaussian
@@ -63,7 +77,11 @@ mod tests {
         assert_eq!(latent_walk(1, 8, 3.7, 0.1), latent_walk(1, 8, 3.7, 0.1));
         let p = latent_walk(1, 8, 1.0, 0.1);
         let q = latent_walk(1, 8, 1.0 + 1.0 / 24.0, 0.1);
-        let step: f32 = p.iter().zip(&q).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        let step: f32 = p
+            .iter()
+            .zip(&q)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
         assert!(step < 0.2, "walk jumps {step} in one frame");
         assert_ne!(latent_walk(1, 8, 0.0, 0.1), latent_walk(1, 8, 2.5, 0.1));
     }

@@ -4,8 +4,8 @@
 //! a `VarBuilder`, with a `forward`.
 
 pub mod cppn;
-pub mod generator;
 pub mod device;
+pub mod generator;
 pub mod ops;
 pub mod weights;
 

@@ -22,7 +22,10 @@ pub enum ModelError {
 
 impl ModelError {
     pub fn weights(path: &Path, msg: impl Into<String>) -> Self {
-        ModelError::Weights { path: path.to_path_buf(), msg: msg.into() }
+        ModelError::Weights {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
     }
 }
 
@@ -34,7 +37,10 @@ pub fn load_safetensors(
 ) -> Result<HashMap<String, Tensor>, ModelError> {
     let bytes = std::fs::read(path).map_err(|e| ModelError::weights(path, e.to_string()))?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-        ModelError::weights(path, format!("not a valid safetensors file (truncated or corrupt?): {e}"))
+        ModelError::weights(
+            path,
+            format!("not a valid safetensors file (truncated or corrupt?): {e}"),
+        )
     })?;
     let mut out = HashMap::new();
     for (name, view) in st.tensors() {
@@ -91,7 +97,10 @@ pub fn save_safetensors_atomic(
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
@@ -105,7 +114,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("m.safetensors");
         let mut m = HashMap::new();
-        m.insert("a".to_string(), Tensor::new(&[1f32, 2., 3.], &Device::Cpu).unwrap());
+        m.insert(
+            "a".to_string(),
+            Tensor::new(&[1f32, 2., 3.], &Device::Cpu).unwrap(),
+        );
         save_safetensors_atomic(&m, &p).unwrap();
         let back = load_safetensors(&p, &Device::Cpu).unwrap();
         assert_eq!(back["a"].to_vec1::<f32>().unwrap(), vec![1., 2., 3.]);

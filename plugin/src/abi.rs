@@ -232,7 +232,10 @@ fn guard(report: impl FnOnce(&str), f: impl FnOnce() -> Result<(), NodeError>) -
             status_of(&e)
         }
         Err(p) => {
-            report(&format!("internal error (panic in Wick): {}", panic_message(p.as_ref())));
+            report(&format!(
+                "internal error (panic in Wick): {}",
+                panic_message(p.as_ref())
+            ));
             WICK_ERR_INTERNAL
         }
     }
@@ -255,7 +258,9 @@ unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, NodeError> 
     if p.is_null() {
         return Err(bad(format!("{what} is NULL")));
     }
-    CStr::from_ptr(p).to_str().map_err(|_| bad(format!("{what} is not valid UTF-8")))
+    CStr::from_ptr(p)
+        .to_str()
+        .map_err(|_| bad(format!("{what} is not valid UTF-8")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,14 +320,16 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
         };
         match &p.kind {
             ParamKind::Float { min, max, default } => {
-                (cp.ty, cp.min, cp.max, cp.default_number) = (WICK_PARAM_FLOAT, *min, *max, *default)
+                (cp.ty, cp.min, cp.max, cp.default_number) =
+                    (WICK_PARAM_FLOAT, *min, *max, *default)
             }
             ParamKind::Int { min, max, default } => {
                 (cp.ty, cp.min, cp.max, cp.default_number) =
                     (WICK_PARAM_INT, *min as f64, *max as f64, *default as f64)
             }
             ParamKind::Bool { default } => {
-                (cp.ty, cp.min, cp.max, cp.default_number) = (WICK_PARAM_BOOL, 0.0, 1.0, *default as u8 as f64)
+                (cp.ty, cp.min, cp.max, cp.default_number) =
+                    (WICK_PARAM_BOOL, 0.0, 1.0, *default as u8 as f64)
             }
             ParamKind::Enum { choices, default } => {
                 cp.ty = WICK_PARAM_ENUM;
@@ -332,9 +339,15 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
                 cp.choices = v.as_ptr();
                 choices_store.push(v);
             }
-            ParamKind::Str { default } => (cp.ty, cp.default_string) = (WICK_PARAM_STRING, s(default)),
-            ParamKind::Path { default } => (cp.ty, cp.default_string) = (WICK_PARAM_PATH, s(default)),
-            ParamKind::Color { default } => (cp.ty, cp.default_color) = (WICK_PARAM_COLOR, *default),
+            ParamKind::Str { default } => {
+                (cp.ty, cp.default_string) = (WICK_PARAM_STRING, s(default))
+            }
+            ParamKind::Path { default } => {
+                (cp.ty, cp.default_string) = (WICK_PARAM_PATH, s(default))
+            }
+            ParamKind::Color { default } => {
+                (cp.ty, cp.default_color) = (WICK_PARAM_COLOR, *default)
+            }
         }
         params.push(cp);
     }
@@ -360,7 +373,14 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
         },
         flags,
     };
-    CDesc { desc, _strings: strings, _inputs: inputs, _outputs: outputs, _params: params, _choices: choices_store }
+    CDesc {
+        desc,
+        _strings: strings,
+        _inputs: inputs,
+        _outputs: outputs,
+        _params: params,
+        _choices: choices_store,
+    }
 }
 
 static C_DESCS: Lazy<Vec<CDesc>> = Lazy::new(|| nodes::REGISTRY.iter().map(build_c_desc).collect());
@@ -386,17 +406,25 @@ static LIVE: Lazy<Mutex<HashSet<usize>>> = Lazy::new(|| Mutex::new(HashSet::new(
 static UNSAFE_NODE_LOCK: Mutex<()> = Mutex::new(());
 
 fn is_live(p: *const Instance) -> bool {
-    !p.is_null() && LIVE.lock().map(|s| s.contains(&(p as usize))).unwrap_or(false)
+    !p.is_null()
+        && LIVE
+            .lock()
+            .map(|s| s.contains(&(p as usize)))
+            .unwrap_or(false)
 }
 
 /// Runs `f` on a live instance, recording its error message on the instance.
-fn with_instance(inst: *mut Instance, f: impl FnOnce(&mut Instance) -> Result<(), NodeError>) -> i32 {
+fn with_instance(
+    inst: *mut Instance,
+    f: impl FnOnce(&mut Instance) -> Result<(), NodeError>,
+) -> i32 {
     if !is_live(inst) {
         return plugin_guard(|| {
             Err(bad(if inst.is_null() {
                 "instance is NULL".to_string()
             } else {
-                "instance pointer is not a live Wick instance (destroyed, or never created)".to_string()
+                "instance pointer is not a live Wick instance (destroyed, or never created)"
+                    .to_string()
             }))
         });
     }
@@ -453,7 +481,10 @@ extern "C" fn node_descriptor(index: u32, out: *mut *const WickNodeDescriptor) -
             return Err(bad("node_descriptor: out is NULL"));
         }
         let d = C_DESCS.get(index as usize).ok_or_else(|| {
-            bad(format!("node index {index} is out of range (there are {} nodes)", C_DESCS.len()))
+            bad(format!(
+                "node index {index} is out of range (there are {} nodes)",
+                C_DESCS.len()
+            ))
         })?;
         // SAFETY: checked non-null.
         unsafe { *out = &d.desc };
@@ -472,7 +503,10 @@ extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut Instance) -
         let id = unsafe { c_str(node_id, "node_id") }?;
         let entry = nodes::find(id).ok_or_else(|| {
             let ids: Vec<&str> = nodes::REGISTRY.iter().map(|e| e.desc.id).collect();
-            NodeError::UnknownNode(format!("unknown node '{id}' (available: {})", ids.join(", ")))
+            NodeError::UnknownNode(format!(
+                "unknown node '{id}' (available: {})",
+                ids.join(", ")
+            ))
         })?;
         let inst = Box::new(Instance {
             entry,
@@ -482,7 +516,9 @@ extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut Instance) -
             scratch: CString::default(),
         });
         let p = Box::into_raw(inst);
-        LIVE.lock().map_err(|_| NodeError::Internal("instance table poisoned".into()))?.insert(p as usize);
+        LIVE.lock()
+            .map_err(|_| NodeError::Internal("instance table poisoned".into()))?
+            .insert(p as usize);
         // SAFETY: checked non-null.
         unsafe { *out = p };
         Ok(())
@@ -494,7 +530,10 @@ extern "C" fn instance_destroy(inst: *mut Instance) {
         if inst.is_null() {
             return;
         }
-        let removed = LIVE.lock().map(|mut s| s.remove(&(inst as usize))).unwrap_or(false);
+        let removed = LIVE
+            .lock()
+            .map(|mut s| s.remove(&(inst as usize)))
+            .unwrap_or(false);
         if removed {
             // SAFETY: it was live, created by Box::into_raw, and is now removed from the table.
             drop(unsafe { Box::from_raw(inst) });
@@ -544,7 +583,13 @@ extern "C" fn param_get(inst: *mut Instance, name: *const c_char, out: *mut Wick
         let (_, desc) = i.entry.desc.param(name).ok_or_else(|| {
             NodeError::UnknownParam(format!("unknown param '{name}' on {}", i.entry.desc.id))
         })?;
-        let mut v = WickValue { ty: 0, number: 0.0, integer: 0, string: std::ptr::null(), color: [0.0; 4] };
+        let mut v = WickValue {
+            ty: 0,
+            number: 0.0,
+            integer: 0,
+            string: std::ptr::null(),
+            color: [0.0; 4],
+        };
         v.ty = match desc.kind {
             ParamKind::Float { .. } => WICK_PARAM_FLOAT,
             ParamKind::Int { .. } => WICK_PARAM_INT,
@@ -587,7 +632,11 @@ fn frame_format(f: &WickFrame, what: &str) -> Result<FrameFormat, NodeError> {
     };
     let channels = match f.channels {
         3 | 4 => f.channels as usize,
-        c => return Err(bad(format!("{what}: channels must be 3 (RGB) or 4 (RGBA), got {c}"))),
+        c => {
+            return Err(bad(format!(
+                "{what}: channels must be 3 (RGB) or 4 (RGBA), got {c}"
+            )))
+        }
     };
     let premultiplied = match f.alpha {
         0 => false,
@@ -600,12 +649,16 @@ fn frame_format(f: &WickFrame, what: &str) -> Result<FrameFormat, NodeError> {
         c => return Err(bad(format!("{what}: unknown colour space {c}"))),
     };
     if f.row_stride <= 0 {
-        return Err(bad(format!("{what}: row stride must be positive, got {}", f.row_stride)));
+        return Err(bad(format!(
+            "{what}: row stride must be positive, got {}",
+            f.row_stride
+        )));
     }
     let fmt = FrameFormat {
         width: f.width as usize,
         height: f.height as usize,
-        stride: usize::try_from(f.row_stride).map_err(|_| bad(format!("{what}: stride too large")))?,
+        stride: usize::try_from(f.row_stride)
+            .map_err(|_| bad(format!("{what}: stride too large")))?,
         sample,
         channels,
         premultiplied,
@@ -620,7 +673,11 @@ fn frame_format(f: &WickFrame, what: &str) -> Result<FrameFormat, NodeError> {
 
 /// # Safety
 /// `ptr` must be null or point to `count` frames (checked for null by the caller when count>0).
-unsafe fn frames<'a>(ptr: *const WickFrame, count: u32, what: &str) -> Result<&'a [WickFrame], NodeError> {
+unsafe fn frames<'a>(
+    ptr: *const WickFrame,
+    count: u32,
+    what: &str,
+) -> Result<&'a [WickFrame], NodeError> {
     if count == 0 {
         return Ok(&[]);
     }
@@ -668,8 +725,14 @@ extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 
         }
         for (x, fx) in out_frames.iter().enumerate() {
             for (y, fy) in out_frames.iter().enumerate().skip(x + 1) {
-                let (ax, bx) = (fx.data as usize, fx.data as usize + out_fmts[x].required_len().unwrap_or(0));
-                let (ay, by) = (fy.data as usize, fy.data as usize + out_fmts[y].required_len().unwrap_or(0));
+                let (ax, bx) = (
+                    fx.data as usize,
+                    fx.data as usize + out_fmts[x].required_len().unwrap_or(0),
+                );
+                let (ay, by) = (
+                    fy.data as usize,
+                    fy.data as usize + out_fmts[y].required_len().unwrap_or(0),
+                );
                 if ax < by && ay < bx {
                     return Err(bad(format!("outputs {x} and {y} overlap in memory")));
                 }
@@ -687,7 +750,9 @@ extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 
             let what = format!("input '{}'", port.name);
             let fmt = frame_format(f, &what)?;
             // SAFETY: validated: data non-null and data_len covers required_len bytes.
-            let bytes = unsafe { std::slice::from_raw_parts(f.data as *const u8, fmt.required_len().unwrap_or(0)) };
+            let bytes = unsafe {
+                std::slice::from_raw_parts(f.data as *const u8, fmt.required_len().unwrap_or(0))
+            };
             inputs.push(Some(read_frame(bytes, &fmt, &what)?));
         }
         if !d.source {
@@ -728,7 +793,12 @@ extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 
         drop(inputs);
         for (k, f) in out_frames.iter().enumerate() {
             // SAFETY: validated above; outputs do not overlap each other; inputs were copied.
-            let bytes = unsafe { std::slice::from_raw_parts_mut(f.data as *mut u8, out_fmts[k].required_len().unwrap_or(0)) };
+            let bytes = unsafe {
+                std::slice::from_raw_parts_mut(
+                    f.data as *mut u8,
+                    out_fmts[k].required_len().unwrap_or(0),
+                )
+            };
             write_frame(&outputs[k], bytes, &out_fmts[k])?;
         }
         Ok(())

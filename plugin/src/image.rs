@@ -30,12 +30,21 @@ impl Image {
             NodeError::OutOfMemory(format!("cannot allocate a {width}x{height} image"))
         })?;
         data.resize(n, 0.0);
-        Ok(Self { width, height, data })
+        Ok(Self {
+            width,
+            height,
+            data,
+        })
     }
 
     pub fn pixel(&self, x: usize, y: usize) -> [f32; 4] {
         let i = (y * self.width + x) * 4;
-        [self.data[i], self.data[i + 1], self.data[i + 2], self.data[i + 3]]
+        [
+            self.data[i],
+            self.data[i + 1],
+            self.data[i + 2],
+            self.data[i + 3],
+        ]
     }
 }
 
@@ -81,7 +90,9 @@ impl FrameFormat {
     /// Bytes the buffer must hold: all rows but the last at full stride, plus the last row.
     pub fn required_len(&self) -> Option<usize> {
         let last = self.row_bytes();
-        (self.height.checked_sub(1)?).checked_mul(self.stride)?.checked_add(last)
+        (self.height.checked_sub(1)?)
+            .checked_mul(self.stride)?
+            .checked_add(last)
     }
 
     /// Checks sizes and stride against the buffer length.
@@ -111,9 +122,9 @@ impl FrameFormat {
                 self.sample.size()
             )));
         }
-        let need = self.required_len().ok_or_else(|| {
-            NodeError::BadArgument(format!("{what}: stride x height overflows"))
-        })?;
+        let need = self
+            .required_len()
+            .ok_or_else(|| NodeError::BadArgument(format!("{what}: stride x height overflows")))?;
         if (need as u64) > data_len {
             return Err(NodeError::BadArgument(format!(
                 "{what}: buffer of {data_len} bytes is shorter than the {need} bytes that \
@@ -259,14 +270,22 @@ mod tests {
             premultiplied: false,
             linear: false,
         };
-        let bytes: Vec<u8> = (0..f.required_len().unwrap()).map(|i| (i * 37 % 256) as u8).collect();
+        let bytes: Vec<u8> = (0..f.required_len().unwrap())
+            .map(|i| (i * 37 % 256) as u8)
+            .collect();
         let img = read_frame(&bytes, &f, "in").unwrap();
         let mut out = vec![0u8; bytes.len()];
         write_frame(&img, &mut out, &f).unwrap();
         for y in 0..2 {
             assert_eq!(bytes[y * 17..y * 17 + 12], out[y * 17..y * 17 + 12]);
         }
-        let g = FrameFormat { sample: SampleType::F32, premultiplied: true, linear: true, stride: 48, ..f };
+        let g = FrameFormat {
+            sample: SampleType::F32,
+            premultiplied: true,
+            linear: true,
+            stride: 48,
+            ..f
+        };
         let mut fbytes = vec![0u8; g.required_len().unwrap()];
         write_frame(&img, &mut fbytes, &g).unwrap();
         let back = read_frame(&fbytes, &g, "in").unwrap();
@@ -292,11 +311,22 @@ mod tests {
             premultiplied: false,
             linear: false,
         };
-        assert!(f.validate(1000, "x").unwrap_err().to_string().contains("stride"));
+        assert!(f
+            .validate(1000, "x")
+            .unwrap_err()
+            .to_string()
+            .contains("stride"));
         let f = FrameFormat { stride: 16, ..f };
         assert!(f.validate(63, "x").is_err());
         assert!(f.validate(64, "x").is_ok());
-        let f = FrameFormat { width: 40000, stride: 160000, ..f };
-        assert!(matches!(f.validate(u64::MAX, "x"), Err(NodeError::OutOfMemory(_))));
+        let f = FrameFormat {
+            width: 40000,
+            stride: 160000,
+            ..f
+        };
+        assert!(matches!(
+            f.validate(u64::MAX, "x"),
+            Err(NodeError::OutOfMemory(_))
+        ));
     }
 }

@@ -7,4 +7,6 @@ pub mod node;
 pub mod nodes;
 
 pub use image::Image;
-pub use node::{Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, Value};
+pub use node::{
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, Value,
+};

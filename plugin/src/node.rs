@@ -8,13 +8,32 @@ use crate::image::Image;
 /// How a param's value is typed, with its range and default.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamKind {
-    Float { min: f64, max: f64, default: f64 },
-    Int { min: i64, max: i64, default: i64 },
-    Bool { default: bool },
-    Enum { choices: &'static [&'static str], default: &'static str },
-    Str { default: &'static str },
-    Path { default: &'static str },
-    Color { default: [f64; 4] },
+    Float {
+        min: f64,
+        max: f64,
+        default: f64,
+    },
+    Int {
+        min: i64,
+        max: i64,
+        default: i64,
+    },
+    Bool {
+        default: bool,
+    },
+    Enum {
+        choices: &'static [&'static str],
+        default: &'static str,
+    },
+    Str {
+        default: &'static str,
+    },
+    Path {
+        default: &'static str,
+    },
+    Color {
+        default: [f64; 4],
+    },
 }
 
 /// A param of a node.
@@ -31,8 +50,20 @@ pub struct ParamDesc {
 }
 
 impl ParamDesc {
-    pub fn new(name: &'static str, label: &'static str, help: &'static str, kind: ParamKind) -> Self {
-        Self { name, label, help, kind, animatable: false, needs_reload: false }
+    pub fn new(
+        name: &'static str,
+        label: &'static str,
+        help: &'static str,
+        kind: ParamKind,
+    ) -> Self {
+        Self {
+            name,
+            label,
+            help,
+            kind,
+            animatable: false,
+            needs_reload: false,
+        }
     }
     pub fn animatable(mut self) -> Self {
         self.animatable = true;
@@ -68,7 +99,12 @@ pub struct PortDesc {
 
 impl PortDesc {
     pub fn new(name: &'static str, help: &'static str) -> Self {
-        Self { name, help, optional: false, frame_offset: 0 }
+        Self {
+            name,
+            help,
+            optional: false,
+            frame_offset: 0,
+        }
     }
     pub fn optional(mut self) -> Self {
         self.optional = true;
@@ -178,7 +214,10 @@ fn fmt_range(min: f64, max: f64) -> String {
 
 impl Params {
     pub fn new(descs: &[ParamDesc]) -> Self {
-        Self { descs: descs.to_vec(), values: descs.iter().map(|d| d.default_value()).collect() }
+        Self {
+            descs: descs.to_vec(),
+            values: descs.iter().map(|d| d.default_value()).collect(),
+        }
     }
 
     pub fn descs(&self) -> &[ParamDesc] {
@@ -186,13 +225,16 @@ impl Params {
     }
 
     fn index(&self, name: &str) -> Result<usize, NodeError> {
-        self.descs.iter().position(|d| d.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.descs.iter().map(|d| d.name).collect();
-            NodeError::UnknownParam(format!(
-                "unknown param '{name}' (this node has: {})",
-                names.join(", ")
-            ))
-        })
+        self.descs
+            .iter()
+            .position(|d| d.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.descs.iter().map(|d| d.name).collect();
+                NodeError::UnknownParam(format!(
+                    "unknown param '{name}' (this node has: {})",
+                    names.join(", ")
+                ))
+            })
     }
 
     /// Validates and sets a value. Accepts an integral float for an int param and an int for a
@@ -240,7 +282,12 @@ impl Params {
                 Value::Str(s) => {
                     return bad(format!("'{s}' is not one of: {}", choices.join(", ")));
                 }
-                other => return bad(format!("expected one of {}, got {other:?}", choices.join(", "))),
+                other => {
+                    return bad(format!(
+                        "expected one of {}, got {other:?}",
+                        choices.join(", ")
+                    ))
+                }
             },
             (ParamKind::Str { .. } | ParamKind::Path { .. }, v) => match v {
                 Value::Str(s) => {
@@ -313,14 +360,27 @@ pub struct ProcessCtx<'a> {
 }
 
 impl<'a> ProcessCtx<'a> {
-    pub fn new(time: f64, frame: i64, progress: Option<&'a mut dyn FnMut(f64, &str) -> bool>) -> Self {
-        Self { time, frame, progress, cancelled: false }
+    pub fn new(
+        time: f64,
+        frame: i64,
+        progress: Option<&'a mut dyn FnMut(f64, &str) -> bool>,
+    ) -> Self {
+        Self {
+            time,
+            frame,
+            progress,
+            cancelled: false,
+        }
     }
 
     /// Reports progress; returns `Err(Cancelled)` when the host asked to cancel.
     pub fn progress(&mut self, fraction: f64, message: &str) -> Result<(), NodeError> {
         if let Some(p) = self.progress.as_mut() {
-            let f = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+            let f = if fraction.is_finite() {
+                fraction.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             if p(f, message) {
                 self.cancelled = true;
             }

@@ -23,7 +23,11 @@ const EXIT_CANCELLED: i32 = 130;
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
 #[derive(Parser)]
-#[command(name = "wick", version, about = "Wick test host: run Wick nodes on image files and node graphs")]
+#[command(
+    name = "wick",
+    version,
+    about = "Wick test host: run Wick nodes on image files and node graphs"
+)]
 struct Cli {
     /// Plugin library (default: $WICK_PLUGIN, else libwick.so beside this binary).
     #[arg(long, global = true)]
@@ -91,7 +95,9 @@ fn exit_code(e: &HostError) -> i32 {
         HostError::Io { .. } => EXIT_RENDER,
         HostError::Plugin { status, .. } => match *status {
             ffi::WICK_ERR_MODEL | ffi::WICK_ERR_DEVICE => EXIT_MISSING,
-            ffi::WICK_ERR_BAD_ARGUMENT | ffi::WICK_ERR_UNKNOWN_NODE | ffi::WICK_ERR_UNKNOWN_PARAM => EXIT_BAD_ARGS,
+            ffi::WICK_ERR_BAD_ARGUMENT
+            | ffi::WICK_ERR_UNKNOWN_NODE
+            | ffi::WICK_ERR_UNKNOWN_PARAM => EXIT_BAD_ARGS,
             ffi::WICK_ERR_CANCELLED => EXIT_CANCELLED,
             _ => EXIT_RENDER,
         },
@@ -115,9 +121,26 @@ fn main() {
     let plugin = Plugin::load(&path).unwrap_or_else(|e| fail(e));
     let r = match cli.cmd {
         Cmd::Nodes { json } => nodes(&plugin, json),
-        Cmd::Run { node, inputs, out, params, time, frame, fps, depth } => {
-            run(&plugin, &node, &inputs, &out, &params, time, frame, fps, depth.as_deref())
-        }
+        Cmd::Run {
+            node,
+            inputs,
+            out,
+            params,
+            time,
+            frame,
+            fps,
+            depth,
+        } => run(
+            &plugin,
+            &node,
+            &inputs,
+            &out,
+            &params,
+            time,
+            frame,
+            fps,
+            depth.as_deref(),
+        ),
         Cmd::Render { graph, frames } => render(&plugin, &graph, frames.as_deref()),
         Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
     };
@@ -128,7 +151,8 @@ fn main() {
 
 fn nodes(plugin: &Plugin, json: bool) -> Result<(), HostError> {
     if json {
-        let s = serde_json::to_string_pretty(plugin.nodes()).map_err(|e| HostError::BadArgument(e.to_string()))?;
+        let s = serde_json::to_string_pretty(plugin.nodes())
+            .map_err(|e| HostError::BadArgument(e.to_string()))?;
         println!("{s}");
         return Ok(());
     }
@@ -150,14 +174,26 @@ fn nodes(plugin: &Plugin, json: bool) -> Result<(), HostError> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!("  inputs: [{}]  outputs: [{}]  threads: {}", ports(&n.inputs), ports(&n.outputs), n.thread_safety);
+        println!(
+            "  inputs: [{}]  outputs: [{}]  threads: {}",
+            ports(&n.inputs),
+            ports(&n.outputs),
+            n.thread_safety
+        );
         for p in &n.params {
             let range = match (p.min, p.max) {
                 (Some(a), Some(b)) => format!(" [{a}..{b}]"),
                 _ if !p.choices.is_empty() => format!(" {{{}}}", p.choices.join("|")),
                 _ => String::new(),
             };
-            println!("    {:<14} {:<7} = {:<10}{}  {}", p.name, format!("{:?}", p.ty).to_lowercase(), p.default.to_string(), range, p.help);
+            println!(
+                "    {:<14} {:<7} = {:<10}{}  {}",
+                p.name,
+                format!("{:?}", p.ty).to_lowercase(),
+                p.default.to_string(),
+                range,
+                p.help
+            );
         }
         println!();
     }
@@ -194,7 +230,11 @@ fn run(
     }
     for (k, port) in info.inputs.iter().enumerate().skip(frames.len()) {
         if !port.optional {
-            return Err(HostError::BadArgument(format!("{node}: input {} ('{}') is required (--in)", k + 1, port.name)));
+            return Err(HostError::BadArgument(format!(
+                "{node}: input {} ('{}') is required (--in)",
+                k + 1,
+                port.name
+            )));
         }
     }
     let mut inst = plugin.instance(node)?;
@@ -205,15 +245,22 @@ fn run(
         inst.set_param_text(k, v)?;
     }
     let depth = match depth {
-        Some(d) => Depth::parse(d).ok_or_else(|| HostError::BadArgument(format!("--depth {d}: use 8, 16 or 32")))?,
-        None => frames.iter().map(Depth::of).max_by_key(|d| *d as u8).unwrap_or(Depth::U8),
+        Some(d) => Depth::parse(d)
+            .ok_or_else(|| HostError::BadArgument(format!("--depth {d}: use 8, 16 or 32")))?,
+        None => frames
+            .iter()
+            .map(Depth::of)
+            .max_by_key(|d| *d as u8)
+            .unwrap_or(Depth::U8),
     };
     let (w, h) = match frames.first() {
         Some(f) => (f.width, f.height),
         _ => {
             let get = |inst: &mut wick_host_sdk::Instance, k: &str| match inst.get_param(k) {
                 Ok(wick_host_sdk::ParamValue::Int(n)) => Ok(n as u32),
-                _ => Err(HostError::BadArgument(format!("{node}: no input and no '{k}' param to size the output"))),
+                _ => Err(HostError::BadArgument(format!(
+                    "{node}: no input and no '{k}' param to size the output"
+                ))),
             };
             (get(&mut inst, "width")?, get(&mut inst, "height")?)
         }
@@ -235,15 +282,21 @@ fn render(plugin: &Plugin, graph_path: &Path, frames: Option<&str>) -> Result<()
     let spec = frames
         .map(str::to_string)
         .or_else(|| graph.frames.clone())
-        .ok_or_else(|| HostError::BadArgument("no frame range: pass --frames or set `frames` in the graph".into()))?;
+        .ok_or_else(|| {
+            HostError::BadArgument(
+                "no frame range: pass --frames or set `frames` in the graph".into(),
+            )
+        })?;
     let list = parse_frames(&spec)?;
     let mut r = Renderer::new(graph, plugin)?;
     let tty = std::io::stderr().is_terminal();
     let bar = if tty {
         let b = ProgressBar::new(list.len() as u64);
         b.set_style(
-            ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {elapsed_precise} eta {eta}  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} frames  {elapsed_precise} eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     } else {
@@ -253,7 +306,10 @@ fn render(plugin: &Plugin, graph_path: &Path, frames: Option<&str>) -> Result<()
     for (k, f) in list.iter().enumerate() {
         if CANCEL.load(Ordering::SeqCst) {
             bar.abandon();
-            return Err(HostError::Plugin { status: ffi::WICK_ERR_CANCELLED, message: format!("cancelled before frame {f}") });
+            return Err(HostError::Plugin {
+                status: ffi::WICK_ERR_CANCELLED,
+                message: format!("cancelled before frame {f}"),
+            });
         }
         let tf = Instant::now();
         let mut cb = progress_cb();
@@ -264,12 +320,21 @@ fn render(plugin: &Plugin, graph_path: &Path, frames: Option<&str>) -> Result<()
             bar.inc(1);
         } else {
             let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-            eprintln!("wick: frame {f} ({}/{}) {ms:.0} ms -> {}", k + 1, list.len(), names.join(", "));
+            eprintln!(
+                "wick: frame {f} ({}/{}) {ms:.0} ms -> {}",
+                k + 1,
+                list.len(),
+                names.join(", ")
+            );
         }
     }
     bar.finish_and_clear();
     let s = t0.elapsed().as_secs_f64();
-    eprintln!("wick: rendered {} frame(s) in {s:.2} s ({:.1} ms/frame)", list.len(), s * 1e3 / list.len().max(1) as f64);
+    eprintln!(
+        "wick: rendered {} frame(s) in {s:.2} s ({:.1} ms/frame)",
+        list.len(),
+        s * 1e3 / list.len().max(1) as f64
+    );
     Ok(())
 }
 
@@ -279,12 +344,25 @@ fn validate_cmd(plugin: &Plugin, threads: usize, verbose: bool) -> Result<(), Ho
     for c in &checks {
         if verbose || !c.ok {
             let mark = if c.ok { "ok  " } else { "FAIL" };
-            println!("{mark} {:<22} {}{}", c.node, c.name, if c.detail.is_empty() { String::new() } else { format!("  ({})", c.detail) });
+            println!(
+                "{mark} {:<22} {}{}",
+                c.node,
+                c.name,
+                if c.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", c.detail)
+                }
+            );
         }
     }
     let nodes = plugin.nodes().len();
     println!("validate: {} nodes, {} checks", nodes, checks.len());
-    println!("{} passed, {} failed", checks.len() - failed.len(), failed.len());
+    println!(
+        "{} passed, {} failed",
+        checks.len() - failed.len(),
+        failed.len()
+    );
     if !failed.is_empty() {
         std::process::exit(1);
     }

@@ -13,7 +13,12 @@ pub struct Conv2dParams {
 
 impl Default for Conv2dParams {
     fn default() -> Self {
-        Self { stride: 1, padding: 0, dilation: 1, groups: 1 }
+        Self {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+        }
     }
 }
 
@@ -28,7 +33,12 @@ pub struct ConvTranspose2dParams {
 
 impl Default for ConvTranspose2dParams {
     fn default() -> Self {
-        Self { stride: 1, padding: 0, output_padding: 0, dilation: 1 }
+        Self {
+            stride: 1,
+            padding: 0,
+            output_padding: 0,
+            dilation: 1,
+        }
     }
 }
 

@@ -22,7 +22,9 @@ pub fn instance_norm(
         match t.rank() {
             1 => t.reshape((1, c, 1)),
             2 => t.reshape((n, c, 1)),
-            r => candle_core::bail!("instance_norm: scale/shift must be [C] or [N, C], got rank {r}"),
+            r => {
+                candle_core::bail!("instance_norm: scale/shift must be [C] or [N, C], got rank {r}")
+            }
         }
     };
     let y = match gamma {

@@ -2,7 +2,9 @@
 //! the adapters turn node panics and errors into statuses.
 
 use crate::image::Image;
-use crate::node::{Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety};
+use crate::node::{
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
+};
 
 pub const ID: &str = "wick.debug";
 
@@ -15,9 +17,35 @@ pub fn describe() -> NodeDesc {
         inputs: vec![PortDesc::new("source", "Copied to the output when given.").optional()],
         outputs: vec![PortDesc::new("output", "Copy or grey.")],
         params: vec![
-            ParamDesc::new("mode", "Mode", "ok, panic or error.", ParamKind::Enum { choices: &["ok", "panic", "error"], default: "ok" }),
-            ParamDesc::new("width", "Width", "Output width when no input.", ParamKind::Int { min: 1, max: 32768, default: 64 }),
-            ParamDesc::new("height", "Height", "Output height when no input.", ParamKind::Int { min: 1, max: 32768, default: 48 }),
+            ParamDesc::new(
+                "mode",
+                "Mode",
+                "ok, panic or error.",
+                ParamKind::Enum {
+                    choices: &["ok", "panic", "error"],
+                    default: "ok",
+                },
+            ),
+            ParamDesc::new(
+                "width",
+                "Width",
+                "Output width when no input.",
+                ParamKind::Int {
+                    min: 1,
+                    max: 32768,
+                    default: 64,
+                },
+            ),
+            ParamDesc::new(
+                "height",
+                "Height",
+                "Output height when no input.",
+                ParamKind::Int {
+                    min: 1,
+                    max: 32768,
+                    default: 48,
+                },
+            ),
         ],
         thread_safety: ThreadSafety::FullySafe,
         source: true,
@@ -53,7 +81,11 @@ impl Node for Debug {
             Some(img) if img.width == out.width && img.height == out.height => {
                 out.data.copy_from_slice(&img.data)
             }
-            Some(_) => return Err(NodeError::BadArgument("output size must equal the input size".into())),
+            Some(_) => {
+                return Err(NodeError::BadArgument(
+                    "output size must equal the input size".into(),
+                ))
+            }
             None => out.data.iter_mut().for_each(|v| *v = 0.5),
         }
         Ok(())

@@ -7,7 +7,9 @@ use wick_models::device::DEVICE_CHOICES;
 use wick_models::generator::{latent_walk, slerp, Generator};
 
 use crate::image::Image;
-use crate::node::{Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety};
+use crate::node::{
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
+};
 
 pub const ID: &str = "wick.generate";
 
@@ -23,20 +25,151 @@ pub fn describe() -> NodeDesc {
         inputs: vec![],
         outputs: vec![PortDesc::new("output", "The generated frame (opaque).")],
         params: vec![
-            ParamDesc::new("model", "Model", "'cppn', or a path to a generator .safetensors from the train node.", Str { default: "cppn" }).reloads(),
-            ParamDesc::new("seed", "Seed", "Latent seed A.", Int { min: 0, max: i32::MAX as i64, default: 1 }).animatable(),
-            ParamDesc::new("seed_b", "Seed B", "Latent seed B, blended in by `mix`.", Int { min: 0, max: i32::MAX as i64, default: 2 }).animatable(),
-            ParamDesc::new("mix", "Mix", "Spherical blend from seed A (0) to seed B (1).", Float { min: 0.0, max: 1.0, default: 0.0 }).animatable(),
-            ParamDesc::new("speed", "Walk speed", "Latent walk speed in turns per second (0: still).", Float { min: 0.0, max: 10.0, default: 0.1 }).animatable(),
-            ParamDesc::new("pattern", "Pattern", "CPPN: seed of the network weights (the family of shapes).", Int { min: 0, max: i32::MAX as i64, default: 1 }).reloads(),
-            ParamDesc::new("net_depth", "Network depth", "CPPN: hidden layers.", Int { min: 1, max: 16, default: 5 }).reloads(),
-            ParamDesc::new("net_width", "Network width", "CPPN: units per hidden layer.", Int { min: 2, max: 256, default: 24 }).reloads(),
-            ParamDesc::new("activation", "Activations", "CPPN: activation set of the hidden layers.", Enum { choices: &ActivationSet::NAMES, default: "mixed" }).reloads(),
-            ParamDesc::new("color_mode", "Colour mode", "CPPN: rgb, grey, or a cosine palette.", Enum { choices: &ColorMode::NAMES, default: "rgb" }).reloads(),
-            ParamDesc::new("zoom", "Zoom", "Magnification of the pattern (>1 zooms in).", Float { min: 0.01, max: 100.0, default: 1.0 }).animatable(),
-            ParamDesc::new("width", "Width", "Output width where the host gives no frame size.", Int { min: 1, max: 32768, default: 640 }),
-            ParamDesc::new("height", "Height", "Output height where the host gives no frame size.", Int { min: 1, max: 32768, default: 360 }),
-            ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
+            ParamDesc::new(
+                "model",
+                "Model",
+                "'cppn', or a path to a generator .safetensors from the train node.",
+                Str { default: "cppn" },
+            )
+            .reloads(),
+            ParamDesc::new(
+                "seed",
+                "Seed",
+                "Latent seed A.",
+                Int {
+                    min: 0,
+                    max: i32::MAX as i64,
+                    default: 1,
+                },
+            )
+            .animatable(),
+            ParamDesc::new(
+                "seed_b",
+                "Seed B",
+                "Latent seed B, blended in by `mix`.",
+                Int {
+                    min: 0,
+                    max: i32::MAX as i64,
+                    default: 2,
+                },
+            )
+            .animatable(),
+            ParamDesc::new(
+                "mix",
+                "Mix",
+                "Spherical blend from seed A (0) to seed B (1).",
+                Float {
+                    min: 0.0,
+                    max: 1.0,
+                    default: 0.0,
+                },
+            )
+            .animatable(),
+            ParamDesc::new(
+                "speed",
+                "Walk speed",
+                "Latent walk speed in turns per second (0: still).",
+                Float {
+                    min: 0.0,
+                    max: 10.0,
+                    default: 0.1,
+                },
+            )
+            .animatable(),
+            ParamDesc::new(
+                "pattern",
+                "Pattern",
+                "CPPN: seed of the network weights (the family of shapes).",
+                Int {
+                    min: 0,
+                    max: i32::MAX as i64,
+                    default: 1,
+                },
+            )
+            .reloads(),
+            ParamDesc::new(
+                "net_depth",
+                "Network depth",
+                "CPPN: hidden layers.",
+                Int {
+                    min: 1,
+                    max: 16,
+                    default: 5,
+                },
+            )
+            .reloads(),
+            ParamDesc::new(
+                "net_width",
+                "Network width",
+                "CPPN: units per hidden layer.",
+                Int {
+                    min: 2,
+                    max: 256,
+                    default: 24,
+                },
+            )
+            .reloads(),
+            ParamDesc::new(
+                "activation",
+                "Activations",
+                "CPPN: activation set of the hidden layers.",
+                Enum {
+                    choices: &ActivationSet::NAMES,
+                    default: "mixed",
+                },
+            )
+            .reloads(),
+            ParamDesc::new(
+                "color_mode",
+                "Colour mode",
+                "CPPN: rgb, grey, or a cosine palette.",
+                Enum {
+                    choices: &ColorMode::NAMES,
+                    default: "rgb",
+                },
+            )
+            .reloads(),
+            ParamDesc::new(
+                "zoom",
+                "Zoom",
+                "Magnification of the pattern (>1 zooms in).",
+                Float {
+                    min: 0.01,
+                    max: 100.0,
+                    default: 1.0,
+                },
+            )
+            .animatable(),
+            ParamDesc::new(
+                "width",
+                "Width",
+                "Output width where the host gives no frame size.",
+                Int {
+                    min: 1,
+                    max: 32768,
+                    default: 640,
+                },
+            ),
+            ParamDesc::new(
+                "height",
+                "Height",
+                "Output height where the host gives no frame size.",
+                Int {
+                    min: 1,
+                    max: 32768,
+                    default: 360,
+                },
+            ),
+            ParamDesc::new(
+                "device",
+                "Device",
+                "Compute device.",
+                Enum {
+                    choices: &DEVICE_CHOICES,
+                    default: "auto",
+                },
+            )
+            .reloads(),
         ],
         thread_safety: ThreadSafety::FullySafe,
         source: true,
@@ -106,7 +239,11 @@ impl Node for Generate {
         let g = self.model(p)?;
         let dim = g.latent_dim();
         let za = latent_walk(seed_a, dim, time, speed);
-        let z = if mix > 0.0 { slerp(&za, &latent_walk(seed_b, dim, time, speed), mix) } else { za };
+        let z = if mix > 0.0 {
+            slerp(&za, &latent_walk(seed_b, dim, time, speed), mix)
+        } else {
+            za
+        };
         let out = &mut outputs[0];
         let rgb = g.generate(&z, out.width, out.height, zoom)?;
         let rgb: Vec<f32> = rgb.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
