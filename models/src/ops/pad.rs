@@ -69,6 +69,8 @@ pub fn pad2d(
         PadMode::Zero => x
             .pad_with_zeros(3, left, right)?
             .pad_with_zeros(2, top, bottom),
-        PadMode::Replicate => x.pad_with_same(3, left, right)?.pad_with_same(2, top, bottom),
+        PadMode::Replicate => x
+            .pad_with_same(3, left, right)?
+            .pad_with_same(2, top, bottom),
     }
 }
