@@ -337,6 +337,43 @@ fn main() {
         .collect();
     let want = |s: &str| args.is_empty() || args.iter().any(|a| a == s || a == "all");
     println!("threads: {}", rayon::current_num_threads());
+    if want("conv3") || want("kernels") {
+        let a = randn(&[1024, 1024]);
+        let b = randn(&[1024, 1024]);
+        let ms = time_ms(5, || a.matmul(&b).map(|_| ()));
+        println!(
+            "calibration: sgemm 1024^3 (candle matmul = gemm crate) {:.1} GFLOP/s",
+            2.0 * 1024f64.powi(3) / ms / 1e6
+        );
+    }
+    if want("conv3") {
+        let p = Conv2dParams {
+            stride: 1,
+            padding: 1,
+            dilation: 1,
+            groups: 1,
+        };
+        conv_bench(
+            "conv2d 3x3 128->128 @128x128",
+            &[1, 128, 128, 128],
+            &[128, 128, 3, 3],
+            p,
+            5,
+        );
+        let p = Conv2dParams {
+            stride: 1,
+            padding: 4,
+            dilation: 1,
+            groups: 1,
+        };
+        conv_bench(
+            "conv2d 9x9 3->32 @512x512",
+            &[1, 3, 512, 512],
+            &[32, 3, 9, 9],
+            p,
+            3,
+        );
+    }
     if want("kernels") {
         kernels();
     }

@@ -205,6 +205,9 @@ fn large_conv_matches_candle_stock() {
         (&[1, 16, 40, 40], &[32, 4, 3, 3], 1, 1, 4),
         (&[2, 24, 31, 30], &[24, 1, 3, 3], 1, 1, 24),
         (&[1, 48, 64, 64], &[32, 48, 1, 1], 1, 0, 1),
+        // Column tiles that start or end inside the padding of a row.
+        (&[1, 3, 152, 300], &[4, 3, 9, 9], 1, 4, 1),
+        (&[1, 5, 61, 97], &[7, 5, 7, 7], 2, 3, 1),
     ];
     for (i, &(xs, ws, stride, padding, groups)) in cases.iter().enumerate() {
         let x = randn(xs, i as u64);

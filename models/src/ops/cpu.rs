@@ -202,7 +202,9 @@ fn im2col<T: Elem>(
                         dst[..a - ox0].fill(T::ZERO);
                         dst[bnd - ox0..].fill(T::ZERO);
                         let ix0 = (a * s) as isize + offx;
-                        if s == 1 {
+                        if a == bnd {
+                            // The whole segment reads padding.
+                        } else if s == 1 {
                             dst[a - ox0..bnd - ox0]
                                 .copy_from_slice(&src[ix0 as usize..ix0 as usize + (bnd - a)]);
                         } else {
@@ -226,8 +228,8 @@ fn init_output<T: Elem>(y: &mut [T], bias: Option<&[T]>, o: usize, pix: usize) {
     }
 }
 
-/// Target elements of one column tile (about 2 MiB of f32).
-const COL_TILE: usize = 1 << 19;
+/// Target elements of one column tile (512 KiB of f32: the tile and the gemm panels stay in L2).
+const COL_TILE: usize = 1 << 17;
 
 /// Forward convolution. `x` `[n, c, h, w]`, `w` `[o, c/groups, kh, kw]`, optional `bias` `[o]`.
 pub(crate) fn conv2d_fwd<T: Elem>(x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {

@@ -22,18 +22,32 @@ pub enum NormActivation {
     Relu,
 }
 
-/// Mean and 1/σ of one plane (biased variance, two passes, f64 accumulation).
+/// Σ f(v) over a plane: 8 independent lanes in `T` over blocks of 1024, blocks summed in f64
+/// (vectorises, and keeps f32 rounding error to short runs).
+fn lane_sum<T: Elem>(p: &[T], f: impl Fn(T) -> T) -> f64 {
+    let mut total = 0.0f64;
+    for block in p.chunks(1024) {
+        let mut lanes = [T::ZERO; 8];
+        let mut it = block.chunks_exact(8);
+        for c in &mut it {
+            for (l, v) in lanes.iter_mut().zip(c) {
+                *l += f(*v);
+            }
+        }
+        for v in it.remainder() {
+            lanes[0] += f(*v);
+        }
+        total += lanes.iter().map(|l| l.to_f64()).sum::<f64>();
+    }
+    total
+}
+
+/// Mean and 1/σ of one plane (biased variance, two passes).
 fn stats<T: Elem>(p: &[T], eps: f64) -> (f64, f64) {
     let n = p.len().max(1) as f64;
-    let mean = p.iter().map(|v| v.to_f64()).sum::<f64>() / n;
-    let var = p
-        .iter()
-        .map(|v| {
-            let d = v.to_f64() - mean;
-            d * d
-        })
-        .sum::<f64>()
-        / n;
+    let mean = lane_sum(p, |v| v) / n;
+    let m = T::from_f64(mean);
+    let var = lane_sum(p, |v| (v - m) * (v - m)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 

@@ -71,6 +71,8 @@ impl Resize {
         let ty = taps::<T>(self.mode, self.h, self.oh);
         let tx = taps::<T>(self.mode, self.w, self.ow);
         let nearest = matches!(self.mode, Mode::Nearest);
+        let nx: Vec<usize> = tx.iter().map(|t| t.0).collect();
+        let int_factor = ((self.ow / self.w) * self.w == self.ow).then_some(self.ow / self.w);
         if !self.adjoint {
             let planes = x.len() / hw;
             let mut y = vec![T::ZERO; planes * ohw];
@@ -81,8 +83,18 @@ impl Resize {
                     let r1 = &src[y1 * self.w..][..self.w];
                     let dst = &mut out[oy * self.ow..][..self.ow];
                     if nearest {
-                        for (d, &(x0, ..)) in dst.iter_mut().zip(&tx) {
-                            *d = r0[x0];
+                        if oy > 0 && ty[oy - 1].0 == y0 {
+                            // Same source row as the previous output row: copy it.
+                            let (prev, cur) = out.split_at_mut(oy * self.ow);
+                            cur[..self.ow].copy_from_slice(&prev[(oy - 1) * self.ow..]);
+                        } else if let Some(f) = int_factor {
+                            for (d, v) in dst.chunks_exact_mut(f).zip(r0) {
+                                d.fill(*v);
+                            }
+                        } else {
+                            for (d, &x0) in dst.iter_mut().zip(&nx) {
+                                *d = r0[x0];
+                            }
                         }
                         continue;
                     }
