@@ -7,7 +7,7 @@
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use std::time::Instant;
-use wick_models::ops::{self, Conv2dParams, ConvTranspose2dParams, NormActivation};
+use wick_models::ops::{self, Conv2dParams, ConvTranspose2dParams, NormActivation, PadMode};
 
 fn randn(shape: &[usize]) -> Tensor {
     Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap()
@@ -173,6 +173,23 @@ fn kernels() {
     );
 }
 
+/// Reflection padding with Candle's index_select (what a network without Wick's op uses).
+fn stock_reflect_pad(x: &Tensor, p: usize) -> Result<Tensor> {
+    let mut x = x.clone();
+    for dim in [2, 3] {
+        let n = x.dim(dim)? as i64;
+        let idx: Vec<u32> = (-(p as i64)..n + p as i64)
+            .map(|i| {
+                let j = i.abs();
+                (if j >= n { 2 * (n - 1) - j } else { j }) as u32
+            })
+            .collect();
+        let len = idx.len();
+        x = x.index_select(&Tensor::from_vec(idx, len, x.device())?, dim)?;
+    }
+    Ok(x)
+}
+
 /// The reference composite instance norm with Candle ops (what a network without Wick's op uses).
 fn stock_instance_norm(x: &Tensor, g: &Tensor, b: &Tensor, relu: bool) -> Result<Tensor> {
     let (n, c, h, w) = x.dims4()?;
@@ -234,17 +251,18 @@ impl Net {
     fn forward(&self, x: &Tensor, ws: &[Tensor], stock: bool) -> Result<Tensor> {
         let layer = |i: usize, x: &Tensor, relu: bool| -> Result<Tensor> {
             let (_, s, p) = &self.convs[i];
-            let x = ops::reflect_pad2d(x, *p, *p, *p, *p)?;
             let (g, b) = &self.gb[i];
             if stock {
+                let x = stock_reflect_pad(x, *p)?;
                 let y = x.conv2d(&ws[i], 0, *s, 1, 1)?;
                 stock_instance_norm(&y, g, b, relu)
             } else {
                 let cp = Conv2dParams {
                     stride: *s,
+                    padding: *p,
                     ..Default::default()
                 };
-                let y = ops::conv2d(&x, &ws[i], None, cp)?;
+                let y = ops::conv2d_padded(x, &ws[i], None, cp, PadMode::Reflect)?;
                 let act = if relu {
                     NormActivation::Relu
                 } else {
@@ -300,6 +318,64 @@ fn e2e() {
             peak - base
         );
     }
+}
+
+/// Time per op kind in one multistyle26 forward at 1024² (Wick ops), to see where time goes.
+fn prof() {
+    let net = Net::new();
+    let x = Tensor::rand(0f32, 1.0, (1, 3, 1024, 1024), &Device::Cpu).unwrap();
+    let mut t; // pad (fused into conv now), conv, norm, upsample
+    let clock = |acc: &mut f64, f: &mut dyn FnMut() -> Tensor| {
+        let t0 = Instant::now();
+        let y = f();
+        *acc += t0.elapsed().as_secs_f64() * 1e3;
+        y
+    };
+    let mut h = x.clone();
+    for run in 0..2 {
+        t = [0.0; 4];
+        h = x.clone();
+        for i in 0..18 {
+            if i == 15 || i == 16 {
+                let (_, _, hh, ww) = h.dims4().unwrap();
+                h = clock(&mut t[3], &mut || {
+                    ops::upsample_nearest2d(&h, 2 * hh, 2 * ww).unwrap()
+                });
+            }
+            let (w, s, p) = &net.convs[i];
+            let hp = h.clone();
+            let cp = Conv2dParams {
+                stride: *s,
+                padding: *p,
+                ..Default::default()
+            };
+            let before = t[1];
+            let y = clock(&mut t[1], &mut || {
+                ops::conv2d_padded(&hp, w, None, cp, PadMode::Reflect).unwrap()
+            });
+            if run == 1 {
+                let (_, o, oh, ow) = y.dims4().unwrap();
+                let gf = 2.0 * (o * oh * ow * w.dims()[1] * w.dims()[2] * w.dims()[3]) as f64 / 1e9;
+                let ms = t[1] - before;
+                println!(
+                    "  layer {i:2} conv {:?} -> {oh}x{ow}: {ms:7.1} ms {:6.1} GFLOP/s",
+                    w.dims(),
+                    gf / ms * 1e3
+                );
+            }
+            let (g, b) = &net.gb[i];
+            h = clock(&mut t[2], &mut || {
+                ops::instance_norm_act(&y, Some(g), Some(b), 1e-5, NormActivation::Relu).unwrap()
+            });
+        }
+        if run == 1 {
+            println!(
+                "prof 1024² (no residual adds): pad {:.0} ms, conv {:.0} ms, norm+relu {:.0} ms, upsample {:.0} ms",
+                t[0], t[1], t[2], t[3]
+            );
+        }
+    }
+    let _ = h;
 }
 
 fn train() {
@@ -373,6 +449,9 @@ fn main() {
             p,
             3,
         );
+    }
+    if args.iter().any(|a| a == "prof") {
+        prof();
     }
     if want("kernels") {
         kernels();

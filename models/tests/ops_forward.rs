@@ -266,3 +266,46 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(ops::instance_norm(&x, Some(&randn(&[3], 1)), None, 1e-5).is_err());
     assert!(ops::upsample_nearest2d(&x, 0, 4).is_err());
 }
+
+/// `conv2d_padded` (padding read inside the im2col) equals an explicit `pad2d` then `conv2d`.
+#[test]
+fn fused_pad_conv_matches_pad_then_conv() {
+    type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize);
+    let cases: &[Case] = &[
+        // x, w, stride, padding, groups
+        (&[1, 3, 20, 17], &[4, 3, 9, 9], 1, 4, 1),
+        (&[2, 4, 9, 8], &[6, 4, 3, 3], 2, 1, 1),
+        (&[1, 6, 7, 10], &[6, 3, 3, 3], 1, 1, 2),
+        (&[1, 5, 6, 5], &[5, 1, 3, 3], 1, 2, 5),
+        (&[1, 3, 152, 300], &[4, 3, 9, 9], 1, 4, 1),
+    ];
+    for (i, &(xs, ws, stride, padding, groups)) in cases.iter().enumerate() {
+        let x = randn(xs, 300 + i as u64);
+        let w = randn(ws, 400 + i as u64);
+        let b = randn(&[ws[0]], 500 + i as u64);
+        for mode in [PadMode::Reflect, PadMode::Replicate, PadMode::Zero] {
+            let p = Conv2dParams {
+                stride,
+                padding,
+                dilation: 1,
+                groups,
+            };
+            let y = ops::conv2d_padded(&x, &w, Some(&b), p, mode).unwrap();
+            let xp = ops::pad2d(&x, padding, padding, padding, padding, mode).unwrap();
+            let r = ops::conv2d(&xp, &w, Some(&b), Conv2dParams { padding: 0, ..p }).unwrap();
+            check(
+                &format!("fused {mode:?} pad conv {xs:?} {ws:?}"),
+                &y,
+                &r,
+                1e-4,
+            );
+        }
+    }
+    let x = randn(&[1, 2, 4, 4], 1);
+    let w = randn(&[2, 2, 3, 3], 2);
+    let p = Conv2dParams {
+        padding: 4,
+        ..Default::default()
+    };
+    assert!(ops::conv2d_padded(&x, &w, None, p, PadMode::Reflect).is_err());
+}

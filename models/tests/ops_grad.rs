@@ -299,3 +299,33 @@ fn chained_network_gradients() {
         weighted(&(u + skip)?, 506)
     });
 }
+
+#[test]
+fn fused_pad_conv_gradients() {
+    for (i, (mode, stride)) in [
+        (PadMode::Reflect, 1),
+        (PadMode::Reflect, 2),
+        (PadMode::Replicate, 2),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let seed = 600 + 10 * i as u64;
+        let p = Conv2dParams {
+            stride,
+            padding: 2,
+            ..Default::default()
+        };
+        let ins = vec![
+            randn(&[1, 2, 7, 6], seed),
+            randn(&[3, 2, 5, 5], seed + 1),
+            randn(&[3], seed + 2),
+        ];
+        grad_check(&format!("conv2d_padded {mode:?} s{stride}"), &ins, |t| {
+            weighted(
+                &ops::conv2d_padded(&t[0], &t[1], Some(&t[2]), p, mode)?,
+                seed + 3,
+            )
+        });
+    }
+}

@@ -6,6 +6,7 @@
 //! `backward()` works for any stride/padding/parity. Other devices and dtypes use Candle's ops.
 
 use super::cpu::{self, ConvGeom, Elem};
+use super::pad::{pad2d, PadMode};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
 /// Parameters of [`conv2d`].
@@ -135,6 +136,27 @@ impl ConvOp {
         let gy = gy.contiguous()?;
         let g = self.g;
         match self.dir {
+            Dir::Forward if g.mode != PadMode::Zero => {
+                // Gradient w.r.t. the padded input (a plain adjoint), folded back by the pad's
+                // own adjoint.
+                let gp = ConvGeom {
+                    h: g.h + 2 * g.pad,
+                    w: g.w + 2 * g.pad,
+                    pad: 0,
+                    mode: PadMode::Zero,
+                    ..g
+                };
+                let gxp = gy.apply_op2(
+                    w,
+                    ConvOp {
+                        g: gp,
+                        dir: Dir::Adjoint,
+                    },
+                )?;
+                let gx = super::pad::pad2d_adjoint(&gxp, g.pad, g.pad, g.pad, g.pad, g.mode)?;
+                let gw = arg.apply_op2_no_bwd(&gy, &WeightGrad { g })?;
+                Ok((gx, gw))
+            }
             Dir::Forward => {
                 let gx = gy.apply_op2(
                     w,
@@ -281,6 +303,19 @@ fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvOp) -> Result<Te
 
 /// 2-D convolution: `x` [N, C, H, W], `w` [O, C/groups, kh, kw], `bias` [O].
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) -> Result<Tensor> {
+    conv2d_padded(x, w, bias, p, PadMode::Zero)
+}
+
+/// [`conv2d`] whose `p.padding` border is filled per `mode`: `conv2d_padded(x, w, b, p, Reflect)`
+/// equals `conv2d(&reflect_pad2d(x, p.padding, ..)?, w, b, Conv2dParams { padding: 0, ..p })`, but
+/// on the CPU the padding is read inside the im2col instead of materialising a padded copy.
+pub fn conv2d_padded(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    p: Conv2dParams,
+    mode: PadMode,
+) -> Result<Tensor> {
     let (n, c, h, wd) = x.dims4()?;
     let (o, cg, kh, kw) = w.dims4()?;
     if p.groups == 0 || p.stride == 0 || p.dilation == 0 {
@@ -304,6 +339,18 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) ->
             wd + 2 * p.padding
         );
     }
+    let direct_depthwise = p.groups == c && o == c && p.groups > 1;
+    if mode != PadMode::Zero && p.padding > 0 && (!fast_path(x) || direct_depthwise) {
+        let pd = p.padding;
+        let xp = pad2d(x, pd, pd, pd, pd, mode)?;
+        return conv2d(&xp, w, bias, Conv2dParams { padding: 0, ..p });
+    }
+    if mode == PadMode::Reflect && (p.padding >= h || p.padding >= wd) {
+        candle_core::bail!(
+            "conv2d: reflection padding {} needs an input larger than {h}×{wd}",
+            p.padding
+        );
+    }
     if !fast_path(x) {
         let y = x.conv2d(w, p.padding, p.stride, p.dilation, p.groups)?;
         return add_bias(y, bias);
@@ -320,6 +367,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) ->
         pad: p.padding,
         dil: p.dilation,
         groups: p.groups,
+        mode: if p.padding == 0 { PadMode::Zero } else { mode },
         oh: (h + 2 * p.padding - eh) / p.stride + 1,
         ow: (wd + 2 * p.padding - ew) / p.stride + 1,
     };
@@ -386,6 +434,7 @@ pub fn conv_transpose2d(
         pad: p.padding,
         dil: p.dilation,
         groups: 1,
+        mode: PadMode::Zero,
         oh: h,
         ow: wd,
     };

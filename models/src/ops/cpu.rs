@@ -2,6 +2,7 @@
 //! direct depthwise kernels, and the column buffers they share. Everything here works on
 //! contiguous NCHW slices in `f32` or `f64`; the Candle-facing wrappers live in the op modules.
 
+use super::pad::PadMode;
 use candle_core::{CpuStorage, Layout, Result, WithDType};
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -123,6 +124,9 @@ pub(crate) struct ConvGeom {
     pub pad: usize,
     pub dil: usize,
     pub groups: usize,
+    /// How the `pad` border is filled: zeros, or (forward and weight gradient only) a mirror or
+    /// the edge sample, which fuses `pad2d` into the convolution.
+    pub mode: PadMode,
     pub oh: usize,
     pub ow: usize,
 }
@@ -138,8 +142,9 @@ impl ConvGeom {
     pub fn kk(&self) -> usize {
         self.cg() * self.kh * self.kw
     }
+    /// Direct depthwise kernels (zero padding only).
     pub fn is_depthwise(&self) -> bool {
-        self.groups == self.c && self.o == self.c && self.groups > 1
+        self.groups == self.c && self.o == self.c && self.groups > 1 && self.mode == PadMode::Zero
     }
     fn is_pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
@@ -157,6 +162,24 @@ impl ConvGeom {
         let lo = (lo as usize).min(out);
         let hi = (hi as usize).min(out);
         (lo, hi.max(lo))
+    }
+}
+
+/// Source index of position `i` along an axis of length `n` under padding `mode`.
+pub(crate) fn map_index(mode: PadMode, i: isize, n: usize) -> Option<usize> {
+    let n = n as isize;
+    if (0..n).contains(&i) {
+        return Some(i as usize);
+    }
+    match mode {
+        PadMode::Zero => None,
+        PadMode::Replicate => Some(i.clamp(0, n - 1) as usize),
+        PadMode::Reflect if n == 1 => Some(0),
+        PadMode::Reflect => {
+            let period = 2 * (n - 1);
+            let j = i.rem_euclid(period);
+            Some(if j >= n { period - j } else { j } as usize)
+        }
     }
 }
 
@@ -192,25 +215,34 @@ fn im2col<T: Elem>(
                     let ox0 = p % g.ow;
                     let ox1 = (ox0 + (end - p)).min(g.ow);
                     let dst = &mut row[p - p0..p - p0 + (ox1 - ox0)];
-                    let iy = (oy * s) as isize + offy;
-                    if iy < 0 || iy >= g.h as isize {
+                    let iy = map_index(g.mode, (oy * s) as isize + offy, g.h);
+                    let Some(iy) = iy else {
                         dst.fill(T::ZERO);
-                    } else {
-                        let src = &plane[iy as usize * g.w..][..g.w];
-                        let a = xlo.clamp(ox0, ox1);
-                        let bnd = xhi.clamp(a, ox1);
+                        p += ox1 - ox0;
+                        continue;
+                    };
+                    let src = &plane[iy * g.w..][..g.w];
+                    let a = xlo.clamp(ox0, ox1);
+                    let bnd = xhi.clamp(a, ox1);
+                    if g.mode == PadMode::Zero {
                         dst[..a - ox0].fill(T::ZERO);
                         dst[bnd - ox0..].fill(T::ZERO);
-                        let ix0 = (a * s) as isize + offx;
-                        if a == bnd {
-                            // The whole segment reads padding.
-                        } else if s == 1 {
-                            dst[a - ox0..bnd - ox0]
-                                .copy_from_slice(&src[ix0 as usize..ix0 as usize + (bnd - a)]);
-                        } else {
-                            for (j, d) in dst[a - ox0..bnd - ox0].iter_mut().enumerate() {
-                                *d = src[ix0 as usize + j * s];
-                            }
+                    } else {
+                        for ox in (ox0..a).chain(bnd..ox1) {
+                            let ix = map_index(g.mode, (ox * s) as isize + offx, g.w);
+                            dst[ox - ox0] = ix.map(|ix| src[ix]).unwrap_or(T::ZERO);
+                        }
+                    }
+                    let ix0 = (a * s) as isize + offx;
+                    if a == bnd {
+                        // The whole segment reads padding.
+                    } else if s == 1 {
+                        dst[a - ox0..bnd - ox0]
+                            .copy_from_slice(&src[ix0 as usize..ix0 as usize + (bnd - a)]);
+                    } else {
+                        let src = src[ix0 as usize..].iter().step_by(s);
+                        for (d, v) in dst[a - ox0..bnd - ox0].iter_mut().zip(src) {
+                            *d = *v;
                         }
                     }
                     p += ox1 - ox0;
@@ -490,8 +522,8 @@ fn col2im_channel<T: Elem>(
                         *d += *v;
                     }
                 } else {
-                    for (j, v) in src[xlo..xhi].iter().enumerate() {
-                        dst[ix0 + j * s] += *v;
+                    for (d, v) in dst[ix0..].iter_mut().step_by(s).zip(&src[xlo..xhi]) {
+                        *d += *v;
                     }
                 }
             }
@@ -527,8 +559,8 @@ fn depthwise_fwd<T: Elem>(x: &[T], w: &[T], g: &ConvGeom, y: &mut [T]) {
                             *d += wv * *v;
                         }
                     } else {
-                        for (j, d) in drow.iter_mut().enumerate() {
-                            *d += wv * srow[ix0 + j * s];
+                        for (d, v) in drow.iter_mut().zip(srow[ix0..].iter().step_by(s)) {
+                            *d += wv * *v;
                         }
                     }
                 }
@@ -565,8 +597,8 @@ fn depthwise_adjoint<T: Elem>(gy: &[T], w: &[T], g: &ConvGeom, gx: &mut [T]) {
                             *d += wv * *v;
                         }
                     } else {
-                        for (j, v) in srow.iter().enumerate() {
-                            drow[ix0 + j * s] += wv * *v;
+                        for (d, v) in drow[ix0..].iter_mut().step_by(s).zip(srow) {
+                            *d += wv * *v;
                         }
                     }
                 }
@@ -605,8 +637,8 @@ fn depthwise_wgrad<T: Elem>(x: &[T], gy: &[T], g: &ConvGeom) -> Vec<T> {
                                 acc += *a * *b;
                             }
                         } else {
-                            for (j, a) in grow.iter().enumerate() {
-                                acc += *a * srow[ix0 + j * s];
+                            for (a, b) in grow.iter().zip(srow[ix0..].iter().step_by(s)) {
+                                acc += *a * *b;
                             }
                         }
                     }

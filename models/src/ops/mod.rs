@@ -12,7 +12,7 @@ pub mod pad;
 pub mod pool;
 pub mod upsample;
 
-pub use conv::{conv2d, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
+pub use conv::{conv2d, conv2d_padded, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
 pub use norm::{instance_norm, instance_norm_act, NormActivation};
 pub use pad::{pad2d, reflect_pad2d, PadMode};
 pub use pool::max_pool2d;

@@ -236,3 +236,28 @@ impl CustomOp1 for Pad {
         Ok(Some(g.contiguous()?.apply_op1(op)?))
     }
 }
+
+/// The adjoint of [`pad2d`] (sums each padded position back onto its source): the input gradient
+/// of a padding, for a gradient `g` shaped like the padded tensor.
+pub(crate) fn pad2d_adjoint(
+    g: &Tensor,
+    left: usize,
+    right: usize,
+    top: usize,
+    bottom: usize,
+    mode: PadMode,
+) -> Result<Tensor> {
+    let (_, _, ph, pw) = g.dims4()?;
+    let (h, w) = (ph - top - bottom, pw - left - right);
+    let op = Pad {
+        mode,
+        l: left,
+        r: right,
+        t: top,
+        b: bottom,
+        h,
+        w,
+        adjoint: true,
+    };
+    g.contiguous()?.apply_op1(op)
+}
