@@ -14,7 +14,12 @@ fn randn(shape: &[usize]) -> Tensor {
 }
 
 /// Median milliseconds of `runs` calls after one warm-up.
-fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> f64 {
+fn time_ms(runs: usize, f: impl FnMut() -> Result<()>) -> f64 {
+    time_ms_best(runs, f).0
+}
+
+/// (median, best) milliseconds of `runs` calls after one warm-up.
+fn time_ms_best(runs: usize, mut f: impl FnMut() -> Result<()>) -> (f64, f64) {
     f().unwrap();
     let mut t: Vec<f64> = (0..runs)
         .map(|_| {
@@ -24,7 +29,7 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> f64 {
         })
         .collect();
     t.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    t[t.len() / 2]
+    (t[t.len() / 2], t[0])
 }
 
 fn row(name: &str, gflop: f64, wick_ms: f64, stock_ms: f64) {
@@ -303,18 +308,18 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn e2e() {
+fn e2e(sizes: &[(usize, usize)]) {
     println!("== multistyle26 architecture, forward (random weights, f32) ==");
     let net = Net::new();
     let ws: Vec<Tensor> = net.convs.iter().map(|(w, ..)| w.clone()).collect();
-    for (s, runs) in [(512usize, 5usize), (1024, 3)] {
+    for &(s, runs) in sizes {
         let x = Tensor::rand(0f32, 1.0, (1, 3, s, s), &Device::Cpu).unwrap();
         reset_peak_rss();
         let base = peak_rss_mib().unwrap_or(0.0);
-        let wick = time_ms(runs, || net.forward(&x, &ws, false).map(|_| ()));
+        let (wick, best) = time_ms_best(runs, || net.forward(&x, &ws, false).map(|_| ()));
         let peak = peak_rss_mib().unwrap_or(0.0);
         println!(
-            "multistyle26 {s}x{s}: wick {wick:8.1} ms, process peak RSS {peak:.0} MiB ({:.0} MiB above the start of the run)",
+            "multistyle26 {s}x{s}: wick median {wick:8.1} ms, best {best:8.1} ms ({runs} runs), process peak RSS {peak:.0} MiB ({:.0} MiB above the start of the run)",
             peak - base
         );
     }
@@ -450,6 +455,29 @@ fn main() {
             3,
         );
     }
+    if args.iter().any(|a| a == "fusedpad") {
+        for (xs, ws, pad) in [
+            ([1usize, 3, 512, 512], [32usize, 3, 9, 9], 4usize),
+            ([1, 32, 128, 128], [32, 32, 3, 3], 1),
+        ] {
+            let (x, w) = (randn(&xs), randn(&ws));
+            let cp = Conv2dParams {
+                padding: pad,
+                ..Default::default()
+            };
+            for _ in 0..2 {
+                let fused = time_ms(5, || {
+                    ops::conv2d_padded(&x, &w, None, cp, PadMode::Reflect).map(|_| ())
+                });
+                let sep = time_ms(5, || {
+                    let xp = ops::reflect_pad2d(&x, pad, pad, pad, pad)?;
+                    ops::conv2d(&xp, &w, None, Conv2dParams::default()).map(|_| ())
+                });
+                let zero = time_ms(5, || ops::conv2d(&x, &w, None, cp).map(|_| ()));
+                println!("{xs:?} {ws:?}: fused reflect {fused:.1} ms, pad + conv {sep:.1} ms, zero-pad conv {zero:.1} ms");
+            }
+        }
+    }
     if args.iter().any(|a| a == "prof") {
         prof();
     }
@@ -457,7 +485,9 @@ fn main() {
         kernels();
     }
     if want("e2e") {
-        e2e();
+        e2e(&[(512, 5), (1024, 3)]);
+    } else if args.iter().any(|a| a == "e2e512") {
+        e2e(&[(512, 5)]);
     }
     if want("train") {
         train();
