@@ -1,0 +1,651 @@
+//! CPU kernels behind the op layer: convolution through `gemm` in the pixel-major orientation,
+//! direct depthwise kernels, and the column buffers they share. Everything here works on
+//! contiguous NCHW slices in `f32` or `f64`; the Candle-facing wrappers live in the op modules.
+
+use super::pad::PadMode;
+use candle_core::{CpuStorage, Layout, Result, WithDType};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// Element types the CPU kernels are compiled for.
+pub(crate) trait Elem: WithDType {
+    const ZERO: Self;
+    const ONE: Self;
+}
+
+impl Elem for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+impl Elem for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
+/// The contiguous slice of a CPU storage, or a clear error when the layout is strided.
+pub(crate) fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
+    let data = s.as_slice::<T>()?;
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&data[a..b]),
+        None => candle_core::bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+/// A raw pointer that may cross threads; every use writes a region no other thread touches.
+#[derive(Clone, Copy)]
+pub(crate) struct SendPtr<T>(pub *mut T);
+unsafe impl<T> Send for SendPtr<T> {}
+unsafe impl<T> Sync for SendPtr<T> {}
+
+impl<T> SendPtr<T> {
+    /// The pointer (a method, so closures capture the whole `Send` wrapper).
+    pub fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+pub(crate) fn threads() -> usize {
+    rayon::current_num_threads().max(1)
+}
+
+fn par(threads: usize) -> Parallelism {
+    if threads > 1 {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`; `*_rs` is the stride between rows, `*_cs` between columns.
+///
+/// # Safety
+/// Every pointer must be valid for the strides and sizes given, and `dst` must not alias.
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_strided<T: Elem>(
+    (m, n, k): (usize, usize, usize),
+    dst: *mut T,
+    (dst_rs, dst_cs): (isize, isize),
+    accumulate: bool,
+    lhs: *const T,
+    (lhs_rs, lhs_cs): (isize, isize),
+    rhs: *const T,
+    (rhs_rs, rhs_cs): (isize, isize),
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    *dst.offset(i as isize * dst_rs + j as isize * dst_cs) = T::ZERO;
+                }
+            }
+        }
+        return;
+    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        dst_cs,
+        dst_rs,
+        accumulate,
+        lhs,
+        lhs_cs,
+        lhs_rs,
+        rhs,
+        rhs_cs,
+        rhs_rs,
+        T::ONE,
+        T::ONE,
+        false,
+        false,
+        false,
+        par(threads),
+    );
+}
+
+/// Shape of one convolution: input `[n, c, h, w]`, weight `[o, c/groups, kh, kw]`, output
+/// `[n, o, oh, ow]`. The same geometry describes the transposed convolution that is its adjoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub o: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub dil: usize,
+    pub groups: usize,
+    /// How the `pad` border is filled: zeros, or (forward and weight gradient only) a mirror or
+    /// the edge sample, which fuses `pad2d` into the convolution.
+    pub mode: PadMode,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    pub fn cg(&self) -> usize {
+        self.c / self.groups
+    }
+    pub fn og(&self) -> usize {
+        self.o / self.groups
+    }
+    /// Rows of one group's column matrix: `c/groups · kh · kw`.
+    pub fn kk(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+    /// Direct depthwise kernels (zero padding only).
+    pub fn is_depthwise(&self) -> bool {
+        self.groups == self.c && self.o == self.c && self.groups > 1 && self.mode == PadMode::Zero
+    }
+    fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0
+    }
+    /// Valid output range `[lo, hi)` along one axis for kernel tap offset `off` (= k·dil − pad):
+    /// the outputs `o` with `0 ≤ o·stride + off < len`.
+    fn valid(&self, off: isize, len: usize, out: usize) -> (usize, usize) {
+        let s = self.stride as isize;
+        let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+        let hi = if (len as isize) <= off {
+            0
+        } else {
+            ((len as isize - off) + s - 1) / s
+        };
+        let lo = (lo as usize).min(out);
+        let hi = (hi as usize).min(out);
+        (lo, hi.max(lo))
+    }
+}
+
+/// Source index of position `i` along an axis of length `n` under padding `mode`.
+pub(crate) fn map_index(mode: PadMode, i: isize, n: usize) -> Option<usize> {
+    let n = n as isize;
+    if (0..n).contains(&i) {
+        return Some(i as usize);
+    }
+    match mode {
+        PadMode::Zero => None,
+        PadMode::Replicate => Some(i.clamp(0, n - 1) as usize),
+        PadMode::Reflect if n == 1 => Some(0),
+        PadMode::Reflect => {
+            let period = 2 * (n - 1);
+            let j = i.rem_euclid(period);
+            Some(if j >= n { period - j } else { j } as usize)
+        }
+    }
+}
+
+/// Pixels per column tile so one tile's column buffer stays near `target` elements.
+fn tile_pixels(rows: usize, pix: usize, target: usize) -> usize {
+    (target / rows.max(1)).max(256).min(pix.max(1))
+}
+
+/// im2col for output pixels `[p0, p0 + tl)` of sample `b`, group `g`, into `col[kk][tl]`.
+fn im2col<T: Elem>(
+    x: &[T],
+    g: &ConvGeom,
+    b: usize,
+    grp: usize,
+    p0: usize,
+    tl: usize,
+    col: &mut [T],
+) {
+    let (cg, hw) = (g.cg(), g.h * g.w);
+    let s = g.stride;
+    for ci in 0..cg {
+        let plane = &x[(b * g.c + grp * cg + ci) * hw..][..hw];
+        for ky in 0..g.kh {
+            let offy = (ky * g.dil) as isize - g.pad as isize;
+            for kx in 0..g.kw {
+                let offx = (kx * g.dil) as isize - g.pad as isize;
+                let (xlo, xhi) = g.valid(offx, g.w, g.ow);
+                let row = &mut col[((ci * g.kh + ky) * g.kw + kx) * tl..][..tl];
+                let mut p = p0;
+                let end = p0 + tl;
+                while p < end {
+                    let oy = p / g.ow;
+                    let ox0 = p % g.ow;
+                    let ox1 = (ox0 + (end - p)).min(g.ow);
+                    let dst = &mut row[p - p0..p - p0 + (ox1 - ox0)];
+                    let iy = map_index(g.mode, (oy * s) as isize + offy, g.h);
+                    let Some(iy) = iy else {
+                        dst.fill(T::ZERO);
+                        p += ox1 - ox0;
+                        continue;
+                    };
+                    let src = &plane[iy * g.w..][..g.w];
+                    let a = xlo.clamp(ox0, ox1);
+                    let bnd = xhi.clamp(a, ox1);
+                    if g.mode == PadMode::Zero {
+                        dst[..a - ox0].fill(T::ZERO);
+                        dst[bnd - ox0..].fill(T::ZERO);
+                    } else {
+                        for ox in (ox0..a).chain(bnd..ox1) {
+                            let ix = map_index(g.mode, (ox * s) as isize + offx, g.w);
+                            dst[ox - ox0] = ix.map(|ix| src[ix]).unwrap_or(T::ZERO);
+                        }
+                    }
+                    let ix0 = (a * s) as isize + offx;
+                    if a == bnd {
+                        // The whole segment reads padding.
+                    } else if s == 1 {
+                        dst[a - ox0..bnd - ox0]
+                            .copy_from_slice(&src[ix0 as usize..ix0 as usize + (bnd - a)]);
+                    } else {
+                        let src = src[ix0 as usize..].iter().step_by(s);
+                        for (d, v) in dst[a - ox0..bnd - ox0].iter_mut().zip(src) {
+                            *d = *v;
+                        }
+                    }
+                    p += ox1 - ox0;
+                }
+            }
+        }
+    }
+}
+
+fn init_output<T: Elem>(y: &mut [T], bias: Option<&[T]>, o: usize, pix: usize) {
+    if let Some(bias) = bias {
+        for (ch, plane) in y.chunks_mut(pix).enumerate() {
+            plane.fill(bias[ch % o]);
+        }
+    }
+}
+
+/// Target elements of one column tile (512 KiB of f32: the tile and the gemm panels stay in L2).
+const COL_TILE: usize = 1 << 17;
+
+/// Forward convolution. `x` `[n, c, h, w]`, `w` `[o, c/groups, kh, kw]`, optional `bias` `[o]`.
+pub(crate) fn conv2d_fwd<T: Elem>(x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {
+    let pix = g.oh * g.ow;
+    let mut y = vec![T::ZERO; g.n * g.o * pix];
+    init_output(&mut y, bias, g.o, pix);
+    if pix == 0 || g.n == 0 || g.o == 0 {
+        return y;
+    }
+    if g.is_depthwise() {
+        depthwise_fwd(x, w, g, &mut y);
+        return y;
+    }
+    let acc = bias.is_some();
+    let (cg, og, kk, hw) = (g.cg(), g.og(), g.kk(), g.h * g.w);
+    let nt = threads();
+    if g.is_pointwise() {
+        for b in 0..g.n {
+            for grp in 0..g.groups {
+                unsafe {
+                    gemm_strided(
+                        (pix, og, cg),
+                        y.as_mut_ptr().add((b * g.o + grp * og) * pix),
+                        (1, pix as isize),
+                        acc,
+                        x.as_ptr().add((b * g.c + grp * cg) * hw),
+                        (1, hw as isize),
+                        w.as_ptr().add(grp * og * kk),
+                        (1, kk as isize),
+                        nt,
+                    )
+                }
+            }
+        }
+        return y;
+    }
+    let tl = tile_pixels(kk, pix, COL_TILE);
+    let tiles = pix.div_ceil(tl);
+    let jobs: Vec<(usize, usize)> = (0..g.n)
+        .flat_map(|b| (0..tiles).map(move |t| (b, t)))
+        .collect();
+    let yp = SendPtr(y.as_mut_ptr());
+    let outer = jobs.len() >= 2 * nt;
+    let run = |col: &mut Vec<T>, &(b, t): &(usize, usize), inner: usize| {
+        let p0 = t * tl;
+        let len = tl.min(pix - p0);
+        col.resize(kk * len, T::ZERO);
+        for grp in 0..g.groups {
+            im2col(x, g, b, grp, p0, len, col);
+            unsafe {
+                gemm_strided(
+                    (len, og, kk),
+                    yp.get().add((b * g.o + grp * og) * pix + p0),
+                    (1, pix as isize),
+                    acc,
+                    col.as_ptr(),
+                    (1, len as isize),
+                    w.as_ptr().add(grp * og * kk),
+                    (1, kk as isize),
+                    inner,
+                )
+            }
+        }
+    };
+    if outer {
+        jobs.par_iter()
+            .for_each_init(Vec::new, |col, job| run(col, job, 1));
+    } else {
+        let mut col = Vec::new();
+        for job in &jobs {
+            run(&mut col, job, nt);
+        }
+    }
+    y
+}
+
+/// Weight gradient of [`conv2d_fwd`]: `gw[o][c/groups·kh·kw] = Σ gy · im2col(x)`.
+pub(crate) fn conv2d_wgrad<T: Elem>(x: &[T], gy: &[T], g: &ConvGeom) -> Vec<T> {
+    let (og, kk, pix) = (g.og(), g.kk(), g.oh * g.ow);
+    let len_w = g.o * kk;
+    if g.is_depthwise() {
+        return depthwise_wgrad(x, gy, g);
+    }
+    if pix == 0 || g.n == 0 {
+        return vec![T::ZERO; len_w];
+    }
+    let tl = tile_pixels(kk, pix, COL_TILE);
+    let tiles = pix.div_ceil(tl);
+    let jobs: Vec<(usize, usize)> = (0..g.n)
+        .flat_map(|b| (0..tiles).map(move |t| (b, t)))
+        .collect();
+    let nt = threads();
+    let outer = jobs.len() >= 2 * nt;
+    let run = |gw: &mut Vec<T>, col: &mut Vec<T>, &(b, t): &(usize, usize), inner: usize| {
+        let p0 = t * tl;
+        let len = tl.min(pix - p0);
+        col.resize(kk * len, T::ZERO);
+        for grp in 0..g.groups {
+            im2col(x, g, b, grp, p0, len, col);
+            unsafe {
+                gemm_strided(
+                    (kk, og, len),
+                    gw.as_mut_ptr().add(grp * og * kk),
+                    (1, kk as isize),
+                    true,
+                    col.as_ptr(),
+                    (len as isize, 1),
+                    gy.as_ptr().add((b * g.o + grp * og) * pix + p0),
+                    (1, pix as isize),
+                    inner,
+                )
+            }
+        }
+    };
+    if outer {
+        jobs.par_iter()
+            .fold(
+                || (vec![T::ZERO; len_w], Vec::new()),
+                |(mut gw, mut col), job| {
+                    run(&mut gw, &mut col, job, 1);
+                    (gw, col)
+                },
+            )
+            .map(|(gw, _)| gw)
+            .reduce(
+                || vec![T::ZERO; len_w],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                    a
+                },
+            )
+    } else {
+        let mut gw = vec![T::ZERO; len_w];
+        let mut col = Vec::new();
+        for job in &jobs {
+            run(&mut gw, &mut col, job, nt);
+        }
+        gw
+    }
+}
+
+/// Transposed convolution, the adjoint of [`conv2d_fwd`] for geometry `g`: input `gy`
+/// `[n, o, oh, ow]`, weight `w` `[o, c/groups, kh, kw]` (a conv weight), output `[n, c, h, w]`.
+/// With `w` read as `[Cin, Cout/groups, kh, kw]` this is PyTorch's `conv_transpose2d`.
+pub(crate) fn conv2d_adjoint<T: Elem>(
+    gy: &[T],
+    w: &[T],
+    bias: Option<&[T]>,
+    g: &ConvGeom,
+) -> Vec<T> {
+    let hw = g.h * g.w;
+    let mut gx = vec![T::ZERO; g.n * g.c * hw];
+    init_output(&mut gx, bias, g.c, hw);
+    if hw == 0 || g.n == 0 {
+        return gx;
+    }
+    if g.is_depthwise() {
+        depthwise_adjoint(gy, w, g, &mut gx);
+        return gx;
+    }
+    let (cg, og, kk, pix) = (g.cg(), g.og(), g.kk(), g.oh * g.ow);
+    let nt = threads();
+    if g.is_pointwise() {
+        for b in 0..g.n {
+            for grp in 0..g.groups {
+                // gx[p][ci] += Σ_oc gy[p][oc] · w[oc][ci]
+                unsafe {
+                    gemm_strided(
+                        (pix, cg, og),
+                        gx.as_mut_ptr().add((b * g.c + grp * cg) * hw),
+                        (1, hw as isize),
+                        bias.is_some(),
+                        gy.as_ptr().add((b * g.o + grp * og) * pix),
+                        (1, pix as isize),
+                        w.as_ptr().add(grp * og * kk),
+                        (kk as isize, 1),
+                        nt,
+                    )
+                }
+            }
+        }
+        return gx;
+    }
+    // col[kk][tile] = wᵀ · gy over a tile of whole output rows, then col2im into gx.
+    let rows_per_tile = (tile_pixels(kk, pix, COL_TILE * 4) / g.ow.max(1)).max(1);
+    let mut col: Vec<T> = Vec::new();
+    let gxp = SendPtr(gx.as_mut_ptr());
+    for b in 0..g.n {
+        for grp in 0..g.groups {
+            let mut r0 = 0;
+            while r0 < g.oh {
+                let r1 = (r0 + rows_per_tile).min(g.oh);
+                let p0 = r0 * g.ow;
+                let len = (r1 - r0) * g.ow;
+                col.resize(kk * len, T::ZERO);
+                unsafe {
+                    gemm_strided(
+                        (len, kk, og),
+                        col.as_mut_ptr(),
+                        (1, len as isize),
+                        false,
+                        gy.as_ptr().add((b * g.o + grp * og) * pix + p0),
+                        (1, pix as isize),
+                        w.as_ptr().add(grp * og * kk),
+                        (kk as isize, 1),
+                        nt,
+                    )
+                }
+                let col = &col;
+                (0..cg).into_par_iter().for_each(|ci| {
+                    let plane = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            gxp.get().add((b * g.c + grp * cg + ci) * hw),
+                            hw,
+                        )
+                    };
+                    col2im_channel(col, g, ci, r0, r1, len, plane);
+                });
+                r0 = r1;
+            }
+        }
+    }
+    gx
+}
+
+/// Adds the column rows of input channel `ci` (output rows `[r0, r1)`) into its image plane.
+fn col2im_channel<T: Elem>(
+    col: &[T],
+    g: &ConvGeom,
+    ci: usize,
+    r0: usize,
+    r1: usize,
+    len: usize,
+    plane: &mut [T],
+) {
+    let s = g.stride;
+    for ky in 0..g.kh {
+        let offy = (ky * g.dil) as isize - g.pad as isize;
+        for kx in 0..g.kw {
+            let offx = (kx * g.dil) as isize - g.pad as isize;
+            let (xlo, xhi) = g.valid(offx, g.w, g.ow);
+            if xlo >= xhi {
+                continue;
+            }
+            let row = &col[((ci * g.kh + ky) * g.kw + kx) * len..][..len];
+            for oy in r0..r1 {
+                let iy = (oy * s) as isize + offy;
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
+                }
+                let src = &row[(oy - r0) * g.ow..][..g.ow];
+                let dst = &mut plane[iy as usize * g.w..][..g.w];
+                let ix0 = ((xlo * s) as isize + offx) as usize;
+                if s == 1 {
+                    for (d, v) in dst[ix0..ix0 + (xhi - xlo)].iter_mut().zip(&src[xlo..xhi]) {
+                        *d += *v;
+                    }
+                } else {
+                    for (d, v) in dst[ix0..].iter_mut().step_by(s).zip(&src[xlo..xhi]) {
+                        *d += *v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Depthwise forward: one plane per (sample, channel), accumulated tap by tap.
+fn depthwise_fwd<T: Elem>(x: &[T], w: &[T], g: &ConvGeom, y: &mut [T]) {
+    let (hw, pix, k2) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    let s = g.stride;
+    y.par_chunks_mut(pix).enumerate().for_each(|(bc, out)| {
+        let ch = bc % g.c;
+        let src = &x[bc * hw..][..hw];
+        let wk = &w[ch * k2..][..k2];
+        for ky in 0..g.kh {
+            let offy = (ky * g.dil) as isize - g.pad as isize;
+            let (ylo, yhi) = g.valid(offy, g.h, g.oh);
+            for kx in 0..g.kw {
+                let offx = (kx * g.dil) as isize - g.pad as isize;
+                let (xlo, xhi) = g.valid(offx, g.w, g.ow);
+                if xlo >= xhi {
+                    continue;
+                }
+                let wv = wk[ky * g.kw + kx];
+                for oy in ylo..yhi {
+                    let iy = ((oy * s) as isize + offy) as usize;
+                    let srow = &src[iy * g.w..][..g.w];
+                    let drow = &mut out[oy * g.ow..][xlo..xhi];
+                    let ix0 = ((xlo * s) as isize + offx) as usize;
+                    if s == 1 {
+                        for (d, v) in drow.iter_mut().zip(&srow[ix0..ix0 + (xhi - xlo)]) {
+                            *d += wv * *v;
+                        }
+                    } else {
+                        for (d, v) in drow.iter_mut().zip(srow[ix0..].iter().step_by(s)) {
+                            *d += wv * *v;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Depthwise adjoint (input gradient / transposed depthwise conv): scatter each output tap.
+fn depthwise_adjoint<T: Elem>(gy: &[T], w: &[T], g: &ConvGeom, gx: &mut [T]) {
+    let (hw, pix, k2) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    let s = g.stride;
+    gx.par_chunks_mut(hw).enumerate().for_each(|(bc, out)| {
+        let ch = bc % g.c;
+        let src = &gy[bc * pix..][..pix];
+        let wk = &w[ch * k2..][..k2];
+        for ky in 0..g.kh {
+            let offy = (ky * g.dil) as isize - g.pad as isize;
+            let (ylo, yhi) = g.valid(offy, g.h, g.oh);
+            for kx in 0..g.kw {
+                let offx = (kx * g.dil) as isize - g.pad as isize;
+                let (xlo, xhi) = g.valid(offx, g.w, g.ow);
+                if xlo >= xhi {
+                    continue;
+                }
+                let wv = wk[ky * g.kw + kx];
+                for oy in ylo..yhi {
+                    let iy = ((oy * s) as isize + offy) as usize;
+                    let srow = &src[oy * g.ow..][xlo..xhi];
+                    let drow = &mut out[iy * g.w..][..g.w];
+                    let ix0 = ((xlo * s) as isize + offx) as usize;
+                    if s == 1 {
+                        for (d, v) in drow[ix0..ix0 + (xhi - xlo)].iter_mut().zip(srow) {
+                            *d += wv * *v;
+                        }
+                    } else {
+                        for (d, v) in drow[ix0..].iter_mut().step_by(s).zip(srow) {
+                            *d += wv * *v;
+                        }
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Depthwise weight gradient: `gw[c][ky][kx] = Σ_{n, oy, ox} gy · x`.
+fn depthwise_wgrad<T: Elem>(x: &[T], gy: &[T], g: &ConvGeom) -> Vec<T> {
+    let (hw, pix, k2) = (g.h * g.w, g.oh * g.ow, g.kh * g.kw);
+    let s = g.stride;
+    let mut gw = vec![T::ZERO; g.c * k2];
+    gw.par_chunks_mut(k2).enumerate().for_each(|(ch, wk)| {
+        for b in 0..g.n {
+            let bc = b * g.c + ch;
+            let src = &x[bc * hw..][..hw];
+            let gys = &gy[bc * pix..][..pix];
+            for ky in 0..g.kh {
+                let offy = (ky * g.dil) as isize - g.pad as isize;
+                let (ylo, yhi) = g.valid(offy, g.h, g.oh);
+                for kx in 0..g.kw {
+                    let offx = (kx * g.dil) as isize - g.pad as isize;
+                    let (xlo, xhi) = g.valid(offx, g.w, g.ow);
+                    if xlo >= xhi {
+                        continue;
+                    }
+                    let mut acc = T::ZERO;
+                    for oy in ylo..yhi {
+                        let iy = ((oy * s) as isize + offy) as usize;
+                        let srow = &src[iy * g.w..][..g.w];
+                        let grow = &gys[oy * g.ow..][xlo..xhi];
+                        let ix0 = ((xlo * s) as isize + offx) as usize;
+                        if s == 1 {
+                            for (a, b) in grow.iter().zip(&srow[ix0..ix0 + (xhi - xlo)]) {
+                                acc += *a * *b;
+                            }
+                        } else {
+                            for (a, b) in grow.iter().zip(srow[ix0..].iter().step_by(s)) {
+                                acc += *a * *b;
+                            }
+                        }
+                    }
+                    wk[ky * g.kw + kx] += acc;
+                }
+            }
+        }
+    });
+    gw
+}

@@ -1,0 +1,311 @@
+//! Forward values of every op against onnxruntime / numpy references
+//! (fixtures from `tools/ops_fixtures.py`), plus the CPU kernels against Candle's stock ops on
+//! shapes large enough to exercise tiling and both threads.
+
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use wick_models::ops::{self, Conv2dParams, ConvTranspose2dParams, NormActivation, PadMode};
+
+fn fixtures() -> HashMap<String, Tensor> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/ops/ops_fixtures.safetensors"
+    );
+    wick_models::load_safetensors(std::path::Path::new(path), &Device::Cpu)
+        .expect("op fixtures load")
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+    assert_eq!(a.dims(), b.dims(), "shape mismatch");
+    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+fn check(case: &str, got: &Tensor, want: &Tensor, tol: f32) {
+    let e = max_abs(got, want);
+    println!("{case:24} max |err| = {e:.3e}");
+    assert!(e <= tol, "{case}: max abs error {e} > {tol}");
+}
+
+#[test]
+fn conv2d_matches_onnxruntime() {
+    let f = fixtures();
+    let cases: &[(&str, usize, usize, usize, usize, bool)] = &[
+        // name, stride, padding, dilation, groups, has bias
+        ("conv_basic", 1, 1, 1, 1, true),
+        ("conv_s2_mixed", 2, 1, 1, 1, false),
+        ("conv_groups_dil", 1, 2, 2, 2, true),
+        ("conv_depthwise_s2", 2, 1, 1, 5, true),
+        ("conv_depthwise_s1", 1, 2, 1, 6, false),
+        ("conv_9x9", 1, 4, 1, 1, true),
+        ("conv_1x1", 1, 0, 1, 1, true),
+        ("conv_rect_kernel", 1, 2, 1, 1, false),
+        ("conv_s3_nopad", 3, 0, 1, 1, false),
+    ];
+    for &(name, stride, padding, dilation, groups, has_bias) in cases {
+        let g = |k: &str| f[&format!("{name}.{k}")].clone();
+        let b = has_bias.then(|| g("b"));
+        let p = Conv2dParams {
+            stride,
+            padding,
+            dilation,
+            groups,
+        };
+        let y = ops::conv2d(&g("x"), &g("w"), b.as_ref(), p).unwrap();
+        check(name, &y, &g("y"), 1e-4);
+        // f64 runs the same kernels.
+        let y64 = ops::conv2d(
+            &g("x").to_dtype(DType::F64).unwrap(),
+            &g("w").to_dtype(DType::F64).unwrap(),
+            b.map(|b| b.to_dtype(DType::F64).unwrap()).as_ref(),
+            p,
+        )
+        .unwrap();
+        check(&format!("{name} (f64)"), &y64, &g("y"), 1e-4);
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_onnxruntime() {
+    let f = fixtures();
+    let cases: &[(&str, usize, usize, usize, usize, bool)] = &[
+        // name, stride, padding, output_padding, dilation, has bias
+        ("convt_s2_outpad", 2, 1, 1, 1, true),
+        ("convt_k4_s2", 2, 1, 0, 1, false),
+        ("convt_dil2", 1, 0, 0, 2, false),
+        ("convt_1x1", 1, 0, 0, 1, true),
+    ];
+    for &(name, stride, padding, output_padding, dilation, has_bias) in cases {
+        let g = |k: &str| f[&format!("{name}.{k}")].clone();
+        let b = has_bias.then(|| g("b"));
+        let p = ConvTranspose2dParams {
+            stride,
+            padding,
+            output_padding,
+            dilation,
+        };
+        let y = ops::conv_transpose2d(&g("x"), &g("w"), b.as_ref(), p).unwrap();
+        check(name, &y, &g("y"), 1e-4);
+    }
+}
+
+#[test]
+fn pool_pad_resize_match_onnxruntime() {
+    let f = fixtures();
+    let g = |k: &str| f[k].clone();
+    check(
+        "pool_k3_s2_p1",
+        &ops::max_pool2d(&g("pool_k3_s2_p1.x"), 3, 2, 1).unwrap(),
+        &g("pool_k3_s2_p1.y"),
+        0.0,
+    );
+    check(
+        "pool_k2_s2",
+        &ops::max_pool2d(&g("pool_k2_s2.x"), 2, 2, 0).unwrap(),
+        &g("pool_k2_s2.y"),
+        0.0,
+    );
+    for (name, mode) in [
+        ("pad_reflect", PadMode::Reflect),
+        ("pad_edge", PadMode::Replicate),
+        ("pad_constant", PadMode::Zero),
+    ] {
+        let x = g(&format!("{name}.x"));
+        check(
+            name,
+            &ops::pad2d(&x, 1, 2, 3, 0, mode).unwrap(),
+            &g(&format!("{name}.y")),
+            0.0,
+        );
+    }
+    let x = g("pad_reflect.x");
+    check(
+        "reflect_pad2d",
+        &ops::reflect_pad2d(&x, 1, 2, 3, 0).unwrap(),
+        &g("pad_reflect.y"),
+        0.0,
+    );
+    for (name, h, w) in [
+        ("nearest_x2", 6, 8),
+        ("nearest_frac", 7, 9),
+        ("nearest_down", 4, 3),
+    ] {
+        let y = ops::upsample_nearest2d(&g(&format!("{name}.x")), h, w).unwrap();
+        check(name, &y, &g(&format!("{name}.y")), 0.0);
+    }
+    for (name, h, w, ac) in [
+        ("bilinear_half_pixel", 9, 7, false),
+        ("bilinear_align", 9, 7, true),
+        ("bilinear_down", 4, 5, false),
+    ] {
+        let y = ops::upsample_bilinear2d(&g(&format!("{name}.x")), h, w, ac).unwrap();
+        check(name, &y, &g(&format!("{name}.y")), 1e-5);
+    }
+}
+
+#[test]
+fn instance_norm_matches_references() {
+    let f = fixtures();
+    let g = |k: &str| f[k].clone();
+    let x = g("inorm_plain.x");
+    check(
+        "inorm_plain",
+        &ops::instance_norm(&x, None, None, 1e-5).unwrap(),
+        &g("inorm_plain.y"),
+        1e-5,
+    );
+    let y = ops::instance_norm(
+        &x,
+        Some(&g("inorm_affine.g")),
+        Some(&g("inorm_affine.b")),
+        1e-5,
+    )
+    .unwrap();
+    check("inorm_affine", &y, &g("inorm_affine.y"), 1e-5);
+    let y =
+        ops::instance_norm(&x, Some(&g("inorm_cond.g")), Some(&g("inorm_cond.b")), 1e-5).unwrap();
+    check("inorm_cond", &y, &g("inorm_cond.y"), 1e-5);
+    let y = ops::instance_norm_act(
+        &x,
+        Some(&g("inorm_cond_relu.g")),
+        Some(&g("inorm_cond_relu.b")),
+        1e-3,
+        NormActivation::Relu,
+    )
+    .unwrap();
+    check("inorm_cond_relu", &y, &g("inorm_cond_relu.y"), 1e-5);
+}
+
+fn randn(shape: &[usize], seed: u64) -> Tensor {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+/// Shapes big enough for several column tiles per image and the parallel paths, checked against
+/// Candle's stock convolutions (correct in the forward direction).
+#[test]
+fn large_conv_matches_candle_stock() {
+    type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize);
+    let cases: &[Case] = &[
+        // x, w, stride, padding, groups
+        (&[2, 32, 48, 40], &[16, 32, 3, 3], 1, 1, 1),
+        (&[1, 64, 33, 47], &[24, 64, 3, 3], 2, 1, 1),
+        (&[2, 3, 70, 64], &[8, 3, 9, 9], 1, 4, 1),
+        (&[1, 16, 40, 40], &[32, 4, 3, 3], 1, 1, 4),
+        (&[2, 24, 31, 30], &[24, 1, 3, 3], 1, 1, 24),
+        (&[1, 48, 64, 64], &[32, 48, 1, 1], 1, 0, 1),
+        // Column tiles that start or end inside the padding of a row.
+        (&[1, 3, 152, 300], &[4, 3, 9, 9], 1, 4, 1),
+        (&[1, 5, 61, 97], &[7, 5, 7, 7], 2, 3, 1),
+    ];
+    for (i, &(xs, ws, stride, padding, groups)) in cases.iter().enumerate() {
+        let x = randn(xs, i as u64);
+        let w = randn(ws, 100 + i as u64);
+        let b = randn(&[ws[0]], 200 + i as u64);
+        let p = Conv2dParams {
+            stride,
+            padding,
+            dilation: 1,
+            groups,
+        };
+        let y = ops::conv2d(&x, &w, Some(&b), p).unwrap();
+        let r = x
+            .conv2d(&w, padding, stride, 1, groups)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, ws[0], 1, 1)).unwrap())
+            .unwrap();
+        check(&format!("large conv {xs:?} {ws:?}"), &y, &r, 1e-3);
+    }
+    let x = randn(&[1, 32, 40, 36], 7);
+    let w = randn(&[32, 16, 3, 3], 8);
+    let p = ConvTranspose2dParams {
+        stride: 2,
+        padding: 1,
+        output_padding: 1,
+        dilation: 1,
+    };
+    let y = ops::conv_transpose2d(&x, &w, None, p).unwrap();
+    let r = x.conv_transpose2d(&w, 1, 1, 2, 1).unwrap();
+    check("large conv_transpose2d", &y, &r, 1e-3);
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let x = randn(&[1, 4, 8, 8], 1);
+    let w = randn(&[4, 3, 3, 3], 2);
+    assert!(ops::conv2d(&x, &w, None, Conv2dParams::default()).is_err());
+    let w = randn(&[4, 4, 9, 9], 2);
+    assert!(ops::conv2d(&x, &w, None, Conv2dParams::default()).is_err());
+    let w = randn(&[4, 4, 3, 3], 2);
+    let b = randn(&[3], 3);
+    assert!(ops::conv2d(&x, &w, Some(&b), Conv2dParams::default()).is_err());
+    let p = Conv2dParams {
+        groups: 3,
+        ..Default::default()
+    };
+    assert!(ops::conv2d(&x, &w, None, p).is_err());
+    let p = ConvTranspose2dParams {
+        stride: 2,
+        output_padding: 2,
+        ..Default::default()
+    };
+    assert!(ops::conv_transpose2d(&x, &w, None, p).is_err());
+    assert!(ops::max_pool2d(&x, 9, 1, 0).is_err());
+    assert!(ops::reflect_pad2d(&x, 8, 0, 0, 0).is_err());
+    assert!(ops::instance_norm(&x, Some(&randn(&[3], 1)), None, 1e-5).is_err());
+    assert!(ops::upsample_nearest2d(&x, 0, 4).is_err());
+}
+
+/// `conv2d_padded` (padding read inside the im2col) equals an explicit `pad2d` then `conv2d`.
+#[test]
+fn fused_pad_conv_matches_pad_then_conv() {
+    type Case<'a> = (&'a [usize], &'a [usize], usize, usize, usize);
+    let cases: &[Case] = &[
+        // x, w, stride, padding, groups
+        (&[1, 3, 20, 17], &[4, 3, 9, 9], 1, 4, 1),
+        (&[2, 4, 9, 8], &[6, 4, 3, 3], 2, 1, 1),
+        (&[1, 6, 7, 10], &[6, 3, 3, 3], 1, 1, 2),
+        (&[1, 5, 6, 5], &[5, 1, 3, 3], 1, 2, 5),
+        (&[1, 3, 152, 300], &[4, 3, 9, 9], 1, 4, 1),
+    ];
+    for (i, &(xs, ws, stride, padding, groups)) in cases.iter().enumerate() {
+        let x = randn(xs, 300 + i as u64);
+        let w = randn(ws, 400 + i as u64);
+        let b = randn(&[ws[0]], 500 + i as u64);
+        for mode in [PadMode::Reflect, PadMode::Replicate, PadMode::Zero] {
+            let p = Conv2dParams {
+                stride,
+                padding,
+                dilation: 1,
+                groups,
+            };
+            let y = ops::conv2d_padded(&x, &w, Some(&b), p, mode).unwrap();
+            let xp = ops::pad2d(&x, padding, padding, padding, padding, mode).unwrap();
+            let r = ops::conv2d(&xp, &w, Some(&b), Conv2dParams { padding: 0, ..p }).unwrap();
+            check(
+                &format!("fused {mode:?} pad conv {xs:?} {ws:?}"),
+                &y,
+                &r,
+                1e-4,
+            );
+        }
+    }
+    let x = randn(&[1, 2, 4, 4], 1);
+    let w = randn(&[2, 2, 3, 3], 2);
+    let p = Conv2dParams {
+        padding: 4,
+        ..Default::default()
+    };
+    assert!(ops::conv2d_padded(&x, &w, None, p, PadMode::Reflect).is_err());
+}
