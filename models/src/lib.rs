@@ -6,6 +6,8 @@
 pub mod cppn;
 pub mod device;
 pub mod ops;
+pub mod squeezenet;
+pub mod train;
 pub mod weights;
 
 pub use device::select_device;
