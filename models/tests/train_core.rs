@@ -295,3 +295,29 @@ fn corrupt_or_mismatched_checkpoints_are_clear_errors() {
         .to_string();
     assert!(e.contains("nope.safetensors"), "{e}");
 }
+
+#[test]
+fn loss_curve_and_contact_sheet_pngs() {
+    let p = tmp("curve.png");
+    let g: Vec<f32> = (1..=50).map(|i| 2.0 / i as f32).collect();
+    let d: Vec<f32> = (1..=50)
+        .map(|i| 1.0 + (i as f32 * 0.3).sin() * 0.2)
+        .collect();
+    wick_models::train::plot::loss_curve_png(&p, "losses", &[("g", &g), ("d", &d)], (320, 200))
+        .unwrap();
+    let img = image::open(&p).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (320, 200));
+    // Something other than the white background was drawn.
+    assert!(img.pixels().filter(|px| px.0 != [255, 255, 255]).count() > 200);
+    let imgs = Tensor::rand(0f32, 1f32, (5, 3, 8, 10), &Device::Cpu).unwrap();
+    let sheet = wick_models::train::contact_sheet(&imgs, 2).unwrap();
+    assert_eq!(sheet.dims(), &[3, 24, 20]);
+    let a = sheet.narrow(1, 8, 8).unwrap().narrow(2, 10, 10).unwrap();
+    let diff = (a - imgs.get(3).unwrap())
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap();
+    assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+}

@@ -2,7 +2,7 @@
 //! `/work/shared` and the `dataset-fashion-mnist` Debian package); run one with e.g.
 //!
 //! ```text
-//! WICK_SHARED=/work/shared cargo test -p wick-models --release --test train_proof -- --ignored --nocapture pairs
+//! WICK_SHARED=/work/shared cargo test -p wick-models --test train_proof -- --ignored --nocapture pairs
 //! ```
 //!
 //! - `pairs`: frames of `media/clips/bikes.mp4` (ffmpeg), targets = ffmpeg colour grade + sharpen
@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use wick_models::squeezenet::SqueezeNet;
-use wick_models::train::{contact_sheet, gan, Mode, TrainConfig, TrainData, Trainer};
+use wick_models::train::{contact_sheet, gan, plot, Mode, TrainConfig, TrainData, Trainer};
 
 const TARGET_FILTER: &str =
     "eq=contrast=1.2:saturation=1.4:gamma=0.85,colorbalance=rs=0.12:gs=0.02:bs=-0.12,unsharp=5:5:1.2";
@@ -181,6 +181,13 @@ fn pairs() {
         t.param_count()
     );
     t.save_model(&dir.join("pairs.safetensors")).unwrap();
+    plot::loss_curve_png(
+        &docs().join("pairs_loss.png"),
+        "pairs: L1 + 0.1 perceptual",
+        &[("loss", &losses)],
+        (640, 360),
+    )
+    .unwrap();
     let (mut base, mut ours) = (0.0, 0.0);
     for (k, &n) in held_out.iter().enumerate() {
         let x = load_rgb(&frame(&dir, n, None));
@@ -258,6 +265,13 @@ fn style() {
         &Tensor::cat(&[&content[3], &out], 2).unwrap(),
         &docs().join("style_starry_night.png"),
     );
+    plot::loss_curve_png(
+        &docs().join("style_loss.png"),
+        "style: Gram loss",
+        &[("style", &style_l)],
+        (640, 360),
+    )
+    .unwrap();
     assert!(start / end >= 5.0);
 }
 
@@ -337,4 +351,11 @@ fn dcgan() {
         )
         .collect();
     std::fs::write(docs().join("dcgan_fashion_losses.csv"), csv).unwrap();
+    plot::loss_curve_png(
+        &docs().join("dcgan_fashion_losses.png"),
+        "DCGAN Fashion-MNIST",
+        &[("G", &g), ("D", &d)],
+        (640, 360),
+    )
+    .unwrap();
 }
