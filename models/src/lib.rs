@@ -7,6 +7,8 @@ pub mod cppn;
 pub mod device;
 pub mod generator;
 pub mod ops;
+pub mod squeezenet;
+pub mod train;
 pub mod weights;
 
 pub use device::select_device;
