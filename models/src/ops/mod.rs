@@ -8,6 +8,7 @@ pub mod conv;
 pub mod norm;
 pub mod pad;
 pub mod upsample;
+pub mod warp;
 
 pub use conv::{conv2d, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
 pub use norm::instance_norm;
