@@ -15,9 +15,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use crate::ops::{
-    self, conv2d, conv_transpose2d, warp::backward_warp, Conv2dParams, ConvTranspose2dParams,
-};
+use crate::ops::{self, conv2d, warp::backward_warp, Conv2dParams};
 use crate::ModelError;
 
 /// Channels of each block's hidden features, coarse to fine (RIFE 4.2x).
@@ -57,27 +55,67 @@ impl Conv {
 }
 
 /// A 4×4, stride-2, padding-1 transposed convolution (exact 2× upsampling) with bias.
+///
+/// Run as its sub-pixel equivalent: output pixel (2m + a, 2n + b) depends only on input pixels
+/// m-1..m+1, n-1..n+1 through 4 of the 16 taps, so the four output phases are one 3×3 conv
+/// (padding 1, 4·Cout outputs, unused taps zero) followed by a pixel shuffle. Same result as
+/// `ops::conv_transpose2d` up to rounding; it runs on the (im2col + GEMM) conv2d path.
 struct Up2 {
-    w: Tensor,
+    w3: Tensor,
     b: Tensor,
+}
+
+/// Row (or column) `d` of the 3×3 kernel (input offset d - 1) for output phase `a`: the tap of
+/// the 4×4 transposed kernel it uses, if any. From o = 2 i - 1 + k with o = 2 m + a, i = m + d - 1.
+fn up2_tap(a: usize, d: usize) -> Option<usize> {
+    match (a, d) {
+        (0, 0) => Some(3),
+        (0, 1) => Some(1),
+        (1, 1) => Some(2),
+        (1, 2) => Some(0),
+        _ => None,
+    }
 }
 
 impl Up2 {
     fn new(vb: VarBuilder, cin: usize, cout: usize) -> Result<Self> {
-        Ok(Self {
-            w: vb.get((cin, cout, 4, 4), "weight")?,
-            b: vb.get(cout, "bias")?,
-        })
+        let wt = vb.get((cin, cout, 4, 4), "weight")?;
+        let b = vb.get(cout, "bias")?;
+        let dev = wt.device().clone();
+        let src = wt.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        // w3[o, a, b, c, dy, dx], reshaped to [cout * 4, cin, 3, 3] (pixel-shuffle channel order).
+        let mut w3 = vec![0f32; cout * 4 * cin * 9];
+        for o in 0..cout {
+            for a in 0..2 {
+                for bb in 0..2 {
+                    for c in 0..cin {
+                        for dy in 0..3 {
+                            for dx in 0..3 {
+                                if let (Some(ky), Some(kx)) = (up2_tap(a, dy), up2_tap(bb, dx)) {
+                                    let dst =
+                                        ((((o * 2 + a) * 2 + bb) * cin + c) * 3 + dy) * 3 + dx;
+                                    w3[dst] = src[((c * cout + o) * 4 + ky) * 4 + kx];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let w3 = Tensor::from_vec(w3, (cout * 4, cin, 3, 3), &dev)?.to_dtype(wt.dtype())?;
+        Ok(Self { w3, b })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = ConvTranspose2dParams {
-            stride: 2,
+        let p = Conv2dParams {
+            stride: 1,
             padding: 1,
-            output_padding: 0,
             dilation: 1,
+            groups: 1,
         };
-        conv_transpose2d(x, &self.w, Some(&self.b), p)
+        let y = pixel_shuffle(&conv2d(x, &self.w3, None, p)?, 2)?;
+        let c = self.b.dim(0)?;
+        y.broadcast_add(&self.b.reshape((1, c, 1, 1))?)
     }
 }
 
@@ -377,4 +415,44 @@ pub fn read_pth_state_dict(path: &Path) -> std::result::Result<Vec<(String, Tens
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{conv_transpose2d, ConvTranspose2dParams};
+
+    #[test]
+    fn up2_equals_transposed_conv() {
+        let dev = Device::Cpu;
+        let (cin, cout) = (5, 3);
+        let w = Tensor::randn(0f32, 1.0, (cin, cout, 4, 4), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, cout, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, cin, 6, 7), &dev).unwrap();
+        let map = [
+            ("weight".to_string(), w.clone()),
+            ("bias".to_string(), b.clone()),
+        ];
+        let vb = VarBuilder::from_tensors(map.into_iter().collect(), DType::F32, &dev);
+        let up = Up2::new(vb, cin, cout).unwrap();
+        let p = ConvTranspose2dParams {
+            stride: 2,
+            padding: 1,
+            output_padding: 0,
+            dilation: 1,
+        };
+        let want = conv_transpose2d(&x, &w, Some(&b), p).unwrap();
+        let got = up.forward(&x).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let err = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        let err = err.to_scalar::<f32>().unwrap();
+        assert!(err < 1e-4, "max abs {err}");
+    }
 }
