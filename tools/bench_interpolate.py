@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SYMMETRIC = False
 MI = "minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 
 
@@ -57,7 +58,8 @@ def run_wick(bin_path, weights, scale, jobs, work):
             f.write(f"{a} {b} {t} {o}\n")
     start = time.perf_counter()
     with open(jf) as stdin:
-        r = subprocess.run([bin_path, weights, str(scale)], stdin=stdin, capture_output=True, text=True)
+        cmd = [bin_path, weights, str(scale)] + (["symmetric"] if SYMMETRIC else [])
+        r = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if r.returncode != 0:
         sys.exit(f"rife_interp failed:\n{r.stderr}")
@@ -94,6 +96,9 @@ def clip_bench(args, work):
     os.makedirs(kdir)
     for k, i in enumerate(kept):
         shutil.copy(frames[i], os.path.join(kdir, f"k_{k:04d}.ppm"))
+    # ffmpeg's frame-rate conversion stops one output short of the last input; a repeated last
+    # frame lets it produce the final in-between (it affects nothing before it).
+    shutil.copy(frames[kept[-1]], os.path.join(kdir, f"k_{len(kept):04d}.ppm"))
     h, w = load(frames[args.first]).shape[:2]
 
     # Wick.
@@ -130,7 +135,7 @@ def clip_bench(args, work):
     n = len(rows)
     print(f"clip {os.path.basename(args.clip)} frames {args.first}-{args.last}, {w}x{h}: "
           f"{n} dropped frames scored, skipped {skipped or 'none'}")
-    print(f"  Wick RIFE 4.2x (scale {args.scale}): mean PSNR {arr[:, 0].mean():.2f} dB, "
+    print(f"  Wick RIFE 4.2x (scale {args.scale}{', symmetric' if SYMMETRIC else ''}): mean PSNR {arr[:, 0].mean():.2f} dB, "
           f"network {net_s:.2f} s, whole process {wick_wall:.2f} s for {len(jobs)} frames "
           f"({1e3 * net_s / len(jobs):.0f} ms/frame)")
     print(f"  ffmpeg minterpolate:            mean PSNR {arr[:, 1].mean():.2f} dB, "
@@ -192,11 +197,14 @@ def pairs_bench(args, work):
         direct = load(os.path.join(pdir, f"{n}_50.ppm"))
         rt = load(os.path.join(pdir, f"{n}_rt.ppm"))
         # minterpolate: 4x on the pair gives t = 0.25, 0.5, 0.75; 2x on (0.25, 0.75) gives the round trip.
+        # (Last frame repeated: ffmpeg's rate conversion stops one output short of the last input.)
         shutil.copy(os.path.join(pdir, f"{n}_a.ppm"), os.path.join(pdir, f"{n}_s_0000.ppm"))
         shutil.copy(os.path.join(pdir, f"{n}_b.ppm"), os.path.join(pdir, f"{n}_s_0001.ppm"))
+        shutil.copy(os.path.join(pdir, f"{n}_b.ppm"), os.path.join(pdir, f"{n}_s_0002.ppm"))
         _, m4 = run_minterpolate(os.path.join(pdir, f"{n}_s_%04d.ppm"), 1, 4, os.path.join(pdir, f"{n}_m4"))
         shutil.copy(m4[1], os.path.join(pdir, f"{n}_q_0000.ppm"))
         shutil.copy(m4[3], os.path.join(pdir, f"{n}_q_0001.ppm"))
+        shutil.copy(m4[3], os.path.join(pdir, f"{n}_q_0002.ppm"))
         _, m2 = run_minterpolate(os.path.join(pdir, f"{n}_q_%04d.ppm"), 1, 2, os.path.join(pdir, f"{n}_m2"))
         a, b = load(os.path.join(pdir, f"{n}_a.ppm")), load(os.path.join(pdir, f"{n}_b.ppm"))
         print(f"pair {n}: round-trip consistency PSNR Wick {psnr(direct, rt):.2f} dB, "
@@ -215,15 +223,21 @@ def main():
     ap.add_argument("--weights", default=os.path.join(ROOT, "models/weights/rife42.safetensors"))
     ap.add_argument("--picture", default=None)
     ap.add_argument("--pairs", default=None)
+    ap.add_argument("--symmetric", action="store_true",
+                    help="Wick averages the (a, b, t) and (b, a, 1 - t) estimates (2x time)")
+    ap.add_argument("--no-clip", action="store_true", help="only the --pairs part")
     ap.add_argument("--keep", action="store_true", help="keep the work folder and print it")
     args = ap.parse_args()
+    global SYMMETRIC
+    SYMMETRIC = args.symmetric
     if os.environ.get("CARGO_TARGET_DIR") and not os.path.exists(args.bin):
         args.bin = os.path.join(os.environ["CARGO_TARGET_DIR"], "debug/examples/rife_interp")
     if not os.path.exists(args.bin):
         sys.exit(f"{args.bin} missing: cargo build -p wick-models --example rife_interp")
     work = tempfile.mkdtemp(prefix="wick-bench-interp-")
     try:
-        clip_bench(args, work)
+        if not args.no_clip:
+            clip_bench(args, work)
         if args.pairs:
             pairs_bench(args, work)
     finally:

@@ -5,7 +5,9 @@
 //! the network (file I/O excluded):
 //!
 //!     echo "a.ppm b.ppm 0.5 mid.ppm" | cargo run -p wick-models --example rife_interp -- \
-//!         models/weights/rife42.safetensors [SCALE]
+//!         models/weights/rife42.safetensors [SCALE [symmetric]]
+//!
+//! `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time).
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -78,8 +80,9 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let weights = args
         .first()
-        .ok_or("usage: rife_interp WEIGHTS [SCALE] < jobs")?;
+        .ok_or("usage: rife_interp WEIGHTS [SCALE [symmetric]] < jobs")?;
     let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
+    let symmetric = args.get(2).is_some_and(|s| s == "symmetric");
     let net = IfNet::load(Path::new(weights), &Device::Cpu)?;
     let (mut total, mut count) = (0f64, 0usize);
     for line in std::io::stdin().lock().lines() {
@@ -94,7 +97,11 @@ fn main() -> Res<()> {
         let (a, b) = (read_ppm(Path::new(f[0]))?, read_ppm(Path::new(f[1]))?);
         let t: f64 = f[2].parse()?;
         let start = Instant::now();
-        let out = net.interpolate(&a, &b, t, scale)?;
+        let out = if symmetric {
+            net.interpolate_symmetric(&a, &b, t, scale)?
+        } else {
+            net.interpolate(&a, &b, t, scale)?
+        };
         let _ = out.flatten_all()?.to_vec1::<f32>()?; // force the computation before timing
         let s = start.elapsed().as_secs_f64();
         total += s;
@@ -102,6 +109,8 @@ fn main() -> Res<()> {
         write_ppm(Path::new(f[3]), &out)?;
         eprintln!("{}: {:.0} ms", f[3], s * 1e3);
     }
-    println!("rife_interp: {count} frames, network time {total:.2} s (scale {scale})");
+    println!(
+        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric})"
+    );
     Ok(())
 }

@@ -195,3 +195,17 @@ fn bad_inputs_are_errors() {
     let nan = Tensor::full(f32::NAN, (1, 2, 4, 5), &dev).unwrap();
     assert!(backward_warp(&img, &nan).is_ok());
 }
+
+#[test]
+fn multithreaded_kernel_matches_composite_on_a_larger_image() {
+    // Large enough for the kernel's multi-threaded path.
+    let dev = Device::Cpu;
+    let img = Tensor::randn(0f32, 1.0, (2, 3, 64, 200), &dev).unwrap();
+    let flow = (Tensor::randn(0f32, 1.0, (2, 2, 64, 200), &dev).unwrap() * 8.0).unwrap();
+    let err = max_abs(
+        &backward_warp(&img, &flow).unwrap(),
+        &backward_warp_composite(&img, &flow).unwrap(),
+    );
+    println!("warp kernel vs composite, 2x3x64x200: max abs {err:.3e}");
+    assert!(err <= 1e-4, "{err}");
+}

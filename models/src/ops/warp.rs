@@ -151,35 +151,52 @@ fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> Result<&'a [T]> {
     }
 }
 
+/// Runs `f(plane_index, plane)` over the `plane`-sized chunks of `out`, split across the
+/// available cores (scoped threads; serial for small outputs).
+fn par_planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let planes = out.len() / plane;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(planes);
+    if threads <= 1 || out.len() < (1 << 15) {
+        for (p, o) in out.chunks_mut(plane).enumerate() {
+            f(p, o);
+        }
+        return;
+    }
+    let per = planes.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (k, chunk) in out.chunks_mut(per * plane).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (i, o) in chunk.chunks_mut(plane).enumerate() {
+                    f(k * per + i, o);
+                }
+            });
+        }
+    });
+}
+
 fn fwd_kernel<T: WithDType>(img: &[T], flow: &[T], dims: (usize, usize, usize, usize)) -> Vec<T> {
     let (n, c, h, w) = dims;
     let hw = h * w;
     let mut out = vec![T::zero(); n * c * hw];
-    for b in 0..n {
+    par_planes(&mut out, hw, |p, o| {
+        let b = p / c;
         let fl = &flow[b * 2 * hw..(b + 1) * 2 * hw];
-        let im = &img[b * c * hw..(b + 1) * c * hw];
-        let o = &mut out[b * c * hw..(b + 1) * c * hw];
+        let s = &img[p * hw..(p + 1) * hw];
         for i in 0..h {
             for j in 0..w {
-                let p = i * w + j;
-                let t = tap(i, j, fl[p].to_f64(), fl[hw + p].to_f64(), h, w);
-                let (a00, a01) = (t.y0 * w + t.x0, t.y0 * w + t.x1);
-                let (a10, a11) = (t.y1 * w + t.x0, t.y1 * w + t.x1);
-                let w00 = (1.0 - t.wx) * (1.0 - t.wy);
-                let w01 = t.wx * (1.0 - t.wy);
-                let w10 = (1.0 - t.wx) * t.wy;
-                let w11 = t.wx * t.wy;
-                for ch in 0..c {
-                    let s = &im[ch * hw..(ch + 1) * hw];
-                    let v = s[a00].to_f64() * w00
-                        + s[a01].to_f64() * w01
-                        + s[a10].to_f64() * w10
-                        + s[a11].to_f64() * w11;
-                    o[ch * hw + p] = T::from_f64(v);
-                }
+                let q = i * w + j;
+                let t = tap(i, j, fl[q].to_f64(), fl[hw + q].to_f64(), h, w);
+                let top =
+                    s[t.y0 * w + t.x0].to_f64() * (1.0 - t.wx) + s[t.y0 * w + t.x1].to_f64() * t.wx;
+                let bot =
+                    s[t.y1 * w + t.x0].to_f64() * (1.0 - t.wx) + s[t.y1 * w + t.x1].to_f64() * t.wx;
+                o[q] = T::from_f64(top * (1.0 - t.wy) + bot * t.wy);
             }
         }
-    }
+    });
     out
 }
 

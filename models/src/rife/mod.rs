@@ -394,6 +394,23 @@ impl IfNet {
     }
 }
 
+impl IfNet {
+    /// [`IfNet::interpolate`] run both ways — (img0, img1, t) and (img1, img0, 1 − t) — and
+    /// averaged: a time-symmetric estimate (like RIFE's former `ensemble` option) at twice the
+    /// cost.
+    pub fn interpolate_symmetric(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+    ) -> std::result::Result<Tensor, ModelError> {
+        let fwd = self.interpolate(img0, img1, t, scale)?;
+        let bwd = self.interpolate(img1, img0, 1.0 - t, scale)?;
+        Ok(((fwd + bwd)? * 0.5)?)
+    }
+}
+
 /// Reads RIFE's state dict from a PyTorch checkpoint with Candle's pickle reader, keeping the
 /// tensors IFNet uses (`encode.*`, `block*`; training-only `teacher.*`/`caltime.*` are dropped)
 /// and stripping a `module.` prefix (checkpoints saved from DataParallel carry it).
