@@ -9,7 +9,9 @@ below 15 dB); print the mean PSNR (8-bit RGB, vs the real dropped frame) and tot
 Wick runs through models/examples/rife_interp.rs (build it first:
 `cargo build -p wick-models --example rife_interp`). Its time is reported twice: the
 network alone (as the example measures it) and the whole process (weights load + PPM I/O), the
-latter comparable with ffmpeg's whole-process time. Needs ffmpeg, numpy, pillow.
+latter comparable with ffmpeg's whole-process time; CPU time (user + sys of each child process)
+is printed beside wall time because it is less disturbed by other work on a shared machine.
+Needs ffmpeg, numpy, pillow.
 
     python3 tools/bench_interpolate.py --clip ../shared/media/clips/bikes.mp4 --first 77 --last 135 \
         [--scale 1.0] [--picture docs/interpolate-bikes.png] [--pairs ../shared/media/pairs]
@@ -24,6 +26,7 @@ import argparse
 import glob
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,16 +54,25 @@ def save_ppm(arr, p):
     Image.fromarray(np.clip(np.round(arr), 0, 255).astype(np.uint8)).save(p)
 
 
+def child_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+CPU = {}
+
+
 def run_wick(bin_path, weights, scale, jobs, work):
     jf = os.path.join(work, "jobs.txt")
     with open(jf, "w") as f:
         for a, b, t, o in jobs:
             f.write(f"{a} {b} {t} {o}\n")
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), child_cpu()
     with open(jf) as stdin:
         cmd = [bin_path, weights, str(scale)] + (["symmetric"] if SYMMETRIC else [])
         r = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    CPU["wick"] = child_cpu() - cpu0
     if r.returncode != 0:
         sys.exit(f"rife_interp failed:\n{r.stderr}")
     m = re.search(r"network time ([0-9.]+) s", r.stdout)
@@ -73,8 +85,9 @@ def run_minterpolate(pattern, fps_in, factor, out_dir):
         "ffmpeg", "-loglevel", "error", "-y", "-framerate", str(fps_in), "-i", pattern,
         "-vf", MI.format(fps=fps_in * factor), os.path.join(out_dir, "m_%04d.ppm"),
     ]
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), child_cpu()
     subprocess.run(cmd, check=True)
+    CPU["mi"] = child_cpu() - cpu0
     return time.perf_counter() - start, sorted(glob.glob(os.path.join(out_dir, "m_*.ppm")))
 
 
@@ -106,6 +119,7 @@ def clip_bench(args, work):
     os.makedirs(odir)
     jobs = [(frames[a], frames[a + 2], 0.5, os.path.join(odir, f"w_{a + 1:04d}.ppm")) for a in kept[:-1]]
     net_s, wick_wall = run_wick(args.bin, args.weights, args.scale, jobs, work)
+    wick_cpu = CPU["wick"]
 
     # minterpolate on the kept frames at half the frame rate, doubled back.
     mi_s, mi_frames = run_minterpolate(os.path.join(kdir, "k_%04d.ppm"), args.fps / 2, 2, os.path.join(work, "mi"))
@@ -136,10 +150,10 @@ def clip_bench(args, work):
     print(f"clip {os.path.basename(args.clip)} frames {args.first}-{args.last}, {w}x{h}: "
           f"{n} dropped frames scored, skipped {skipped or 'none'}")
     print(f"  Wick RIFE 4.2x (scale {args.scale}{', symmetric' if SYMMETRIC else ''}): mean PSNR {arr[:, 0].mean():.2f} dB, "
-          f"network {net_s:.2f} s, whole process {wick_wall:.2f} s for {len(jobs)} frames "
-          f"({1e3 * net_s / len(jobs):.0f} ms/frame)")
+          f"network {net_s:.2f} s, whole process {wick_wall:.2f} s wall / {wick_cpu:.2f} s CPU "
+          f"for {len(jobs)} frames ({1e3 * net_s / len(jobs):.0f} ms/frame)")
     print(f"  ffmpeg minterpolate:            mean PSNR {arr[:, 1].mean():.2f} dB, "
-          f"whole process {mi_s:.2f} s")
+          f"whole process {mi_s:.2f} s wall / {CPU['mi']:.2f} s CPU")
     print(f"  50/50 blend:                    mean PSNR {arr[:, 2].mean():.2f} dB")
     print(f"  Wick - minterpolate: {arr[:, 0].mean() - arr[:, 1].mean():+.2f} dB; "
           f"Wick better on {(arr[:, 0] > arr[:, 1]).sum()}/{n} frames")

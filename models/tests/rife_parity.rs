@@ -157,3 +157,25 @@ fn alignment_and_bad_inputs() {
     let e = IfNet::load(&root().join("weights/missing.safetensors"), &dev);
     assert!(e.is_err());
 }
+
+#[test]
+fn converted_weights_equal_the_checkpoint_when_available() {
+    // Needs the original checkpoint beside the repo (developer machines / CI with ../shared);
+    // elsewhere it says so and checks nothing.
+    let pkl = root().join("../../shared/weights/rife-4.2x/flownet.pkl");
+    if !pkl.exists() {
+        println!("skipped: {} not present", pkl.display());
+        return;
+    }
+    let from_pkl = wick_models::rife::read_pth_state_dict(&pkl).unwrap();
+    let st =
+        wick_models::load_safetensors(&root().join("weights/rife42.safetensors"), &Device::Cpu)
+            .unwrap();
+    assert_eq!(from_pkl.len(), st.len());
+    for (k, t) in &from_pkl {
+        let u = &st[k];
+        assert_eq!(t.dims(), u.dims(), "{k}");
+        assert_eq!(max_abs(t, u), 0.0, "{k}");
+    }
+    println!("{} tensors identical to the checkpoint", from_pkl.len());
+}
