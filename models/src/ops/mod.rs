@@ -11,6 +11,7 @@ pub mod norm;
 pub mod pad;
 pub mod pool;
 pub mod upsample;
+pub mod warp;
 
 pub use conv::{conv2d, conv2d_padded, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
 pub use norm::{instance_norm, instance_norm_act, NormActivation};

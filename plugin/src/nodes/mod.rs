@@ -2,6 +2,7 @@
 
 pub mod debug;
 pub mod generate;
+pub mod interpolate;
 
 use once_cell::sync::Lazy;
 
@@ -16,10 +17,10 @@ pub struct NodeEntry {
 /// Every node this build offers, in a stable order. Test-only nodes are listed when the
 /// environment has `WICK_ENABLE_TEST_NODES=1` at first use.
 pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
-    let mut v = vec![NodeEntry {
-        desc: generate::describe(),
-        create: generate::Generate::create,
-    }];
+    let mut v = vec![
+        NodeEntry { desc: generate::describe(), create: generate::Generate::create },
+        NodeEntry { desc: interpolate::describe(), create: interpolate::Interpolate::create },
+    ];
     if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {
         v.push(NodeEntry {
             desc: debug::describe(),

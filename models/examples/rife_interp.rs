@@ -1,0 +1,116 @@
+//! Interpolates frame pairs with RIFE 4.2x (IFNet) on the CPU; used by tools/bench_interpolate.py.
+//!
+//! Reads jobs, one per line on stdin: `A.ppm B.ppm T OUT.ppm` (binary 8-bit PPM, P6), loads
+//! the weights once, and writes each frame at time T. Prints per-frame and total wall time of
+//! the network (file I/O excluded):
+//!
+//!     echo "a.ppm b.ppm 0.5 mid.ppm" | cargo run -p wick-models --example rife_interp -- \
+//!         models/weights/rife42.safetensors [SCALE [symmetric]]
+//!
+//! `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time).
+
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use wick_models::rife::IfNet;
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn read_ppm(path: &Path) -> Res<Tensor> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .read_to_end(&mut bytes)?;
+    // Header: "P6" whitespace width whitespace height whitespace maxval single-whitespace.
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i < bytes.len() && bytes[i] == b'#' {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        let s = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if s == i {
+            return Err(format!("{}: truncated PPM header", path.display()).into());
+        }
+        fields.push(String::from_utf8_lossy(&bytes[s..i]).to_string());
+    }
+    i += 1;
+    if fields[0] != "P6" || fields[3] != "255" {
+        return Err(format!("{}: need binary 8-bit PPM (P6, maxval 255)", path.display()).into());
+    }
+    let (w, h): (usize, usize) = (fields[1].parse()?, fields[2].parse()?);
+    let data = bytes
+        .get(i..i + w * h * 3)
+        .ok_or_else(|| format!("{}: truncated", path.display()))?;
+    let v: Vec<f32> = data.iter().map(|&b| b as f32 / 255.0).collect();
+    Ok(Tensor::from_vec(v, (1, h, w, 3), &Device::Cpu)?
+        .permute((0, 3, 1, 2))?
+        .contiguous()?)
+}
+
+fn write_ppm(path: &Path, x: &Tensor) -> Res<()> {
+    let (_, _, h, w) = x.dims4()?;
+    let v = x
+        .clamp(0f32, 1f32)?
+        .permute((0, 2, 3, 1))?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    write!(f, "P6\n{w} {h}\n255\n")?;
+    f.write_all(
+        &v.iter()
+            .map(|&x| (x * 255.0).round() as u8)
+            .collect::<Vec<u8>>(),
+    )?;
+    Ok(())
+}
+
+fn main() -> Res<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let weights = args
+        .first()
+        .ok_or("usage: rife_interp WEIGHTS [SCALE [symmetric]] < jobs")?;
+    let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
+    let symmetric = args.get(2).is_some_and(|s| s == "symmetric");
+    let net = IfNet::load(Path::new(weights), &Device::Cpu)?;
+    let (mut total, mut count) = (0f64, 0usize);
+    for line in std::io::stdin().lock().lines() {
+        let line = line?;
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.is_empty() {
+            continue;
+        }
+        if f.len() != 4 {
+            return Err(format!("bad job line (want A B T OUT): {line}").into());
+        }
+        let (a, b) = (read_ppm(Path::new(f[0]))?, read_ppm(Path::new(f[1]))?);
+        let t: f64 = f[2].parse()?;
+        let start = Instant::now();
+        let out = if symmetric {
+            net.interpolate_symmetric(&a, &b, t, scale)?
+        } else {
+            net.interpolate(&a, &b, t, scale)?
+        };
+        let _ = out.flatten_all()?.to_vec1::<f32>()?; // force the computation before timing
+        let s = start.elapsed().as_secs_f64();
+        total += s;
+        count += 1;
+        write_ppm(Path::new(f[3]), &out)?;
+        eprintln!("{}: {:.0} ms", f[3], s * 1e3);
+    }
+    println!(
+        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric})"
+    );
+    Ok(())
+}

@@ -1,0 +1,316 @@
+//! Backward warp: sample an image at positions displaced by a dense flow field.
+//!
+//! Semantics are those of PyTorch's `grid_sample(mode="bilinear", padding_mode="border",
+//! align_corners=True)` fed with RIFE's grid (base grid + flow normalised by `(size - 1) / 2`):
+//! output pixel `(i, j)` is the bilinear sample of `img` at `x = j + flow[0]`, `y = i + flow[1]`
+//! (flow in pixels, channel 0 = x), with `x` clamped to `[0, W-1]` and `y` to `[0, H-1]`.
+//!
+//! On the CPU this is a Candle `CustomOp2` with its own kernel and a backward pass giving
+//! gradients for both the image and the flow (the flow gradient is zero where a coordinate is
+//! clamped, as in PyTorch). On other devices it is a composite of Candle ops (gather), which
+//! Candle differentiates itself.
+
+use candle_core::{
+    bail, CpuStorage, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, WithDType, D,
+};
+
+/// Warps `img` [N, C, H, W] by `flow` [N, 2, H, W] (pixels; channel 0 = x, 1 = y).
+///
+/// Supports f32 and f64 (same dtype for both inputs). Returns [N, C, H, W].
+pub fn backward_warp(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
+    let (n, _c, h, w) = img
+        .dims4()
+        .map_err(|e| e.context("backward_warp: img must be NCHW"))?;
+    let (fnb, fc, fh, fw) = flow
+        .dims4()
+        .map_err(|e| e.context("backward_warp: flow must be [N, 2, H, W]"))?;
+    if fc != 2 || fnb != n || fh != h || fw != w {
+        bail!(
+            "backward_warp: flow shape {:?} does not match img shape {:?} (want [{n}, 2, {h}, {w}])",
+            flow.dims(),
+            img.dims()
+        );
+    }
+    if img.dtype() != flow.dtype() {
+        bail!(
+            "backward_warp: img is {:?} but flow is {:?}",
+            img.dtype(),
+            flow.dtype()
+        );
+    }
+    if !matches!(img.dtype(), DType::F32 | DType::F64) {
+        bail!(
+            "backward_warp: dtype {:?} unsupported (f32 or f64)",
+            img.dtype()
+        );
+    }
+    if !img.device().same_device(flow.device()) {
+        bail!("backward_warp: img and flow are on different devices");
+    }
+    if h == 0 || w == 0 || n == 0 {
+        return img.zeros_like();
+    }
+    match img.device() {
+        Device::Cpu => img
+            .contiguous()?
+            .apply_op2(&flow.contiguous()?, BackwardWarp),
+        _ => backward_warp_composite(img, flow),
+    }
+}
+
+/// The same warp as a composite of Candle ops (any device; Candle's autograd differentiates it).
+///
+/// Used on CUDA/Metal; public so tests can check it against the CPU kernel.
+pub fn backward_warp_composite(img: &Tensor, flow: &Tensor) -> Result<Tensor> {
+    let (n, c, h, w) = img.dims4()?;
+    let dev = img.device();
+    let dt = img.dtype();
+    let jj = Tensor::arange(0u32, w as u32, dev)?
+        .to_dtype(dt)?
+        .reshape((1, 1, w))?;
+    let ii = Tensor::arange(0u32, h as u32, dev)?
+        .to_dtype(dt)?
+        .reshape((1, h, 1))?;
+    let fx = flow.narrow(1, 0, 1)?.squeeze(1)?; // [N, H, W]
+    let fy = flow.narrow(1, 1, 1)?.squeeze(1)?;
+    let x = fx.broadcast_add(&jj)?.clamp(0f64, (w - 1) as f64)?;
+    let y = fy.broadcast_add(&ii)?.clamp(0f64, (h - 1) as f64)?;
+    let x0 = x.detach().floor()?.clamp(0f64, (w - 1) as f64)?;
+    let y0 = y.detach().floor()?.clamp(0f64, (h - 1) as f64)?;
+    let wx = (&x - &x0)?;
+    let wy = (&y - &y0)?;
+    let x1 = (&x0 + 1.0)?.clamp(0f64, (w - 1) as f64)?;
+    let y1 = (&y0 + 1.0)?.clamp(0f64, (h - 1) as f64)?;
+    let flat = img.reshape((n, c, h * w))?;
+    let sample = |yy: &Tensor, xx: &Tensor| -> Result<Tensor> {
+        let idx = ((yy * w as f64)? + xx)?
+            .to_dtype(DType::U32)?
+            .reshape((n, 1, h * w))?;
+        let idx = idx.broadcast_as((n, c, h * w))?.contiguous()?;
+        flat.gather(&idx, D::Minus1)?.reshape((n, c, h, w))
+    };
+    let wx = wx.unsqueeze(1)?;
+    let wy = wy.unsqueeze(1)?;
+    let one_wx = wx.affine(-1.0, 1.0)?;
+    let one_wy = wy.affine(-1.0, 1.0)?;
+    let top =
+        (sample(&y0, &x0)?.broadcast_mul(&one_wx)? + sample(&y0, &x1)?.broadcast_mul(&wx)?)?;
+    let bot =
+        (sample(&y1, &x0)?.broadcast_mul(&one_wx)? + sample(&y1, &x1)?.broadcast_mul(&wx)?)?;
+    top.broadcast_mul(&one_wy)? + bot.broadcast_mul(&wy)?
+}
+
+struct BackwardWarp;
+
+/// Per-pixel sampling position: corner indices, fractional weights and whether each axis moves
+/// with the flow (not clamped), which gates the flow gradient.
+struct Tap {
+    x0: usize,
+    x1: usize,
+    y0: usize,
+    y1: usize,
+    wx: f64,
+    wy: f64,
+    gx: bool,
+    gy: bool,
+}
+
+#[inline]
+fn tap(i: usize, j: usize, fx: f64, fy: f64, h: usize, w: usize) -> Tap {
+    let axis = |base: usize, f: f64, size: usize| -> (usize, usize, f64, bool) {
+        let lim = (size - 1) as f64;
+        let raw = base as f64 + f;
+        let inside = raw > 0.0 && raw < lim;
+        let p = if raw.is_nan() {
+            0.0
+        } else {
+            raw.clamp(0.0, lim)
+        };
+        let p0 = (p.floor() as usize).min(size - 1);
+        let p1 = (p0 + 1).min(size - 1);
+        (p0, p1, p - p0 as f64, inside)
+    };
+    let (x0, x1, wx, gx) = axis(j, fx, w);
+    let (y0, y1, wy, gy) = axis(i, fy, h);
+    Tap {
+        x0,
+        x1,
+        y0,
+        y1,
+        wx,
+        wy,
+        gx,
+        gy,
+    }
+}
+
+fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s[a..b]),
+        None => bail!("backward_warp: {what} must be contiguous"),
+    }
+}
+
+/// Runs `f(plane_index, plane)` over the `plane`-sized chunks of `out`, split across the
+/// available cores (scoped threads; serial for small outputs).
+fn par_planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let planes = out.len() / plane;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(planes);
+    if threads <= 1 || out.len() < (1 << 15) {
+        for (p, o) in out.chunks_mut(plane).enumerate() {
+            f(p, o);
+        }
+        return;
+    }
+    let per = planes.div_ceil(threads);
+    std::thread::scope(|s| {
+        for (k, chunk) in out.chunks_mut(per * plane).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (i, o) in chunk.chunks_mut(plane).enumerate() {
+                    f(k * per + i, o);
+                }
+            });
+        }
+    });
+}
+
+fn fwd_kernel<T: WithDType>(img: &[T], flow: &[T], dims: (usize, usize, usize, usize)) -> Vec<T> {
+    let (n, c, h, w) = dims;
+    let hw = h * w;
+    let mut out = vec![T::zero(); n * c * hw];
+    par_planes(&mut out, hw, |p, o| {
+        let b = p / c;
+        let fl = &flow[b * 2 * hw..(b + 1) * 2 * hw];
+        let s = &img[p * hw..(p + 1) * hw];
+        for i in 0..h {
+            for j in 0..w {
+                let q = i * w + j;
+                let t = tap(i, j, fl[q].to_f64(), fl[hw + q].to_f64(), h, w);
+                let top =
+                    s[t.y0 * w + t.x0].to_f64() * (1.0 - t.wx) + s[t.y0 * w + t.x1].to_f64() * t.wx;
+                let bot =
+                    s[t.y1 * w + t.x0].to_f64() * (1.0 - t.wx) + s[t.y1 * w + t.x1].to_f64() * t.wx;
+                o[q] = T::from_f64(top * (1.0 - t.wy) + bot * t.wy);
+            }
+        }
+    });
+    out
+}
+
+/// Returns (grad_img, grad_flow).
+fn bwd_kernel<T: WithDType>(
+    img: &[T],
+    flow: &[T],
+    grad: &[T],
+    dims: (usize, usize, usize, usize),
+) -> (Vec<T>, Vec<T>) {
+    let (n, c, h, w) = dims;
+    let hw = h * w;
+    let mut gimg = vec![0f64; n * c * hw];
+    let mut gflow = vec![T::zero(); n * 2 * hw];
+    for b in 0..n {
+        let fl = &flow[b * 2 * hw..(b + 1) * 2 * hw];
+        let im = &img[b * c * hw..(b + 1) * c * hw];
+        let g = &grad[b * c * hw..(b + 1) * c * hw];
+        let gi = &mut gimg[b * c * hw..(b + 1) * c * hw];
+        let gf = &mut gflow[b * 2 * hw..(b + 1) * 2 * hw];
+        for i in 0..h {
+            for j in 0..w {
+                let p = i * w + j;
+                let t = tap(i, j, fl[p].to_f64(), fl[hw + p].to_f64(), h, w);
+                let (a00, a01) = (t.y0 * w + t.x0, t.y0 * w + t.x1);
+                let (a10, a11) = (t.y1 * w + t.x0, t.y1 * w + t.x1);
+                let (wx, wy) = (t.wx, t.wy);
+                let (mut dx, mut dy) = (0f64, 0f64);
+                for ch in 0..c {
+                    let go = g[ch * hw + p].to_f64();
+                    let s = &im[ch * hw..(ch + 1) * hw];
+                    let gs = &mut gi[ch * hw..(ch + 1) * hw];
+                    gs[a00] += go * (1.0 - wx) * (1.0 - wy);
+                    gs[a01] += go * wx * (1.0 - wy);
+                    gs[a10] += go * (1.0 - wx) * wy;
+                    gs[a11] += go * wx * wy;
+                    let (v00, v01) = (s[a00].to_f64(), s[a01].to_f64());
+                    let (v10, v11) = (s[a10].to_f64(), s[a11].to_f64());
+                    dx += go * ((1.0 - wy) * (v01 - v00) + wy * (v11 - v10));
+                    dy += go * ((1.0 - wx) * (v10 - v00) + wx * (v11 - v01));
+                }
+                gf[p] = T::from_f64(if t.gx { dx } else { 0.0 });
+                gf[hw + p] = T::from_f64(if t.gy { dy } else { 0.0 });
+            }
+        }
+    }
+    (gimg.into_iter().map(T::from_f64).collect(), gflow)
+}
+
+impl CustomOp2 for BackwardWarp {
+    fn name(&self) -> &'static str {
+        "backward-warp"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = l1.shape().dims4()?;
+        let out = match (s1, s2) {
+            (CpuStorage::F32(a), CpuStorage::F32(f)) => CpuStorage::F32(fwd_kernel(
+                contiguous(a, l1, "img")?,
+                contiguous(f, l2, "flow")?,
+                dims,
+            )),
+            (CpuStorage::F64(a), CpuStorage::F64(f)) => CpuStorage::F64(fwd_kernel(
+                contiguous(a, l1, "img")?,
+                contiguous(f, l2, "flow")?,
+                dims,
+            )),
+            _ => bail!("backward_warp: img and flow must both be f32 or both f64"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        img: &Tensor,
+        flow: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dims = img.dims4()?;
+        let dev = img.device();
+        let (gi, gf) = match img.dtype() {
+            DType::F32 => {
+                let (gi, gf) = bwd_kernel(
+                    &img.flatten_all()?.to_vec1::<f32>()?,
+                    &flow.flatten_all()?.to_vec1::<f32>()?,
+                    &grad_res.flatten_all()?.to_vec1::<f32>()?,
+                    dims,
+                );
+                (
+                    Tensor::from_vec(gi, img.shape(), dev)?,
+                    Tensor::from_vec(gf, flow.shape(), dev)?,
+                )
+            }
+            DType::F64 => {
+                let (gi, gf) = bwd_kernel(
+                    &img.flatten_all()?.to_vec1::<f64>()?,
+                    &flow.flatten_all()?.to_vec1::<f64>()?,
+                    &grad_res.flatten_all()?.to_vec1::<f64>()?,
+                    dims,
+                );
+                (
+                    Tensor::from_vec(gi, img.shape(), dev)?,
+                    Tensor::from_vec(gf, flow.shape(), dev)?,
+                )
+            }
+            dt => bail!("backward_warp: dtype {dt:?} unsupported in backward"),
+        };
+        Ok((Some(gi), Some(gf)))
+    }
+}

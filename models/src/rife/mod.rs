@@ -1,0 +1,475 @@
+//! RIFE 4.2x-class frame interpolation (IFNet) in Candle.
+//!
+//! IFNet estimates, for a time `t` between two frames, the backward flows from the wanted frame
+//! to each input frame plus a blend mask, coarse to fine: a small feature head encodes each frame
+//! (4 channels at full resolution), then five `IFBlock`s run at 1/16 … 1/1 of the flow resolution
+//! (`scale` lowers it further, like RIFE's `--scale` for 4K), each refining the flow from the
+//! frames and features warped by the previous estimate. The time is fed as a constant input
+//! channel, so any `t` in (0, 1) works, not only 0.5.
+//!
+//! Architecture learned from saibyo 0.14.0 `saibyo/modules/interpolation/ifnet.py` (RIFE by
+//! hzwer, MIT); this is an independent implementation on Wick's op layer.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::ops::{self, conv2d, warp::backward_warp, Conv2dParams};
+use crate::ModelError;
+
+/// Channels of each block's hidden features, coarse to fine (RIFE 4.2x).
+const BLOCK_CHANNELS: [usize; 5] = [192, 128, 96, 64, 32];
+/// Input channels of block 0 (two RGB frames, two 4-channel features, time) and of the others
+/// (plus mask 1, block features 8 and the current flow 4).
+const BLOCK0_IN: usize = 3 + 3 + 4 + 4 + 1;
+const BLOCK_IN: usize = BLOCK0_IN + 1 + 8 + 4;
+
+fn leaky_relu(x: &Tensor) -> Result<Tensor> {
+    x.maximum(&(x * 0.2)?)
+}
+
+/// A convolution with bias.
+struct Conv {
+    w: Tensor,
+    b: Tensor,
+    p: Conv2dParams,
+}
+
+impl Conv {
+    fn new(vb: VarBuilder, cin: usize, cout: usize, k: usize, stride: usize) -> Result<Self> {
+        let w = vb.get((cout, cin, k, k), "weight")?;
+        let b = vb.get(cout, "bias")?;
+        let p = Conv2dParams {
+            stride,
+            padding: k / 2,
+            dilation: 1,
+            groups: 1,
+        };
+        Ok(Self { w, b, p })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        conv2d(x, &self.w, Some(&self.b), self.p)
+    }
+}
+
+/// A 4×4, stride-2, padding-1 transposed convolution (exact 2× upsampling) with bias.
+///
+/// Run as its sub-pixel equivalent: output pixel (2m + a, 2n + b) depends only on input pixels
+/// m-1..m+1, n-1..n+1 through 4 of the 16 taps, so the four output phases are one 3×3 conv
+/// (padding 1, 4·Cout outputs, unused taps zero) followed by a pixel shuffle. Same result as
+/// `ops::conv_transpose2d` up to rounding; it runs on the (im2col + GEMM) conv2d path.
+struct Up2 {
+    w3: Tensor,
+    b: Tensor,
+}
+
+/// Row (or column) `d` of the 3×3 kernel (input offset d - 1) for output phase `a`: the tap of
+/// the 4×4 transposed kernel it uses, if any. From o = 2 i - 1 + k with o = 2 m + a, i = m + d - 1.
+fn up2_tap(a: usize, d: usize) -> Option<usize> {
+    match (a, d) {
+        (0, 0) => Some(3),
+        (0, 1) => Some(1),
+        (1, 1) => Some(2),
+        (1, 2) => Some(0),
+        _ => None,
+    }
+}
+
+impl Up2 {
+    fn new(vb: VarBuilder, cin: usize, cout: usize) -> Result<Self> {
+        let wt = vb.get((cin, cout, 4, 4), "weight")?;
+        let b = vb.get(cout, "bias")?;
+        let dev = wt.device().clone();
+        let src = wt.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        // w3[o, a, b, c, dy, dx], reshaped to [cout * 4, cin, 3, 3] (pixel-shuffle channel order).
+        let mut w3 = vec![0f32; cout * 4 * cin * 9];
+        for o in 0..cout {
+            for a in 0..2 {
+                for bb in 0..2 {
+                    for c in 0..cin {
+                        for dy in 0..3 {
+                            for dx in 0..3 {
+                                if let (Some(ky), Some(kx)) = (up2_tap(a, dy), up2_tap(bb, dx)) {
+                                    let dst =
+                                        ((((o * 2 + a) * 2 + bb) * cin + c) * 3 + dy) * 3 + dx;
+                                    w3[dst] = src[((c * cout + o) * 4 + ky) * 4 + kx];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let w3 = Tensor::from_vec(w3, (cout * 4, cin, 3, 3), &dev)?.to_dtype(wt.dtype())?;
+        Ok(Self { w3, b })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let p = Conv2dParams {
+            stride: 1,
+            padding: 1,
+            dilation: 1,
+            groups: 1,
+        };
+        let y = pixel_shuffle(&conv2d(x, &self.w3, None, p)?, 2)?;
+        let c = self.b.dim(0)?;
+        y.broadcast_add(&self.b.reshape((1, c, 1, 1))?)
+    }
+}
+
+/// Rearranges [N, C·r², H, W] to [N, C, H·r, W·r] (PyTorch `PixelShuffle`).
+fn pixel_shuffle(x: &Tensor, r: usize) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let oc = c / (r * r);
+    x.reshape((n, oc, r, r, h, w))?
+        .permute((0, 1, 4, 2, 5, 3))?
+        .reshape((n, oc, h * r, w * r))
+}
+
+/// The feature head: frame [N, 3, H, W] → features [N, 4, H, W].
+struct Head {
+    cnn0: Conv,
+    cnn1: Conv,
+    cnn2: Conv,
+    cnn3: Up2,
+}
+
+impl Head {
+    fn new(vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            cnn0: Conv::new(vb.pp("cnn0"), 3, 16, 3, 2)?,
+            cnn1: Conv::new(vb.pp("cnn1"), 16, 16, 3, 1)?,
+            cnn2: Conv::new(vb.pp("cnn2"), 16, 16, 3, 1)?,
+            cnn3: Up2::new(vb.pp("cnn3"), 16, 4)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = leaky_relu(&self.cnn0.forward(x)?)?;
+        let x = leaky_relu(&self.cnn1.forward(&x)?)?;
+        let x = leaky_relu(&self.cnn2.forward(&x)?)?;
+        self.cnn3.forward(&x)
+    }
+}
+
+/// `relu(conv(x) * beta + x)`.
+struct ResConv {
+    conv: Conv,
+    beta: Tensor,
+}
+
+impl ResConv {
+    fn new(vb: VarBuilder, c: usize) -> Result<Self> {
+        Ok(Self {
+            conv: Conv::new(vb.pp("conv"), c, c, 3, 1)?,
+            beta: vb.get((1, c, 1, 1), "beta")?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        leaky_relu(&(self.conv.forward(x)?.broadcast_mul(&self.beta)? + x)?)
+    }
+}
+
+/// One coarse-to-fine stage: works at 1/`s` resolution (two stride-2 convs take it to 1/(4s)),
+/// returns flow [N, 4, H, W] (pixels at full resolution), mask logits [N, 1, H, W] and features
+/// [N, 8, H, W].
+struct IfBlock {
+    conv0: [Conv; 2],
+    convblock: Vec<ResConv>,
+    lastconv: Up2,
+}
+
+struct BlockOut {
+    flow: Tensor,
+    mask: Tensor,
+    feat: Tensor,
+}
+
+impl IfBlock {
+    fn new(vb: VarBuilder, cin: usize, c: usize) -> Result<Self> {
+        let conv0 = [
+            Conv::new(vb.pp("conv0.0.0"), cin, c / 2, 3, 2)?,
+            Conv::new(vb.pp("conv0.1.0"), c / 2, c, 3, 2)?,
+        ];
+        let convblock = (0..8)
+            .map(|i| ResConv::new(vb.pp(format!("convblock.{i}")), c))
+            .collect::<Result<_>>()?;
+        let lastconv = Up2::new(vb.pp("lastconv.0"), c, 4 * 13)?;
+        Ok(Self {
+            conv0,
+            convblock,
+            lastconv,
+        })
+    }
+
+    /// `x` and `flow` are at full (padded) resolution `h × w`, which is a multiple of `4 s`.
+    fn forward(&self, x: &Tensor, flow: Option<&Tensor>, s: f64) -> Result<BlockOut> {
+        let (_, _, h, w) = x.dims4()?;
+        let (sh, sw) = (
+            (h as f64 / s).round() as usize,
+            (w as f64 / s).round() as usize,
+        );
+        let mut x = ops::upsample_bilinear2d(x, sh, sw, false)?;
+        if let Some(f) = flow {
+            let f = (ops::upsample_bilinear2d(f, sh, sw, false)? * (1.0 / s))?;
+            x = Tensor::cat(&[&x, &f], 1)?;
+        }
+        let mut feat = leaky_relu(&self.conv0[0].forward(&x)?)?;
+        feat = leaky_relu(&self.conv0[1].forward(&feat)?)?;
+        for r in &self.convblock {
+            feat = r.forward(&feat)?;
+        }
+        let tmp = pixel_shuffle(&self.lastconv.forward(&feat)?, 2)?;
+        let tmp = ops::upsample_bilinear2d(&tmp, h, w, false)?;
+        Ok(BlockOut {
+            flow: (tmp.narrow(1, 0, 4)? * s)?,
+            mask: tmp.narrow(1, 4, 1)?,
+            feat: tmp.narrow(1, 5, 8)?,
+        })
+    }
+}
+
+/// The RIFE 4.2x IFNet.
+pub struct IfNet {
+    encode: Head,
+    blocks: Vec<IfBlock>,
+}
+
+/// Smallest size `a` such that `a * scale` is a multiple of 64, so that every block's resize is
+/// exact at that flow scale: 64 for scale 1, 128 for 0.5, 256 for 0.25. Frames are padded to a
+/// multiple of it. Errors for a scale outside (0, 1] or one without an alignment ≤ 4096.
+pub fn alignment(scale: f64) -> std::result::Result<usize, ModelError> {
+    if !(scale > 0.0 && scale <= 1.0) {
+        return Err(ModelError::BadInput(format!(
+            "scale {scale} must be in (0, 1]"
+        )));
+    }
+    (1..=4096usize)
+        .find(|&a| {
+            let v = a as f64 * scale / 64.0;
+            v.round() >= 1.0 && (v - v.round()).abs() < 1e-6
+        })
+        .ok_or_else(|| {
+            ModelError::BadInput(format!(
+                "scale {scale} needs an alignment above 4096 px; use a simpler fraction such as 0.25, 0.5, 0.75 or 1"
+            ))
+        })
+}
+
+impl IfNet {
+    /// Builds the network from a `VarBuilder` over RIFE's state-dict names (`encode.*`,
+    /// `block0.*` … `block4.*`).
+    pub fn new(vb: VarBuilder) -> Result<Self> {
+        let encode = Head::new(vb.pp("encode"))?;
+        let blocks = BLOCK_CHANNELS
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let cin = if i == 0 { BLOCK0_IN } else { BLOCK_IN };
+                IfBlock::new(vb.pp(format!("block{i}")), cin, c)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { encode, blocks })
+    }
+
+    /// Loads Wick's converted safetensors weights (e.g. `models/weights/rife42.safetensors`).
+    pub fn load(path: &Path, device: &Device) -> std::result::Result<Self, ModelError> {
+        let vb = crate::weights::var_builder(path, device)?;
+        Self::new(vb).map_err(|e| ModelError::weights(path, format!("not RIFE 4.2x weights: {e}")))
+    }
+
+    /// Loads the original PyTorch checkpoint (`flownet.pkl`) through Candle's pickle reader.
+    pub fn load_pth(path: &Path, device: &Device) -> std::result::Result<Self, ModelError> {
+        let tensors = read_pth_state_dict(path)?;
+        let map = tensors
+            .into_iter()
+            .map(|(k, t)| Ok((k, t.to_device(device)?)))
+            .collect::<Result<std::collections::HashMap<_, _>>>()?;
+        let vb = VarBuilder::from_tensors(map, DType::F32, device);
+        Self::new(vb).map_err(|e| ModelError::weights(path, format!("not RIFE 4.2x weights: {e}")))
+    }
+
+    /// The network proper. `img0`, `img1`: [N, C, H, W] with C ≥ 3 (RGB first; further channels
+    /// such as alpha are warped and blended with the same flows and mask), values 0..1, H and W
+    /// multiples of [`alignment`]`(scale)`. Returns the frame at time `t` (0 = img0, 1 = img1),
+    /// [N, C, H, W], not clamped.
+    pub fn forward(&self, img0: &Tensor, img1: &Tensor, t: f64, scale: f64) -> Result<Tensor> {
+        let (n, _, h, w) = img0.dims4()?;
+        let rgb0 = img0.narrow(1, 0, 3)?;
+        let rgb1 = img1.narrow(1, 0, 3)?;
+        let time = Tensor::full(t as f32, (n, 1, h, w), img0.device())?.to_dtype(img0.dtype())?;
+        let f0 = self.encode.forward(&rgb0)?;
+        let f1 = self.encode.forward(&rgb1)?;
+        let mut state: Option<BlockOut> = None;
+        let (mut wi0, mut wi1) = (img0.clone(), img1.clone());
+        for (i, block) in self.blocks.iter().enumerate() {
+            let s = (16 >> i) as f64 / scale;
+            let out = match &state {
+                None => {
+                    let x = Tensor::cat(&[&rgb0, &rgb1, &f0, &f1, &time], 1)?;
+                    block.forward(&x, None, s)?
+                }
+                Some(prev) => {
+                    let fl0 = prev.flow.narrow(1, 0, 2)?;
+                    let fl1 = prev.flow.narrow(1, 2, 2)?;
+                    let wf0 = backward_warp(&f0, &fl0)?;
+                    let wf1 = backward_warp(&f1, &fl1)?;
+                    let x = Tensor::cat(
+                        &[
+                            &wi0.narrow(1, 0, 3)?,
+                            &wi1.narrow(1, 0, 3)?,
+                            &wf0,
+                            &wf1,
+                            &time,
+                            &prev.mask,
+                            &prev.feat,
+                        ],
+                        1,
+                    )?;
+                    let d = block.forward(&x, Some(&prev.flow), s)?;
+                    BlockOut {
+                        flow: (&prev.flow + d.flow)?,
+                        mask: d.mask,
+                        feat: d.feat,
+                    }
+                }
+            };
+            wi0 = backward_warp(img0, &out.flow.narrow(1, 0, 2)?)?;
+            wi1 = backward_warp(img1, &out.flow.narrow(1, 2, 2)?)?;
+            state = Some(out);
+        }
+        let mask = candle_nn::ops::sigmoid(&state.expect("five blocks ran").mask)?;
+        let one_minus = mask.affine(-1.0, 1.0)?;
+        wi0.broadcast_mul(&mask)? + wi1.broadcast_mul(&one_minus)?
+    }
+
+    /// Interpolates two frames of any size: checks the inputs, zero-pads right/bottom to the
+    /// network's alignment for `scale` (as RIFE's inference does), runs [`IfNet::forward`] and
+    /// crops back. `t` in [0, 1]; `scale` in (0, 1] (1 = full-resolution flow, 0.5 or 0.25 for
+    /// 2K/4K frames).
+    pub fn interpolate(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+    ) -> std::result::Result<Tensor, ModelError> {
+        let bad = |m: String| Err(ModelError::BadInput(m));
+        let (n, c, h, w) = img0.dims4().map_err(|_| {
+            ModelError::BadInput(format!("img0 must be NCHW, got {:?}", img0.dims()))
+        })?;
+        if img1.dims() != img0.dims() {
+            return bad(format!(
+                "frames differ in shape: {:?} vs {:?}",
+                img0.dims(),
+                img1.dims()
+            ));
+        }
+        if c < 3 {
+            return bad(format!("frames need at least 3 channels (RGB), got {c}"));
+        }
+        if n == 0 || h == 0 || w == 0 {
+            return bad(format!("empty frame {:?}", img0.dims()));
+        }
+        if !(0.0..=1.0).contains(&t) {
+            return bad(format!("t {t} must be in [0, 1]"));
+        }
+        if img0.dtype() != DType::F32 || img1.dtype() != DType::F32 {
+            return bad(format!("frames must be f32, got {:?}", img0.dtype()));
+        }
+        let a = alignment(scale)?;
+        let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
+        let pad = |x: &Tensor| -> Result<Tensor> {
+            if (ph, pw) == (h, w) {
+                Ok(x.clone())
+            } else {
+                ops::pad2d(x, 0, pw - w, 0, ph - h, ops::PadMode::Zero)
+            }
+        };
+        let out = self.forward(&pad(img0)?, &pad(img1)?, t, scale)?;
+        Ok(out.narrow(2, 0, h)?.narrow(3, 0, w)?)
+    }
+}
+
+impl IfNet {
+    /// [`IfNet::interpolate`] run both ways — (img0, img1, t) and (img1, img0, 1 − t) — and
+    /// averaged: a time-symmetric estimate (like RIFE's former `ensemble` option) at twice the
+    /// cost.
+    pub fn interpolate_symmetric(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+    ) -> std::result::Result<Tensor, ModelError> {
+        let fwd = self.interpolate(img0, img1, t, scale)?;
+        let bwd = self.interpolate(img1, img0, 1.0 - t, scale)?;
+        Ok(((fwd + bwd)? * 0.5)?)
+    }
+}
+
+/// Reads RIFE's state dict from a PyTorch checkpoint with Candle's pickle reader, keeping the
+/// tensors IFNet uses (`encode.*`, `block*`; training-only `teacher.*`/`caltime.*` are dropped)
+/// and stripping a `module.` prefix (checkpoints saved from DataParallel carry it).
+pub fn read_pth_state_dict(path: &Path) -> std::result::Result<Vec<(String, Tensor)>, ModelError> {
+    let all = candle_core::pickle::read_all(path)
+        .map_err(|e| ModelError::weights(path, format!("cannot read PyTorch checkpoint: {e}")))?;
+    let mut out = Vec::new();
+    for (k, t) in all {
+        let k = k.strip_prefix("module.").map(str::to_string).unwrap_or(k);
+        if k.starts_with("encode.") || k.starts_with("block") {
+            out.push((k, t.to_dtype(DType::F32)?.contiguous()?));
+        }
+    }
+    if out.is_empty() {
+        return Err(ModelError::weights(
+            path,
+            "no IFNet tensors (encode.*, block*) in checkpoint",
+        ));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::{conv_transpose2d, ConvTranspose2dParams};
+
+    #[test]
+    fn up2_equals_transposed_conv() {
+        let dev = Device::Cpu;
+        let (cin, cout) = (5, 3);
+        let w = Tensor::randn(0f32, 1.0, (cin, cout, 4, 4), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, cout, &dev).unwrap();
+        let x = Tensor::randn(0f32, 1.0, (2, cin, 6, 7), &dev).unwrap();
+        let map = [
+            ("weight".to_string(), w.clone()),
+            ("bias".to_string(), b.clone()),
+        ];
+        let vb = VarBuilder::from_tensors(map.into_iter().collect(), DType::F32, &dev);
+        let up = Up2::new(vb, cin, cout).unwrap();
+        let p = ConvTranspose2dParams {
+            stride: 2,
+            padding: 1,
+            output_padding: 0,
+            dilation: 1,
+        };
+        let want = conv_transpose2d(&x, &w, Some(&b), p).unwrap();
+        let got = up.forward(&x).unwrap();
+        assert_eq!(got.dims(), want.dims());
+        let err = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        let err = err.to_scalar::<f32>().unwrap();
+        assert!(err < 1e-4, "max abs {err}");
+    }
+}
