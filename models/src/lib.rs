@@ -6,6 +6,7 @@
 pub mod cppn;
 pub mod device;
 pub mod ops;
+pub mod style;
 pub mod weights;
 
 pub use device::select_device;

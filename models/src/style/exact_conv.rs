@@ -1,0 +1,200 @@
+//! A convolution that sums in onnxruntime's (MLAS SGEMM's) order, for bit-exact parity with the
+//! quantised Magenta reference.
+//!
+//! The int8 reference rounds every convolution output to int8, and a single output that lands on
+//! the other side of a rounding boundary spreads through the instance-norm statistics into the
+//! whole frame (tens of levels on the final image). Float sums in a different order (Candle's
+//! gemm, numpy) do flip a few of a frame's millions of outputs, so this kernel accumulates the
+//! way MLAS does on x86-64: the im2col dot product (K = C·kh·kw in channel, row, column order)
+//! in blocks of 128 terms, each block a sequential chain of fused multiply-adds from zero, the
+//! blocks' sums added in order, then the bias. On the fixtures this reproduces onnxruntime's
+//! int8 activations exactly, where Candle's own order does not.
+//!
+//! CPU only (callers use the op layer elsewhere); f32; parallel over output-pixel tiles.
+
+use candle_core::{Result, Tensor};
+use rayon::prelude::*;
+
+/// Terms per accumulation block (MLAS `SGEMM` K stride).
+const KBLOCK: usize = 128;
+/// Output pixels per tile (columns of the im2col matrix processed together).
+const TILE: usize = 512;
+
+/// `x` [N, C, H, W] (already padded), `w` [O, C, k, k], `bias` [O]; no padding, given stride.
+pub fn conv2d_mlas_order(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+) -> Result<Tensor> {
+    let (n, c, h, wd) = x.dims4()?;
+    let (o, ci, kh, kw) = w.dims4()?;
+    if ci != c {
+        candle_core::bail!("conv2d_mlas_order: input has {c} channels, weights expect {ci}");
+    }
+    if h < kh || wd < kw {
+        candle_core::bail!("conv2d_mlas_order: input {h}x{wd} smaller than kernel {kh}x{kw}");
+    }
+    let ho = (h - kh) / stride + 1;
+    let wo = (wd - kw) / stride + 1;
+    let p = ho * wo;
+    let k = c * kh * kw;
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let ws = w.flatten_all()?.to_vec1::<f32>()?;
+    let bs = match bias {
+        Some(b) => b.to_vec1::<f32>()?,
+        None => vec![0.0; o],
+    };
+    let fma = fma_available();
+    let mut out = vec![0f32; n * o * p];
+    for b in 0..n {
+        let xb = &xs[b * c * h * wd..(b + 1) * c * h * wd];
+        let ob = &mut out[b * o * p..(b + 1) * o * p];
+        // Tiles of output pixels, in parallel; each tile writes its own columns.
+        let tiles: Vec<(usize, Vec<f32>)> = (0..p.div_ceil(TILE))
+            .into_par_iter()
+            .map(|t| {
+                let p0 = t * TILE;
+                let np = TILE.min(p - p0);
+                // im2col for this tile: [K, np].
+                let mut col = vec![0f32; k * np];
+                for ch in 0..c {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let row = &mut col[((ch * kh + ky) * kw + kx) * np..][..np];
+                            for (j, v) in row.iter_mut().enumerate() {
+                                let q = p0 + j;
+                                let (oy, ox) = (q / wo, q % wo);
+                                *v = xb[(ch * h + oy * stride + ky) * wd + ox * stride + kx];
+                            }
+                        }
+                    }
+                }
+                let mut res = vec![0f32; o * np];
+                let mut acc = vec![0f32; np];
+                for oc in 0..o {
+                    let wrow = &ws[oc * k..(oc + 1) * k];
+                    let total = &mut res[oc * np..(oc + 1) * np];
+                    for (bi, k0) in (0..k).step_by(KBLOCK).enumerate() {
+                        acc.iter_mut().for_each(|v| *v = 0.0);
+                        for kk in k0..(k0 + KBLOCK).min(k) {
+                            fma_row(&mut acc, wrow[kk], &col[kk * np..(kk + 1) * np], fma);
+                        }
+                        if bi == 0 {
+                            total.copy_from_slice(&acc);
+                        } else {
+                            total.iter_mut().zip(&acc).for_each(|(t, a)| *t += *a);
+                        }
+                    }
+                    let bo = bs[oc];
+                    total.iter_mut().for_each(|t| *t += bo);
+                }
+                (p0, res)
+            })
+            .collect();
+        for (p0, res) in tiles {
+            let np = res.len() / o;
+            for oc in 0..o {
+                ob[oc * p + p0..oc * p + p0 + np].copy_from_slice(&res[oc * np..(oc + 1) * np]);
+            }
+        }
+    }
+    Tensor::from_vec(out, (n, o, ho, wo), x.device())
+}
+
+fn fma_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("fma") && std::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `acc[j] = fma(w, x[j], acc[j])` (one rounding).
+#[inline]
+fn fma_row(acc: &mut [f32], w: f32, x: &[f32], fma: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if fma {
+        // SAFETY: only called when the CPU has FMA and AVX2 (checked at run time).
+        unsafe { fma_row_x86(acc, w, x) };
+        return;
+    }
+    let _ = fma;
+    // Portable path: the product of two f32 is exact in f64, so this is a fused multiply-add
+    // up to a (vanishingly rare) double rounding.
+    let wd = w as f64;
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a = (*a as f64 + wd * v as f64) as f32;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "fma,avx2")]
+unsafe fn fma_row_x86(acc: &mut [f32], w: f32, x: &[f32]) {
+    for (a, &v) in acc.iter_mut().zip(x) {
+        *a = w.mul_add(v, *a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn matches_candle_conv_up_to_rounding() {
+        let dev = Device::Cpu;
+        let x = Tensor::rand(-1f32, 1f32, (2, 5, 13, 11), &dev).unwrap();
+        let w = Tensor::rand(-1f32, 1f32, (7, 5, 3, 3), &dev).unwrap();
+        let b = Tensor::rand(-1f32, 1f32, 7, &dev).unwrap();
+        for stride in [1, 2] {
+            let a = conv2d_mlas_order(&x, &w, Some(&b), stride).unwrap();
+            let r = crate::ops::conv2d(
+                &x,
+                &w,
+                Some(&b),
+                crate::ops::Conv2dParams {
+                    stride,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(a.dims(), r.dims());
+            let d = (a - r)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .max(0)
+                .unwrap();
+            assert!(d.to_scalar::<f32>().unwrap() < 1e-4);
+        }
+    }
+
+    #[test]
+    fn long_sums_use_blocks_of_128() {
+        // K = 300 ones times 2^-24 added to 1.0 in one chain would round every term away;
+        // in blocks each block's small sum survives. Checks the block structure is there.
+        let dev = Device::Cpu;
+        let k = 300usize;
+        let mut xv = vec![2f32.powi(-24); k];
+        xv[0] = 1.0;
+        let x = Tensor::from_vec(xv, (1, k, 1, 1), &dev).unwrap();
+        let w = Tensor::ones((1, k, 1, 1), candle_core::DType::F32, &dev).unwrap();
+        let y = conv2d_mlas_order(&x, &w, None, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
+        // Block 1: 1 + 127 tiny terms, each lost to rounding -> 1.0. Blocks 2 and 3: 128 and 44
+        // tiny terms summed exactly, then added to 1.0.
+        let expect = (1.0f64 + 128.0 * 2f64.powi(-24)) as f32;
+        let expect = (expect as f64 + 44.0 * 2f64.powi(-24)) as f32;
+        assert_eq!(y, expect);
+    }
+}
