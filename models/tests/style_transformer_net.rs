@@ -72,6 +72,105 @@ fn trains_into_and_loads_standard_keys() {
     assert_eq!(d, 0.0);
 }
 
+/// Writes `tensors` as a PyTorch `torch.save(state_dict)` file: a zip with `archive/data.pkl`
+/// (a protocol-2 pickle of a dict of `torch._utils._rebuild_tensor_v2` calls on persistent
+/// `FloatStorage`s) and one raw little-endian storage file per tensor.
+fn write_pth(path: &std::path::Path, tensors: &[(String, Tensor)]) {
+    use std::io::Write;
+    fn unicode(p: &mut Vec<u8>, s: &str) {
+        p.push(b'X');
+        p.extend((s.len() as u32).to_le_bytes());
+        p.extend(s.as_bytes());
+    }
+    fn int(p: &mut Vec<u8>, v: usize) {
+        p.push(b'J');
+        p.extend((v as i32).to_le_bytes());
+    }
+    fn global(p: &mut Vec<u8>, m: &str, n: &str) {
+        p.push(b'c');
+        p.extend(format!("{m}\n{n}\n").as_bytes());
+    }
+    let mut pk = vec![0x80, 2, b'}', b'('];
+    for (i, (name, t)) in tensors.iter().enumerate() {
+        unicode(&mut pk, name);
+        global(&mut pk, "torch._utils", "_rebuild_tensor_v2");
+        pk.push(b'(');
+        pk.push(b'(');
+        unicode(&mut pk, "storage");
+        global(&mut pk, "torch", "FloatStorage");
+        unicode(&mut pk, &i.to_string());
+        unicode(&mut pk, "cpu");
+        int(&mut pk, t.elem_count());
+        pk.extend(b"tQ");
+        int(&mut pk, 0);
+        pk.push(b'(');
+        for &d in t.dims() {
+            int(&mut pk, d);
+        }
+        pk.push(b't');
+        pk.push(b'(');
+        for &s in t.stride().iter() {
+            int(&mut pk, s);
+        }
+        pk.push(b't');
+        pk.push(0x89);
+        global(&mut pk, "collections", "OrderedDict");
+        pk.extend(b")R");
+        pk.extend(b"tR");
+    }
+    pk.extend(b"u.");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let opt =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    z.start_file("archive/data.pkl", opt).unwrap();
+    z.write_all(&pk).unwrap();
+    for (i, (_, t)) in tensors.iter().enumerate() {
+        z.start_file(format!("archive/data/{i}"), opt).unwrap();
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        z.write_all(&v.iter().flat_map(|f| f.to_le_bytes()).collect::<Vec<u8>>())
+            .unwrap();
+    }
+    z.start_file("archive/version", opt).unwrap();
+    z.write_all(b"3\n").unwrap();
+    z.finish().unwrap();
+}
+
+#[test]
+fn loads_pytorch_pickle_checkpoints() {
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let net = TransformerNet::new(VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    let mut tensors: Vec<(String, Tensor)> = vm
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    // Old fast-neural-style checkpoints also carry InstanceNorm running stats; they are ignored.
+    tensors.push((
+        "in1.running_mean".into(),
+        Tensor::zeros(32, DType::F32, &dev).unwrap(),
+    ));
+    let path = tmp("tn.pth");
+    write_pth(&path, &tensors);
+    let loaded = TransformerNet::load(&path, &dev).unwrap();
+    let x = Tensor::rand(0f32, 1f32, (1, 3, 40, 36), &dev).unwrap();
+    let a = net.forward(&x).unwrap();
+    let b = loaded.forward(&x).unwrap();
+    let d = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert_eq!(d, 0.0, "weights read from the .pth differ");
+}
+
 #[test]
 fn missing_or_bad_checkpoint_is_a_clear_error() {
     let dev = Device::Cpu;

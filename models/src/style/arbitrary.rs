@@ -17,8 +17,9 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 
-use super::exact_conv::conv2d_mlas_order;
+use super::exact_conv::{conv2d_mlas_order, conv2d_mlas_order_post};
 use super::quant::{global_avg_pool, Quant};
 use crate::ops::{self, Conv2dParams, PadMode};
 use crate::ModelError;
@@ -192,9 +193,25 @@ impl QConv {
     }
 
     fn forward(&self, x: &Tensor, act: Act) -> Result<Tensor> {
-        if let Some(k) = &self.int8 {
-            if self.reference_order && x.device().is_cpu() {
+        if self.reference_order && x.device().is_cpu() {
+            if let Some(k) = &self.int8 {
                 return self.forward_int8(x, k, act);
+            }
+            if self.groups == 1 && self.pad == Pad::None {
+                // Activation and output quantisation fused into the convolution's last pass.
+                let q = self.out_q;
+                let b = self.bias.as_ref();
+                return match act {
+                    Act::None => {
+                        conv2d_mlas_order_post(x, &self.weight, b, self.stride, |v| q.fq(v))
+                    }
+                    Act::Relu => conv2d_mlas_order_post(x, &self.weight, b, self.stride, |v| {
+                        q.fq(v.max(0.0))
+                    }),
+                    Act::Relu6 => conv2d_mlas_order_post(x, &self.weight, b, self.stride, |v| {
+                        q.fq(v.clamp(0.0, 6.0))
+                    }),
+                };
             }
         }
         let y = self.conv(x)?;
@@ -420,6 +437,9 @@ impl StyleNorm {
 
     fn forward(&self, x: &Tensor, style: &Tensor, relu: bool, eps: f32) -> Result<Tensor> {
         let (gamma, beta) = self.params(style)?;
+        if self.reference_order && x.device().is_cpu() {
+            return self.forward_fused_cpu(x, &gamma, &beta, relu, eps);
+        }
         let mean = self.mean_q.apply(&global_avg_pool(x)?)?;
         let d = x.broadcast_sub(&mean)?;
         let sq = self.sq_q.apply(&d.sqr()?)?;
@@ -433,6 +453,57 @@ impl StyleNorm {
         let y = mul1.broadcast_add(&sub)?;
         let y = if relu { y.relu()? } else { y };
         self.out_q.apply(&y)
+    }
+}
+
+impl StyleNorm {
+    /// The same computation as [`StyleNorm::forward`]'s tensor ops, value for value, in three
+    /// passes over each channel (sum, sum of quantised squares, output) instead of a dozen
+    /// full-frame tensor ops. The sums are in f64, where sums of these quantised values are
+    /// exact, so they do not depend on order.
+    fn forward_fused_cpu(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        beta: &Tensor,
+        relu: bool,
+        eps: f32,
+    ) -> Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let hw = h * w;
+        let xv = x.flatten_all()?.to_vec1::<f32>()?;
+        let gv = gamma.flatten_all()?.to_vec1::<f32>()?;
+        let bv = beta.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; xv.len()];
+        out.par_chunks_mut(hw)
+            .zip(xv.par_chunks(hw))
+            .enumerate()
+            .for_each(|(i, (o, xs))| {
+                let (g, b) = (gv[i], bv[i]);
+                // As Candle's mean: the f64 sum times 1/count.
+                let inv = 1.0 / hw as f64;
+                let mean = self
+                    .mean_q
+                    .fq((xs.iter().map(|&v| v as f64).sum::<f64>() * inv) as f32);
+                let sq: f64 = xs
+                    .iter()
+                    .map(|&v| {
+                        let d = v - mean;
+                        self.sq_q.fq(d * d) as f64
+                    })
+                    .sum();
+                let var = self.var_q.fq((sq * inv) as f32);
+                let add = self.add_q.fq(var + eps);
+                let rs = self.rsqrt_q.fq(1.0 / add.sqrt());
+                let mul = self.mul_q.fq(rs * g);
+                let mul2 = self.mul2_q.fq(mean * mul);
+                let sub = self.sub_q.fq(b - mul2);
+                for (ov, &v) in o.iter_mut().zip(xs) {
+                    let y = self.mul1_q.fq(v * mul) + sub;
+                    *ov = self.out_q.fq(if relu { y.max(0.0) } else { y });
+                }
+            });
+        Tensor::from_vec(out, (n, c, h, w), x.device())
     }
 }
 

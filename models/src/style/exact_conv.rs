@@ -41,6 +41,18 @@ pub fn conv2d_mlas_order(
     bias: Option<&Tensor>,
     stride: usize,
 ) -> Result<Tensor> {
+    conv2d_mlas_order_post(x, w, bias, stride, |v| v)
+}
+
+/// [`conv2d_mlas_order`] with `post` applied to every output value after the bias (an
+/// activation and output quantisation fused into the same pass).
+pub fn conv2d_mlas_order_post<F: Fn(f32) -> f32 + Sync>(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    post: F,
+) -> Result<Tensor> {
     let (n, c, h, wd) = x.dims4()?;
     let (o, ci, kh, kw) = w.dims4()?;
     if ci != c {
@@ -71,16 +83,18 @@ pub fn conv2d_mlas_order(
             .map(|t| {
                 let p0 = t * TILE;
                 let np = TILE.min(p - p0);
-                // im2col for this tile: [K, np].
+                // im2col for this tile: [K, np]. `base[j]`: top-left input offset of pixel j.
+                let base: Vec<usize> = (p0..p0 + np)
+                    .map(|q| (q / wo) * stride * wd + (q % wo) * stride)
+                    .collect();
                 let mut col = vec![0f32; k * np];
                 for ch in 0..c {
                     for ky in 0..kh {
                         for kx in 0..kw {
                             let row = &mut col[((ch * kh + ky) * kw + kx) * np..][..np];
-                            for (j, v) in row.iter_mut().enumerate() {
-                                let q = p0 + j;
-                                let (oy, ox) = (q / wo, q % wo);
-                                *v = xb[(ch * h + oy * stride + ky) * wd + ox * stride + kx];
+                            let off = (ch * h + ky) * wd + kx;
+                            for (v, &b) in row.iter_mut().zip(&base) {
+                                *v = xb[off + b];
                             }
                         }
                     }
@@ -102,7 +116,7 @@ pub fn conv2d_mlas_order(
                         }
                     }
                     let bo = bs[oc];
-                    total.iter_mut().for_each(|t| *t += bo);
+                    total.iter_mut().for_each(|t| *t = post(*t + bo));
                 }
                 (p0, res)
             })

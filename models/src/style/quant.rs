@@ -46,8 +46,9 @@ impl Quant {
         }
     }
 
+    /// Quantise-dequantise one value.
     #[inline]
-    fn fq(&self, v: f32) -> f32 {
+    pub fn fq(&self, v: f32) -> f32 {
         let q = ((v / self.scale).round_ties_even() + self.zero_point).clamp(-128.0, 127.0);
         (q - self.zero_point) * self.scale
     }
