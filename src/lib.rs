@@ -1,1 +1,59 @@
-//! Helpers shared by the workspace integration tests in `tests/`.
+//! Helpers shared by the workspace integration tests in `tests/`: build and locate the plugin
+//! (`libwick.so`) and the `wick` test host in the same profile as the running test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Paths of the built artifacts.
+pub struct Artifacts {
+    pub plugin: PathBuf,
+    pub wick: PathBuf,
+    pub target_dir: PathBuf,
+}
+
+/// The repository root.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the plugin and the `wick` binary once per test process (a no-op when up to date) and
+/// returns their paths. The profile follows the test binary's own (debug or release).
+pub fn artifacts() -> &'static Artifacts {
+    static A: OnceLock<Artifacts> = OnceLock::new();
+    A.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test exe path");
+        // target/<profile>/deps/test-binary
+        let profile_dir = exe.parent().and_then(Path::parent).expect("profile dir").to_path_buf();
+        let release = profile_dir.file_name().map(|n| n == "release").unwrap_or(false);
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(repo_root()).args(["build", "-p", "wick-plugin", "-p", "wick-host-sdk"]);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build");
+        assert!(st.success(), "cargo build of the plugin and wick failed");
+        let plugin = profile_dir.join("libwick.so");
+        let wick = profile_dir.join("wick");
+        assert!(plugin.exists(), "{} missing", plugin.display());
+        assert!(wick.exists(), "{} missing", wick.display());
+        Artifacts { plugin, wick, target_dir: profile_dir }
+    })
+}
+
+/// A fresh scratch folder under the target dir, unique per test name.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = artifacts().target_dir.join("test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}
+
+/// A `wick` command with the plugin path set.
+pub fn wick() -> Command {
+    let a = artifacts();
+    let mut c = Command::new(&a.wick);
+    c.env("WICK_PLUGIN", &a.plugin);
+    c
+}

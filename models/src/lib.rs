@@ -4,6 +4,7 @@
 //! a `VarBuilder`, with a `forward`.
 
 pub mod cppn;
+pub mod generator;
 pub mod device;
 pub mod ops;
 pub mod style;

@@ -1,1 +1,292 @@
-fn main(){}
+//! `wick`: the bundled test host. It loads the Wick plugin through the host SDK (never by
+//! linking to it) and runs nodes on image files and node graphs.
+//!
+//! Exit codes: 0 every frame written; 2 bad arguments or graph; 3 missing plugin or model;
+//! 4 render failure; 130 cancelled (Ctrl-C).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use wick_host_sdk::graph::{parse_frames, Graph, Renderer};
+use wick_host_sdk::io::{load_image, output_frame, save_image, Depth};
+use wick_host_sdk::{default_plugin_path, ffi, validate, Frame, HostError, Plugin};
+
+const EXIT_BAD_ARGS: i32 = 2;
+const EXIT_MISSING: i32 = 3;
+const EXIT_RENDER: i32 = 4;
+const EXIT_CANCELLED: i32 = 130;
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+#[derive(Parser)]
+#[command(name = "wick", version, about = "Wick test host: run Wick nodes on image files and node graphs")]
+struct Cli {
+    /// Plugin library (default: $WICK_PLUGIN, else libwick.so beside this binary).
+    #[arg(long, global = true)]
+    plugin: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List the plugin's nodes and their params.
+    Nodes {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one node once on image files.
+    Run {
+        /// Node id, e.g. wick.generate.
+        node: String,
+        /// Input images, in the node's declared input order.
+        #[arg(long = "in", num_args = 1..)]
+        inputs: Vec<PathBuf>,
+        /// Output image (.png, .jpg, .tif, .exr).
+        #[arg(long)]
+        out: PathBuf,
+        /// Param values, NAME=VALUE.
+        #[arg(long = "param", num_args = 1..)]
+        params: Vec<String>,
+        /// Time in seconds (default: frame / fps).
+        #[arg(long)]
+        time: Option<f64>,
+        /// Frame number.
+        #[arg(long, default_value_t = 0)]
+        frame: i64,
+        /// Frames per second used to derive time from the frame number.
+        #[arg(long, default_value_t = 24.0)]
+        fps: f64,
+        /// Output bit depth for PNG/TIFF: 8 or 16 (default: keeps the inputs' precision).
+        #[arg(long)]
+        depth: Option<String>,
+    },
+    /// Render a node graph (TOML) over a frame range.
+    Render {
+        graph: PathBuf,
+        /// Frames: 1-100, 1-100x2, 1,5,9 (default: the graph's `frames`).
+        #[arg(long)]
+        frames: Option<String>,
+    },
+    /// Conformance run: descriptors, lifecycle, bad input, threads. Exits non-zero on failure.
+    Validate {
+        /// Instances rendered concurrently on as many threads.
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+        /// Print every check, not only failures.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+fn exit_code(e: &HostError) -> i32 {
+    match e {
+        HostError::Load { .. } | HostError::Incompatible(_) => EXIT_MISSING,
+        HostError::BadArgument(_) => EXIT_BAD_ARGS,
+        HostError::Io { .. } => EXIT_RENDER,
+        HostError::Plugin { status, .. } => match *status {
+            ffi::WICK_ERR_MODEL | ffi::WICK_ERR_DEVICE => EXIT_MISSING,
+            ffi::WICK_ERR_BAD_ARGUMENT | ffi::WICK_ERR_UNKNOWN_NODE | ffi::WICK_ERR_UNKNOWN_PARAM => EXIT_BAD_ARGS,
+            ffi::WICK_ERR_CANCELLED => EXIT_CANCELLED,
+            _ => EXIT_RENDER,
+        },
+    }
+}
+
+fn fail(e: HostError) -> ! {
+    eprintln!("wick: error: {e}");
+    std::process::exit(exit_code(&e));
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let _ = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            std::process::exit(EXIT_CANCELLED);
+        }
+        eprintln!("\nwick: cancelling (Ctrl-C again to quit at once)...");
+    });
+    let path = default_plugin_path(cli.plugin.as_deref());
+    let plugin = Plugin::load(&path).unwrap_or_else(|e| fail(e));
+    let r = match cli.cmd {
+        Cmd::Nodes { json } => nodes(&plugin, json),
+        Cmd::Run { node, inputs, out, params, time, frame, fps, depth } => {
+            run(&plugin, &node, &inputs, &out, &params, time, frame, fps, depth.as_deref())
+        }
+        Cmd::Render { graph, frames } => render(&plugin, &graph, frames.as_deref()),
+        Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
+    };
+    if let Err(e) = r {
+        fail(e);
+    }
+}
+
+fn nodes(plugin: &Plugin, json: bool) -> Result<(), HostError> {
+    if json {
+        let s = serde_json::to_string_pretty(plugin.nodes()).map_err(|e| HostError::BadArgument(e.to_string()))?;
+        println!("{s}");
+        return Ok(());
+    }
+    for n in plugin.nodes() {
+        println!("{}  ({}, {})", n.id, n.label, n.category);
+        println!("  {}", n.help);
+        let ports = |ps: &[wick_host_sdk::PortInfo]| {
+            ps.iter()
+                .map(|p| {
+                    let mut s = p.name.clone();
+                    if p.optional {
+                        s.push('?');
+                    }
+                    if p.frame_offset != 0 {
+                        s.push_str(&format!("@{:+}", p.frame_offset));
+                    }
+                    s
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!("  inputs: [{}]  outputs: [{}]  threads: {}", ports(&n.inputs), ports(&n.outputs), n.thread_safety);
+        for p in &n.params {
+            let range = match (p.min, p.max) {
+                (Some(a), Some(b)) => format!(" [{a}..{b}]"),
+                _ if !p.choices.is_empty() => format!(" {{{}}}", p.choices.join("|")),
+                _ => String::new(),
+            };
+            println!("    {:<14} {:<7} = {:<10}{}  {}", p.name, format!("{:?}", p.ty).to_lowercase(), p.default.to_string(), range, p.help);
+        }
+        println!();
+    }
+    Ok(())
+}
+
+fn progress_cb() -> impl FnMut(f64, &str) -> bool {
+    |_f, _m| CANCEL.load(Ordering::SeqCst)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    plugin: &Plugin,
+    node: &str,
+    inputs: &[PathBuf],
+    out: &Path,
+    params: &[String],
+    time: Option<f64>,
+    frame: i64,
+    fps: f64,
+    depth: Option<&str>,
+) -> Result<(), HostError> {
+    let info = plugin.node(node)?.clone();
+    if inputs.len() > info.inputs.len() {
+        return Err(HostError::BadArgument(format!(
+            "{node} takes {} input(s), {} given",
+            info.inputs.len(),
+            inputs.len()
+        )));
+    }
+    let mut frames = Vec::new();
+    for p in inputs {
+        frames.push(load_image(p).map_err(|e| HostError::BadArgument(format!("input: {e}")))?);
+    }
+    for (k, port) in info.inputs.iter().enumerate().skip(frames.len()) {
+        if !port.optional {
+            return Err(HostError::BadArgument(format!("{node}: input {} ('{}') is required (--in)", k + 1, port.name)));
+        }
+    }
+    let mut inst = plugin.instance(node)?;
+    for kv in params {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| HostError::BadArgument(format!("--param '{kv}' is not NAME=VALUE")))?;
+        inst.set_param_text(k, v)?;
+    }
+    let depth = match depth {
+        Some(d) => Depth::parse(d).ok_or_else(|| HostError::BadArgument(format!("--depth {d}: use 8, 16 or 32")))?,
+        None => frames.iter().map(Depth::of).max_by_key(|d| *d as u8).unwrap_or(Depth::U8),
+    };
+    let (w, h) = match frames.first() {
+        Some(f) => (f.width, f.height),
+        _ => {
+            let get = |inst: &mut wick_host_sdk::Instance, k: &str| match inst.get_param(k) {
+                Ok(wick_host_sdk::ParamValue::Int(n)) => Ok(n as u32),
+                _ => Err(HostError::BadArgument(format!("{node}: no input and no '{k}' param to size the output"))),
+            };
+            (get(&mut inst, "width")?, get(&mut inst, "height")?)
+        }
+    };
+    let mut outs = vec![output_frame(out, depth, w, h)?];
+    let refs: Vec<Option<&Frame>> = (0..info.inputs.len()).map(|k| frames.get(k)).collect();
+    let time = time.unwrap_or(frame as f64 / fps);
+    let mut cb = progress_cb();
+    let t0 = Instant::now();
+    inst.process(time, frame, &refs, &mut outs, Some(&mut cb))?;
+    let ms = t0.elapsed().as_secs_f64() * 1e3;
+    save_image(&outs[0], out)?;
+    eprintln!("wick: {node} {w}x{h} in {ms:.1} ms -> {}", out.display());
+    Ok(())
+}
+
+fn render(plugin: &Plugin, graph_path: &Path, frames: Option<&str>) -> Result<(), HostError> {
+    let graph = Graph::load(graph_path, plugin)?;
+    let spec = frames
+        .map(str::to_string)
+        .or_else(|| graph.frames.clone())
+        .ok_or_else(|| HostError::BadArgument("no frame range: pass --frames or set `frames` in the graph".into()))?;
+    let list = parse_frames(&spec)?;
+    let mut r = Renderer::new(graph, plugin)?;
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty {
+        let b = ProgressBar::new(list.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} frames  {elapsed_precise} eta {eta}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let t0 = Instant::now();
+    for (k, f) in list.iter().enumerate() {
+        if CANCEL.load(Ordering::SeqCst) {
+            bar.abandon();
+            return Err(HostError::Plugin { status: ffi::WICK_ERR_CANCELLED, message: format!("cancelled before frame {f}") });
+        }
+        let tf = Instant::now();
+        let mut cb = progress_cb();
+        let written = r.render_frame(*f, &mut cb)?;
+        let ms = tf.elapsed().as_secs_f64() * 1e3;
+        if tty {
+            bar.set_message(format!("frame {f}"));
+            bar.inc(1);
+        } else {
+            let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+            eprintln!("wick: frame {f} ({}/{}) {ms:.0} ms -> {}", k + 1, list.len(), names.join(", "));
+        }
+    }
+    bar.finish_and_clear();
+    let s = t0.elapsed().as_secs_f64();
+    eprintln!("wick: rendered {} frame(s) in {s:.2} s ({:.1} ms/frame)", list.len(), s * 1e3 / list.len().max(1) as f64);
+    Ok(())
+}
+
+fn validate_cmd(plugin: &Plugin, threads: usize, verbose: bool) -> Result<(), HostError> {
+    let checks = validate::run(plugin, threads.max(1));
+    let failed: Vec<_> = checks.iter().filter(|c| !c.ok).collect();
+    for c in &checks {
+        if verbose || !c.ok {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            println!("{mark} {:<22} {}{}", c.node, c.name, if c.detail.is_empty() { String::new() } else { format!("  ({})", c.detail) });
+        }
+    }
+    let nodes = plugin.nodes().len();
+    println!("validate: {} nodes, {} checks", nodes, checks.len());
+    println!("{} passed, {} failed", checks.len() - failed.len(), failed.len());
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}

@@ -1,0 +1,745 @@
+//! The C ABI v1 adapter (`host-sdk/include/wick.h`) over the `Node` trait.
+//!
+//! Every exported function catches panics, validates every pointer, size, stride and enum before
+//! touching memory, and returns a status with a readable message.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use once_cell::sync::Lazy;
+
+use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType};
+use crate::node::{NodeError, ParamKind, Params, ProcessCtx, ThreadSafety, Value};
+use crate::nodes::{self, NodeEntry};
+
+pub const ABI_MAJOR: u32 = 1;
+pub const ABI_MINOR: u32 = 0;
+
+// Status codes (wick.h).
+pub const WICK_OK: i32 = 0;
+pub const WICK_ERR_BAD_ARGUMENT: i32 = 1;
+pub const WICK_ERR_UNSUPPORTED_FORMAT: i32 = 2;
+pub const WICK_ERR_OUT_OF_MEMORY: i32 = 3;
+pub const WICK_ERR_CANCELLED: i32 = 4;
+pub const WICK_ERR_MODEL: i32 = 5;
+pub const WICK_ERR_INTERNAL: i32 = 6;
+pub const WICK_ERR_UNKNOWN_NODE: i32 = 7;
+pub const WICK_ERR_UNKNOWN_PARAM: i32 = 8;
+pub const WICK_ERR_INCOMPATIBLE_VERSION: i32 = 9;
+pub const WICK_ERR_DEVICE: i32 = 10;
+
+// Param types (wick.h).
+pub const WICK_PARAM_FLOAT: i32 = 0;
+pub const WICK_PARAM_INT: i32 = 1;
+pub const WICK_PARAM_BOOL: i32 = 2;
+pub const WICK_PARAM_ENUM: i32 = 3;
+pub const WICK_PARAM_STRING: i32 = 4;
+pub const WICK_PARAM_PATH: i32 = 5;
+pub const WICK_PARAM_COLOR: i32 = 6;
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct WickFrame {
+    pub data: *mut c_void,
+    pub data_len: u64,
+    pub width: u32,
+    pub height: u32,
+    pub row_stride: i64,
+    pub sample_type: i32,
+    pub channels: i32,
+    pub alpha: i32,
+    pub color_space: i32,
+}
+
+#[repr(C)]
+pub struct WickParamDescriptor {
+    pub name: *const c_char,
+    pub label: *const c_char,
+    pub help: *const c_char,
+    pub ty: i32,
+    pub default_number: f64,
+    pub default_string: *const c_char,
+    pub default_color: [f64; 4],
+    pub min: f64,
+    pub max: f64,
+    pub choice_count: u32,
+    pub choices: *const *const c_char,
+    pub flags: u32,
+}
+
+#[repr(C)]
+pub struct WickPortDescriptor {
+    pub name: *const c_char,
+    pub help: *const c_char,
+    pub optional: u32,
+    pub frame_offset: i32,
+}
+
+#[repr(C)]
+pub struct WickNodeDescriptor {
+    pub id: *const c_char,
+    pub label: *const c_char,
+    pub category: *const c_char,
+    pub help: *const c_char,
+    pub input_count: u32,
+    pub inputs: *const WickPortDescriptor,
+    pub output_count: u32,
+    pub outputs: *const WickPortDescriptor,
+    pub param_count: u32,
+    pub params: *const WickParamDescriptor,
+    pub thread_safety: i32,
+    pub flags: u32,
+}
+
+#[repr(C)]
+pub struct WickValue {
+    pub ty: i32,
+    pub number: f64,
+    pub integer: i64,
+    pub string: *const c_char,
+    pub color: [f64; 4],
+}
+
+pub type ProgressFn = Option<unsafe extern "C" fn(*mut c_void, f64, *const c_char) -> i32>;
+
+#[repr(C)]
+pub struct WickProcessArgs {
+    pub time: f64,
+    pub frame: i64,
+    pub input_count: u32,
+    pub inputs: *const WickFrame,
+    pub output_count: u32,
+    pub outputs: *const WickFrame,
+    pub progress: ProgressFn,
+    pub user_data: *mut c_void,
+}
+
+#[repr(C)]
+pub struct WickApi {
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    pub node_count: extern "C" fn() -> u32,
+    pub node_descriptor: extern "C" fn(u32, *mut *const WickNodeDescriptor) -> i32,
+    pub instance_create: extern "C" fn(*const c_char, *mut *mut Instance) -> i32,
+    pub instance_destroy: extern "C" fn(*mut Instance),
+    pub param_set: extern "C" fn(*mut Instance, *const c_char, *const WickValue) -> i32,
+    pub param_get: extern "C" fn(*mut Instance, *const c_char, *mut WickValue) -> i32,
+    pub process: extern "C" fn(*mut Instance, *const WickProcessArgs) -> i32,
+    pub instance_last_error: extern "C" fn(*const Instance) -> *const c_char,
+    pub last_error: extern "C" fn() -> *const c_char,
+}
+
+#[repr(C)]
+pub struct WickPluginEntry {
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    pub plugin_name: *const c_char,
+    pub plugin_version: *const c_char,
+    pub get_api: extern "C" fn(u32, *mut *const WickApi) -> i32,
+    pub last_error: extern "C" fn() -> *const c_char,
+}
+
+// SAFETY: the entry only holds pointers to static, immutable data and functions.
+unsafe impl Sync for WickPluginEntry {}
+
+/// The one exported symbol.
+#[no_mangle]
+pub static wick_entry: WickPluginEntry = WickPluginEntry {
+    abi_major: ABI_MAJOR,
+    abi_minor: ABI_MINOR,
+    plugin_name: c"Wick".as_ptr(),
+    plugin_version: concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char,
+    get_api,
+    last_error,
+};
+
+static API: WickApi = WickApi {
+    abi_major: ABI_MAJOR,
+    abi_minor: ABI_MINOR,
+    node_count,
+    node_descriptor,
+    instance_create,
+    instance_destroy,
+    param_set,
+    param_get,
+    process,
+    instance_last_error,
+    last_error,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn to_cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+fn set_thread_error(msg: &str) {
+    LAST_ERROR.with(|e| *e.borrow_mut() = to_cstring(msg));
+}
+
+fn status_of(e: &NodeError) -> i32 {
+    match e {
+        NodeError::BadArgument(_) => WICK_ERR_BAD_ARGUMENT,
+        NodeError::UnsupportedFormat(_) => WICK_ERR_UNSUPPORTED_FORMAT,
+        NodeError::OutOfMemory(_) => WICK_ERR_OUT_OF_MEMORY,
+        NodeError::Cancelled => WICK_ERR_CANCELLED,
+        NodeError::Model(_) => WICK_ERR_MODEL,
+        NodeError::Internal(_) => WICK_ERR_INTERNAL,
+        NodeError::UnknownNode(_) => WICK_ERR_UNKNOWN_NODE,
+        NodeError::UnknownParam(_) => WICK_ERR_UNKNOWN_PARAM,
+        NodeError::Device(_) => WICK_ERR_DEVICE,
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Installs (once) a panic hook that stays silent: panics are reported as statuses instead of
+/// being printed into the host's stderr. This library has its own copy of std, so the hook
+/// does not affect the host.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("WICK_PRINT_PANICS").is_none() {
+            std::panic::set_hook(Box::new(|_| {}));
+        }
+    });
+}
+
+/// Runs `f`, turning errors and panics into a status and a message passed to `report`.
+fn guard(report: impl FnOnce(&str), f: impl FnOnce() -> Result<(), NodeError>) -> i32 {
+    quiet_panics();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => WICK_OK,
+        Ok(Err(e)) => {
+            report(&e.to_string());
+            status_of(&e)
+        }
+        Err(p) => {
+            report(&format!("internal error (panic in Wick): {}", panic_message(p.as_ref())));
+            WICK_ERR_INTERNAL
+        }
+    }
+}
+
+fn plugin_guard(f: impl FnOnce() -> Result<(), NodeError>) -> i32 {
+    set_thread_error("");
+    guard(set_thread_error, f)
+}
+
+fn bad(msg: impl Into<String>) -> NodeError {
+    NodeError::BadArgument(msg.into())
+}
+
+/// Reads a C string argument: non-null, UTF-8, at most `max` bytes.
+///
+/// # Safety
+/// `p` must be null or point to a NUL-terminated string.
+unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, NodeError> {
+    if p.is_null() {
+        return Err(bad(format!("{what} is NULL")));
+    }
+    CStr::from_ptr(p).to_str().map_err(|_| bad(format!("{what} is not valid UTF-8")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Descriptors
+// ---------------------------------------------------------------------------------------------
+
+struct CDesc {
+    desc: WickNodeDescriptor,
+    _strings: Vec<CString>,
+    _inputs: Vec<WickPortDescriptor>,
+    _outputs: Vec<WickPortDescriptor>,
+    _params: Vec<WickParamDescriptor>,
+    _choices: Vec<Vec<*const c_char>>,
+}
+
+// SAFETY: immutable after construction; pointers refer into the owned fields' heap storage.
+unsafe impl Send for CDesc {}
+unsafe impl Sync for CDesc {}
+
+fn build_c_desc(e: &NodeEntry) -> CDesc {
+    let d = &e.desc;
+    let mut strings: Vec<CString> = Vec::new();
+    let mut s = |x: &str| {
+        let c = to_cstring(x);
+        let p = c.as_ptr();
+        strings.push(c);
+        p
+    };
+    let ports = |ps: &[crate::node::PortDesc], s: &mut dyn FnMut(&str) -> *const c_char| {
+        ps.iter()
+            .map(|p| WickPortDescriptor {
+                name: s(p.name),
+                help: s(p.help),
+                optional: p.optional as u32,
+                frame_offset: p.frame_offset,
+            })
+            .collect::<Vec<_>>()
+    };
+    let inputs = ports(&d.inputs, &mut s);
+    let outputs = ports(&d.outputs, &mut s);
+    let mut choices_store = Vec::new();
+    let mut params = Vec::new();
+    for p in &d.params {
+        let mut cp = WickParamDescriptor {
+            name: s(p.name),
+            label: s(p.label),
+            help: s(p.help),
+            ty: 0,
+            default_number: 0.0,
+            default_string: s(""),
+            default_color: [0.0; 4],
+            min: 0.0,
+            max: 0.0,
+            choice_count: 0,
+            choices: std::ptr::null(),
+            flags: (p.animatable as u32) | ((p.needs_reload as u32) << 1),
+        };
+        match &p.kind {
+            ParamKind::Float { min, max, default } => {
+                (cp.ty, cp.min, cp.max, cp.default_number) = (WICK_PARAM_FLOAT, *min, *max, *default)
+            }
+            ParamKind::Int { min, max, default } => {
+                (cp.ty, cp.min, cp.max, cp.default_number) =
+                    (WICK_PARAM_INT, *min as f64, *max as f64, *default as f64)
+            }
+            ParamKind::Bool { default } => {
+                (cp.ty, cp.min, cp.max, cp.default_number) = (WICK_PARAM_BOOL, 0.0, 1.0, *default as u8 as f64)
+            }
+            ParamKind::Enum { choices, default } => {
+                cp.ty = WICK_PARAM_ENUM;
+                cp.default_string = s(default);
+                let v: Vec<*const c_char> = choices.iter().map(|c| s(c)).collect();
+                cp.choice_count = v.len() as u32;
+                cp.choices = v.as_ptr();
+                choices_store.push(v);
+            }
+            ParamKind::Str { default } => (cp.ty, cp.default_string) = (WICK_PARAM_STRING, s(default)),
+            ParamKind::Path { default } => (cp.ty, cp.default_string) = (WICK_PARAM_PATH, s(default)),
+            ParamKind::Color { default } => (cp.ty, cp.default_color) = (WICK_PARAM_COLOR, *default),
+        }
+        params.push(cp);
+    }
+    let flags = (d.source as u32)
+        | ((d.long_running as u32) << 1)
+        | ((d.cancellable as u32) << 2)
+        | ((d.temporal() as u32) << 3);
+    let desc = WickNodeDescriptor {
+        id: s(d.id),
+        label: s(d.label),
+        category: s(d.category),
+        help: s(d.help),
+        input_count: inputs.len() as u32,
+        inputs: inputs.as_ptr(),
+        output_count: outputs.len() as u32,
+        outputs: outputs.as_ptr(),
+        param_count: params.len() as u32,
+        params: params.as_ptr(),
+        thread_safety: match d.thread_safety {
+            ThreadSafety::Unsafe => 0,
+            ThreadSafety::InstanceSafe => 1,
+            ThreadSafety::FullySafe => 2,
+        },
+        flags,
+    };
+    CDesc { desc, _strings: strings, _inputs: inputs, _outputs: outputs, _params: params, _choices: choices_store }
+}
+
+static C_DESCS: Lazy<Vec<CDesc>> = Lazy::new(|| nodes::REGISTRY.iter().map(build_c_desc).collect());
+
+// ---------------------------------------------------------------------------------------------
+// Instances
+// ---------------------------------------------------------------------------------------------
+
+/// An instance of a node, behind the opaque `wick_instance*`.
+pub struct Instance {
+    entry: &'static NodeEntry,
+    node: Box<dyn crate::node::Node>,
+    params: Params,
+    last_error: CString,
+    scratch: CString,
+}
+
+/// Addresses of live instances: a pointer the plugin did not hand out (or already destroyed)
+/// is refused instead of dereferenced.
+static LIVE: Lazy<Mutex<HashSet<usize>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+
+/// Process-wide lock for nodes that declare `ThreadSafety::Unsafe`.
+static UNSAFE_NODE_LOCK: Mutex<()> = Mutex::new(());
+
+fn is_live(p: *const Instance) -> bool {
+    !p.is_null() && LIVE.lock().map(|s| s.contains(&(p as usize))).unwrap_or(false)
+}
+
+/// Runs `f` on a live instance, recording its error message on the instance.
+fn with_instance(inst: *mut Instance, f: impl FnOnce(&mut Instance) -> Result<(), NodeError>) -> i32 {
+    if !is_live(inst) {
+        return plugin_guard(|| {
+            Err(bad(if inst.is_null() {
+                "instance is NULL".to_string()
+            } else {
+                "instance pointer is not a live Wick instance (destroyed, or never created)".to_string()
+            }))
+        });
+    }
+    // SAFETY: `inst` is a live instance created by `instance_create`; the header makes the host
+    // serialise calls on one instance.
+    let instance = unsafe { &mut *inst };
+    instance.last_error = CString::default();
+    let mut msg = String::new();
+    let status = guard(|m| msg = m.to_string(), || f(instance));
+    if status != WICK_OK {
+        instance.last_error = to_cstring(&msg);
+    }
+    status
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exported functions
+// ---------------------------------------------------------------------------------------------
+
+extern "C" fn get_api(host_abi_major: u32, out: *mut *const WickApi) -> i32 {
+    let status = plugin_guard(|| {
+        if out.is_null() {
+            return Err(bad("get_api: out is NULL"));
+        }
+        Ok(())
+    });
+    if status != WICK_OK {
+        return status;
+    }
+    if host_abi_major != ABI_MAJOR {
+        set_thread_error(&format!(
+            "incompatible ABI: the host speaks Wick ABI v{host_abi_major}, this plugin speaks v{ABI_MAJOR}.{ABI_MINOR}"
+        ));
+        // SAFETY: checked non-null above.
+        unsafe { *out = std::ptr::null() };
+        return WICK_ERR_INCOMPATIBLE_VERSION;
+    }
+    // SAFETY: checked non-null above.
+    unsafe { *out = &API };
+    WICK_OK
+}
+
+extern "C" fn last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+extern "C" fn node_count() -> u32 {
+    catch_unwind(|| nodes::REGISTRY.len() as u32).unwrap_or(0)
+}
+
+extern "C" fn node_descriptor(index: u32, out: *mut *const WickNodeDescriptor) -> i32 {
+    plugin_guard(|| {
+        if out.is_null() {
+            return Err(bad("node_descriptor: out is NULL"));
+        }
+        let d = C_DESCS.get(index as usize).ok_or_else(|| {
+            bad(format!("node index {index} is out of range (there are {} nodes)", C_DESCS.len()))
+        })?;
+        // SAFETY: checked non-null.
+        unsafe { *out = &d.desc };
+        Ok(())
+    })
+}
+
+extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut Instance) -> i32 {
+    plugin_guard(|| {
+        if out.is_null() {
+            return Err(bad("instance_create: out is NULL"));
+        }
+        // SAFETY: checked non-null; write the failure value first.
+        unsafe { *out = std::ptr::null_mut() };
+        // SAFETY: the header requires a NUL-terminated string or NULL.
+        let id = unsafe { c_str(node_id, "node_id") }?;
+        let entry = nodes::find(id).ok_or_else(|| {
+            let ids: Vec<&str> = nodes::REGISTRY.iter().map(|e| e.desc.id).collect();
+            NodeError::UnknownNode(format!("unknown node '{id}' (available: {})", ids.join(", ")))
+        })?;
+        let inst = Box::new(Instance {
+            entry,
+            node: (entry.create)(),
+            params: Params::new(&entry.desc.params),
+            last_error: CString::default(),
+            scratch: CString::default(),
+        });
+        let p = Box::into_raw(inst);
+        LIVE.lock().map_err(|_| NodeError::Internal("instance table poisoned".into()))?.insert(p as usize);
+        // SAFETY: checked non-null.
+        unsafe { *out = p };
+        Ok(())
+    })
+}
+
+extern "C" fn instance_destroy(inst: *mut Instance) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        if inst.is_null() {
+            return;
+        }
+        let removed = LIVE.lock().map(|mut s| s.remove(&(inst as usize))).unwrap_or(false);
+        if removed {
+            // SAFETY: it was live, created by Box::into_raw, and is now removed from the table.
+            drop(unsafe { Box::from_raw(inst) });
+        }
+    }));
+}
+
+fn value_from_c(v: &WickValue) -> Result<Value, NodeError> {
+    Ok(match v.ty {
+        WICK_PARAM_FLOAT => Value::Float(v.number),
+        WICK_PARAM_INT => Value::Int(v.integer),
+        WICK_PARAM_BOOL => match v.integer {
+            0 => Value::Bool(false),
+            1 => Value::Bool(true),
+            n => return Err(bad(format!("boolean value must be 0 or 1, got {n}"))),
+        },
+        WICK_PARAM_ENUM | WICK_PARAM_STRING | WICK_PARAM_PATH => {
+            // SAFETY: the header requires a NUL-terminated string or NULL.
+            let s = unsafe { c_str(v.string, "value.string") }?;
+            Value::Str(s.to_string())
+        }
+        WICK_PARAM_COLOR => Value::Color(v.color),
+        t => return Err(bad(format!("unknown value type {t}"))),
+    })
+}
+
+extern "C" fn param_set(inst: *mut Instance, name: *const c_char, value: *const WickValue) -> i32 {
+    with_instance(inst, |i| {
+        // SAFETY: NUL-terminated or NULL per the header.
+        let name = unsafe { c_str(name, "param name") }?;
+        if value.is_null() {
+            return Err(bad("param value is NULL"));
+        }
+        // SAFETY: non-null; the host owns a valid wick_value.
+        let v = value_from_c(unsafe { &*value })?;
+        i.params.set(name, v)
+    })
+}
+
+extern "C" fn param_get(inst: *mut Instance, name: *const c_char, out: *mut WickValue) -> i32 {
+    with_instance(inst, |i| {
+        // SAFETY: NUL-terminated or NULL per the header.
+        let name = unsafe { c_str(name, "param name") }?;
+        if out.is_null() {
+            return Err(bad("param_get: out is NULL"));
+        }
+        let (_, desc) = i.entry.desc.param(name).ok_or_else(|| {
+            NodeError::UnknownParam(format!("unknown param '{name}' on {}", i.entry.desc.id))
+        })?;
+        let mut v = WickValue { ty: 0, number: 0.0, integer: 0, string: std::ptr::null(), color: [0.0; 4] };
+        v.ty = match desc.kind {
+            ParamKind::Float { .. } => WICK_PARAM_FLOAT,
+            ParamKind::Int { .. } => WICK_PARAM_INT,
+            ParamKind::Bool { .. } => WICK_PARAM_BOOL,
+            ParamKind::Enum { .. } => WICK_PARAM_ENUM,
+            ParamKind::Str { .. } => WICK_PARAM_STRING,
+            ParamKind::Path { .. } => WICK_PARAM_PATH,
+            ParamKind::Color { .. } => WICK_PARAM_COLOR,
+        };
+        match i.params.get(name)? {
+            Value::Float(x) => v.number = *x,
+            Value::Int(n) => {
+                v.integer = *n;
+                v.number = *n as f64;
+            }
+            Value::Bool(b) => {
+                v.integer = *b as i64;
+                v.number = v.integer as f64;
+            }
+            Value::Str(s) => {
+                i.scratch = to_cstring(s);
+                v.string = i.scratch.as_ptr();
+            }
+            Value::Color(c) => v.color = *c,
+        }
+        // SAFETY: checked non-null.
+        unsafe { *out = v };
+        Ok(())
+    })
+}
+
+/// Validates a host frame and returns its format.
+fn frame_format(f: &WickFrame, what: &str) -> Result<FrameFormat, NodeError> {
+    let sample = match f.sample_type {
+        0 => SampleType::U8,
+        1 => SampleType::U16,
+        2 => SampleType::F16,
+        3 => SampleType::F32,
+        t => return Err(bad(format!("{what}: unknown sample type {t}"))),
+    };
+    let channels = match f.channels {
+        3 | 4 => f.channels as usize,
+        c => return Err(bad(format!("{what}: channels must be 3 (RGB) or 4 (RGBA), got {c}"))),
+    };
+    let premultiplied = match f.alpha {
+        0 => false,
+        1 => true,
+        a => return Err(bad(format!("{what}: unknown alpha mode {a}"))),
+    };
+    let linear = match f.color_space {
+        0 => false,
+        1 => true,
+        c => return Err(bad(format!("{what}: unknown colour space {c}"))),
+    };
+    if f.row_stride <= 0 {
+        return Err(bad(format!("{what}: row stride must be positive, got {}", f.row_stride)));
+    }
+    let fmt = FrameFormat {
+        width: f.width as usize,
+        height: f.height as usize,
+        stride: usize::try_from(f.row_stride).map_err(|_| bad(format!("{what}: stride too large")))?,
+        sample,
+        channels,
+        premultiplied,
+        linear,
+    };
+    fmt.validate(f.data_len, what)?;
+    if f.data.is_null() {
+        return Err(bad(format!("{what}: data is NULL")));
+    }
+    Ok(fmt)
+}
+
+/// # Safety
+/// `ptr` must be null or point to `count` frames (checked for null by the caller when count>0).
+unsafe fn frames<'a>(ptr: *const WickFrame, count: u32, what: &str) -> Result<&'a [WickFrame], NodeError> {
+    if count == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() {
+        return Err(bad(format!("{what} is NULL but its count is {count}")));
+    }
+    Ok(std::slice::from_raw_parts(ptr, count as usize))
+}
+
+extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 {
+    with_instance(inst, |i| {
+        if args.is_null() {
+            return Err(bad("process: args is NULL"));
+        }
+        // SAFETY: non-null; host-owned for the duration of the call.
+        let a = unsafe { &*args };
+        let d = &i.entry.desc;
+        if !a.time.is_finite() {
+            return Err(bad(format!("process: time {} is not finite", a.time)));
+        }
+        if a.input_count as usize != d.inputs.len() {
+            return Err(bad(format!(
+                "{} takes {} input(s), got input_count {}",
+                d.id,
+                d.inputs.len(),
+                a.input_count
+            )));
+        }
+        if a.output_count as usize != d.outputs.len() {
+            return Err(bad(format!(
+                "{} has {} output(s), got output_count {}",
+                d.id,
+                d.outputs.len(),
+                a.output_count
+            )));
+        }
+        // SAFETY: counts match the declared ports; pointers checked for null inside.
+        let in_frames = unsafe { frames(a.inputs, a.input_count, "inputs") }?;
+        let out_frames = unsafe { frames(a.outputs, a.output_count, "outputs") }?;
+
+        // Validate every output before reading inputs, so a bad call costs nothing.
+        let mut out_fmts = Vec::with_capacity(out_frames.len());
+        for (k, f) in out_frames.iter().enumerate() {
+            out_fmts.push(frame_format(f, &format!("output '{}'", d.outputs[k].name))?);
+        }
+        for (x, fx) in out_frames.iter().enumerate() {
+            for (y, fy) in out_frames.iter().enumerate().skip(x + 1) {
+                let (ax, bx) = (fx.data as usize, fx.data as usize + out_fmts[x].required_len().unwrap_or(0));
+                let (ay, by) = (fy.data as usize, fy.data as usize + out_fmts[y].required_len().unwrap_or(0));
+                if ax < by && ay < bx {
+                    return Err(bad(format!("outputs {x} and {y} overlap in memory")));
+                }
+            }
+        }
+
+        // Read all inputs into working images (copies), before any output is touched.
+        let mut inputs: Vec<Option<Image>> = Vec::with_capacity(in_frames.len());
+        for (k, f) in in_frames.iter().enumerate() {
+            let port = &d.inputs[k];
+            if f.data.is_null() && port.optional {
+                inputs.push(None);
+                continue;
+            }
+            let what = format!("input '{}'", port.name);
+            let fmt = frame_format(f, &what)?;
+            // SAFETY: validated: data non-null and data_len covers required_len bytes.
+            let bytes = unsafe { std::slice::from_raw_parts(f.data as *const u8, fmt.required_len().unwrap_or(0)) };
+            inputs.push(Some(read_frame(bytes, &fmt, &what)?));
+        }
+        if !d.source {
+            if let (Some(Some(first)), Some(of)) = (inputs.first(), out_fmts.first()) {
+                if first.width != of.width || first.height != of.height {
+                    return Err(bad(format!(
+                        "output size {}x{} must equal the input size {}x{}",
+                        of.width, of.height, first.width, first.height
+                    )));
+                }
+            }
+        }
+        let mut outputs = Vec::with_capacity(out_fmts.len());
+        for f in &out_fmts {
+            outputs.push(Image::new(f.width, f.height)?);
+        }
+
+        let (cb, ud) = (a.progress, a.user_data);
+        let mut report = move |fraction: f64, msg: &str| -> bool {
+            match cb {
+                Some(cb) => {
+                    let m = to_cstring(msg);
+                    // SAFETY: host-provided callback with its own user data, per the header.
+                    unsafe { cb(ud, fraction, m.as_ptr()) != 0 }
+                }
+                None => false,
+            }
+        };
+        let mut ctx = ProcessCtx::new(a.time, a.frame, Some(&mut report));
+        {
+            let _lock = if d.thread_safety == ThreadSafety::Unsafe {
+                Some(UNSAFE_NODE_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+            } else {
+                None
+            };
+            i.node.process(&mut ctx, &i.params, &inputs, &mut outputs)?;
+        }
+        drop(inputs);
+        for (k, f) in out_frames.iter().enumerate() {
+            // SAFETY: validated above; outputs do not overlap each other; inputs were copied.
+            let bytes = unsafe { std::slice::from_raw_parts_mut(f.data as *mut u8, out_fmts[k].required_len().unwrap_or(0)) };
+            write_frame(&outputs[k], bytes, &out_fmts[k])?;
+        }
+        Ok(())
+    })
+}
+
+extern "C" fn instance_last_error(inst: *const Instance) -> *const c_char {
+    static EMPTY: &CStr = c"";
+    if !is_live(inst) {
+        return EMPTY.as_ptr();
+    }
+    // SAFETY: live instance; the host serialises calls on it.
+    unsafe { (*inst).last_error.as_ptr() }
+}

@@ -1,0 +1,355 @@
+//! The one trait every Wick node implements, and the host-independent types around it.
+//!
+//! Host adapters (the C ABI in `abi.rs`; frei0r and OpenFX beside it) translate their host's
+//! calls into these types, the way nih-plug wraps one `Plugin` trait for CLAP and VST3.
+
+use crate::image::Image;
+
+/// How a param's value is typed, with its range and default.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamKind {
+    Float { min: f64, max: f64, default: f64 },
+    Int { min: i64, max: i64, default: i64 },
+    Bool { default: bool },
+    Enum { choices: &'static [&'static str], default: &'static str },
+    Str { default: &'static str },
+    Path { default: &'static str },
+    Color { default: [f64; 4] },
+}
+
+/// A param of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDesc {
+    pub name: &'static str,
+    pub label: &'static str,
+    pub help: &'static str,
+    pub kind: ParamKind,
+    /// May change per frame (hosts may keyframe it).
+    pub animatable: bool,
+    /// Changing it reloads a model.
+    pub needs_reload: bool,
+}
+
+impl ParamDesc {
+    pub fn new(name: &'static str, label: &'static str, help: &'static str, kind: ParamKind) -> Self {
+        Self { name, label, help, kind, animatable: false, needs_reload: false }
+    }
+    pub fn animatable(mut self) -> Self {
+        self.animatable = true;
+        self
+    }
+    pub fn reloads(mut self) -> Self {
+        self.needs_reload = true;
+        self
+    }
+    pub fn default_value(&self) -> Value {
+        match &self.kind {
+            ParamKind::Float { default, .. } => Value::Float(*default),
+            ParamKind::Int { default, .. } => Value::Int(*default),
+            ParamKind::Bool { default } => Value::Bool(*default),
+            ParamKind::Enum { default, .. } => Value::Str((*default).to_string()),
+            ParamKind::Str { default } | ParamKind::Path { default } => {
+                Value::Str((*default).to_string())
+            }
+            ParamKind::Color { default } => Value::Color(*default),
+        }
+    }
+}
+
+/// An input or output of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortDesc {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub optional: bool,
+    /// This input is wanted at the current frame + `frame_offset` (OpenFX GetFramesNeeded).
+    pub frame_offset: i32,
+}
+
+impl PortDesc {
+    pub fn new(name: &'static str, help: &'static str) -> Self {
+        Self { name, help, optional: false, frame_offset: 0 }
+    }
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+    pub fn at_offset(mut self, frames: i32) -> Self {
+        self.frame_offset = frames;
+        self
+    }
+}
+
+/// OpenFX's render thread-safety levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadSafety {
+    Unsafe = 0,
+    InstanceSafe = 1,
+    FullySafe = 2,
+}
+
+/// Everything a host needs to know about a node.
+#[derive(Debug, Clone)]
+pub struct NodeDesc {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub category: &'static str,
+    pub help: &'static str,
+    pub inputs: Vec<PortDesc>,
+    pub outputs: Vec<PortDesc>,
+    pub params: Vec<ParamDesc>,
+    pub thread_safety: ThreadSafety,
+    /// Source node: no required inputs; output size from `width`/`height` params.
+    pub source: bool,
+    pub long_running: bool,
+    pub cancellable: bool,
+}
+
+impl NodeDesc {
+    pub fn temporal(&self) -> bool {
+        self.inputs.iter().any(|p| p.frame_offset != 0)
+    }
+    pub fn param(&self, name: &str) -> Option<(usize, &ParamDesc)> {
+        self.params.iter().enumerate().find(|(_, p)| p.name == name)
+    }
+}
+
+/// A param value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Float(f64),
+    Int(i64),
+    Bool(bool),
+    Str(String),
+    Color([f64; 4]),
+}
+
+/// Errors a node or adapter reports; each maps to one ABI status code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NodeError {
+    #[error("{0}")]
+    BadArgument(String),
+    #[error("{0}")]
+    UnsupportedFormat(String),
+    #[error("{0}")]
+    OutOfMemory(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Model(String),
+    #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
+    UnknownNode(String),
+    #[error("{0}")]
+    UnknownParam(String),
+    #[error("{0}")]
+    Device(String),
+}
+
+impl From<wick_models::ModelError> for NodeError {
+    fn from(e: wick_models::ModelError) -> Self {
+        use wick_models::ModelError as M;
+        match e {
+            M::Weights { .. } => NodeError::Model(e.to_string()),
+            M::Device(m) => NodeError::Device(m),
+            M::BadInput(m) => NodeError::BadArgument(m),
+            M::Candle(c) => NodeError::Internal(format!("tensor error: {c}")),
+        }
+    }
+}
+
+impl From<candle_core::Error> for NodeError {
+    fn from(e: candle_core::Error) -> Self {
+        NodeError::Internal(format!("tensor error: {e}"))
+    }
+}
+
+/// A node's validated param values, in descriptor order.
+#[derive(Debug, Clone)]
+pub struct Params {
+    descs: Vec<ParamDesc>,
+    values: Vec<Value>,
+}
+
+fn fmt_range(min: f64, max: f64) -> String {
+    format!("[{min}, {max}]")
+}
+
+impl Params {
+    pub fn new(descs: &[ParamDesc]) -> Self {
+        Self { descs: descs.to_vec(), values: descs.iter().map(|d| d.default_value()).collect() }
+    }
+
+    pub fn descs(&self) -> &[ParamDesc] {
+        &self.descs
+    }
+
+    fn index(&self, name: &str) -> Result<usize, NodeError> {
+        self.descs.iter().position(|d| d.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.descs.iter().map(|d| d.name).collect();
+            NodeError::UnknownParam(format!(
+                "unknown param '{name}' (this node has: {})",
+                names.join(", ")
+            ))
+        })
+    }
+
+    /// Validates and sets a value. Accepts an integral float for an int param and an int for a
+    /// float param; everything else must match the type.
+    pub fn set(&mut self, name: &str, value: Value) -> Result<(), NodeError> {
+        let i = self.index(name)?;
+        let d = &self.descs[i];
+        let bad = |msg: String| Err(NodeError::BadArgument(format!("param '{name}': {msg}")));
+        let v = match (&d.kind, value) {
+            (ParamKind::Float { min, max, .. }, v) => {
+                let x = match v {
+                    Value::Float(x) => x,
+                    Value::Int(n) => n as f64,
+                    other => return bad(format!("expected a float, got {other:?}")),
+                };
+                if !x.is_finite() {
+                    return bad(format!("{x} is not a finite number"));
+                }
+                if x < *min || x > *max {
+                    return bad(format!("{x} is outside {}", fmt_range(*min, *max)));
+                }
+                Value::Float(x)
+            }
+            (ParamKind::Int { min, max, .. }, v) => {
+                let n = match v {
+                    Value::Int(n) => n,
+                    Value::Float(x) if x.is_finite() && x.fract() == 0.0 && x.abs() < 9.0e15 => {
+                        x as i64
+                    }
+                    other => return bad(format!("expected an integer, got {other:?}")),
+                };
+                if n < *min || n > *max {
+                    return bad(format!("{n} is outside [{min}, {max}]"));
+                }
+                Value::Int(n)
+            }
+            (ParamKind::Bool { .. }, v) => match v {
+                Value::Bool(b) => Value::Bool(b),
+                Value::Int(0) => Value::Bool(false),
+                Value::Int(1) => Value::Bool(true),
+                other => return bad(format!("expected a boolean (0 or 1), got {other:?}")),
+            },
+            (ParamKind::Enum { choices, .. }, v) => match v {
+                Value::Str(s) if choices.contains(&s.as_str()) => Value::Str(s),
+                Value::Str(s) => {
+                    return bad(format!("'{s}' is not one of: {}", choices.join(", ")));
+                }
+                other => return bad(format!("expected one of {}, got {other:?}", choices.join(", "))),
+            },
+            (ParamKind::Str { .. } | ParamKind::Path { .. }, v) => match v {
+                Value::Str(s) => {
+                    if s.len() > 4096 {
+                        return bad("string longer than 4096 bytes".into());
+                    }
+                    Value::Str(s)
+                }
+                other => return bad(format!("expected a string, got {other:?}")),
+            },
+            (ParamKind::Color { .. }, v) => match v {
+                Value::Color(c) => {
+                    if c.iter().any(|x| !x.is_finite()) {
+                        return bad("colour components must be finite".into());
+                    }
+                    Value::Color(c)
+                }
+                other => return bad(format!("expected an RGBA colour, got {other:?}")),
+            },
+        };
+        self.values[i] = v;
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Value, NodeError> {
+        Ok(&self.values[self.index(name)?])
+    }
+
+    /// Typed getters for node code. A name the node does not declare is a bug in the node
+    /// (caught at the ABI boundary as an internal error).
+    pub fn f64(&self, name: &str) -> f64 {
+        match self.get(name) {
+            Ok(Value::Float(x)) => *x,
+            Ok(Value::Int(n)) => *n as f64,
+            v => panic!("node bug: param '{name}' is not a float: {v:?}"),
+        }
+    }
+    pub fn i64(&self, name: &str) -> i64 {
+        match self.get(name) {
+            Ok(Value::Int(n)) => *n,
+            v => panic!("node bug: param '{name}' is not an int: {v:?}"),
+        }
+    }
+    pub fn bool(&self, name: &str) -> bool {
+        match self.get(name) {
+            Ok(Value::Bool(b)) => *b,
+            v => panic!("node bug: param '{name}' is not a bool: {v:?}"),
+        }
+    }
+    pub fn str(&self, name: &str) -> &str {
+        match self.get(name) {
+            Ok(Value::Str(s)) => s,
+            v => panic!("node bug: param '{name}' is not a string: {v:?}"),
+        }
+    }
+    pub fn color(&self, name: &str) -> [f64; 4] {
+        match self.get(name) {
+            Ok(Value::Color(c)) => *c,
+            v => panic!("node bug: param '{name}' is not a colour: {v:?}"),
+        }
+    }
+}
+
+/// What a node sees of the host during `process`: time, and progress with cancel.
+pub struct ProcessCtx<'a> {
+    pub time: f64,
+    pub frame: i64,
+    progress: Option<&'a mut dyn FnMut(f64, &str) -> bool>,
+    cancelled: bool,
+}
+
+impl<'a> ProcessCtx<'a> {
+    pub fn new(time: f64, frame: i64, progress: Option<&'a mut dyn FnMut(f64, &str) -> bool>) -> Self {
+        Self { time, frame, progress, cancelled: false }
+    }
+
+    /// Reports progress; returns `Err(Cancelled)` when the host asked to cancel.
+    pub fn progress(&mut self, fraction: f64, message: &str) -> Result<(), NodeError> {
+        if let Some(p) = self.progress.as_mut() {
+            let f = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+            if p(f, message) {
+                self.cancelled = true;
+            }
+        }
+        if self.cancelled {
+            Err(NodeError::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn cancelled(&self) -> bool {
+        self.cancelled
+    }
+}
+
+/// The trait every node implements. Instances are created with default params; the adapter
+/// validates params against the descriptor before the node sees them.
+///
+/// `inputs` has one entry per declared input (None: an unconnected optional input), converted
+/// to Wick's working format (RGBA f32, sRGB-encoded, straight alpha). `outputs` are pre-sized
+/// by the host; the node fills them in the same working format and the adapter converts back to
+/// the host's frame format.
+pub trait Node: Send {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessCtx,
+        params: &Params,
+        inputs: &[Option<Image>],
+        outputs: &mut [Image],
+    ) -> Result<(), NodeError>;
+}

@@ -1,0 +1,28 @@
+//! The nodes, and the registry that lists them. One file per node.
+
+pub mod debug;
+pub mod generate;
+
+use once_cell::sync::Lazy;
+
+use crate::node::{Node, NodeDesc};
+
+/// A registered node: its descriptor and a constructor.
+pub struct NodeEntry {
+    pub desc: NodeDesc,
+    pub create: fn() -> Box<dyn Node>,
+}
+
+/// Every node this build offers, in a stable order. Test-only nodes are listed when the
+/// environment has `WICK_ENABLE_TEST_NODES=1` at first use.
+pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
+    let mut v = vec![NodeEntry { desc: generate::describe(), create: generate::Generate::create }];
+    if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {
+        v.push(NodeEntry { desc: debug::describe(), create: debug::Debug::create });
+    }
+    v
+});
+
+pub fn find(id: &str) -> Option<&'static NodeEntry> {
+    REGISTRY.iter().find(|e| e.desc.id == id)
+}

@@ -1,0 +1,211 @@
+//! The `wick` test host end to end: run, render (chunking, keyframes, atomic writes, exit
+//! codes), validate, image precision, and the C host.
+
+use std::path::Path;
+use std::process::Command;
+
+use wick_tests::{artifacts, repo_root, scratch, wick};
+
+fn ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    let s = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "command failed ({:?}):\n{s}", out.status);
+    s
+}
+
+fn code(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().expect("spawn");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+const GRAPH: &str = r#"
+fps = 24
+frames = "1-10"
+
+[[node]]
+name = "gen"
+type = "wick.generate"
+params = { seed = 5, width = 96, height = 54, speed = 0.5 }
+keyframes = { mix = [[1, 0.0], [10, 1.0]], zoom = [[1, 1.0], [10, 2.0]] }
+
+[[node]]
+name = "out"
+type = "write"
+input = "gen"
+path = "OUT/f.####.png"
+"#;
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn render_chunks_equal_whole_range() {
+    let d = scratch("chunks");
+    let g = d.join("g.toml");
+    std::fs::write(&g, GRAPH.replace("OUT", "whole")).unwrap();
+    ok(wick().args(["render"]).arg(&g).args(["--frames", "1-10"]));
+    std::fs::write(&g, GRAPH.replace("OUT", "parts")).unwrap();
+    ok(wick().args(["render"]).arg(&g).args(["--frames", "1-5"]));
+    ok(wick().args(["render"]).arg(&g).args(["--frames", "6-10"]));
+    for f in 1..=10 {
+        let name = format!("f.{f:04}.png");
+        assert_eq!(read(&d.join("whole").join(&name)), read(&d.join("parts").join(&name)), "frame {f}");
+    }
+    // Keyframes animate: first and last differ.
+    assert_ne!(read(&d.join("whole/f.0001.png")), read(&d.join("whole/f.0010.png")));
+    // Steps and lists.
+    std::fs::write(&g, GRAPH.replace("OUT", "step")).unwrap();
+    ok(wick().args(["render"]).arg(&g).args(["--frames", "1-9x4,10"]));
+    for f in [1, 5, 9, 10] {
+        let name = format!("f.{f:04}.png");
+        assert_eq!(read(&d.join("step").join(&name)), read(&d.join("whole").join(&name)));
+    }
+    assert!(!d.join("step/f.0002.png").exists());
+    // No temp files left behind.
+    for e in std::fs::read_dir(d.join("whole")).unwrap() {
+        let n = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!n.contains("wick-tmp"), "temp file left: {n}");
+    }
+}
+
+#[test]
+fn same_seed_same_bytes_across_processes() {
+    let d = scratch("procs");
+    for name in ["a.png", "b.png"] {
+        ok(wick().args(["run", "wick.generate", "--out"]).arg(d.join(name)).args(["--param", "seed=9", "width=120", "height=80", "--frame", "12"]));
+    }
+    assert_eq!(read(&d.join("a.png")), read(&d.join("b.png")));
+}
+
+#[test]
+fn failed_render_leaves_earlier_frames_and_no_partial_file() {
+    let d = scratch("fail");
+    // Input sequence with frame 3 missing: frames 1-2 render, 3 fails, 4 is never reached.
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    for f in [1, 2, 4] {
+        ok(wick().args(["run", "wick.generate", "--out"]).arg(d.join(format!("in/i.{f:04}.png"))).args(["--param", "width=32", "height=24"]));
+    }
+    std::env::set_var("WICK_ENABLE_TEST_NODES", "1");
+    let g = d.join("g.toml");
+    std::fs::write(
+        &g,
+        r#"
+[[node]]
+name = "src"
+type = "read"
+path = "in/i.####.png"
+[[node]]
+name = "copy"
+type = "wick.debug"
+input = "src"
+[[node]]
+name = "out"
+type = "write"
+input = "copy"
+path = "out/o.####.png"
+"#,
+    )
+    .unwrap();
+    let (c, err) = code(wick().env("WICK_ENABLE_TEST_NODES", "1").args(["render"]).arg(&g).args(["--frames", "1-4"]));
+    assert_eq!(c, 4, "render failure exit code: {err}");
+    assert!(err.contains("i.0003.png"), "{err}");
+    assert!(d.join("out/o.0001.png").exists() && d.join("out/o.0002.png").exists());
+    assert!(!d.join("out/o.0003.png").exists() && !d.join("out/o.0004.png").exists());
+    assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), 2, "no temp files");
+    // The copy through the debug node is exact at 8 bits.
+    let a = image::open(d.join("in/i.0001.png")).unwrap().to_rgba8();
+    let b = image::open(d.join("out/o.0001.png")).unwrap().to_rgba8();
+    assert_eq!(a.as_raw(), b.as_raw());
+}
+
+#[test]
+fn exit_codes() {
+    let d = scratch("codes");
+    let out = d.join("x.png");
+    let (c, e) = code(wick().args(["run", "wick.generate", "--out"]).arg(&out).args(["--param", "mix=7"]));
+    assert_eq!(c, 2, "bad param value: {e}");
+    assert!(e.contains("mix"), "{e}");
+    let (c, e) = code(wick().args(["run", "wick.nope", "--out"]).arg(&out));
+    assert_eq!(c, 2, "unknown node: {e}");
+    let (c, e) = code(wick().args(["run", "wick.generate", "--out"]).arg(&out).args(["--param", "nope=1"]));
+    assert_eq!(c, 2, "unknown param: {e}");
+    let (c, e) = code(wick().env("WICK_PLUGIN", "/no/such/libwick.so").args(["nodes"]));
+    assert_eq!(c, 3, "missing plugin: {e}");
+    let (c, e) = code(wick().args(["run", "wick.generate", "--out"]).arg(&out).args(["--param", "model=/no/such.safetensors"]));
+    assert_eq!(c, 3, "missing model: {e}");
+    let (c, e) = code(wick().env("WICK_ENABLE_TEST_NODES", "1").args(["run", "wick.debug", "--out"]).arg(&out).args(["--param", "mode=panic"]));
+    assert_eq!(c, 4, "panic in node: {e}");
+    assert!(e.contains("internal error"), "{e}");
+    let g = d.join("bad.toml");
+    std::fs::write(&g, "[[node]]\nname='a'\ntype='wick.generate'\ninputs={x='a'}\n").unwrap();
+    let (c, e) = code(wick().args(["render"]).arg(&g).args(["--frames", "1"]));
+    assert_eq!(c, 2, "bad graph: {e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn precision_is_kept_16bit_and_exr() {
+    let d = scratch("precision");
+    std::env::set_var("WICK_ENABLE_TEST_NODES", "1");
+    // 16-bit PNG in -> 16-bit PNG out, through a copy node: exact.
+    let mut img = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::new(33, 17);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgba([(x * 1987 + y * 3) as u16, (y * 3851) as u16, ((x * y * 97) % 65536) as u16, 65535 - (x * 100) as u16]);
+    }
+    img.save(d.join("in16.png")).unwrap();
+    ok(wick().env("WICK_ENABLE_TEST_NODES", "1").args(["run", "wick.debug", "--in"]).arg(d.join("in16.png")).arg("--out").arg(d.join("out16.png")));
+    let back = image::open(d.join("out16.png")).unwrap();
+    assert!(matches!(back, image::DynamicImage::ImageRgba16(_)), "kept 16 bits");
+    let back = back.to_rgba16();
+    let maxdiff = img.as_raw().iter().zip(back.as_raw()).map(|(a, b)| (*a as i32 - *b as i32).abs()).max().unwrap();
+    println!("16-bit PNG round trip max diff: {maxdiff} / 65535");
+    assert!(maxdiff <= 1, "16-bit round trip max diff {maxdiff}");
+    // EXR f32 in -> EXR out: float precision, values above 1 survive.
+    let mut f = image::ImageBuffer::<image::Rgba<f32>, Vec<f32>>::new(8, 4);
+    for (x, y, p) in f.enumerate_pixels_mut() {
+        *p = image::Rgba([x as f32 * 0.37, y as f32 * 0.011 + 0.001, 2.5, 1.0]);
+    }
+    image::DynamicImage::ImageRgba32F(f.clone()).save(d.join("in.exr")).unwrap();
+    ok(wick().env("WICK_ENABLE_TEST_NODES", "1").args(["run", "wick.debug", "--in"]).arg(d.join("in.exr")).arg("--out").arg(d.join("out.exr")));
+    let back = image::open(d.join("out.exr")).unwrap().to_rgba32f();
+    let maxrel = f.as_raw().iter().zip(back.as_raw()).map(|(a, b)| (a - b).abs() / a.abs().max(1e-3)).fold(0f32, f32::max);
+    println!("EXR round trip max relative diff: {maxrel:e}");
+    assert!(maxrel < 1e-4, "EXR round trip {maxrel}");
+}
+
+#[test]
+fn nodes_lists_and_json_parses() {
+    let s = ok(wick().args(["nodes"]));
+    assert!(s.contains("wick.generate") && s.contains("seed_b"));
+    let out = wick().args(["nodes", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.as_array().unwrap().iter().any(|n| n["id"] == "wick.generate"));
+}
+
+#[test]
+fn validate_passes_on_the_real_plugin() {
+    let s = ok(wick().args(["validate"]));
+    println!("{s}");
+    assert!(s.contains(" 0 failed"), "{s}");
+    // And with the test node present too.
+    let s = ok(wick().env("WICK_ENABLE_TEST_NODES", "1").args(["validate"]));
+    assert!(s.contains("wick.debug") || s.contains(" 0 failed"));
+}
+
+#[test]
+fn c_host_compiles_c99_and_renders() {
+    let d = scratch("chost");
+    let inc = repo_root().join("host-sdk/include");
+    let src = repo_root().join("examples/c-host/main.c");
+    let exe = d.join("c-host");
+    ok(Command::new("gcc").args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-I"]).arg(&inc).arg(&src).arg("-o").arg(&exe).arg("-ldl"));
+    let s = ok(Command::new(&exe).arg(&artifacts().plugin).arg(d.join("frame.ppm")));
+    assert!(s.contains("node wick.generate") && s.contains("refused mix=5"), "{s}");
+    let ppm = read(&d.join("frame.ppm"));
+    assert!(ppm.starts_with(b"P6\n320 180\n255\n"));
+    assert_eq!(ppm.len(), 15 + 320 * 180 * 3);
+    // The header is also valid C++.
+    let cpp = repo_root().join("examples/c-host/header_cpp_check.cpp");
+    ok(Command::new("g++").args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-I"]).arg(&inc).arg(&cpp).arg("-o").arg(d.join("cpp-check")));
+}
