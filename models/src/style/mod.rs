@@ -49,6 +49,39 @@ pub(crate) fn pad_to_multiple(
     Ok((crate::ops::pad2d(x, 0, pw, 0, ph, mode)?, (h, w)))
 }
 
+/// Convolution of an already padded NCHW input computed in horizontal bands of at most `band`
+/// output rows (`0`: whole frame), each band reading only the input rows it needs (its halo).
+/// The result is the same as one convolution (same sums per output value); the im2col
+/// workspace, the dominant memory cost at large frame sizes, shrinks to one band.
+pub(crate) fn banded_conv2d(
+    x: &candle_core::Tensor,
+    w: &candle_core::Tensor,
+    bias: Option<&candle_core::Tensor>,
+    stride: usize,
+    band: usize,
+) -> candle_core::Result<candle_core::Tensor> {
+    let params = crate::ops::Conv2dParams {
+        stride,
+        ..Default::default()
+    };
+    let (_, _, h, _) = x.dims4()?;
+    let k = w.dim(2)?;
+    let ho = (h - k) / stride + 1;
+    if band == 0 || band >= ho {
+        return crate::ops::conv2d(x, w, bias, params);
+    }
+    let mut parts = Vec::with_capacity(ho.div_ceil(band));
+    let mut r0 = 0;
+    while r0 < ho {
+        let r1 = (r0 + band).min(ho);
+        let rows = (r1 - 1) * stride + k - r0 * stride;
+        let xb = x.narrow(2, r0 * stride, rows)?;
+        parts.push(crate::ops::conv2d(&xb, w, bias, params)?);
+        r0 = r1;
+    }
+    candle_core::Tensor::cat(&parts, 2)
+}
+
 /// Crops an NCHW tensor back to `h` × `w` (top-left).
 pub(crate) fn crop_to(
     x: &candle_core::Tensor,

@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::{Result, Tensor, D};
 use candle_nn::VarBuilder;
 
-use crate::ops::{self, Conv2dParams};
+use crate::ops;
 use crate::ModelError;
 
 /// Number of built-in styles.
@@ -30,6 +30,7 @@ pub struct CinConv {
     beta: Tensor,
     stride: usize,
     pad: usize,
+    band: usize,
 }
 
 impl CinConv {
@@ -47,6 +48,7 @@ impl CinConv {
             beta: vb.get((styles, cout), "norm.beta")?,
             stride,
             pad: k / 2,
+            band: 0,
         })
     }
 
@@ -54,11 +56,7 @@ impl CinConv {
     pub fn forward(&self, x: &Tensor, mix: &Tensor) -> Result<Tensor> {
         let p = self.pad;
         let x = ops::reflect_pad2d(x, p, p, p, p)?;
-        let params = Conv2dParams {
-            stride: self.stride,
-            ..Default::default()
-        };
-        let y = ops::conv2d(&x, &self.weight, None, params)?;
+        let y = super::banded_conv2d(&x, &self.weight, None, self.stride, self.band)?;
         let g = mix.matmul(&self.gamma)?;
         let b = mix.matmul(&self.beta)?;
         ops::instance_norm(&y, Some(&g), Some(&b), EPS)
@@ -114,6 +112,19 @@ impl MultiStyle {
         let vb = crate::weights::var_builder(path, device)?;
         Self::new(vb)
             .map_err(|e| ModelError::weights(path, format!("not a multistyle26 model: {e}")))
+    }
+
+    /// Computes each convolution in bands of at most `rows` output rows (0: whole frame).
+    /// Results are unchanged (every norm still sees the whole frame); peak memory drops.
+    pub fn set_tile_rows(&mut self, rows: usize) {
+        let all = self
+            .contract
+            .iter_mut()
+            .chain(self.res.iter_mut().flat_map(|(a, b)| [a, b]))
+            .chain(self.expand.iter_mut());
+        for l in all {
+            l.band = rows;
+        }
     }
 
     pub fn num_styles(&self) -> usize {

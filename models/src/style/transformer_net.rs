@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::{init, VarBuilder};
 
-use crate::ops::{self, Conv2dParams};
+use crate::ops;
 use crate::ModelError;
 
 const EPS: f64 = 1e-5;
@@ -26,6 +26,7 @@ pub struct ConvLayer {
     bias: Tensor,
     stride: usize,
     upsample: usize,
+    band: usize,
 }
 
 impl ConvLayer {
@@ -46,6 +47,7 @@ impl ConvLayer {
             bias,
             stride,
             upsample,
+            band: 0,
         })
     }
 
@@ -58,15 +60,7 @@ impl ConvLayer {
         };
         let p = self.weight.dim(3)? / 2;
         let x = ops::reflect_pad2d(&x, p, p, p, p)?;
-        ops::conv2d(
-            &x,
-            &self.weight,
-            Some(&self.bias),
-            Conv2dParams {
-                stride: self.stride,
-                ..Default::default()
-            },
-        )
+        super::banded_conv2d(&x, &self.weight, Some(&self.bias), self.stride, self.band)
     }
 }
 
@@ -180,6 +174,26 @@ impl TransformerNet {
         Self::new(vb).map_err(|e| {
             ModelError::weights(path, format!("not a fast-neural-style TransformerNet: {e}"))
         })
+    }
+
+    /// Computes each convolution in bands of at most `rows` output rows (0: whole frame);
+    /// results are unchanged, peak memory drops.
+    pub fn set_tile_rows(&mut self, rows: usize) {
+        let convs = self
+            .down
+            .iter_mut()
+            .map(|(c, _)| c)
+            .chain(self.up.iter_mut().map(|(c, _)| c));
+        for c in convs
+            .chain(
+                self.res
+                    .iter_mut()
+                    .flat_map(|r| [&mut r.conv1, &mut r.conv2]),
+            )
+            .chain([&mut self.out])
+        {
+            c.band = rows;
+        }
     }
 
     /// The raw network on 0..255 pixel values, as pytorch-examples runs it (no clamp).

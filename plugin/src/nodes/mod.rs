@@ -2,6 +2,7 @@
 
 pub mod debug;
 pub mod generate;
+pub mod style_transfer;
 
 use once_cell::sync::Lazy;
 
@@ -17,6 +18,7 @@ pub struct NodeEntry {
 /// environment has `WICK_ENABLE_TEST_NODES=1` at first use.
 pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
     let mut v = vec![NodeEntry { desc: generate::describe(), create: generate::Generate::create }];
+    v.push(NodeEntry { desc: style_transfer::describe(), create: style_transfer::StyleTransfer::create });
     if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {
         v.push(NodeEntry { desc: debug::describe(), create: debug::Debug::create });
     }
