@@ -9,6 +9,7 @@ pub mod generator;
 pub mod ops;
 pub mod rife;
 pub mod squeezenet;
+pub mod style;
 pub mod train;
 pub mod weights;
 

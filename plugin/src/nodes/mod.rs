@@ -3,6 +3,7 @@
 pub mod debug;
 pub mod generate;
 pub mod interpolate;
+pub mod style_transfer;
 
 use once_cell::sync::Lazy;
 
@@ -19,6 +20,7 @@ pub struct NodeEntry {
 pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
     let mut v = vec![
         NodeEntry { desc: generate::describe(), create: generate::Generate::create },
+        NodeEntry { desc: style_transfer::describe(), create: style_transfer::StyleTransfer::create },
         NodeEntry { desc: interpolate::describe(), create: interpolate::Interpolate::create },
     ];
     if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {

@@ -1,0 +1,350 @@
+//! `wick.style-transfer`: turn footage into paintings.
+//!
+//! Models: `multistyle26` (26 built-in styles and any blend of them), `arbitrary` (Magenta's
+//! arbitrary stylisation: the style comes from a painting on the `style` input), or a path to a
+//! fast-neural-style TransformerNet checkpoint (Wick safetensors, or a PyTorch `.pth`). Models
+//! load once per instance and stay loaded until `model` or `device` changes; the arbitrary
+//! style vector is cached per style image. Works at the frame's full resolution; alpha passes
+//! through untouched (the adapter gives nodes straight-alpha sRGB and converts back).
+
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor};
+use wick_models::device::DEVICE_CHOICES;
+use wick_models::style::{
+    self, arbitrary, MultiStyle, StylePredictor, StyleTransform, TransformerNet, NUM_STYLES,
+};
+
+use crate::image::Image;
+use crate::node::{
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
+};
+
+pub const ID: &str = "wick.style-transfer";
+
+pub fn describe() -> NodeDesc {
+    use ParamKind::*;
+    NodeDesc {
+        id: ID,
+        label: "Style Transfer",
+        category: "Wick/Stylise",
+        help: "Repaints the source in a painting's style: one of 26 built-in styles or a blend \
+               (multistyle26), any painting on the style input (arbitrary), or your own \
+               fast-neural-style model. Full resolution; alpha is kept.",
+        inputs: vec![
+            PortDesc::new("source", "The frame to stylise."),
+            PortDesc::new("style", "A painting whose style to use (model=arbitrary).").optional(),
+        ],
+        outputs: vec![PortDesc::new("output", "The stylised frame, with the source's alpha.")],
+        params: vec![
+            ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', or a path to a TransformerNet .safetensors/.pth.", Str { default: "multistyle26" }).reloads(),
+            ParamDesc::new("style", "Style", "multistyle26: a style index 0-25, or a blend such as 3:0.5,12:0.5.", Str { default: "0" }).animatable(),
+            ParamDesc::new("strength", "Strength", "0: the source, 1: full style. arbitrary: interpolates the style vector with the source's own (as Magenta does); other models: mixes the pixels.", Float { min: 0.0, max: 1.0, default: 1.0 }).animatable(),
+            ParamDesc::new("preserve_color", "Preserve colour", "Keep the source's colours; take only the lightness from the style.", Bool { default: false }).animatable(),
+            ParamDesc::new("tile", "Tile rows", "Compute convolutions in bands of this many rows to bound memory (0: whole frame). Bands read their own overlap, so results are unchanged.", Int { min: 0, max: 32768, default: 0 }),
+            ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
+        ],
+        thread_safety: ThreadSafety::InstanceSafe,
+        source: false,
+        long_running: false,
+        cancellable: true,
+    }
+}
+
+enum Loaded {
+    Multi(MultiStyle),
+    Arbitrary {
+        predictor: Box<StylePredictor>,
+        transform: Box<StyleTransform>,
+        /// (hash of the style image, its style vector)
+        style_cache: Option<(u64, Tensor)>,
+    },
+    Net(TransformerNet),
+}
+
+#[derive(Default)]
+pub struct StyleTransfer {
+    loaded: Option<((String, String), Device, Loaded)>,
+}
+
+/// Where the bundled weights live: `$WICK_WEIGHTS_DIR`, else the build's `models/weights`.
+fn weights(name: &str) -> PathBuf {
+    match std::env::var_os("WICK_WEIGHTS_DIR") {
+        Some(d) => PathBuf::from(d).join(name),
+        None => style::bundled_weights(name),
+    }
+}
+
+fn to_tensor(img: &Image, dev: &Device) -> Result<Tensor, NodeError> {
+    let (w, h) = (img.width, img.height);
+    let mut chw = vec![0f32; 3 * w * h];
+    for (i, px) in img.data.chunks_exact(4).enumerate() {
+        for c in 0..3 {
+            chw[c * w * h + i] = px[c];
+        }
+    }
+    Ok(Tensor::from_vec(chw, (1, 3, h, w), dev)?)
+}
+
+fn hash_image(img: &Image) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (img.width, img.height).hash(&mut h);
+    for v in &img.data {
+        v.to_bits().hash(&mut h);
+    }
+    h.finish()
+}
+
+impl StyleTransfer {
+    pub fn create() -> Box<dyn Node> {
+        Box::new(Self::default())
+    }
+
+    fn load(&mut self, p: &Params) -> Result<(), NodeError> {
+        let key = (p.str("model").to_string(), p.str("device").to_string());
+        if self
+            .loaded
+            .as_ref()
+            .map(|(k, _, _)| k == &key)
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        self.loaded = None;
+        let dev = wick_models::select_device(&key.1)?;
+        let m = match key.0.as_str() {
+            "multistyle26" => Loaded::Multi(MultiStyle::load(
+                &weights("multistyle26.safetensors"),
+                &dev,
+            )?),
+            "arbitrary" => Loaded::Arbitrary {
+                predictor: Box::new(StylePredictor::load(
+                    &weights("arbitrary_predict.safetensors"),
+                    &dev,
+                )?),
+                transform: Box::new(StyleTransform::load(
+                    &weights("arbitrary_transform.safetensors"),
+                    &dev,
+                )?),
+                style_cache: None,
+            },
+            "" => return Err(NodeError::BadArgument("param 'model': empty".into())),
+            path => Loaded::Net(TransformerNet::load(std::path::Path::new(path), &dev)?),
+        };
+        self.loaded = Some((key, dev, m));
+        Ok(())
+    }
+}
+
+impl Node for StyleTransfer {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessCtx,
+        p: &Params,
+        inputs: &[Option<Image>],
+        outputs: &mut [Image],
+    ) -> Result<(), NodeError> {
+        let src = inputs[0]
+            .as_ref()
+            .ok_or_else(|| NodeError::BadArgument("the 'source' input is required".into()))?;
+        let out = &mut outputs[0];
+        if (out.width, out.height) != (src.width, src.height) {
+            return Err(NodeError::BadArgument(
+                "output size must equal the source size".into(),
+            ));
+        }
+        self.load(p)?;
+        ctx.progress(0.0, "stylising")?;
+        let (_, dev, model) = self.loaded.as_mut().expect("loaded");
+        let x = to_tensor(src, dev)?;
+        let strength = p.f64("strength");
+        let tile = p.i64("tile") as usize;
+        let styled = match model {
+            Loaded::Multi(net) => {
+                let w = style::parse_blend(p.str("style"), NUM_STYLES)?;
+                net.set_tile_rows(tile);
+                let y = net.forward(&x, &Tensor::from_vec(w, NUM_STYLES, dev)?)?;
+                mix(&y, &x, strength)?
+            }
+            Loaded::Net(net) => {
+                net.set_tile_rows(tile);
+                mix(&net.forward(&x)?, &x, strength)?
+            }
+            Loaded::Arbitrary {
+                predictor,
+                transform,
+                style_cache,
+            } => {
+                let simg = inputs.get(1).and_then(|s| s.as_ref()).ok_or_else(|| {
+                    NodeError::BadArgument(
+                        "model=arbitrary needs a painting on the 'style' input".into(),
+                    )
+                })?;
+                let to256 = |t: &Tensor| wick_models::ops::upsample_bilinear2d(t, 256, 256, false);
+                let h = hash_image(simg);
+                let v = match style_cache {
+                    Some((k, v)) if *k == h => v.clone(),
+                    _ => {
+                        let v = predictor.forward(&to256(&to_tensor(simg, dev)?)?)?;
+                        *style_cache = Some((h, v.clone()));
+                        v
+                    }
+                };
+                let v = if strength < 1.0 {
+                    let own = predictor.forward(&to256(&x)?)?;
+                    arbitrary::interpolate_style(&v, &own, strength)?
+                } else {
+                    v
+                };
+                ctx.progress(0.3, "stylising")?;
+                transform.forward(&x, &v)?
+            }
+        };
+        let styled = if p.bool("preserve_color") {
+            preserve_color(&styled, &x)?
+        } else {
+            styled
+        };
+        let (w, h) = (src.width, src.height);
+        let rgb: Vec<f32> = styled.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
+        for (i, (o, s)) in out
+            .data
+            .chunks_exact_mut(4)
+            .zip(src.data.chunks_exact(4))
+            .enumerate()
+        {
+            for c in 0..3 {
+                o[c] = rgb[c * w * h + i].clamp(0.0, 1.0);
+            }
+            o[3] = s[3];
+        }
+        ctx.progress(1.0, "done")?;
+        Ok(())
+    }
+}
+
+/// `strength · styled + (1 − strength) · source`.
+fn mix(styled: &Tensor, source: &Tensor, strength: f64) -> Result<Tensor, NodeError> {
+    if strength >= 1.0 {
+        return Ok(styled.clone());
+    }
+    Ok((styled.affine(strength, 0.0)? + source.affine(1.0 - strength, 0.0)?)?)
+}
+
+/// Keeps the source's chroma and takes the stylised luma (BT.601 Y'CbCr): adding the same
+/// amount to R, G and B changes Y' by that amount and leaves Cb and Cr unchanged.
+fn preserve_color(styled: &Tensor, source: &Tensor) -> Result<Tensor, NodeError> {
+    let luma = |t: &Tensor| -> candle_core::Result<Tensor> {
+        let k = Tensor::new(&[0.299f32, 0.587, 0.114], t.device())?.reshape((1, 3, 1, 1))?;
+        t.broadcast_mul(&k)?.sum_keepdim(1)
+    };
+    let d = (luma(styled)? - luma(source)?)?;
+    Ok(source.broadcast_add(&d)?.clamp(0f32, 1f32)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Value;
+
+    fn photo(w: usize, h: usize) -> Image {
+        let mut img = Image::new(w, h).unwrap();
+        for y in 0..h {
+            for x in 0..w {
+                let i = (y * w + x) * 4;
+                img.data[i] = x as f32 / w as f32;
+                img.data[i + 1] = y as f32 / h as f32;
+                img.data[i + 2] = ((x * 7 + y * 3) % 17) as f32 / 17.0;
+                img.data[i + 3] = if x < w / 2 { 1.0 } else { 0.25 };
+            }
+        }
+        img
+    }
+
+    fn run(node: &mut dyn Node, p: &Params, inputs: &[Option<Image>]) -> Result<Image, NodeError> {
+        let src = inputs[0].as_ref().unwrap();
+        let mut out = vec![Image::new(src.width, src.height).unwrap()];
+        let mut ctx = ProcessCtx::new(0.0, 0, None);
+        node.process(&mut ctx, p, inputs, &mut out)?;
+        Ok(out.remove(0))
+    }
+
+    fn max_diff(a: &Image, b: &Image) -> f32 {
+        a.data
+            .iter()
+            .zip(&b.data)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn tiled_render_equals_untiled_and_alpha_is_kept() {
+        let d = describe();
+        let mut p = Params::new(&d.params);
+        p.set("device", Value::Str("cpu".into())).unwrap();
+        p.set("style", Value::Str("3:0.5,12:0.5".into())).unwrap();
+        let src = photo(70, 52);
+        let mut node = StyleTransfer::create();
+        let whole = run(node.as_mut(), &p, &[Some(src.clone()), None]).unwrap();
+        p.set("tile", Value::Int(5)).unwrap();
+        let tiled = run(node.as_mut(), &p, &[Some(src.clone()), None]).unwrap();
+        let d = max_diff(&whole, &tiled);
+        assert!(d <= 1e-5, "tiled differs from untiled by {d}");
+        for (o, s) in whole.data.chunks_exact(4).zip(src.data.chunks_exact(4)) {
+            assert_eq!(o[3], s[3]);
+        }
+        // The output is stylised, not the source.
+        assert!(max_diff(&whole, &src) > 0.2);
+    }
+
+    #[test]
+    fn strength_and_preserve_color() {
+        let d = describe();
+        let mut p = Params::new(&d.params);
+        p.set("device", Value::Str("cpu".into())).unwrap();
+        let src = photo(48, 40);
+        let mut node = StyleTransfer::create();
+        p.set("strength", Value::Float(0.0)).unwrap();
+        let none = run(node.as_mut(), &p, &[Some(src.clone()), None]).unwrap();
+        assert!(
+            max_diff(&none, &src) < 1e-6,
+            "strength 0 must give the source"
+        );
+        p.set("strength", Value::Float(1.0)).unwrap();
+        p.set("preserve_color", Value::Bool(true)).unwrap();
+        let pc = run(node.as_mut(), &p, &[Some(src.clone()), None]).unwrap();
+        // Chroma (R - G, B - G) follows the source wherever no channel clipped.
+        let mut worst = 0f32;
+        for (o, s) in pc.data.chunks_exact(4).zip(src.data.chunks_exact(4)) {
+            if o[..3].iter().all(|v| *v > 0.0 && *v < 1.0) {
+                worst = worst
+                    .max(((o[0] - o[1]) - (s[0] - s[1])).abs())
+                    .max(((o[2] - o[1]) - (s[2] - s[1])).abs());
+            }
+        }
+        assert!(worst < 1e-5, "chroma changed by {worst}");
+    }
+
+    #[test]
+    fn arbitrary_needs_a_style_and_bad_specs_are_errors() {
+        let d = describe();
+        let mut p = Params::new(&d.params);
+        p.set("device", Value::Str("cpu".into())).unwrap();
+        let src = photo(40, 32);
+        let mut node = StyleTransfer::create();
+        p.set("style", Value::Str("26".into())).unwrap();
+        let e = run(node.as_mut(), &p, &[Some(src.clone()), None]).unwrap_err();
+        assert!(matches!(e, NodeError::BadArgument(_)), "{e}");
+        p.set("model", Value::Str("arbitrary".into())).unwrap();
+        let e = run(node.as_mut(), &p, &[Some(src.clone()), None]).unwrap_err();
+        assert!(e.to_string().contains("style"), "{e}");
+        let style = photo(64, 64);
+        let out = run(node.as_mut(), &p, &[Some(src.clone()), Some(style)]).unwrap();
+        assert!(out.data.iter().all(|v| v.is_finite()));
+        p.set("model", Value::Str("/no/such/model.safetensors".into()))
+            .unwrap();
+        let e = run(node.as_mut(), &p, &[Some(src), None]).unwrap_err();
+        assert!(matches!(e, NodeError::Model(_)), "{e}");
+    }
+}
