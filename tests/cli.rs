@@ -336,3 +336,76 @@ fn c_host_compiles_c99_and_renders() {
         .arg("-o")
         .arg(d.join("cpp-check")));
 }
+
+/// Three small frames of a slowly moving CPPN, for the interpolation tests.
+fn small_sequence(d: &Path) {
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    for f in 1..=3 {
+        ok(wick()
+            .args(["run", "wick.generate", "--out"])
+            .arg(d.join(format!("in/s.{f:04}.png")))
+            .args(["--param", "width=64", "height=48", "speed=0.05", "--frame"])
+            .arg(f.to_string()));
+    }
+}
+
+#[test]
+fn retime_doubles_a_sequence() {
+    let d = scratch("retime");
+    small_sequence(&d);
+    let s = ok(wick()
+        .arg("retime")
+        .arg(d.join("in/s.####.png"))
+        .args(["--factor", "2", "--out"])
+        .arg(d.join("out/r.%04d.png")));
+    println!("{s}");
+    // 3 inputs -> 5 outputs: originals at 1, 3, 5 (copied unchanged), in-betweens at 2, 4.
+    for (o, i) in [(1, 1), (3, 2), (5, 3)] {
+        assert_eq!(read(&d.join(format!("out/r.{o:04}.png"))), read(&d.join(format!("in/s.{i:04}.png"))));
+    }
+    for o in [2, 4] {
+        let img = image::open(d.join(format!("out/r.{o:04}.png"))).unwrap();
+        assert_eq!((img.width(), img.height()), (64, 48));
+    }
+    assert!(!d.join("out/r.0006.png").exists());
+}
+
+#[test]
+fn render_feeds_interpolate_the_next_frame() {
+    let d = scratch("frames-needed");
+    small_sequence(&d);
+    let g = d.join("g.toml");
+    std::fs::write(
+        &g,
+        r#"
+[[node]]
+name = "src"
+type = "read"
+path = "in/s.####.png"
+first = 1
+last = 3
+[[node]]
+name = "mid"
+type = "wick.interpolate"
+inputs = { a = "src", b = "src" }
+params = { t = 0.5 }
+[[node]]
+name = "out"
+type = "write"
+input = "mid"
+path = "out/m.####.png"
+"#,
+    )
+    .unwrap();
+    ok(wick().args(["render"]).arg(&g).args(["--frames", "1-2"]));
+    // Frame 1 of the graph is interpolate(frame 1, frame 2): the same as running the node on them.
+    ok(wick()
+        .args(["run", "wick.interpolate", "--in"])
+        .arg(d.join("in/s.0001.png"))
+        .arg(d.join("in/s.0002.png"))
+        .arg("--out")
+        .arg(d.join("run.png"))
+        .args(["--param", "t=0.5"]));
+    assert_eq!(read(&d.join("out/m.0001.png")), read(&d.join("run.png")));
+    assert_ne!(read(&d.join("out/m.0001.png")), read(&d.join("out/m.0002.png")));
+}

@@ -16,6 +16,7 @@
 pub mod ffi;
 pub mod graph;
 pub mod io;
+pub mod retime;
 pub mod validate;
 
 use std::ffi::{c_char, c_void, CStr, CString};

@@ -29,6 +29,15 @@ impl ModelError {
     }
 }
 
+/// Path of a weights file Wick ships (`models/weights/NAME`): under `$WICK_WEIGHTS_DIR` when it
+/// is set (an installed plugin points it at its weights folder), else in this build's source tree.
+pub fn bundled(name: &str) -> PathBuf {
+    match std::env::var_os("WICK_WEIGHTS_DIR") {
+        Some(d) => PathBuf::from(d).join(name),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights").join(name),
+    }
+}
+
 /// Reads a safetensors file into tensors on `device`, checking the header, every tensor's byte
 /// range, and that every float value is finite.
 pub fn load_safetensors(

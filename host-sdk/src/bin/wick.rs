@@ -77,6 +77,20 @@ enum Cmd {
         #[arg(long)]
         frames: Option<String>,
     },
+    /// Retime an image sequence N× with wick.interpolate (N−1 in-betweens per pair, t = k/N).
+    Retime {
+        /// Input frames: in/f.%04d.png or in/f.####.png.
+        input: String,
+        /// Output frames per input frame (2 = double the frame rate).
+        #[arg(long)]
+        factor: u32,
+        /// Output frames: out/f.%04d.png (same file type as the input).
+        #[arg(long)]
+        out: String,
+        /// wick.interpolate params, NAME=VALUE (e.g. scale=0.5).
+        #[arg(long = "param", num_args = 1..)]
+        params: Vec<String>,
+    },
     /// Conformance run: descriptors, lifecycle, bad input, threads. Exits non-zero on failure.
     Validate {
         /// Instances rendered concurrently on as many threads.
@@ -142,6 +156,16 @@ fn main() {
             depth.as_deref(),
         ),
         Cmd::Render { graph, frames } => render(&plugin, &graph, frames.as_deref()),
+        Cmd::Retime { input, factor, out, params } => {
+            let args = wick_host_sdk::retime::RetimeArgs {
+                input,
+                factor,
+                out,
+                params,
+                progress_bar: std::io::stderr().is_terminal(),
+            };
+            wick_host_sdk::retime::retime(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
+        }
         Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
     };
     if let Err(e) = r {

@@ -22,11 +22,9 @@ pub use arbitrary::{StylePredictor, StyleTransform, STYLE_DIM};
 pub use multistyle::{parse_blend, MultiStyle, NUM_STYLES};
 pub use transformer_net::TransformerNet;
 
-/// Path of a weights file bundled with the `wick-models` crate (`models/weights/NAME`).
+/// Path of a bundled weights file (see [`crate::weights::bundled`]).
 pub fn bundled_weights(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("weights")
-        .join(name)
+    crate::weights::bundled(name)
 }
 
 /// Pads an NCHW image by reflection on the bottom/right so H and W are multiples of `m`

@@ -20,11 +20,6 @@ use crate::node::{
 
 pub const ID: &str = "wick.interpolate";
 
-/// Where the converted weights live in the source tree (the default `weights` path).
-const BUNDLED_WEIGHTS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../models/weights/rife42.safetensors"
-);
 
 pub fn describe() -> NodeDesc {
     use ParamKind::*;
@@ -73,7 +68,7 @@ impl Interpolate {
         {
             let device = wick_models::select_device(&key.1)?;
             let path = if key.0.is_empty() {
-                PathBuf::from(BUNDLED_WEIGHTS)
+                wick_models::weights::bundled("rife42.safetensors")
             } else {
                 PathBuf::from(&key.0)
             };

@@ -69,10 +69,7 @@ pub struct StyleTransfer {
 
 /// Where the bundled weights live: `$WICK_WEIGHTS_DIR`, else the build's `models/weights`.
 fn weights(name: &str) -> PathBuf {
-    match std::env::var_os("WICK_WEIGHTS_DIR") {
-        Some(d) => PathBuf::from(d).join(name),
-        None => style::bundled_weights(name),
-    }
+    style::bundled_weights(name)
 }
 
 fn to_tensor(img: &Image, dev: &Device) -> Result<Tensor, NodeError> {

@@ -1,0 +1,234 @@
+//! `wick retime`: N× frame-rate conversion of an image sequence with `wick.interpolate`.
+//!
+//! `IN_PATTERN` and `OUT_PATTERN` hold one printf-style frame number (`%d` or `%04d`). For every
+//! pair of consecutive input frames the N−1 in-betweens at t = k/N are written; input frame i
+//! (the i-th found, from 0) becomes output frame `first + i·N`, so M inputs give (M−1)·N + 1
+//! outputs. Originals are copied through unchanged; every file is written atomically.
+//! `####` patterns work too (they are read as `%04d`).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use crate::io::{load_image, output_frame, save_image, write_atomic, Depth};
+use crate::{HostError, Plugin};
+
+/// Arguments of `wick retime`.
+#[derive(Debug, Clone)]
+pub struct RetimeArgs {
+    /// Input frames, e.g. `in/f.%04d.png` or `in/f.####.png`.
+    pub input: String,
+    /// Output frames per input frame (2 doubles the frame rate; N−1 in-betweens per pair).
+    pub factor: u32,
+    /// Output frames, e.g. `out/f.%04d.png`.
+    pub out: String,
+    /// `wick.interpolate` params, NAME=VALUE.
+    pub params: Vec<String>,
+    /// Show a progress bar (else one log line per frame).
+    pub progress_bar: bool,
+}
+
+/// `####` → `%04d`.
+fn hashes_to_printf(p: &str) -> String {
+    match p.find('#') {
+        Some(s) => {
+            let n = p[s..].chars().take_while(|c| *c == '#').count();
+            format!("{}%0{n}d{}", &p[..s], &p[s + n..])
+        }
+        None => p.to_string(),
+    }
+}
+
+/// A frame-number pattern: prefix, zero-pad width, suffix.
+struct Pattern {
+    prefix: String,
+    width: usize,
+    suffix: String,
+}
+
+impl Pattern {
+    fn parse(p: &str) -> Result<Self, HostError> {
+        let bad = || HostError::BadArgument(format!("pattern '{p}' needs one %d or %0Nd"));
+        let start = p.find('%').ok_or_else(bad)?;
+        let rest = &p[start + 1..];
+        let d = rest.find('d').ok_or_else(bad)?;
+        let spec = &rest[..d];
+        let width = if spec.is_empty() {
+            0
+        } else if spec.starts_with('0') && spec.chars().all(|c| c.is_ascii_digit()) {
+            spec.parse().map_err(|_| bad())?
+        } else {
+            return Err(bad());
+        };
+        let suffix = rest[d + 1..].to_string();
+        if suffix.contains('%') {
+            return Err(bad());
+        }
+        Ok(Self {
+            prefix: p[..start].to_string(),
+            width,
+            suffix,
+        })
+    }
+
+    fn path(&self, n: i64) -> PathBuf {
+        PathBuf::from(format!(
+            "{}{:0w$}{}",
+            self.prefix,
+            n,
+            self.suffix,
+            w = self.width
+        ))
+    }
+
+    /// The frame numbers present on disk, ascending.
+    fn scan(&self) -> Result<Vec<i64>, HostError> {
+        let full = Path::new(&self.prefix);
+        let (dir, stem) = if self.prefix.ends_with('/') || self.prefix.is_empty() {
+            (
+                PathBuf::from(if self.prefix.is_empty() {
+                    "."
+                } else {
+                    &self.prefix
+                }),
+                String::new(),
+            )
+        } else {
+            let dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
+            (
+                dir,
+                full.file_name()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            )
+        };
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| HostError::BadArgument(format!("input folder {}: {e}", dir.display())))?;
+        let mut found = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(mid) = name
+                .strip_prefix(&stem)
+                .and_then(|r| r.strip_suffix(&self.suffix))
+            {
+                if !mid.is_empty()
+                    && mid.len() >= self.width
+                    && mid.bytes().all(|b| b.is_ascii_digit())
+                {
+                    if let Ok(n) = mid.parse::<i64>() {
+                        found.push(n);
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+}
+
+/// Retimes the sequence; `cancel` is polled between frames and by the node.
+pub fn retime(
+    plugin: &Plugin,
+    args: &RetimeArgs,
+    cancel: &dyn Fn() -> bool,
+) -> Result<(), HostError> {
+    if args.factor < 1 || args.factor > 1000 {
+        return Err(HostError::BadArgument(format!(
+            "--factor {} must be 1..1000",
+            args.factor
+        )));
+    }
+    let n = args.factor as i64;
+    let (inp, outp) = (
+        Pattern::parse(&hashes_to_printf(&args.input))?,
+        Pattern::parse(&hashes_to_printf(&args.out))?,
+    );
+    let frames = inp.scan()?;
+    if frames.len() < 2 {
+        return Err(HostError::BadArgument(format!(
+            "'{}' matches {} frame(s); retiming needs at least 2",
+            args.input,
+            frames.len()
+        )));
+    }
+    let mut inst = plugin.instance("wick.interpolate")?;
+    for kv in &args.params {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| HostError::BadArgument(format!("--param '{kv}' is not NAME=VALUE")))?;
+        inst.set_param_text(k, v)?;
+    }
+    let first = frames[0];
+    let total = (frames.len() as u64 - 1) * (n as u64 - 1);
+    let bar = if args.progress_bar { ProgressBar::new(total.max(1)) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} in-betweens  {elapsed} ETA {eta}  {msg}",
+        )
+        .expect("valid template"),
+    );
+    // Input frames are copied through unchanged, so both patterns use the same file type.
+    let ext = |p: &Pattern| {
+        Path::new(&p.suffix)
+            .extension()
+            .map(|e| e.to_ascii_lowercase())
+    };
+    if ext(&inp) != ext(&outp) {
+        return Err(HostError::BadArgument(format!(
+            "--out '{}' must use the input's file type ('{}')",
+            args.out, args.input
+        )));
+    }
+    let write_original = |src: &Path, dst: &Path| -> Result<(), HostError> {
+        let bytes = std::fs::read(src)
+            .map_err(|e| HostError::Io { path: src.to_path_buf(), msg: e.to_string() })?;
+        write_atomic(dst, &bytes)
+    };
+    let start = Instant::now();
+    let mut a_path = inp.path(frames[0]);
+    let mut a = load_image(&a_path)?;
+    for (i, &fnum) in frames.iter().enumerate().skip(1) {
+        let b_path = inp.path(fnum);
+        let b = load_image(&b_path)?;
+        let base = first + (i as i64 - 1) * n;
+        write_original(&a_path, &outp.path(base))?;
+        for k in 1..n {
+            if cancel() {
+                bar.abandon_with_message("cancelled");
+                return Err(HostError::Plugin {
+                    status: crate::ffi::WICK_ERR_CANCELLED,
+                    message: "cancelled".into(),
+                });
+            }
+            let t = k as f64 / n as f64;
+            inst.set_param_text("t", &format!("{t}"))?;
+            let dst = outp.path(base + k);
+            let mut outs = vec![output_frame(&dst, Depth::of(&a), a.width, a.height)?];
+            let mut cb = |_f: f64, _m: &str| cancel();
+            inst.process(t, base + k, &[Some(&a), Some(&b)], &mut outs, Some(&mut cb))?;
+            save_image(&outs[0], &dst)?;
+            if !args.progress_bar {
+                eprintln!("wick: retime t={t:.3} -> {}", dst.display());
+            }
+            bar.set_message(dst.display().to_string());
+            bar.inc(1);
+        }
+        a = b;
+        a_path = b_path;
+    }
+    let last = first + (frames.len() as i64 - 1) * n;
+    write_original(&a_path, &outp.path(last))?;
+    bar.finish_with_message(format!(
+        "{} frames in -> {} frames out in {:.1} s",
+        frames.len(),
+        last - first + 1,
+        start.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
