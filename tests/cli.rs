@@ -361,7 +361,10 @@ fn retime_doubles_a_sequence() {
     println!("{s}");
     // 3 inputs -> 5 outputs: originals at 1, 3, 5 (copied unchanged), in-betweens at 2, 4.
     for (o, i) in [(1, 1), (3, 2), (5, 3)] {
-        assert_eq!(read(&d.join(format!("out/r.{o:04}.png"))), read(&d.join(format!("in/s.{i:04}.png"))));
+        assert_eq!(
+            read(&d.join(format!("out/r.{o:04}.png"))),
+            read(&d.join(format!("in/s.{i:04}.png")))
+        );
     }
     for o in [2, 4] {
         let img = image::open(d.join(format!("out/r.{o:04}.png"))).unwrap();
@@ -407,5 +410,8 @@ path = "out/m.####.png"
         .arg(d.join("run.png"))
         .args(["--param", "t=0.5"]));
     assert_eq!(read(&d.join("out/m.0001.png")), read(&d.join("run.png")));
-    assert_ne!(read(&d.join("out/m.0001.png")), read(&d.join("out/m.0002.png")));
+    assert_ne!(
+        read(&d.join("out/m.0001.png")),
+        read(&d.join("out/m.0002.png"))
+    );
 }

@@ -137,6 +137,9 @@ struct NodeSpec {
     last: Option<i64>,
 }
 
+/// Linear keyframes of one numeric param: name, type, [frame, value] pairs.
+type Keyframes = (String, ParamType, Vec<(f64, f64)>);
+
 enum Kind {
     Read {
         pattern: String,
@@ -153,7 +156,7 @@ enum Kind {
         inputs: Vec<Option<usize>>,
         offsets: Vec<i32>,
         params: Vec<(String, ParamValue)>,
-        keys: Vec<(String, ParamType, Vec<(f64, f64)>)>,
+        keys: Vec<Keyframes>,
     },
 }
 

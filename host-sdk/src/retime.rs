@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use crate::io::{load_image, output_frame, save_image, write_atomic, Depth};
 use crate::{HostError, Plugin};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `wick retime`.
 #[derive(Debug, Clone)]
@@ -166,7 +166,11 @@ pub fn retime(
     }
     let first = frames[0];
     let total = (frames.len() as u64 - 1) * (n as u64 - 1);
-    let bar = if args.progress_bar { ProgressBar::new(total.max(1)) } else { ProgressBar::hidden() };
+    let bar = if args.progress_bar {
+        ProgressBar::new(total.max(1))
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
         ProgressStyle::with_template(
             "{bar:40} {pos}/{len} in-betweens  {elapsed} ETA {eta}  {msg}",
@@ -186,8 +190,10 @@ pub fn retime(
         )));
     }
     let write_original = |src: &Path, dst: &Path| -> Result<(), HostError> {
-        let bytes = std::fs::read(src)
-            .map_err(|e| HostError::Io { path: src.to_path_buf(), msg: e.to_string() })?;
+        let bytes = std::fs::read(src).map_err(|e| HostError::Io {
+            path: src.to_path_buf(),
+            msg: e.to_string(),
+        })?;
         write_atomic(dst, &bytes)
     };
     let start = Instant::now();

@@ -117,13 +117,13 @@ fn check_descriptor(n: &NodeInfo, ids: &mut HashSet<String>) -> Vec<String> {
                     ));
                 }
             }
-            (ParamType::Enum, ParamValue::Str(s)) => {
-                if p.choices.is_empty() || !p.choices.contains(s) {
-                    errs.push(format!(
-                        "param '{}': default '{s}' not among its choices",
-                        p.name
-                    ));
-                }
+            (ParamType::Enum, ParamValue::Str(s))
+                if p.choices.is_empty() || !p.choices.contains(s) =>
+            {
+                errs.push(format!(
+                    "param '{}': default '{s}' not among its choices",
+                    p.name
+                ));
             }
             _ => {}
         }
@@ -147,6 +147,9 @@ fn raw_frame(f: &mut Frame) -> wick_frame {
         color_space: 0,
     }
 }
+
+/// A named way to break a frame descriptor.
+type FrameMutation = Box<dyn Fn(&mut wick_frame)>;
 
 /// Runs the bad-input cases on one node. Returns (case, passed, detail).
 fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
@@ -192,7 +195,7 @@ fn bad_inputs(plugin: &Plugin, node: &NodeInfo) -> Vec<(String, bool, String)> {
         (api.process)(raw, std::ptr::null())
     });
     // Output variations.
-    let mutate: Vec<(&str, Box<dyn Fn(&mut wick_frame)>)> = vec![
+    let mutate: Vec<(&str, FrameMutation)> = vec![
         (
             "null output data",
             Box::new(|f| f.data = std::ptr::null_mut()),

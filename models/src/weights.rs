@@ -34,7 +34,9 @@ impl ModelError {
 pub fn bundled(name: &str) -> PathBuf {
     match std::env::var_os("WICK_WEIGHTS_DIR") {
         Some(d) => PathBuf::from(d).join(name),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights").join(name),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("weights")
+            .join(name),
     }
 }
 

@@ -351,20 +351,19 @@ impl Params {
     }
 }
 
+/// The host's progress callback: fraction and message in, `true` out to ask for cancel.
+pub type ProgressFn<'a> = &'a mut dyn FnMut(f64, &str) -> bool;
+
 /// What a node sees of the host during `process`: time, and progress with cancel.
 pub struct ProcessCtx<'a> {
     pub time: f64,
     pub frame: i64,
-    progress: Option<&'a mut dyn FnMut(f64, &str) -> bool>,
+    progress: Option<ProgressFn<'a>>,
     cancelled: bool,
 }
 
 impl<'a> ProcessCtx<'a> {
-    pub fn new(
-        time: f64,
-        frame: i64,
-        progress: Option<&'a mut dyn FnMut(f64, &str) -> bool>,
-    ) -> Self {
+    pub fn new(time: f64, frame: i64, progress: Option<ProgressFn<'a>>) -> Self {
         Self {
             time,
             frame,

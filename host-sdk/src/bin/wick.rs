@@ -156,7 +156,12 @@ fn main() {
             depth.as_deref(),
         ),
         Cmd::Render { graph, frames } => render(&plugin, &graph, frames.as_deref()),
-        Cmd::Retime { input, factor, out, params } => {
+        Cmd::Retime {
+            input,
+            factor,
+            out,
+            params,
+        } => {
             let args = wick_host_sdk::retime::RetimeArgs {
                 input,
                 factor,

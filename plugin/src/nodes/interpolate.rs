@@ -20,7 +20,6 @@ use crate::node::{
 
 pub const ID: &str = "wick.interpolate";
 
-
 pub fn describe() -> NodeDesc {
     use ParamKind::*;
     NodeDesc {

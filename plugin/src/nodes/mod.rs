@@ -19,9 +19,18 @@ pub struct NodeEntry {
 /// environment has `WICK_ENABLE_TEST_NODES=1` at first use.
 pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
     let mut v = vec![
-        NodeEntry { desc: generate::describe(), create: generate::Generate::create },
-        NodeEntry { desc: style_transfer::describe(), create: style_transfer::StyleTransfer::create },
-        NodeEntry { desc: interpolate::describe(), create: interpolate::Interpolate::create },
+        NodeEntry {
+            desc: generate::describe(),
+            create: generate::Generate::create,
+        },
+        NodeEntry {
+            desc: style_transfer::describe(),
+            create: style_transfer::StyleTransfer::create,
+        },
+        NodeEntry {
+            desc: interpolate::describe(),
+            create: interpolate::Interpolate::create,
+        },
     ];
     if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {
         v.push(NodeEntry {
