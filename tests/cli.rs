@@ -415,3 +415,36 @@ path = "out/m.####.png"
         read(&d.join("out/m.0002.png"))
     );
 }
+
+#[test]
+fn sheet_shows_all_26_styles() {
+    let d = scratch("sheet");
+    let photo = repo_root().join("models/tests/fixtures/style/chelsea.png");
+    ok(wick()
+        .arg("sheet")
+        .arg(&photo)
+        .arg("--out")
+        .arg(d.join("sheet.png"))
+        .args(["--cell", "48", "--cols", "9"]));
+    let img = image::open(d.join("sheet.png")).unwrap().to_rgba8();
+    // 27 cells (source + 26 styles) in 9 columns = 3 rows; cells 48 px wide with 4 px gaps.
+    assert_eq!(img.width(), 9 * 52 + 4);
+    let src = image::open(&photo).unwrap();
+    let ch = (src.height() as f64 * 48.0 / src.width() as f64).round() as u32;
+    assert_eq!(img.height(), 3 * (ch + 4) + 4);
+    // Cells differ from one another (each is a different style).
+    let cell = |k: u32| -> Vec<u8> {
+        let (x, y) = (4 + (k % 9) * 52, 4 + (k / 9) * (ch + 4));
+        let mut v = Vec::new();
+        for yy in y + ch / 2..y + ch {
+            for xx in x..x + 48 {
+                v.extend_from_slice(&img.get_pixel(xx, yy).0);
+            }
+        }
+        v
+    };
+    for k in 1..27 {
+        assert_ne!(cell(k), cell(0), "style {} equals the source", k - 1);
+    }
+    assert_ne!(cell(1), cell(2));
+}

@@ -17,6 +17,7 @@ pub mod ffi;
 pub mod graph;
 pub mod io;
 pub mod retime;
+pub mod sheet;
 pub mod validate;
 
 use std::ffi::{c_char, c_void, CStr, CString};

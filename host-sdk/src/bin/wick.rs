@@ -91,6 +91,23 @@ enum Cmd {
         #[arg(long = "param", num_args = 1..)]
         params: Vec<String>,
     },
+    /// Contact sheet: the photo and all 26 built-in styles of wick.style-transfer, labelled.
+    Sheet {
+        /// The photo.
+        photo: PathBuf,
+        /// Output PNG.
+        #[arg(long)]
+        out: PathBuf,
+        /// Cell width in pixels.
+        #[arg(long, default_value_t = 256)]
+        cell: u32,
+        /// Cells per row.
+        #[arg(long, default_value_t = 7)]
+        cols: u32,
+        /// Extra wick.style-transfer params, NAME=VALUE (e.g. strength=0.8 preserve_color=true).
+        #[arg(long = "param", num_args = 1..)]
+        params: Vec<String>,
+    },
     /// Conformance run: descriptors, lifecycle, bad input, threads. Exits non-zero on failure.
     Validate {
         /// Instances rendered concurrently on as many threads.
@@ -170,6 +187,16 @@ fn main() {
                 progress_bar: std::io::stderr().is_terminal(),
             };
             wick_host_sdk::retime::retime(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
+        }
+        Cmd::Sheet {
+            photo,
+            out,
+            cell,
+            cols,
+            params,
+        } => {
+            let args = wick_host_sdk::sheet::SheetArgs { cell, cols, params };
+            wick_host_sdk::sheet::sheet(&plugin, &photo, &out, &args)
         }
         Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
     };
