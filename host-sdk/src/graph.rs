@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use serde::Deserialize;
 
@@ -442,7 +443,8 @@ impl Want {
 pub struct Renderer<'p> {
     graph: Graph,
     instances: HashMap<usize, Instance<'p>>,
-    cache: HashMap<(usize, i64, Want), Frame>,
+    /// Frames near the current one, shared (not copied) between their consumers.
+    cache: HashMap<(usize, i64, Want), Rc<Frame>>,
 }
 
 impl<'p> Renderer<'p> {
@@ -514,9 +516,9 @@ impl<'p> Renderer<'p> {
         frame: i64,
         want: Want,
         progress: &mut dyn FnMut(f64, &str) -> bool,
-    ) -> Result<Frame, HostError> {
+    ) -> Result<Rc<Frame>, HostError> {
         if let Some(f) = self.cache.get(&(i, frame, want)) {
-            return Ok(f.clone());
+            return Ok(Rc::clone(f));
         }
         let name = self.graph.nodes[i].name.clone();
         let ctx = |e: HostError| match e {
@@ -572,25 +574,18 @@ impl<'p> Renderer<'p> {
                 }
                 let (w, h) = match frames.iter().flatten().next() {
                     Some(f) => (f.width, f.height),
-                    _ => {
-                        let get = |inst: &mut Instance, k: &str| match inst.get_param(k) {
-                            Ok(ParamValue::Int(n)) => Ok(n as u32),
-                            _ => Err(HostError::BadArgument(format!(
-                                "node '{name}' is a source without a '{k}' param"
-                            ))),
-                        };
-                        (get(inst, "width")?, get(inst, "height")?)
-                    }
+                    None => inst.source_size().map_err(ctx)?,
                 };
                 let mut out = vec![want.frame(w, h)];
-                let refs: Vec<Option<&Frame>> = frames.iter().map(|f| f.as_ref()).collect();
+                let refs: Vec<Option<&Frame>> = frames.iter().map(|f| f.as_deref()).collect();
                 let time = frame as f64 / self.graph.fps;
                 inst.process(time, frame, &refs, &mut out, Some(progress))
                     .map_err(ctx)?;
                 out.pop().expect("one output")
             }
         };
-        self.cache.insert((i, frame, want), result.clone());
+        let result = Rc::new(result);
+        self.cache.insert((i, frame, want), Rc::clone(&result));
         Ok(result)
     }
 }

@@ -608,6 +608,30 @@ impl Instance<'_> {
         self.set_param(name, &v)
     }
 
+    /// Sets params from `NAME=VALUE` texts (command-line `--param` lists).
+    pub fn set_params_kv(&mut self, params: &[String]) -> Result<(), HostError> {
+        for kv in params {
+            let (k, v) = kv.split_once('=').ok_or_else(|| {
+                HostError::BadArgument(format!("--param '{kv}' is not NAME=VALUE"))
+            })?;
+            self.set_param_text(k, v)?;
+        }
+        Ok(())
+    }
+
+    /// Output size of a source node from its `width`/`height` params (used where the host has
+    /// no frame size of its own).
+    pub fn source_size(&mut self) -> Result<(u32, u32), HostError> {
+        let mut get = |k: &str| match self.get_param(k) {
+            Ok(ParamValue::Int(n)) => Ok(n as u32),
+            _ => Err(HostError::BadArgument(format!(
+                "{}: no input and no '{k}' param to size the output",
+                self.info.id
+            ))),
+        };
+        Ok((get("width")?, get("height")?))
+    }
+
     pub fn get_param(&mut self, name: &str) -> Result<ParamValue, HostError> {
         let cname = CString::new(name)
             .map_err(|_| HostError::BadArgument("param name has a NUL".into()))?;

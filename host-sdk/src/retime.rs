@@ -158,12 +158,7 @@ pub fn retime(
         )));
     }
     let mut inst = plugin.instance("wick.interpolate")?;
-    for kv in &args.params {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| HostError::BadArgument(format!("--param '{kv}' is not NAME=VALUE")))?;
-        inst.set_param_text(k, v)?;
-    }
+    inst.set_params_kv(&args.params)?;
     let first = frames[0];
     let total = (frames.len() as u64 - 1) * (n as u64 - 1);
     let bar = if args.progress_bar {

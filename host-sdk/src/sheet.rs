@@ -91,12 +91,7 @@ pub fn sheet(plugin: &Plugin, photo: &Path, out: &Path, args: &SheetArgs) -> Res
     let input = input?;
 
     let mut inst = plugin.instance("wick.style-transfer")?;
-    for kv in &args.params {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| HostError::BadArgument(format!("--param '{kv}' is not NAME=VALUE")))?;
-        inst.set_param_text(k, v)?;
-    }
+    inst.set_params_kv(&args.params)?;
     let n_styles = 26u32;
     let cells = n_styles + 1;
     let rows = cells.div_ceil(args.cols);

@@ -294,12 +294,7 @@ fn run(
         }
     }
     let mut inst = plugin.instance(node)?;
-    for kv in params {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| HostError::BadArgument(format!("--param '{kv}' is not NAME=VALUE")))?;
-        inst.set_param_text(k, v)?;
-    }
+    inst.set_params_kv(params)?;
     let depth = match depth {
         Some(d) => Depth::parse(d)
             .ok_or_else(|| HostError::BadArgument(format!("--depth {d}: use 8, 16 or 32")))?,
@@ -311,15 +306,7 @@ fn run(
     };
     let (w, h) = match frames.first() {
         Some(f) => (f.width, f.height),
-        _ => {
-            let get = |inst: &mut wick_host_sdk::Instance, k: &str| match inst.get_param(k) {
-                Ok(wick_host_sdk::ParamValue::Int(n)) => Ok(n as u32),
-                _ => Err(HostError::BadArgument(format!(
-                    "{node}: no input and no '{k}' param to size the output"
-                ))),
-            };
-            (get(&mut inst, "width")?, get(&mut inst, "height")?)
-        }
+        None => inst.source_size()?,
     };
     let mut outs = vec![output_frame(out, depth, w, h)?];
     let refs: Vec<Option<&Frame>> = (0..info.inputs.len()).map(|k| frames.get(k)).collect();
