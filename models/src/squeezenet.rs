@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 
+use crate::ops::max_pool2d_ceil;
 use crate::ops::{self, Conv2dParams};
-use crate::train::pool::max_pool2d_ceil;
 use crate::weights::{load_safetensors, ModelError};
 
 /// Where a feature is taken: the ReLU output of `conv1`, of a Fire block's concat (`fire2` ..

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor, Var};
+use wick_models::ops::{max_pool2d, max_pool2d_ceil};
 use wick_models::squeezenet::{SqueezeNet, Tap};
-use wick_models::train::pool::{max_pool2d, max_pool2d_ceil};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -107,7 +107,7 @@ fn max_pool_values_and_gradient_match_a_direct_loop() {
         let y = if ceil {
             max_pool2d_ceil(&x, 3, 2)
         } else {
-            max_pool2d(&x, 3, 2)
+            max_pool2d(&x, 3, 2, 0)
         }
         .unwrap();
         assert_eq!(y.dims(), &[1, 1, oh, ow]);

@@ -16,5 +16,5 @@ pub mod warp;
 pub use conv::{conv2d, conv2d_padded, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
 pub use norm::{instance_norm, instance_norm_act, NormActivation};
 pub use pad::{pad2d, reflect_pad2d, PadMode};
-pub use pool::max_pool2d;
+pub use pool::{max_pool2d, max_pool2d_ceil};
 pub use upsample::{upsample_bilinear2d, upsample_nearest2d};

@@ -171,3 +171,28 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> R
     }
     x.max_pool2d_with_stride(kernel, stride)
 }
+
+/// Max-pool in ceil mode (Caffe/ncnn "full" windows, as SqueezeNet uses), no padding:
+/// out = ceil((in − k) / s) + 1. Windows hanging over the bottom/right edge take the max of the
+/// samples they cover: the input is edge-replicated (which cannot change any window's max) and
+/// pooled with [`max_pool2d`], so the gradient is that op's, routed back through the pad.
+pub fn max_pool2d_ceil(x: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if kernel == 0 || stride == 0 || h < kernel || w < kernel {
+        candle_core::bail!(
+            "max_pool2d_ceil: need kernel, stride ≥ 1 and a {h}×{w} input at least kernel {kernel} wide"
+        );
+    }
+    let oh = (h - kernel).div_ceil(stride) + 1;
+    let ow = (w - kernel).div_ceil(stride) + 1;
+    let (ph, pw) = (
+        (oh - 1) * stride + kernel - h,
+        (ow - 1) * stride + kernel - w,
+    );
+    let xp = if ph > 0 || pw > 0 {
+        super::pad2d(x, 0, pw, 0, ph, super::PadMode::Replicate)?
+    } else {
+        x.clone()
+    };
+    max_pool2d(&xp, kernel, stride, 0)
+}

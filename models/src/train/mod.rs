@@ -23,7 +23,6 @@ pub mod loss;
 pub mod optim;
 pub mod params;
 pub mod plot;
-pub mod pool;
 pub mod vae;
 
 use std::collections::HashMap;
