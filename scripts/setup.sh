@@ -9,6 +9,16 @@ command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl ca-certificates)
 command -v cargo >/dev/null 2>&1 || need_apt+=(rustup)
+# The frei0r hosts the tests drive (tests/frei0r.rs): FFmpeg, melt (Kdenlive/Shotcut's engine)
+# and GStreamer with its frei0r elements (plugins-bad), plus frei0r.h for reference.
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+command -v melt >/dev/null 2>&1 || need_apt+=(melt)
+[ -f /usr/include/frei0r.h ] || need_apt+=(frei0r-plugins-dev)
+command -v gst-launch-1.0 >/dev/null 2>&1 || need_apt+=(gstreamer1.0-tools)
+gst_plugin_dir=/usr/lib/$(uname -m)-linux-gnu/gstreamer-1.0
+[ -f "$gst_plugin_dir/libgstfrei0r.so" ] || need_apt+=(gstreamer1.0-plugins-bad)
+[ -f "$gst_plugin_dir/libgstpng.so" ] || need_apt+=(gstreamer1.0-plugins-good)
+[ -f "$gst_plugin_dir/libgstvideoconvertscale.so" ] || [ -f "$gst_plugin_dir/libgstvideoconvert.so" ] || need_apt+=(gstreamer1.0-plugins-base)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""

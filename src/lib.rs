@@ -69,3 +69,45 @@ pub fn wick() -> Command {
     c.env("WICK_PLUGIN", &a.plugin);
     c
 }
+
+/// Builds the frei0r libraries (same profile) and assembles their folder with
+/// `wick frei0r --out <profile>/frei0r`, once per test process. Returns the folder.
+pub fn frei0r_dir() -> &'static Path {
+    static D: OnceLock<PathBuf> = OnceLock::new();
+    D.get_or_init(|| {
+        let a = artifacts();
+        let release = a
+            .target_dir
+            .file_name()
+            .map(|n| n == "release")
+            .unwrap_or(false);
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(repo_root()).args([
+            "build",
+            "-p",
+            "wick-frei0r-style",
+            "-p",
+            "wick-frei0r-generate",
+            "-p",
+            "wick-frei0r-interpolate",
+        ]);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build");
+        assert!(st.success(), "cargo build of the frei0r libraries failed");
+        let out = a.target_dir.join("frei0r");
+        let o = Command::new(&a.wick)
+            .args(["frei0r", "--out"])
+            .arg(&out)
+            .output()
+            .expect("run wick frei0r");
+        assert!(
+            o.status.success(),
+            "wick frei0r failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    })
+}

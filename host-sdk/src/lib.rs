@@ -14,6 +14,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod ffi;
+pub mod frei0r;
 pub mod graph;
 pub mod io;
 pub mod retime;

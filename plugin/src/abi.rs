@@ -178,7 +178,7 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-fn to_cstring(s: &str) -> CString {
+pub(crate) fn to_cstring(s: &str) -> CString {
     CString::new(s.replace('\0', "\\0")).unwrap_or_default()
 }
 
@@ -200,7 +200,7 @@ fn status_of(e: &NodeError) -> i32 {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         s.to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
@@ -213,7 +213,7 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// Installs (once) a panic hook that stays silent: panics are reported as statuses instead of
 /// being printed into the host's stderr. This library has its own copy of std, so the hook
 /// does not affect the host.
-fn quiet_panics() {
+pub(crate) fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("WICK_PRINT_PANICS").is_none() {

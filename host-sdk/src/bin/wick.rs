@@ -38,6 +38,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Assemble the frei0r plugin folder (wick_style.so, wick_generate.so, wick_interpolate.so
+    /// and Kdenlive descriptions) from the libraries beside this binary.
+    Frei0r {
+        /// Output folder, e.g. target/frei0r (point FREI0R_PATH at it).
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder holding libwick_*.so (default: this binary's folder).
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// List the plugin's nodes and their params.
     Nodes {
         /// Machine-readable output.
@@ -148,9 +158,16 @@ fn main() {
         }
         eprintln!("\nwick: cancelling (Ctrl-C again to quit at once)...");
     });
+    if let Cmd::Frei0r { out, from } = &cli.cmd {
+        if let Err(e) = frei0r_folder(out, from.as_deref()) {
+            fail(e);
+        }
+        return;
+    }
     let path = default_plugin_path(cli.plugin.as_deref());
     let plugin = Plugin::load(&path).unwrap_or_else(|e| fail(e));
     let r = match cli.cmd {
+        Cmd::Frei0r { .. } => Ok(()),
         Cmd::Nodes { json } => nodes(&plugin, json),
         Cmd::Run {
             node,
@@ -203,6 +220,21 @@ fn main() {
     if let Err(e) = r {
         fail(e);
     }
+}
+
+fn frei0r_folder(out: &Path, from: Option<&Path>) -> Result<(), HostError> {
+    let from = match from {
+        Some(f) => f.to_path_buf(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .ok_or_else(|| HostError::BadArgument("cannot find this binary's folder".into()))?,
+    };
+    for f in wick_host_sdk::frei0r::assemble(&from, out)? {
+        println!("{}", f.display());
+    }
+    println!("export FREI0R_PATH={}", out.display());
+    Ok(())
 }
 
 fn nodes(plugin: &Plugin, json: bool) -> Result<(), HostError> {

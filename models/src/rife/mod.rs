@@ -382,12 +382,32 @@ impl IfNet {
         }
         let a = alignment(scale)?;
         let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
+        // Colour is zero-padded as RIFE's reference does; extra channels (alpha) repeat the
+        // edge, so an opaque frame stays opaque where the flow samples the padding.
         let pad = |x: &Tensor| -> Result<Tensor> {
             if (ph, pw) == (h, w) {
-                Ok(x.clone())
-            } else {
-                ops::pad2d(x, 0, pw - w, 0, ph - h, ops::PadMode::Zero)
+                return Ok(x.clone());
             }
+            let rgb = ops::pad2d(
+                &x.narrow(1, 0, 3)?,
+                0,
+                pw - w,
+                0,
+                ph - h,
+                ops::PadMode::Zero,
+            )?;
+            if c == 3 {
+                return Ok(rgb);
+            }
+            let rest = ops::pad2d(
+                &x.narrow(1, 3, c - 3)?,
+                0,
+                pw - w,
+                0,
+                ph - h,
+                ops::PadMode::Replicate,
+            )?;
+            Tensor::cat(&[&rgb, &rest], 1)
         };
         let out = self.forward(&pad(img0)?, &pad(img1)?, t, scale)?;
         Ok(out.narrow(2, 0, h)?.narrow(3, 0, w)?)

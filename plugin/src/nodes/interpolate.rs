@@ -208,6 +208,23 @@ mod tests {
         );
         assert!(mid[0] > 0.7, "{mid:?}");
         assert!((mid[3] - 1.0).abs() < 1e-4);
+        // An unaligned size (padded inside the model): opaque frames stay opaque everywhere,
+        // the padded border rows included.
+        let (w2, h2) = (100, 70);
+        let mut out2 = vec![Image::new(w2, h2).unwrap()];
+        node.process(
+            &mut ctx,
+            &params,
+            &[Some(square(w2, h2, 16, 1.0)), Some(square(w2, h2, 40, 1.0))],
+            &mut out2,
+        )
+        .unwrap();
+        let min_alpha = out2[0]
+            .data
+            .chunks_exact(4)
+            .map(|p| p[3])
+            .fold(1.0f32, f32::min);
+        assert!(min_alpha > 0.9999, "opaque inputs gave alpha {min_alpha}");
         // Mismatched sizes are an error, not a panic.
         let small = square(80, 64, 8, 1.0);
         let e = node.process(&mut ctx, &params, &[Some(a), Some(small)], &mut out);

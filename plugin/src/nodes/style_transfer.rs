@@ -39,6 +39,7 @@ pub fn describe() -> NodeDesc {
         params: vec![
             ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', or a path to a TransformerNet .safetensors/.pth.", Str { default: "multistyle26" }).reloads(),
             ParamDesc::new("style", "Style", "multistyle26: a style index 0-25, or a blend such as 3:0.5,12:0.5.", Str { default: "0" }).animatable(),
+            ParamDesc::new("style_image", "Style image", "model=arbitrary: a painting file (PNG, JPEG, TIFF) to take the style from when nothing is connected to the style input (hosts with one input, e.g. frei0r).", Path { default: "" }),
             ParamDesc::new("strength", "Strength", "0: the source, 1: full style. arbitrary: interpolates the style vector with the source's own (as Magenta does); other models: mixes the pixels.", Float { min: 0.0, max: 1.0, default: 1.0 }).animatable(),
             ParamDesc::new("preserve_color", "Preserve colour", "Keep the source's colours; take only the lightness from the style.", Bool { default: false }).animatable(),
             ParamDesc::new("tile", "Tile rows", "Compute convolutions in bands of this many rows to bound memory (0: whole frame). Bands read their own overlap, so results are unchanged.", Int { min: 0, max: 32768, default: 0 }),
@@ -65,6 +66,19 @@ enum Loaded {
 #[derive(Default)]
 pub struct StyleTransfer {
     loaded: Option<((String, String), Device, Loaded)>,
+    /// The `style_image` file last read: (path, modification time, image).
+    style_file: Option<(String, Option<std::time::SystemTime>, Image)>,
+}
+
+/// Reads a style painting from a file into the working format (sRGB, straight alpha).
+fn read_style_file(path: &str) -> Result<Image, NodeError> {
+    let img = ::image::open(path)
+        .map_err(|e| NodeError::BadArgument(format!("param 'style_image': {path}: {e}")))?
+        .to_rgba32f();
+    let (w, h) = img.dimensions();
+    let mut out = Image::new(w as usize, h as usize)?;
+    out.data.copy_from_slice(img.as_raw());
+    Ok(out)
 }
 
 /// Where the bundled weights live: `$WICK_WEIGHTS_DIR`, else the build's `models/weights`.
@@ -173,11 +187,27 @@ impl Node for StyleTransfer {
                 transform,
                 style_cache,
             } => {
-                let simg = inputs.get(1).and_then(|s| s.as_ref()).ok_or_else(|| {
-                    NodeError::BadArgument(
-                        "model=arbitrary needs a painting on the 'style' input".into(),
-                    )
-                })?;
+                let path = p.str("style_image");
+                let simg = match inputs.get(1).and_then(|s| s.as_ref()) {
+                    Some(s) => s,
+                    None if !path.is_empty() => {
+                        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+                        let fresh = matches!(&self.style_file,
+                            Some((p0, t0, _)) if p0 == path && *t0 == mtime);
+                        if !fresh {
+                            self.style_file =
+                                Some((path.to_string(), mtime, read_style_file(path)?));
+                        }
+                        &self.style_file.as_ref().expect("just read").2
+                    }
+                    None => {
+                        return Err(NodeError::BadArgument(
+                            "model=arbitrary needs a painting on the 'style' input or a \
+                             'style_image' file"
+                                .into(),
+                        ))
+                    }
+                };
                 let to256 = |t: &Tensor| wick_models::ops::upsample_bilinear2d(t, 256, 256, false);
                 let h = hash_image(simg);
                 let v = match style_cache {

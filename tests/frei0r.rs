@@ -1,0 +1,652 @@
+//! The frei0r plugins inside the real hosts (FFmpeg, melt, GStreamer), each result compared
+//! with `wick run` of the same node and params (±1 per 8-bit channel), plus the frei0r API
+//! called directly: bad pointers, threads, strips, deinit while alive.
+//!
+//! The hosts are installed by `scripts/setup.sh` (apt: ffmpeg, melt, gstreamer1.0-*).
+
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use wick_tests::{frei0r_dir, repo_root, scratch, wick};
+
+fn need(tool: &str) {
+    let ok = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{tool} is missing: run ./scripts/setup.sh (it installs the frei0r hosts)"
+    );
+}
+
+fn rgba(path: &Path) -> image::RgbaImage {
+    image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgba8()
+}
+
+/// Largest per-channel difference between two images of the same size.
+fn max_diff(a: &Path, b: &Path) -> u8 {
+    let (x, y) = (rgba(a), rgba(b));
+    assert_eq!(
+        x.dimensions(),
+        y.dimensions(),
+        "{} vs {}",
+        a.display(),
+        b.display()
+    );
+    x.as_raw()
+        .iter()
+        .zip(y.as_raw())
+        .map(|(p, q)| p.abs_diff(*q))
+        .max()
+        .unwrap_or(0)
+}
+
+fn assert_close(host: &Path, reference: &Path, what: &str) {
+    let d = max_diff(host, reference);
+    println!("{what}: max difference {d}/255");
+    assert!(
+        d <= 1,
+        "{what}: {} differs from wick run ({}) by {d}/255",
+        host.display(),
+        reference.display()
+    );
+}
+
+fn run_ok(cmd: &mut Command, what: &str) {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        o.status.success(),
+        "{what} failed ({}):\n{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn wick_run(node: &str, inputs: &[&Path], params: &[&str], time: f64, out: &Path) {
+    let mut c = wick();
+    c.args(["run", node, "--out"]).arg(out);
+    if !inputs.is_empty() {
+        c.arg("--in").args(inputs);
+    }
+    if !params.is_empty() {
+        c.arg("--param").args(params);
+    }
+    c.args(["--time", &time.to_string(), "--depth", "8"]);
+    run_ok(&mut c, &format!("wick run {node}"));
+}
+
+/// A real photo (examples/style-bikes) scaled to `w`x`h` PNG, and a second frame of the clip.
+fn photos(dir: &Path, w: u32, h: u32) -> (PathBuf, PathBuf) {
+    let src = repo_root().join("examples/style-bikes");
+    let mut out = Vec::new();
+    for (i, name) in ["bikes.0001.jpg", "bikes.0005.jpg"].iter().enumerate() {
+        let img = image::open(src.join(name)).expect("example photo");
+        let img = img.resize_exact(w, h, image::imageops::FilterType::Triangle);
+        let p = dir.join(format!("photo{i}.png"));
+        img.to_rgb8().save(&p).expect("save png");
+        out.push(p);
+    }
+    (out[0].clone(), out[1].clone())
+}
+
+fn ffmpeg() -> Command {
+    need("ffmpeg");
+    let mut c = Command::new("ffmpeg");
+    c.env("FREI0R_PATH", frei0r_dir())
+        .args(["-hide_banner", "-loglevel", "error", "-y"]);
+    c
+}
+
+fn melt() -> Command {
+    need("melt");
+    let mut c = Command::new("melt");
+    c.env("FREI0R_PATH", frei0r_dir()).arg("-silent");
+    c
+}
+
+fn gst() -> Command {
+    need("gst-launch-1.0");
+    let mut c = Command::new("gst-launch-1.0");
+    c.env("FREI0R_PATH", frei0r_dir())
+        // A private registry, so a stale cache never hides the freshly built plugins.
+        .env("GST_REGISTRY", frei0r_dir().join("gst-registry.bin"))
+        .arg("-q");
+    c
+}
+
+/// An MLT profile of the given size (square pixels), so melt neither scales nor pads.
+fn melt_profile(dir: &Path, w: u32, h: u32) -> PathBuf {
+    let p = dir.join("profile");
+    std::fs::write(
+        &p,
+        format!(
+            "description=wick test\nwidth={w}\nheight={h}\nprogressive=1\nsample_aspect_num=1\n\
+             sample_aspect_den=1\ndisplay_aspect_num={w}\ndisplay_aspect_den={h}\n\
+             frame_rate_num=25\nframe_rate_den=1\ncolorspace=709\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+const STYLE: [&str; 3] = ["model=multistyle26", "style=3", "strength=1"];
+
+#[test]
+fn ffmpeg_style_filter_and_generate_source() {
+    let dir = scratch("frei0r_ffmpeg");
+    let (photo, _) = photos(&dir, 128, 96);
+    // Style filter on a real photo (widths that are multiples of 16: FFmpeg 5.1 needs them).
+    let out = dir.join("ff_style_%d.png");
+    run_ok(
+        ffmpeg()
+            .arg("-i")
+            .arg(&photo)
+            .args([
+                "-vf",
+                "format=rgba,frei0r=filter_name=wick_style:filter_params=multistyle26|3||1",
+                "-frames:v",
+                "1",
+            ])
+            .arg(&out),
+        "ffmpeg frei0r wick_style",
+    );
+    let reference = dir.join("ref_style.png");
+    wick_run("wick.style-transfer", &[&photo], &STYLE, 0.0, &reference);
+    assert_close(&dir.join("ff_style_1.png"), &reference, "ffmpeg wick_style");
+
+    // Generator source: every param positional, doubles mapped from [0, 1], and `params`
+    // overriding zoom in Wick's own units. FFmpeg passes time in milliseconds.
+    let fp = "cppn|0.5|0|0.25|0.05|0|0.25|0.1|mixed|rgb|0.01|cpu|auto|zoom=2.5";
+    let src =
+        format!("frei0r_src=size=64x48:framerate=25:filter_name=wick_generate:filter_params={fp}");
+    run_ok(
+        ffmpeg()
+            .args(["-f", "lavfi", "-i", &src, "-frames:v", "3"])
+            .arg(dir.join("ff_gen_%d.png")),
+        "ffmpeg frei0r_src wick_generate",
+    );
+    // seed 0.5 → round(0.5 * 2147483647); speed 0.05 → 0.5; depth 0.25 → round(4.75);
+    // width 0.1 → round(27.4).
+    let params = [
+        "model=cppn",
+        "seed=1073741824",
+        "seed_b=0",
+        "mix=0.25",
+        "speed=0.5",
+        "pattern=0",
+        "net_depth=5",
+        "net_width=27",
+        "zoom=2.5",
+        "width=64",
+        "height=48",
+    ];
+    for k in 0..3 {
+        let r = dir.join(format!("ref_gen_{k}.png"));
+        wick_run("wick.generate", &[], &params, k as f64 / 25.0, &r);
+        assert_close(
+            &dir.join(format!("ff_gen_{}.png", k + 1)),
+            &r,
+            &format!("ffmpeg wick_generate frame {k}"),
+        );
+    }
+    // Frames differ over time (the latent walk moves), so the time unit really arrived.
+    assert!(max_diff(&dir.join("ff_gen_1.png"), &dir.join("ff_gen_3.png")) > 2);
+}
+
+#[test]
+fn melt_filter_parallel_producer_and_transition() {
+    let dir = scratch("frei0r_melt");
+    let (a, b) = photos(&dir, 128, 96);
+    let profile = melt_profile(&dir, 128, 96);
+    let consumer = |pattern: &Path| {
+        vec![
+            "-consumer".to_string(),
+            format!("avformat:{}", pattern.display()),
+            "vcodec=png".into(),
+            "f=image2".into(),
+        ]
+    };
+
+    // Style filter on a playlist of three real frames, rendered by two threads at once
+    // (real_time=-2, as Kdenlive and Shotcut render).
+    let out = dir.join("melt_style_%d.png");
+    let mut c = melt();
+    c.arg("-profile").arg(&profile);
+    for p in [&a, &b, &a] {
+        c.arg(format!("pixbuf:{}", p.display())).arg("out=0");
+    }
+    c.args(["-filter", "frei0r.wick_style"]).args(STYLE);
+    c.args(consumer(&out)).arg("real_time=-2");
+    run_ok(&mut c, "melt -filter frei0r.wick_style real_time=-2");
+    let ra = dir.join("ref_style_a.png");
+    let rb = dir.join("ref_style_b.png");
+    wick_run("wick.style-transfer", &[&a], &STYLE, 0.0, &ra);
+    wick_run("wick.style-transfer", &[&b], &STYLE, 0.0, &rb);
+    for (k, r) in [(1, &ra), (2, &rb), (3, &ra)] {
+        assert_close(
+            &dir.join(format!("melt_style_{k}.png")),
+            r,
+            &format!("melt wick_style frame {k}"),
+        );
+    }
+
+    // Any painting as the style (model=arbitrary) from a file: frei0r filters have one input.
+    let wave = repo_root().join("models/tests/fixtures/style/great_wave.png");
+    let out = dir.join("melt_wave_%d.png");
+    let mut c = melt();
+    c.arg("-profile")
+        .arg(&profile)
+        .arg(format!("pixbuf:{}", a.display()))
+        .arg("out=0")
+        .args(["-filter", "frei0r.wick_style", "model=arbitrary"])
+        .arg(format!("style_image={}", wave.display()))
+        .args(consumer(&out));
+    run_ok(&mut c, "melt -filter frei0r.wick_style model=arbitrary");
+    let r = dir.join("ref_wave.png");
+    wick_run(
+        "wick.style-transfer",
+        &[&a, &wave],
+        &["model=arbitrary"],
+        0.0,
+        &r,
+    );
+    assert_close(
+        &dir.join("melt_wave_1.png"),
+        &r,
+        "melt wick_style arbitrary",
+    );
+
+    // Generator as a producer; params by name, doubles in [0, 1]; time in seconds.
+    let out = dir.join("melt_gen_%d.png");
+    let mut c = melt();
+    c.arg("-profile")
+        .arg(&profile)
+        .args([
+            "frei0r.wick_generate",
+            "out=1",
+            "seed=0.25",
+            "speed=0.1",
+            "params=net_width:16",
+        ])
+        .args(consumer(&out));
+    run_ok(&mut c, "melt frei0r.wick_generate producer");
+    let gp = [
+        "seed=536870912",
+        "speed=1",
+        "net_width=16",
+        "width=128",
+        "height=96",
+    ];
+    for k in 0..2 {
+        let r = dir.join(format!("ref_gen_{k}.png"));
+        wick_run("wick.generate", &[], &gp, k as f64 / 25.0, &r);
+        assert_close(
+            &dir.join(format!("melt_gen_{}.png", k + 1)),
+            &r,
+            &format!("melt wick_generate frame {k}"),
+        );
+    }
+
+    // Interpolate as a transition (MIXER2) between two tracks.
+    let out = dir.join("melt_mix_%d.png");
+    let mut c = melt();
+    c.arg("-profile")
+        .arg(&profile)
+        .arg(format!("pixbuf:{}", a.display()))
+        .arg("out=0")
+        .arg("-track")
+        .arg(format!("pixbuf:{}", b.display()))
+        .arg("out=0")
+        .args([
+            "-transition",
+            "frei0r.wick_interpolate",
+            "in=0",
+            "out=0",
+            "a_track=0",
+            "b_track=1",
+            "t=0.25",
+        ])
+        .args(consumer(&out));
+    run_ok(&mut c, "melt -transition frei0r.wick_interpolate");
+    let r = dir.join("ref_mix.png");
+    wick_run("wick.interpolate", &[&a, &b], &["t=0.25"], 0.0, &r);
+    assert_close(&dir.join("melt_mix_1.png"), &r, "melt wick_interpolate");
+}
+
+#[test]
+fn gstreamer_filter_source_and_mixer() {
+    let dir = scratch("frei0r_gst");
+    let (a, b) = photos(&dir, 128, 96);
+    let decode = |p: &Path, tail: &str| {
+        format!(
+            "filesrc location={} ! pngdec ! videoconvert ! video/x-raw,format=RGBA ! {tail}",
+            p.display()
+        )
+    };
+    let encode = |p: &Path| format!("videoconvert ! pngenc ! filesink location={}", p.display());
+
+    let out = dir.join("gst_style.png");
+    let line = decode(
+        &a,
+        &format!(
+            "frei0r-filter-wick-style model=multistyle26 style=3 ! {}",
+            encode(&out)
+        ),
+    );
+    run_ok(
+        gst().args(line.split_whitespace()),
+        "gst frei0r-filter-wick-style",
+    );
+    let r = dir.join("ref_style.png");
+    wick_run("wick.style-transfer", &[&a], &STYLE, 0.0, &r);
+    assert_close(&out, &r, "gstreamer wick_style");
+
+    let out = dir.join("gst_gen_%d.png");
+    let line = format!(
+        "frei0r-src-wick-generate num-buffers=2 seed=0.5 params=zoom=3 ! \
+         video/x-raw,format=RGBA,width=96,height=64,framerate=25/1 ! videoconvert ! pngenc ! \
+         multifilesink location={}",
+        out.display()
+    );
+    run_ok(
+        gst().args(line.split_whitespace()),
+        "gst frei0r-src-wick-generate",
+    );
+    for k in 0..2 {
+        let r = dir.join(format!("ref_gen_{k}.png"));
+        wick_run(
+            "wick.generate",
+            &[],
+            &["seed=1073741824", "zoom=3", "width=96", "height=64"],
+            k as f64 / 25.0,
+            &r,
+        );
+        assert_close(
+            &dir.join(format!("gst_gen_{k}.png")),
+            &r,
+            &format!("gstreamer wick_generate frame {k}"),
+        );
+    }
+
+    let out = dir.join("gst_mix.png");
+    let line = format!(
+        "frei0r-mixer-wick-interpolate name=m t=0.75 ! {} {} {}",
+        encode(&out),
+        decode(&a, "m.sink_0"),
+        decode(&b, "m.sink_1")
+    );
+    run_ok(
+        gst().args(line.split_whitespace()),
+        "gst frei0r-mixer-wick-interpolate",
+    );
+    let r = dir.join("ref_mix.png");
+    wick_run("wick.interpolate", &[&a, &b], &["t=0.75"], 0.0, &r);
+    assert_close(&out, &r, "gstreamer wick_interpolate");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The frei0r API called directly.
+
+#[repr(C)]
+struct PluginInfo {
+    name: *const c_char,
+    author: *const c_char,
+    plugin_type: c_int,
+    color_model: c_int,
+    frei0r_version: c_int,
+    major_version: c_int,
+    minor_version: c_int,
+    num_params: c_int,
+    explanation: *const c_char,
+}
+
+#[repr(C)]
+struct ParamInfo {
+    name: *const c_char,
+    param_type: c_int,
+    explanation: *const c_char,
+}
+
+struct Api {
+    _lib: libloading::Library,
+    init: unsafe extern "C" fn() -> c_int,
+    deinit: unsafe extern "C" fn(),
+    info: unsafe extern "C" fn(*mut PluginInfo),
+    param_info: unsafe extern "C" fn(*mut ParamInfo, c_int),
+    construct: unsafe extern "C" fn(c_uint, c_uint) -> *mut c_void,
+    destruct: unsafe extern "C" fn(*mut c_void),
+    set: unsafe extern "C" fn(*mut c_void, *mut c_void, c_int),
+    get: unsafe extern "C" fn(*mut c_void, *mut c_void, c_int),
+    update: unsafe extern "C" fn(*mut c_void, f64, *const u32, *mut u32),
+    update2: unsafe extern "C" fn(*mut c_void, f64, *const u32, *const u32, *const u32, *mut u32),
+}
+
+fn load(stem: &str) -> Api {
+    let path = frei0r_dir().join(format!("{stem}.so"));
+    // SAFETY: our own frei0r library; the symbol types are frei0r.h's.
+    unsafe {
+        let lib = libloading::Library::new(&path).expect("load frei0r library");
+        macro_rules! sym {
+            ($n:literal) => {
+                *lib.get($n.as_bytes()).expect($n)
+            };
+        }
+        Api {
+            init: sym!("f0r_init"),
+            deinit: sym!("f0r_deinit"),
+            info: sym!("f0r_get_plugin_info"),
+            param_info: sym!("f0r_get_param_info"),
+            construct: sym!("f0r_construct"),
+            destruct: sym!("f0r_destruct"),
+            set: sym!("f0r_set_param_value"),
+            get: sym!("f0r_get_param_value"),
+            update: sym!("f0r_update"),
+            update2: sym!("f0r_update2"),
+            _lib: lib,
+        }
+    }
+}
+
+fn param_index(api: &Api, n: c_int, name: &str) -> c_int {
+    for i in 0..n {
+        let mut pi = ParamInfo {
+            name: std::ptr::null(),
+            param_type: -1,
+            explanation: std::ptr::null(),
+        };
+        // SAFETY: valid out-pointer.
+        unsafe { (api.param_info)(&mut pi, i) };
+        // SAFETY: the plugin's static string.
+        if unsafe { CStr::from_ptr(pi.name) }.to_str() == Ok(name) {
+            return i;
+        }
+    }
+    panic!("no param {name}");
+}
+
+fn pixels(path: &Path) -> Vec<u32> {
+    rgba(path)
+        .as_raw()
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn save(px: &[u32], w: u32, h: u32, path: &Path) {
+    let bytes: Vec<u8> = px.iter().flat_map(|p| p.to_ne_bytes()).collect();
+    image::RgbaImage::from_raw(w, h, bytes)
+        .unwrap()
+        .save(path)
+        .unwrap();
+}
+
+#[test]
+fn api_info_params_bad_pointers_threads_and_strips() {
+    let dir = scratch("frei0r_api");
+    let (photo, _) = photos(&dir, 64, 48);
+    let api = load("wick_style");
+    // SAFETY (whole test): calling the plugin as a host would, including with bad arguments
+    // the plugin must survive.
+    unsafe {
+        assert_eq!((api.init)(), 1);
+        let mut info: PluginInfo = std::mem::zeroed();
+        (api.info)(&mut info);
+        assert_eq!(CStr::from_ptr(info.name).to_str().unwrap(), "wick_style");
+        assert_eq!(info.plugin_type, 0, "filter");
+        assert_eq!(info.color_model, 1, "RGBA8888");
+        assert_eq!(info.frei0r_version, 1);
+        let n = info.num_params;
+        assert!(n >= 5, "{n} params");
+        (api.info)(std::ptr::null_mut());
+        (api.param_info)(std::ptr::null_mut(), 0);
+        let mut pi: ParamInfo = std::mem::zeroed();
+        (api.param_info)(&mut pi, n);
+        (api.param_info)(&mut pi, -1);
+
+        // Bad sizes and bad instance pointers: refused, never a crash.
+        assert!((api.construct)(0, 10).is_null());
+        assert!((api.construct)(100_000, 100_000).is_null());
+        let mut bogus = [0u8; 64];
+        let bp = bogus.as_mut_ptr() as *mut c_void;
+        let mut d = 0.5f64;
+        (api.set)(bp, &mut d as *mut f64 as *mut c_void, 0);
+        (api.update)(bp, 0.0, std::ptr::null(), std::ptr::null_mut());
+        (api.destruct)(bp);
+        (api.destruct)(std::ptr::null_mut());
+
+        let inst = (api.construct)(64, 48);
+        assert!(!inst.is_null());
+        // Param round trips: strings and the [0, 1] mapping of an int param.
+        let style = param_index(&api, n, "style");
+        let s = CString::new("3").unwrap();
+        let mut sp = s.as_ptr();
+        (api.set)(inst, &mut sp as *mut _ as *mut c_void, style);
+        let mut back: *const c_char = std::ptr::null();
+        (api.get)(inst, &mut back as *mut _ as *mut c_void, style);
+        assert_eq!(CStr::from_ptr(back).to_str().unwrap(), "3");
+        let tile = param_index(&api, n, "tile");
+        let mut x = 0.5f64;
+        (api.set)(inst, &mut x as *mut f64 as *mut c_void, tile);
+        let mut y = -1.0f64;
+        (api.get)(inst, &mut y as *mut f64 as *mut c_void, tile);
+        assert!((y - 0.5).abs() < 1e-4, "tile read back as {y}");
+        let mut zero = 0.0f64;
+        (api.set)(inst, &mut zero as *mut f64 as *mut c_void, tile);
+        // NULL value, out-of-range index, NaN: ignored with a message.
+        (api.set)(inst, std::ptr::null_mut(), style);
+        (api.set)(inst, &mut x as *mut f64 as *mut c_void, n + 3);
+        let strength = param_index(&api, n, "strength");
+        let mut nan = f64::NAN;
+        (api.set)(inst, &mut nan as *mut f64 as *mut c_void, strength);
+        let mut one = 1.0f64;
+        (api.set)(inst, &mut one as *mut f64 as *mut c_void, strength);
+        // A bad value for a string param keeps the old value.
+        let bad = CString::new("nonsense=").unwrap();
+        let mut bp2 = bad.as_ptr();
+        (api.set)(inst, &mut bp2 as *mut _ as *mut c_void, n - 1);
+        let mut ov: *const c_char = std::ptr::null();
+        (api.get)(inst, &mut ov as *mut _ as *mut c_void, n - 1);
+        assert_eq!(CStr::from_ptr(ov).to_str().unwrap(), "");
+
+        // f0r_deinit while the instance lives (FFmpeg does this): the instance still works.
+        (api.deinit)();
+        assert_eq!((api.init)(), 1);
+
+        let input = pixels(&photo);
+        let mut out = vec![0u32; 64 * 48];
+        (api.update)(inst, 0.0, std::ptr::null(), out.as_mut_ptr());
+        (api.update)(inst, f64::NAN, input.as_ptr(), out.as_mut_ptr());
+        // In place (the same buffer in and out) and through update2, as GStreamer calls it.
+        let mut inplace = input.clone();
+        let p = inplace.as_mut_ptr();
+        (api.update2)(inst, 0.0, p, std::ptr::null(), std::ptr::null(), p);
+        (api.update)(inst, 0.0, input.as_ptr(), out.as_mut_ptr());
+        assert_eq!(inplace, out, "in-place update differs");
+        let host = dir.join("direct.png");
+        save(&out, 64, 48, &host);
+        let r = dir.join("ref.png");
+        wick_run("wick.style-transfer", &[&photo], &STYLE, 0.0, &r);
+        assert_close(&host, &r, "direct f0r_update");
+
+        // One instance called from two threads at once (melt's threads=N does this with
+        // half-height strips; the instance is built at the strip height).
+        let strip = (api.construct)(64, 24) as usize;
+        let mut sp = s.as_ptr();
+        (api.set)(
+            strip as *mut c_void,
+            &mut sp as *mut _ as *mut c_void,
+            style,
+        );
+        let results: Vec<Vec<u32>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..2)
+                .map(|k| {
+                    let src = &input[k * 64 * 24..(k + 1) * 64 * 24];
+                    let api = &api;
+                    sc.spawn(move || {
+                        let mut o = vec![0u32; 64 * 24];
+                        for _ in 0..3 {
+                            (api.update)(strip as *mut c_void, 0.0, src.as_ptr(), o.as_mut_ptr());
+                        }
+                        o
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (k, res) in results.iter().enumerate() {
+            let mut single = vec![0u32; 64 * 24];
+            (api.update)(
+                strip as *mut c_void,
+                0.0,
+                input[k * 64 * 24..].as_ptr(),
+                single.as_mut_ptr(),
+            );
+            assert_eq!(res, &single, "strip {k}: concurrent result differs");
+        }
+        (api.destruct)(strip as *mut c_void);
+        (api.destruct)(inst);
+        (api.destruct)(inst); // twice: ignored
+    }
+}
+
+#[test]
+fn folder_has_one_library_per_node_and_kdenlive_descriptions() {
+    let d = frei0r_dir();
+    for n in ["wick_style", "wick_generate", "wick_interpolate"] {
+        assert!(d.join(format!("{n}.so")).is_file(), "{n}.so missing");
+    }
+    let fx = std::fs::read_to_string(d.join("kdenlive/effects/wick_style.xml")).unwrap();
+    assert!(fx.contains("tag=\"frei0r.wick_style\""), "{fx}");
+    assert!(fx.contains("name=\"strength\""), "{fx}");
+    let tr = std::fs::read_to_string(d.join("kdenlive/transitions/wick_interpolate.xml")).unwrap();
+    assert!(tr.starts_with("<!DOCTYPE kpartgui>\n<transition "), "{tr}");
+    // The source's info: a frei0r source with no width/height params (the host sizes it).
+    let api = load("wick_generate");
+    // SAFETY: plain frei0r calls.
+    unsafe {
+        let mut info: PluginInfo = std::mem::zeroed();
+        (api.info)(&mut info);
+        assert_eq!(info.plugin_type, 1, "source");
+        let n = info.num_params;
+        for i in 0..n {
+            let mut pi: ParamInfo = std::mem::zeroed();
+            (api.param_info)(&mut pi, i);
+            let name = CStr::from_ptr(pi.name).to_str().unwrap();
+            assert!(name != "width" && name != "height");
+        }
+        let inst = (api.construct)(32, 16);
+        let mut out = vec![7u32; 32 * 16];
+        (api.update)(inst, 0.0, std::ptr::null(), out.as_mut_ptr());
+        assert!(
+            out.iter().all(|p| p.to_ne_bytes()[3] == 255),
+            "opaque output"
+        );
+        (api.destruct)(inst);
+    }
+}
