@@ -626,6 +626,41 @@ fn folder_has_one_library_per_node_and_kdenlive_descriptions() {
     assert!(fx.contains("name=\"strength\""), "{fx}");
     let tr = std::fs::read_to_string(d.join("kdenlive/transitions/wick_interpolate.xml")).unwrap();
     assert!(tr.starts_with("<!DOCTYPE kpartgui>\n<transition "), "{tr}");
+    // The folder carries the weights, and the libraries read them from beside themselves:
+    // a copy of the folder with a corrupt weights file makes the copy's filter say so.
+    assert!(d.join("wick-weights/multistyle26.safetensors").is_file());
+    let copy = scratch("frei0r_moved").join("plugins");
+    std::fs::create_dir_all(copy.join("wick-weights")).unwrap();
+    std::fs::copy(d.join("wick_style.so"), copy.join("wick_style.so")).unwrap();
+    std::fs::write(
+        copy.join("wick-weights/multistyle26.safetensors"),
+        b"not weights",
+    )
+    .unwrap();
+    let (photo, _) = photos(copy.parent().unwrap(), 64, 48);
+    need("ffmpeg");
+    let o = Command::new("ffmpeg")
+        .env("FREI0R_PATH", &copy)
+        .env_remove("WICK_WEIGHTS_DIR")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(&photo)
+        .args([
+            "-vf",
+            "format=rgba,frei0r=filter_name=wick_style",
+            "-frames:v",
+            "1",
+        ])
+        .arg(copy.join("out_%d.png"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("[wick_style]") && err.contains("plugins/wick-weights/multistyle26"),
+        "{err}"
+    );
+    // The frame passed through unchanged.
+    assert_eq!(max_diff(&copy.join("out_1.png"), &photo), 0);
+
     // The source's info: a frei0r source with no width/height params (the host sizes it).
     let api = load("wick_generate");
     // SAFETY: plain frei0r calls.

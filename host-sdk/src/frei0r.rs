@@ -7,7 +7,9 @@
 //! - `OUT/wick_style.so`, `OUT/wick_generate.so`, `OUT/wick_interpolate.so` (each copied to
 //!   a temp name and renamed: a host scanning the folder never sees half a library);
 //! - `OUT/kdenlive/effects/wick_style.xml` and `OUT/kdenlive/transitions/wick_interpolate.xml`,
-//!   read from each library's `wick_frei0r_kdenlive_xml` export.
+//!   read from each library's `wick_frei0r_kdenlive_xml` export;
+//! - `OUT/wick-weights/*.safetensors`, the bundled weights, where the libraries look first
+//!   (after `$WICK_WEIGHTS_DIR`), so the folder works wherever it is copied.
 
 use std::ffi::{c_char, CStr};
 use std::path::{Path, PathBuf};
@@ -29,11 +31,38 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> HostError {
     }
 }
 
-/// Copies the libraries from `from` (a cargo profile folder) into `out`; returns the files
-/// written.
-pub fn assemble(from: &Path, out: &Path) -> Result<Vec<PathBuf>, HostError> {
+/// The weights folder of this source tree (`models/weights`).
+pub fn source_weights_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("models")
+        .join("weights")
+}
+
+/// Copies the libraries from `from` (a cargo profile folder) and the `.safetensors` files of
+/// `weights` into `out`; returns the files written.
+pub fn assemble(from: &Path, weights: &Path, out: &Path) -> Result<Vec<PathBuf>, HostError> {
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
     let mut written = Vec::new();
+    let mut found = 0;
+    for e in std::fs::read_dir(weights).map_err(|e| io_err(weights, e))? {
+        let p = e.map_err(|e| io_err(weights, e))?.path();
+        if p.extension().and_then(|x| x.to_str()) == Some("safetensors") {
+            let dst = out
+                .join("wick-weights")
+                .join(p.file_name().unwrap_or_default());
+            let bytes = std::fs::read(&p).map_err(|e| io_err(&p, e))?;
+            write_atomic(&dst, &bytes)?;
+            written.push(dst);
+            found += 1;
+        }
+    }
+    if found == 0 {
+        return Err(HostError::BadArgument(format!(
+            "no .safetensors weights in {}",
+            weights.display()
+        )));
+    }
     for (stem, package) in LIBRARIES {
         let src = from.join(format!("lib{stem}.so"));
         let bytes = std::fs::read(&src).map_err(|e| {

@@ -29,15 +29,52 @@ impl ModelError {
     }
 }
 
-/// Path of a weights file Wick ships (`models/weights/NAME`): under `$WICK_WEIGHTS_DIR` when it
-/// is set (an installed plugin points it at its weights folder), else in this build's source tree.
+/// Path of a weights file Wick ships (`models/weights/NAME`), looked up in order:
+/// 1. `$WICK_WEIGHTS_DIR/NAME` when the variable is set;
+/// 2. beside the loaded Wick library: `wick-weights/NAME` in its folder (the frei0r folder
+///    `wick frei0r` assembles) or `../Resources/weights/NAME` (an OpenFX bundle's
+///    `Contents/Resources`), when the file is there;
+/// 3. this build's source tree (`models/weights/NAME`).
 pub fn bundled(name: &str) -> PathBuf {
-    match std::env::var_os("WICK_WEIGHTS_DIR") {
-        Some(d) => PathBuf::from(d).join(name),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("weights")
-            .join(name),
+    if let Some(d) = std::env::var_os("WICK_WEIGHTS_DIR") {
+        return PathBuf::from(d).join(name);
     }
+    if let Some(dir) = library_dir() {
+        for cand in [
+            dir.join("wick-weights").join(name),
+            dir.join("..").join("Resources").join("weights").join(name),
+        ] {
+            if cand.is_file() {
+                return cand;
+            }
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("weights")
+        .join(name)
+}
+
+/// The folder of the shared library (or executable) this code is linked into.
+#[cfg(unix)]
+fn library_dir() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: dladdr only reads the loader's tables; `info` is a plain out-struct and
+    // `dli_fname` (when set) a NUL-terminated string owned by the loader.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let addr = library_dir as *const libc::c_void;
+        if libc::dladdr(addr, &mut info) == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        let name = std::ffi::CStr::from_ptr(info.dli_fname);
+        let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        path.parent().map(Path::to_path_buf)
+    }
+}
+
+#[cfg(not(unix))]
+fn library_dir() -> Option<PathBuf> {
+    None
 }
 
 /// Reads a safetensors file into tensors on `device`, checking the header, every tensor's byte

@@ -47,6 +47,10 @@ enum Cmd {
         /// Folder holding libwick_*.so (default: this binary's folder).
         #[arg(long)]
         from: Option<PathBuf>,
+        /// Weights folder to copy into OUT/wick-weights (default: $WICK_WEIGHTS_DIR, else this
+        /// source tree's models/weights).
+        #[arg(long)]
+        weights: Option<PathBuf>,
     },
     /// List the plugin's nodes and their params.
     Nodes {
@@ -158,8 +162,8 @@ fn main() {
         }
         eprintln!("\nwick: cancelling (Ctrl-C again to quit at once)...");
     });
-    if let Cmd::Frei0r { out, from } = &cli.cmd {
-        if let Err(e) = frei0r_folder(out, from.as_deref()) {
+    if let Cmd::Frei0r { out, from, weights } = &cli.cmd {
+        if let Err(e) = frei0r_folder(out, from.as_deref(), weights.as_deref()) {
             fail(e);
         }
         return;
@@ -222,7 +226,7 @@ fn main() {
     }
 }
 
-fn frei0r_folder(out: &Path, from: Option<&Path>) -> Result<(), HostError> {
+fn frei0r_folder(out: &Path, from: Option<&Path>, weights: Option<&Path>) -> Result<(), HostError> {
     let from = match from {
         Some(f) => f.to_path_buf(),
         None => std::env::current_exe()
@@ -230,7 +234,13 @@ fn frei0r_folder(out: &Path, from: Option<&Path>) -> Result<(), HostError> {
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .ok_or_else(|| HostError::BadArgument("cannot find this binary's folder".into()))?,
     };
-    for f in wick_host_sdk::frei0r::assemble(&from, out)? {
+    let weights = match weights {
+        Some(w) => w.to_path_buf(),
+        None => std::env::var_os("WICK_WEIGHTS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(wick_host_sdk::frei0r::source_weights_dir),
+    };
+    for f in wick_host_sdk::frei0r::assemble(&from, &weights, out)? {
         println!("{}", f.display());
     }
     println!("export FREI0R_PATH={}", out.display());
