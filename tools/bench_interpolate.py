@@ -38,6 +38,7 @@ from PIL import Image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SYMMETRIC = False
+MIRROR = False
 MI = "minterpolate=fps={fps}:mi_mode=mci:mc_mode=aobmc:me_mode=bidir:vsbmc=1"
 
 
@@ -69,7 +70,7 @@ def run_wick(bin_path, weights, scale, jobs, work):
             f.write(f"{a} {b} {t} {o}\n")
     start, cpu0 = time.perf_counter(), child_cpu()
     with open(jf) as stdin:
-        cmd = [bin_path, weights, str(scale)] + (["symmetric"] if SYMMETRIC else [])
+        cmd = [bin_path, weights, str(scale)] + (["symmetric"] if SYMMETRIC else []) + (["mirror"] if MIRROR else [])
         r = subprocess.run(cmd, stdin=stdin, capture_output=True, text=True)
     wall = time.perf_counter() - start
     CPU["wick"] = child_cpu() - cpu0
@@ -149,7 +150,7 @@ def clip_bench(args, work):
     n = len(rows)
     print(f"clip {os.path.basename(args.clip)} frames {args.first}-{args.last}, {w}x{h}: "
           f"{n} dropped frames scored, skipped {skipped or 'none'}")
-    print(f"  Wick RIFE 4.2x (scale {args.scale}{', symmetric' if SYMMETRIC else ''}): mean PSNR {arr[:, 0].mean():.2f} dB, "
+    print(f"  Wick RIFE 4.2x (scale {args.scale}{', symmetric' if SYMMETRIC else ''}{', mirror' if MIRROR else ''}): mean PSNR {arr[:, 0].mean():.2f} dB, "
           f"network {net_s:.2f} s, whole process {wick_wall:.2f} s wall / {wick_cpu:.2f} s CPU "
           f"for {len(jobs)} frames ({1e3 * net_s / len(jobs):.0f} ms/frame)")
     print(f"  ffmpeg minterpolate:            mean PSNR {arr[:, 1].mean():.2f} dB, "
@@ -239,11 +240,14 @@ def main():
     ap.add_argument("--pairs", default=None)
     ap.add_argument("--symmetric", action="store_true",
                     help="Wick averages the (a, b, t) and (b, a, 1 - t) estimates (2x time)")
+    ap.add_argument("--mirror", action="store_true",
+                    help="also average the estimate on left-right mirrored frames (2x time)")
     ap.add_argument("--no-clip", action="store_true", help="only the --pairs part")
     ap.add_argument("--keep", action="store_true", help="keep the work folder and print it")
     args = ap.parse_args()
-    global SYMMETRIC
+    global SYMMETRIC, MIRROR
     SYMMETRIC = args.symmetric
+    MIRROR = args.mirror
     if os.environ.get("CARGO_TARGET_DIR") and not os.path.exists(args.bin):
         args.bin = os.path.join(os.environ["CARGO_TARGET_DIR"], "debug/examples/rife_interp")
     if not os.path.exists(args.bin):

@@ -5,9 +5,10 @@
 //! the network (file I/O excluded):
 //!
 //!     echo "a.ppm b.ppm 0.5 mid.ppm" | cargo run -p wick-models --example rife_interp -- \
-//!         models/weights/rife42.safetensors [SCALE [symmetric]]
+//!         models/weights/rife42.safetensors [SCALE [symmetric] [mirror]]
 //!
-//! `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time).
+//! `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time); `mirror`
+//! also averages the estimate on left-right mirrored frames (twice again).
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -80,9 +81,10 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let weights = args
         .first()
-        .ok_or("usage: rife_interp WEIGHTS [SCALE [symmetric]] < jobs")?;
+        .ok_or("usage: rife_interp WEIGHTS [SCALE [symmetric] [mirror]] < jobs")?;
     let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
-    let symmetric = args.get(2).is_some_and(|s| s == "symmetric");
+    let symmetric = args.iter().skip(2).any(|s| s == "symmetric");
+    let mirror = args.iter().skip(2).any(|s| s == "mirror");
     let net = IfNet::load(Path::new(weights), &Device::Cpu)?;
     let (mut total, mut count) = (0f64, 0usize);
     for line in std::io::stdin().lock().lines() {
@@ -97,11 +99,7 @@ fn main() -> Res<()> {
         let (a, b) = (read_ppm(Path::new(f[0]))?, read_ppm(Path::new(f[1]))?);
         let t: f64 = f[2].parse()?;
         let start = Instant::now();
-        let out = if symmetric {
-            net.interpolate_symmetric(&a, &b, t, scale)?
-        } else {
-            net.interpolate(&a, &b, t, scale)?
-        };
+        let out = net.interpolate_ensemble(&a, &b, t, scale, symmetric, mirror)?;
         let _ = out.flatten_all()?.to_vec1::<f32>()?; // force the computation before timing
         let s = start.elapsed().as_secs_f64();
         total += s;
@@ -110,7 +108,7 @@ fn main() -> Res<()> {
         eprintln!("{}: {:.0} ms", f[3], s * 1e3);
     }
     println!(
-        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric})"
+        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric}, mirror {mirror})"
     );
     Ok(())
 }

@@ -187,3 +187,31 @@ fn converted_weights_equal_the_checkpoint_when_available() {
     }
     println!("{} tensors identical to the checkpoint", from_pkl.len());
 }
+
+#[test]
+fn mirror_ensemble_is_left_right_equivariant() {
+    // With `mirror`, the estimate averages the frames and their mirror images, so mirroring the
+    // inputs mirrors the output (a plain pass has no such symmetry).
+    let net = net();
+    let a = read("ifnet_b_img0", &[1, 3, 136, 200]);
+    let b = read("ifnet_b_img1", &[1, 3, 136, 200]);
+    let flip = |x: &Tensor| {
+        let idx: Vec<u32> = (0..200u32).rev().collect();
+        x.contiguous()
+            .unwrap()
+            .index_select(&Tensor::from_vec(idx, 200, x.device()).unwrap(), 3)
+            .unwrap()
+    };
+    let y = net
+        .interpolate_ensemble(&a, &b, 0.5, 1.0, false, true)
+        .unwrap();
+    let ym = net
+        .interpolate_ensemble(&flip(&a), &flip(&b), 0.5, 1.0, false, true)
+        .unwrap();
+    let d = max_abs(&flip(&ym), &y);
+    let plain = net.interpolate(&a, &b, 0.5, 1.0).unwrap();
+    let d_plain = max_abs(&y, &plain);
+    println!("mirror: equivariance error {d:.2e}; differs from one pass by {d_plain:.2e}");
+    assert!(d < 1e-4, "{d}");
+    assert!(d_plain > 1e-3, "mirror changed nothing ({d_plain})");
+}

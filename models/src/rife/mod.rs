@@ -429,6 +429,41 @@ impl IfNet {
         let bwd = self.interpolate(img1, img0, 1.0 - t, scale)?;
         Ok(((fwd + bwd)? * 0.5)?)
     }
+
+    /// [`IfNet::interpolate`] or [`IfNet::interpolate_symmetric`], and with `mirror` also run on
+    /// the left-right mirrored frames (mirrored back) and averaged with it: a test-time ensemble
+    /// at twice the cost again.
+    pub fn interpolate_ensemble(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+        symmetric: bool,
+        mirror: bool,
+    ) -> std::result::Result<Tensor, ModelError> {
+        let one = |a: &Tensor, b: &Tensor| {
+            if symmetric {
+                self.interpolate_symmetric(a, b, t, scale)
+            } else {
+                self.interpolate(a, b, t, scale)
+            }
+        };
+        let y = one(img0, img1)?;
+        if !mirror {
+            return Ok(y);
+        }
+        let ym = flip_width(&one(&flip_width(img0)?, &flip_width(img1)?)?)?;
+        Ok(((y + ym)? * 0.5)?)
+    }
+}
+
+/// Mirrors an NCHW tensor left-right.
+fn flip_width(x: &Tensor) -> Result<Tensor> {
+    let w = x.dim(3)?;
+    let idx: Vec<u32> = (0..w as u32).rev().collect();
+    x.contiguous()?
+        .index_select(&Tensor::from_vec(idx, w, x.device())?, 3)
 }
 
 /// Reads RIFE's state dict from a PyTorch checkpoint with Candle's pickle reader, keeping the

@@ -37,6 +37,7 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("t", "Time", "Position between a (0) and b (1).", Float { min: 0.0, max: 1.0, default: 0.5 }).animatable(),
             ParamDesc::new("scale", "Flow scale", "Resolution of the flow estimate: 1 for up to HD, 0.5 for 2K-4K, 0.25 for 8K (faster, coarser); taken to the nearest quarter.", Float { min: 0.25, max: 1.0, default: 1.0 }),
             ParamDesc::new("symmetric", "Symmetric", "Average the a→b and b→a estimates (better, twice the time).", Bool { default: false }),
+            ParamDesc::new("mirror", "Mirror ensemble", "Also average the estimate on left-right mirrored frames (better, twice the time again).", Bool { default: false }),
             ParamDesc::new("weights", "Weights", "RIFE 4.2x safetensors file; empty for the bundled one.", Path { default: "" }).reloads(),
             ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
         ],
@@ -125,14 +126,10 @@ impl Node for Interpolate {
         }
         // Quarters only: their alignments (64, 128, 256) keep the padding small.
         let scale = (p.f64("scale") * 4.0).round().clamp(1.0, 4.0) / 4.0;
-        let (t, symmetric) = (p.f64("t"), p.bool("symmetric"));
+        let (t, symmetric, mirror) = (p.f64("t"), p.bool("symmetric"), p.bool("mirror"));
         let (net, dev) = self.model(p)?;
         let (ta, tb) = (to_tensor(a, &dev)?, to_tensor(b, &dev)?);
-        let y = if symmetric {
-            net.interpolate_symmetric(&ta, &tb, t, scale)?
-        } else {
-            net.interpolate(&ta, &tb, t, scale)?
-        };
+        let y = net.interpolate_ensemble(&ta, &tb, t, scale, symmetric, mirror)?;
         let y: Vec<f32> = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
         let hw = a.width * a.height;
         for (i, px) in out.data.chunks_exact_mut(4).enumerate() {
