@@ -2,6 +2,7 @@
 //! trait (the C ABI v1 in [`abi`]; frei0r and OpenFX adapters sit beside it).
 
 pub mod abi;
+mod adapter;
 pub mod image;
 pub mod node;
 pub mod nodes;
