@@ -91,3 +91,69 @@ impl Node for Debug {
         Ok(())
     }
 }
+
+pub const LONG_ID: &str = "wick.debug-long";
+
+/// `wick.debug-long`: a test-only long-running, cancellable node (listed with
+/// `WICK_ENABLE_TEST_NODES=1`): `steps` progress reports, then its input (or grey at
+/// `steps`/100) as the result. Proves the adapters' run-button and cancel paths.
+pub fn describe_long() -> NodeDesc {
+    NodeDesc {
+        id: LONG_ID,
+        label: "Debug Long Run (test only)",
+        category: "Wick/Test",
+        help: "Reports progress `steps` times, then outputs its input or a grey of steps/100.",
+        inputs: vec![PortDesc::new("source", "Copied to the output when given.").optional()],
+        outputs: vec![PortDesc::new("output", "Copy or grey.")],
+        params: vec![ParamDesc::new(
+            "steps",
+            "Steps",
+            "How many progress reports.",
+            ParamKind::Int {
+                min: 1,
+                max: 100,
+                default: 4,
+            },
+        )],
+        thread_safety: ThreadSafety::InstanceSafe,
+        source: false,
+        long_running: true,
+        cancellable: true,
+    }
+}
+
+pub struct DebugLong;
+
+impl DebugLong {
+    pub fn create() -> Box<dyn Node> {
+        Box::new(DebugLong)
+    }
+}
+
+impl Node for DebugLong {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessCtx,
+        p: &Params,
+        inputs: &[Option<Image>],
+        outputs: &mut [Image],
+    ) -> Result<(), NodeError> {
+        let steps = p.i64("steps");
+        for i in 0..steps {
+            ctx.progress(i as f64 / steps as f64, "working")?;
+        }
+        let out = &mut outputs[0];
+        match &inputs[0] {
+            Some(img) if img.width == out.width && img.height == out.height => {
+                out.data.copy_from_slice(&img.data)
+            }
+            Some(_) => {
+                return Err(NodeError::BadArgument(
+                    "output size must equal the input size".into(),
+                ))
+            }
+            None => out.data.iter_mut().for_each(|v| *v = steps as f32 / 100.0),
+        }
+        Ok(())
+    }
+}
