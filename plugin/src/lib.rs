@@ -6,6 +6,7 @@ mod adapter;
 pub mod image;
 pub mod node;
 pub mod nodes;
+pub mod ofx;
 
 pub use image::Image;
 pub use node::{
