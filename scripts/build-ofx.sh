@@ -36,6 +36,11 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 bundle="$target_dir/ofx/Wick.ofx.bundle"
 mkdir -p "$bundle/Contents/$arch"
 cp -f "$target_dir/$profile/libwick.so" "$bundle/Contents/$arch/Wick.ofx"
+# The bundled weights travel with the bundle; hosts set WICK_WEIGHTS_DIR to this folder when the
+# source tree the plugin was built from is not on the machine.
+mkdir -p "$bundle/Contents/Resources"
+rm -rf "$bundle/Contents/Resources/weights"
+cp -r models/weights "$bundle/Contents/Resources/weights"
 echo "built $bundle ($profile)"
 
 if [ -n "$install" ]; then

@@ -153,6 +153,12 @@ fn set_output(e: &mut Effect, w: usize, h: usize, ch: usize, depth: Depth, premu
     e.clip("Output").output = Some((HostImage::new(w, h, ch, depth, premult), 0, 0));
 }
 
+fn connect(e: &mut Effect, clip: &str, connected: bool) {
+    e.clip(clip)
+        .props
+        .set_int("OfxImageClipPropConnected", &[connected as i32]);
+}
+
 fn rendered(e: &mut Effect) -> HostImage {
     e.clip("Output")
         .rendered
@@ -369,6 +375,11 @@ fn generate_matches_wick_run_at_byte_and_float() {
 
     set_output(&mut e, 64, 48, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 12.0, 1.0), OK, "{:?}", messages());
+    assert_eq!(
+        e.param("mix").last_time,
+        12.0,
+        "params are read at the rendered frame"
+    );
     let m = diff_png(&rendered(&mut e), &d.join("g.png"));
     assert!(m <= 1.0, "byte RGBA vs wick run: max diff {m}");
 
@@ -451,9 +462,7 @@ fn style_transfer_filter_matches_wick_run() {
     let mut e = instance(&p, "OfxImageEffectContextFilter");
     e.set("style", Val::S(c"4".into()));
     e.set("strength", Val::D(vec![0.8]));
-    e.clip("Style")
-        .props
-        .set_int("OfxImageClipPropConnected", &[0]);
+    connect(&mut e, "Style", false);
 
     e.clip("Source").frames.insert(0, src8);
     set_output(&mut e, w, h, 4, Depth::Byte, false);
@@ -605,6 +614,33 @@ fn every_depth_and_layout_round_trips_through_the_debug_node() {
     assert_no_leaks();
 }
 
+#[test]
+fn inputs_with_other_bounds_are_cropped_not_resampled() {
+    let _g = serial();
+    let p = plugin("org.wick.debug");
+    let mut e = instance(&p, "OfxImageEffectContextGeneral");
+    let (w, h) = (13, 7);
+    let mut src = HostImage::new(w, h, 4, Depth::Byte, false);
+    for (i, v) in src.samples.iter_mut().enumerate() {
+        *v = (i % 251) as f32;
+    }
+    e.clip("Source").frames.insert(0, src.clone());
+    // The output covers x 2..12, y 1..6 (y up) of the input's 0..13 x 0..7.
+    e.clip("Output").output = Some((HostImage::new(10, 5, 4, Depth::Byte, false), 2, 1));
+    assert_eq!(p.render(&mut e, 0.0, 1.0), OK, "{:?}", messages());
+    let out = rendered(&mut e);
+    for r in 0..5 {
+        for c in 0..10 {
+            for k in 0..4 {
+                // Output row r (from the top) is y = 5 - r, which is input row 6 - y = r + 1.
+                let want = src.samples[((r + 1) * w + c + 2) * 4 + k];
+                assert_eq!(out.samples[(r * 10 + c) * 4 + k], want, "row {r} col {c}");
+            }
+        }
+    }
+    assert_no_leaks();
+}
+
 // ----- failure paths ---------------------------------------------------------------------------
 
 #[test]
@@ -672,9 +708,7 @@ fn unsupported_depth_and_unconnected_clips_fail_cleanly() {
     let _g = serial();
     let p = plugin("org.wick.style-transfer");
     let mut e = instance(&p, "OfxImageEffectContextFilter");
-    e.clip("Style")
-        .props
-        .set_int("OfxImageClipPropConnected", &[0]);
+    connect(&mut e, "Style", false);
     e.clip("Source")
         .frames
         .insert(0, HostImage::new(16, 16, 4, Depth::Byte, false));
@@ -692,15 +726,11 @@ fn unsupported_depth_and_unconnected_clips_fail_cleanly() {
         assert_no_leaks();
     }
     e.clip("Source").layout.depth_override = None;
-    e.clip("Source")
-        .props
-        .set_int("OfxImageClipPropConnected", &[0]);
+    connect(&mut e, "Source", false);
     assert_eq!(p.render(&mut e, 0.0, 1.0), FAILED);
     assert!(messages().iter().any(|(_, t)| t.contains("not connected")));
     // A frame the clip does not have.
-    e.clip("Source")
-        .props
-        .set_int("OfxImageClipPropConnected", &[1]);
+    connect(&mut e, "Source", true);
     assert_eq!(p.render(&mut e, 5.0, 1.0), FAILED);
     assert_no_leaks();
 }
@@ -710,12 +740,18 @@ fn run_button_reports_progress_and_cancel_stops_it() {
     let _g = serial();
     let p = plugin("org.wick.debug-long");
     let mut e = instance(&p, "OfxImageEffectContextGeneral");
-    e.clip("Source")
-        .props
-        .set_int("OfxImageClipPropConnected", &[0]);
+    let mut src = HostImage::new(16, 12, 4, Depth::Byte, false);
+    for (i, v) in src.samples.iter_mut().enumerate() {
+        *v = if i % 4 == 3 {
+            255.0
+        } else {
+            (i * 7 % 256) as f32
+        };
+    }
+    e.clip("Source").frames.insert(0, src.clone());
     e.set("steps", Val::I(10));
 
-    // Cancelled at the third progress update: no result; Render shows the (empty) input.
+    // Cancelled at the third progress update: no result; Render passes the input through.
     log().cancel_at_update = Some(3);
     assert_eq!(p.push_button(&mut e, "wick_run", 0.0), OK);
     {
@@ -728,24 +764,24 @@ fn run_button_reports_progress_and_cancel_stops_it() {
         assert_eq!(l.updates, 3, "stopped at the cancel: {:?}", l.progress);
         assert!(l.messages.iter().any(|(_, t)| t.contains("cancelled")));
     }
-    set_output(&mut e, 64, 48, 4, Depth::Float, false);
+    set_output(&mut e, 16, 12, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
-    assert!(rendered(&mut e).samples.iter().all(|v| *v == 0.0));
+    assert_eq!(rendered(&mut e).samples, src.samples);
 
-    // Not cancelled: all updates, and Render shows the result (grey = steps / 100).
+    // Not cancelled: all updates, and Render shows the result (the inverted input).
     log().cancel_at_update = None;
     log().updates = 0;
     assert_eq!(p.push_button(&mut e, "wick_run", 0.0), OK);
     assert_eq!(log().updates, 10);
     assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
     let out = rendered(&mut e);
-    assert!(
-        out.samples.chunks(4).all(|px| (px[3] - 0.1).abs() < 1e-6),
-        "{:?}",
-        &out.samples[..4]
-    );
+    for (i, (o, s)) in out.samples.iter().zip(&src.samples).enumerate() {
+        let want = if i % 4 == 3 { *s } else { 255.0 - s };
+        assert_eq!(*o, want, "sample {i}");
+    }
     // Another param's change is not the button.
     assert_eq!(p.push_button(&mut e, "steps", 0.0), REPLY_DEFAULT);
+    assert_no_leaks();
 
     // A host abort during Render: quiet failure, images released.
     let p = plugin("org.wick.debug");

@@ -1,5 +1,9 @@
 //! The Wick plugin: one `Node` trait, one file per node, and thin host-ABI adapters over the
-//! trait (the C ABI v1 in [`abi`]; frei0r and OpenFX adapters sit beside it).
+//! trait, all exported from the one `libwick.so`: the C ABI v1 in [`abi`] (`wick_entry`), and
+//! OpenFX 1.4 in [`ofx`] (`OfxGetNumberOfPlugins` / `OfxGetPlugin`: every node as an image
+//! effect; `scripts/build-ofx.sh` packages the library as `Wick.ofx.bundle`). A frei0r adapter
+//! is to sit beside them. Shared adapter helpers (panic containment, live-instance table) are
+//! in `adapter`.
 
 pub mod abi;
 mod adapter;

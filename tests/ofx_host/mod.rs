@@ -667,28 +667,49 @@ unsafe extern "C" fn clip_define(
     out(ps, c.props.handle());
     OK
 }
+/// Looks `name` up in a clip or param table, writing its handle and property set.
+unsafe fn lookup<T>(
+    table: &mut HashMap<String, Box<T>>,
+    name: *const c_char,
+    handle: *mut *mut c_void,
+    ps: *mut *mut c_void,
+    props: fn(&mut T) -> *mut c_void,
+    what: &str,
+) -> c_int {
+    if name.is_null() || handle.is_null() {
+        return ERR_BAD_HANDLE;
+    }
+    let name = CStr::from_ptr(name).to_string_lossy();
+    match table.get_mut(name.as_ref()) {
+        Some(x) => {
+            *handle = &mut **x as *mut T as *mut c_void;
+            out(ps, props(x));
+            OK
+        }
+        None => {
+            note_error(&format!("{what} of unknown name {name}"));
+            ERR_UNKNOWN
+        }
+    }
+}
 unsafe extern "C" fn clip_get_handle(
     e: *mut c_void,
     name: *const c_char,
     clip: *mut *mut c_void,
     ps: *mut *mut c_void,
 ) -> c_int {
-    if e.is_null() || name.is_null() || clip.is_null() {
+    if e.is_null() {
         return ERR_BAD_HANDLE;
     }
     let e = &mut *(e as *mut Effect);
-    let name = CStr::from_ptr(name).to_string_lossy();
-    match e.clips.get_mut(name.as_ref()) {
-        Some(c) => {
-            *clip = &mut **c as *mut Clip as *mut c_void;
-            out(ps, c.props.handle());
-            OK
-        }
-        None => {
-            note_error(&format!("clipGetHandle of unknown clip {name}"));
-            ERR_UNKNOWN
-        }
-    }
+    lookup(
+        &mut e.clips,
+        name,
+        clip,
+        ps,
+        |c| c.props.handle(),
+        "clipGetHandle",
+    )
 }
 unsafe extern "C" fn clip_get_property_set(c: *mut c_void, ps: *mut *mut c_void) -> c_int {
     if c.is_null() || ps.is_null() {
@@ -805,22 +826,18 @@ unsafe extern "C" fn param_get_handle(
     ph: *mut *mut c_void,
     ps: *mut *mut c_void,
 ) -> c_int {
-    if pset.is_null() || name.is_null() || ph.is_null() {
+    if pset.is_null() {
         return ERR_BAD_HANDLE;
     }
     let set = &mut *(pset as *mut ParamSet);
-    let name = CStr::from_ptr(name).to_string_lossy();
-    match set.params.get_mut(name.as_ref()) {
-        Some(p) => {
-            *ph = &mut **p as *mut Param as *mut c_void;
-            out(ps, p.props.handle());
-            OK
-        }
-        None => {
-            note_error(&format!("paramGetHandle of unknown param {name}"));
-            ERR_UNKNOWN
-        }
-    }
+    lookup(
+        &mut set.params,
+        name,
+        ph,
+        ps,
+        |p| p.props.handle(),
+        "paramGetHandle",
+    )
 }
 unsafe extern "C" fn param_set_props(pset: *mut c_void, ps: *mut *mut c_void) -> c_int {
     if pset.is_null() || ps.is_null() {

@@ -507,7 +507,7 @@ fn dispatch(
     }
     if action == kOfxActionCreateInstance {
         *is_instance_action = true;
-        return create_instance(&s, n, entry, handle);
+        return create_instance(&s, entry, handle);
     }
     let known = [
         kOfxActionDestroyInstance,
@@ -745,6 +745,9 @@ fn describe(s: &Suites, e: &NodeEntry, handle: *mut c_void) -> R<OfxStatus> {
     )?;
     s.set_int(ps, kOfxImageEffectPluginPropHostFrameThreading, 0, 0)?;
     s.set_int(ps, kOfxImageEffectPluginPropSingleInstance, 0, 0)?;
+    s.set_int(ps, kOfxImageEffectPropSupportsMultipleClipPARs, 0, 0)?;
+    // Fielded material is rendered as whole frames, once.
+    s.set_int(ps, kOfxImageEffectPluginPropFieldRenderTwiceAlways, 0, 0)?;
     // Calls on one instance are serialised by its lock; instances run in parallel unless the
     // node itself is unsafe (then a process-wide lock serialises them too).
     let safety = match d.thread_safety {
@@ -908,7 +911,7 @@ struct OfxInstance {
 
 static LIVE: LiveSet = LiveSet::new();
 
-fn create_instance(s: &Suites, n: usize, e: &'static NodeEntry, h: *mut c_void) -> R<OfxStatus> {
+fn create_instance(s: &Suites, e: &'static NodeEntry, h: *mut c_void) -> R<OfxStatus> {
     let ps = s.effect_props(h)?;
     let name = s.get_str(ps, kOfxImageEffectPropContext, 0)?;
     let ctx = Context::parse(&name)
@@ -919,7 +922,6 @@ fn create_instance(s: &Suites, n: usize, e: &'static NodeEntry, h: *mut c_void) 
                 format!("{} does not support the context '{name}'", e.desc.id),
             )
         })?;
-    let _ = n;
     let inst = Box::new(OfxInstance {
         entry: e,
         layout: layout(&e.desc, ctx),

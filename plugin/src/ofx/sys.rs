@@ -220,6 +220,10 @@ pub const kOfxImageEffectPropSupportsMultiResolution: &CStr =
 pub const kOfxImageEffectPropSupportsMultipleClipDepths: &CStr =
     c"OfxImageEffectPropSupportsMultipleClipDepths";
 pub const kOfxImageEffectPropTemporalClipAccess: &CStr = c"OfxImageEffectPropTemporalClipAccess";
+pub const kOfxImageEffectPropSupportsMultipleClipPARs: &CStr =
+    c"OfxImageEffectPropSupportsMultipleClipPARs";
+pub const kOfxImageEffectPluginPropFieldRenderTwiceAlways: &CStr =
+    c"OfxImageEffectPluginPropFieldRenderTwiceAlways";
 pub const kOfxImageEffectPluginRenderThreadSafety: &CStr =
     c"OfxImageEffectPluginRenderThreadSafety";
 pub const kOfxImageEffectPluginPropHostFrameThreading: &CStr =
