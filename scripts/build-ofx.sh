@@ -26,10 +26,14 @@ case "$(uname -s)-$(uname -m)" in
     *) echo "build-ofx.sh: only Linux x86-64 bundles are assembled (this is $(uname -sm))" >&2; exit 1 ;;
 esac
 
+# The same package set the tests build (src/lib.rs), so both share one build of the
+# dependencies (a different set changes feature unification and rebuilds Candle); it also
+# builds the `wick` test host.
+packages=(-p wick-plugin -p wick-host-sdk)
 if [ "$profile" = release ]; then
-    cargo build --release -p wick-plugin ${cargo_args[@]+"${cargo_args[@]}"}
+    cargo build --release "${packages[@]}" ${cargo_args[@]+"${cargo_args[@]}"}
 else
-    cargo build -p wick-plugin ${cargo_args[@]+"${cargo_args[@]}"}
+    cargo build "${packages[@]}" ${cargo_args[@]+"${cargo_args[@]}"}
 fi
 
 target_dir="${CARGO_TARGET_DIR:-target}"
