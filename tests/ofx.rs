@@ -656,6 +656,14 @@ fn a_missing_mandatory_suite_refuses_to_load() {
         assert_eq!(p.load(), ERR_MISSING_HOST_FEATURE, "without {suite}");
         assert!(bundle(ofx_bundle()).last_error().contains(suite));
     }
+    // A suite whose function Wick calls is NULL.
+    log().missing.clear();
+    log().holed_param_suite = true;
+    assert_eq!(p.load(), ERR_MISSING_HOST_FEATURE);
+    assert!(bundle(ofx_bundle())
+        .last_error()
+        .contains("param_get_value_at_time"));
+    log().holed_param_suite = false;
     // Message and progress suites are optional: loading works, errors still return statuses.
     log().missing = vec!["OfxMessageSuite".into(), "OfxProgressSuite".into()];
     assert_eq!(p.load(), OK);

@@ -308,6 +308,8 @@ pub struct Log {
     pub abort: bool,
     /// Suites fetchSuite refuses.
     pub missing: Vec<String>,
+    /// fetchSuite hands out a parameter suite whose paramGetValueAtTime is NULL.
+    pub holed_param_suite: bool,
 }
 
 pub fn log() -> MutexGuard<'static, Log> {
@@ -950,14 +952,17 @@ struct ParameterSuite {
         *mut c_void,
         *mut c_void,
     ) -> c_int,
-    get_value_at_time: unsafe extern "C" fn(
-        *mut c_void,
-        f64,
-        *mut c_void,
-        *mut c_void,
-        *mut c_void,
-        *mut c_void,
-    ) -> c_int,
+    /// Optional here so a test can hand out a suite with this function missing (NULL).
+    get_value_at_time: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            f64,
+            *mut c_void,
+            *mut c_void,
+            *mut c_void,
+            *mut c_void,
+        ) -> c_int,
+    >,
 }
 
 static PARAMETER_SUITE: ParameterSuite = ParameterSuite {
@@ -966,7 +971,13 @@ static PARAMETER_SUITE: ParameterSuite = ParameterSuite {
     set_props: param_set_props,
     props: param_props,
     get_value: param_get_value,
-    get_value_at_time: param_get_value_at_time,
+    get_value_at_time: Some(param_get_value_at_time),
+};
+
+/// The same suite with paramGetValueAtTime NULL (for the missing-function test).
+static PARAMETER_SUITE_HOLED: ParameterSuite = ParameterSuite {
+    get_value_at_time: None,
+    ..PARAMETER_SUITE
 };
 
 unsafe extern "C" fn message(
@@ -1060,6 +1071,9 @@ unsafe extern "C" fn fetch_suite(
     match (name.as_str(), version) {
         ("OfxPropertySuite", 1) => &PROPERTY_SUITE as *const _ as *const c_void,
         ("OfxImageEffectSuite", 1) => &IMAGE_EFFECT_SUITE as *const _ as *const c_void,
+        ("OfxParameterSuite", 1) if log().holed_param_suite => {
+            &PARAMETER_SUITE_HOLED as *const _ as *const c_void
+        }
         ("OfxParameterSuite", 1) => &PARAMETER_SUITE as *const _ as *const c_void,
         ("OfxMessageSuite", 1) => &MESSAGE_SUITE as *const _ as *const c_void,
         ("OfxProgressSuite", 1) => &PROGRESS_SUITE as *const _ as *const c_void,

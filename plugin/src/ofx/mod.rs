@@ -111,6 +111,33 @@ struct Suites {
     progress: Option<&'static OfxProgressSuiteV1>,
 }
 
+/// A host function of a suite, or kOfxStatErrMissingHostFeature when the host left it NULL
+/// (Load refuses such a host for the functions Wick needs, so this is a second line).
+macro_rules! host_fn {
+    ($f:expr) => {
+        $f.ok_or_else(|| {
+            OfxErr::new(
+                kOfxStatErrMissingHostFeature,
+                concat!("the host's ", stringify!($f), " is NULL"),
+            )
+        })?
+    };
+}
+
+/// Checks that a mandatory suite has every function Wick calls.
+macro_rules! require {
+    ($suite:expr, $name:literal: $($f:ident),+) => {
+        $(
+            if $suite.$f.is_none() {
+                return Err(OfxErr::new(
+                    kOfxStatErrMissingHostFeature,
+                    concat!("the host's ", $name, " lacks ", stringify!($f), "; Wick cannot load"),
+                ));
+            }
+        )+
+    };
+}
+
 fn suites() -> R<Suites> {
     SUITES
         .read()
@@ -161,6 +188,12 @@ fn load() -> R<OfxStatus> {
         message: unsafe { (get(kOfxMessageSuite, 1) as *const OfxMessageSuiteV1).as_ref() },
         progress: unsafe { (get(kOfxProgressSuite, 1) as *const OfxProgressSuiteV1).as_ref() },
     };
+    require!(s.prop, "OfxPropertySuite": prop_set_pointer, prop_set_string, prop_set_double,
+        prop_set_int, prop_get_pointer, prop_get_string, prop_get_double, prop_get_int);
+    require!(s.effect, "OfxImageEffectSuite": get_property_set, get_param_set, clip_define,
+        clip_get_handle, clip_get_image, clip_release_image, abort);
+    require!(s.param, "OfxParameterSuite": param_define, param_get_handle,
+        param_get_value_at_time);
     *SUITES
         .write()
         .map_err(|_| OfxErr::failed("suite table poisoned"))? = Some(s);
@@ -213,7 +246,7 @@ impl Suites {
         Self::nonnull(ps, prop)?;
         let c = cname(v);
         // SAFETY: non-null host property set; NUL-terminated name and value.
-        let st = unsafe { (self.prop.prop_set_string)(ps, prop.as_ptr(), i, c.as_ptr()) };
+        let st = unsafe { (host_fn!(self.prop.prop_set_string))(ps, prop.as_ptr(), i, c.as_ptr()) };
         check(st, || format!("setting {}", pname(prop)))
     }
     fn set_strs(&self, ps: OfxPropertySetHandle, prop: &CStr, v: &[&CStr]) -> R<()> {
@@ -225,13 +258,13 @@ impl Suites {
     fn set_int(&self, ps: OfxPropertySetHandle, prop: &CStr, i: c_int, v: c_int) -> R<()> {
         Self::nonnull(ps, prop)?;
         // SAFETY: as set_str.
-        let st = unsafe { (self.prop.prop_set_int)(ps, prop.as_ptr(), i, v) };
+        let st = unsafe { (host_fn!(self.prop.prop_set_int))(ps, prop.as_ptr(), i, v) };
         check(st, || format!("setting {}", pname(prop)))
     }
     fn set_double(&self, ps: OfxPropertySetHandle, prop: &CStr, i: c_int, v: f64) -> R<()> {
         Self::nonnull(ps, prop)?;
         // SAFETY: as set_str.
-        let st = unsafe { (self.prop.prop_set_double)(ps, prop.as_ptr(), i, v) };
+        let st = unsafe { (host_fn!(self.prop.prop_set_double))(ps, prop.as_ptr(), i, v) };
         check(st, || format!("setting {}", pname(prop)))
     }
     fn set_doubles(&self, ps: OfxPropertySetHandle, prop: &CStr, v: &[f64]) -> R<()> {
@@ -243,14 +276,14 @@ impl Suites {
     fn set_ptr(&self, ps: OfxPropertySetHandle, prop: &CStr, v: *mut c_void) -> R<()> {
         Self::nonnull(ps, prop)?;
         // SAFETY: as set_str.
-        let st = unsafe { (self.prop.prop_set_pointer)(ps, prop.as_ptr(), 0, v) };
+        let st = unsafe { (host_fn!(self.prop.prop_set_pointer))(ps, prop.as_ptr(), 0, v) };
         check(st, || format!("setting {}", pname(prop)))
     }
     fn get_str(&self, ps: OfxPropertySetHandle, prop: &CStr, i: c_int) -> R<String> {
         Self::nonnull(ps, prop)?;
         let mut p: *mut c_char = null_mut();
         // SAFETY: non-null set; `p` is a valid out-pointer.
-        let st = unsafe { (self.prop.prop_get_string)(ps, prop.as_ptr(), i, &mut p) };
+        let st = unsafe { (host_fn!(self.prop.prop_get_string))(ps, prop.as_ptr(), i, &mut p) };
         check(st, || format!("reading {}", pname(prop)))?;
         if p.is_null() {
             return Err(OfxErr::failed(format!(
@@ -265,7 +298,7 @@ impl Suites {
         Self::nonnull(ps, prop)?;
         let mut v: c_int = 0;
         // SAFETY: as get_str.
-        let st = unsafe { (self.prop.prop_get_int)(ps, prop.as_ptr(), i, &mut v) };
+        let st = unsafe { (host_fn!(self.prop.prop_get_int))(ps, prop.as_ptr(), i, &mut v) };
         check(st, || format!("reading {}", pname(prop)))?;
         Ok(v)
     }
@@ -273,7 +306,7 @@ impl Suites {
         Self::nonnull(ps, prop)?;
         let mut v = 0.0;
         // SAFETY: as get_str.
-        let st = unsafe { (self.prop.prop_get_double)(ps, prop.as_ptr(), i, &mut v) };
+        let st = unsafe { (host_fn!(self.prop.prop_get_double))(ps, prop.as_ptr(), i, &mut v) };
         check(st, || format!("reading {}", pname(prop)))?;
         Ok(v)
     }
@@ -281,7 +314,7 @@ impl Suites {
         Self::nonnull(ps, prop)?;
         let mut v: *mut c_void = null_mut();
         // SAFETY: as get_str.
-        let st = unsafe { (self.prop.prop_get_pointer)(ps, prop.as_ptr(), 0, &mut v) };
+        let st = unsafe { (host_fn!(self.prop.prop_get_pointer))(ps, prop.as_ptr(), 0, &mut v) };
         check(st, || format!("reading {}", pname(prop)))?;
         Ok(v)
     }
@@ -294,14 +327,14 @@ impl Suites {
         }
         let mut ps = null_mut();
         // SAFETY: non-null effect handle from the host; valid out-pointer.
-        let st = unsafe { (self.effect.get_property_set)(h, &mut ps) };
+        let st = unsafe { (host_fn!(self.effect.get_property_set))(h, &mut ps) };
         check(st, || "getPropertySet on the effect".into())?;
         Self::nonnull(ps, kOfxPropName).map(|_| ps)
     }
     fn param_set(&self, h: OfxImageEffectHandle) -> R<OfxParamSetHandle> {
         let mut ps = null_mut();
         // SAFETY: as effect_props (checked non-null there first by every caller's path).
-        let st = unsafe { (self.effect.get_param_set)(h, &mut ps) };
+        let st = unsafe { (host_fn!(self.effect.get_param_set))(h, &mut ps) };
         check(st, || "getParamSet on the effect".into())?;
         if ps.is_null() {
             return Err(OfxErr::failed("the host returned a NULL param set"));
@@ -312,7 +345,8 @@ impl Suites {
         let c = cname(name);
         let (mut clip, mut ps) = (null_mut(), null_mut());
         // SAFETY: host effect handle; valid out-pointers.
-        let st = unsafe { (self.effect.clip_get_handle)(h, c.as_ptr(), &mut clip, &mut ps) };
+        let st =
+            unsafe { (host_fn!(self.effect.clip_get_handle))(h, c.as_ptr(), &mut clip, &mut ps) };
         check(st, || format!("clipGetHandle('{name}')"))?;
         if clip.is_null() || ps.is_null() {
             return Err(OfxErr::failed(format!(
@@ -324,11 +358,11 @@ impl Suites {
 
     /// Posts an error or message through the message suite, when the host has one.
     fn post(&self, handle: *mut c_void, kind: &CStr, msg: &str) {
-        if let Some(m) = self.message {
+        if let Some(message) = self.message.and_then(|m| m.message) {
             let c = to_cstring(msg);
             // SAFETY: printf-style host function; "%s" with one NUL-terminated argument.
             unsafe {
-                (m.message)(
+                message(
                     handle,
                     kind.as_ptr(),
                     c"wick".as_ptr(),
@@ -784,7 +818,7 @@ fn describe_in_context(
         let c = cname(name);
         let mut ps = null_mut();
         // SAFETY: host descriptor handle (checked by effect_props in describe's path below).
-        let st = unsafe { (s.effect.clip_define)(handle, c.as_ptr(), &mut ps) };
+        let st = unsafe { (host_fn!(s.effect.clip_define))(handle, c.as_ptr(), &mut ps) };
         check(st, || format!("clipDefine('{name}')"))?;
         Suites::nonnull(ps, kOfxImageEffectPropSupportedComponents)?;
         s.set_strs(ps, kOfxImageEffectPropSupportedComponents, &COMPONENTS)?;
@@ -830,7 +864,7 @@ fn param_define(s: &Suites, pset: OfxParamSetHandle, ty: &CStr, name: &str) -> R
     let c = cname(name);
     let mut ps = null_mut();
     // SAFETY: host param set handle; valid out-pointer.
-    let st = unsafe { (s.param.param_define)(pset, ty.as_ptr(), c.as_ptr(), &mut ps) };
+    let st = unsafe { (host_fn!(s.param.param_define))(pset, ty.as_ptr(), c.as_ptr(), &mut ps) };
     check(st, || format!("paramDefine('{name}')"))?;
     Suites::nonnull(ps, kOfxParamPropDefault)?;
     Ok(ps)
@@ -980,12 +1014,13 @@ fn read_params(s: &Suites, inst: &OfxInstance, h: *mut c_void, time: f64) -> R<P
         let c = cname(name);
         let (mut ph, mut pps) = (null_mut(), null_mut());
         // SAFETY: host param set; valid out-pointers.
-        let st = unsafe { (s.param.param_get_handle)(pset, c.as_ptr(), &mut ph, &mut pps) };
+        let st =
+            unsafe { (host_fn!(s.param.param_get_handle))(pset, c.as_ptr(), &mut ph, &mut pps) };
         check(st, || format!("paramGetHandle('{name}')"))?;
         if ph.is_null() {
             return Err(OfxErr::failed(format!("param '{name}' has a NULL handle")));
         }
-        let get = s.param.param_get_value_at_time;
+        let get = host_fn!(s.param.param_get_value_at_time);
         let fail = |st| check(st, || format!("paramGetValueAtTime('{name}')"));
         // SAFETY (each call): the variadic getter with one out-pointer per component of the
         // param's OFX type, as ofxParam.h specifies (double*, int*, char**, 4 x double*).
@@ -1064,15 +1099,17 @@ struct Fetched<'a> {
 
 impl Drop for Fetched<'_> {
     fn drop(&mut self) {
-        // SAFETY: a handle clipGetImage returned, released exactly once.
-        unsafe { (self.s.effect.clip_release_image)(self.props) };
+        if let Some(release) = self.s.effect.clip_release_image {
+            // SAFETY: a handle clipGetImage returned, released exactly once.
+            unsafe { release(self.props) };
+        }
     }
 }
 
 fn fetch<'a>(s: &'a Suites, clip: OfxImageClipHandle, name: &str, time: f64) -> R<Fetched<'a>> {
     let mut props = null_mut();
     // SAFETY: host clip handle; NULL region: the whole image; valid out-pointer.
-    let st = unsafe { (s.effect.clip_get_image)(clip, time, null(), &mut props) };
+    let st = unsafe { (host_fn!(s.effect.clip_get_image))(clip, time, null(), &mut props) };
     if st != kOfxStatOK {
         return Err(OfxErr::failed(format!(
             "clip '{name}' has no image at frame {time} (host status {st})"
@@ -1356,7 +1393,7 @@ fn render(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS) -> R<OfxS
     for _ in &d.outputs {
         outputs.push(Image::new(w, hgt)?);
     }
-    let abort = s.effect.abort;
+    let abort = host_fn!(s.effect.abort);
     // SAFETY: the host's abort query on this instance's handle.
     let mut aborted = move |_f: f64, _m: &str| (unsafe { abort(h) }) != 0;
     let mut ctx = ProcessCtx::new(
@@ -1487,11 +1524,17 @@ fn instance_changed(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS)
     if let Some(p) = progress {
         let label = to_cstring(d.label);
         // SAFETY: host progress suite on this instance's handle.
-        unsafe { (p.progress_start)(h, label.as_ptr()) };
+        if let Some(start) = p.progress_start {
+            unsafe { start(h, label.as_ptr()) };
+        }
     }
     let mut update = move |f: f64, _m: &str| match progress {
         // SAFETY: between progressStart and progressEnd on this instance.
-        Some(p) => (unsafe { (p.progress_update)(h, f) }) == kOfxStatReplyNo,
+        Some(OfxProgressSuiteV1 {
+            progress_update: Some(update),
+            ..
+        }) => (unsafe { update(h, f) }) == kOfxStatReplyNo,
+        Some(_) => false,
         None => false,
     };
     let mut ctx = ProcessCtx::new(
@@ -1505,7 +1548,9 @@ fn instance_changed(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS)
     };
     if let Some(p) = progress {
         // SAFETY: ends the progress started above, on every path.
-        unsafe { (p.progress_end)(h) };
+        if let Some(end) = p.progress_end {
+            unsafe { end(h) };
+        }
     }
     match r {
         Ok(()) => {

@@ -2,9 +2,9 @@
 //! headers of AcademySoftwareFoundation/openfx (`include/ofx*.h`). Each item names the header
 //! (and, where the reference guide has one, its section) that defines it.
 //!
-//! Only what the adapter (and the test host in `tests/ofx_host`) touches is declared; the
-//! layouts of the suite structs are complete up to the last member used, since the host owns
-//! them and Wick only reads through them.
+//! Only what the adapter touches is declared; the layouts of the suite structs are complete up
+//! to the last member used, since the host owns them and Wick only reads through them. Suite
+//! members are `Option`s: a host may leave a function NULL, and Load checks the ones Wick calls.
 
 #![allow(non_upper_case_globals, non_camel_case_types, dead_code)]
 
@@ -90,24 +90,28 @@ type P = *const c_char;
 /// ofxProperty.h `OfxPropertySuiteV1`, in header order.
 #[repr(C)]
 pub struct OfxPropertySuiteV1 {
-    pub prop_set_pointer: unsafe extern "C" fn(PS, P, c_int, *mut c_void) -> OfxStatus,
-    pub prop_set_string: unsafe extern "C" fn(PS, P, c_int, *const c_char) -> OfxStatus,
-    pub prop_set_double: unsafe extern "C" fn(PS, P, c_int, f64) -> OfxStatus,
-    pub prop_set_int: unsafe extern "C" fn(PS, P, c_int, c_int) -> OfxStatus,
-    pub prop_set_pointer_n: unsafe extern "C" fn(PS, P, c_int, *const *mut c_void) -> OfxStatus,
-    pub prop_set_string_n: unsafe extern "C" fn(PS, P, c_int, *const *const c_char) -> OfxStatus,
-    pub prop_set_double_n: unsafe extern "C" fn(PS, P, c_int, *const f64) -> OfxStatus,
-    pub prop_set_int_n: unsafe extern "C" fn(PS, P, c_int, *const c_int) -> OfxStatus,
-    pub prop_get_pointer: unsafe extern "C" fn(PS, P, c_int, *mut *mut c_void) -> OfxStatus,
-    pub prop_get_string: unsafe extern "C" fn(PS, P, c_int, *mut *mut c_char) -> OfxStatus,
-    pub prop_get_double: unsafe extern "C" fn(PS, P, c_int, *mut f64) -> OfxStatus,
-    pub prop_get_int: unsafe extern "C" fn(PS, P, c_int, *mut c_int) -> OfxStatus,
-    pub prop_get_pointer_n: unsafe extern "C" fn(PS, P, c_int, *mut *mut c_void) -> OfxStatus,
-    pub prop_get_string_n: unsafe extern "C" fn(PS, P, c_int, *mut *mut c_char) -> OfxStatus,
-    pub prop_get_double_n: unsafe extern "C" fn(PS, P, c_int, *mut f64) -> OfxStatus,
-    pub prop_get_int_n: unsafe extern "C" fn(PS, P, c_int, *mut c_int) -> OfxStatus,
-    pub prop_reset: unsafe extern "C" fn(PS, P) -> OfxStatus,
-    pub prop_get_dimension: unsafe extern "C" fn(PS, P, *mut c_int) -> OfxStatus,
+    pub prop_set_pointer: Option<unsafe extern "C" fn(PS, P, c_int, *mut c_void) -> OfxStatus>,
+    pub prop_set_string: Option<unsafe extern "C" fn(PS, P, c_int, *const c_char) -> OfxStatus>,
+    pub prop_set_double: Option<unsafe extern "C" fn(PS, P, c_int, f64) -> OfxStatus>,
+    pub prop_set_int: Option<unsafe extern "C" fn(PS, P, c_int, c_int) -> OfxStatus>,
+    pub prop_set_pointer_n:
+        Option<unsafe extern "C" fn(PS, P, c_int, *const *mut c_void) -> OfxStatus>,
+    pub prop_set_string_n:
+        Option<unsafe extern "C" fn(PS, P, c_int, *const *const c_char) -> OfxStatus>,
+    pub prop_set_double_n: Option<unsafe extern "C" fn(PS, P, c_int, *const f64) -> OfxStatus>,
+    pub prop_set_int_n: Option<unsafe extern "C" fn(PS, P, c_int, *const c_int) -> OfxStatus>,
+    pub prop_get_pointer: Option<unsafe extern "C" fn(PS, P, c_int, *mut *mut c_void) -> OfxStatus>,
+    pub prop_get_string: Option<unsafe extern "C" fn(PS, P, c_int, *mut *mut c_char) -> OfxStatus>,
+    pub prop_get_double: Option<unsafe extern "C" fn(PS, P, c_int, *mut f64) -> OfxStatus>,
+    pub prop_get_int: Option<unsafe extern "C" fn(PS, P, c_int, *mut c_int) -> OfxStatus>,
+    pub prop_get_pointer_n:
+        Option<unsafe extern "C" fn(PS, P, c_int, *mut *mut c_void) -> OfxStatus>,
+    pub prop_get_string_n:
+        Option<unsafe extern "C" fn(PS, P, c_int, *mut *mut c_char) -> OfxStatus>,
+    pub prop_get_double_n: Option<unsafe extern "C" fn(PS, P, c_int, *mut f64) -> OfxStatus>,
+    pub prop_get_int_n: Option<unsafe extern "C" fn(PS, P, c_int, *mut c_int) -> OfxStatus>,
+    pub prop_reset: Option<unsafe extern "C" fn(PS, P) -> OfxStatus>,
+    pub prop_get_dimension: Option<unsafe extern "C" fn(PS, P, *mut c_int) -> OfxStatus>,
 }
 
 // ----- ofxImageEffect.h: OfxImageEffectSuiteV1 ("Image Effect Suite") ------------------------
@@ -117,25 +121,29 @@ pub const kOfxImageEffectSuite: &CStr = c"OfxImageEffectSuite";
 /// ofxImageEffect.h `OfxImageEffectSuiteV1`, in header order.
 #[repr(C)]
 pub struct OfxImageEffectSuiteV1 {
-    pub get_property_set: unsafe extern "C" fn(OfxImageEffectHandle, *mut PS) -> OfxStatus,
+    pub get_property_set: Option<unsafe extern "C" fn(OfxImageEffectHandle, *mut PS) -> OfxStatus>,
     pub get_param_set:
-        unsafe extern "C" fn(OfxImageEffectHandle, *mut OfxParamSetHandle) -> OfxStatus,
-    pub clip_define: unsafe extern "C" fn(OfxImageEffectHandle, P, *mut PS) -> OfxStatus,
-    pub clip_get_handle: unsafe extern "C" fn(
-        OfxImageEffectHandle,
-        P,
-        *mut OfxImageClipHandle,
-        *mut PS,
-    ) -> OfxStatus,
-    pub clip_get_property_set: unsafe extern "C" fn(OfxImageClipHandle, *mut PS) -> OfxStatus,
+        Option<unsafe extern "C" fn(OfxImageEffectHandle, *mut OfxParamSetHandle) -> OfxStatus>,
+    pub clip_define: Option<unsafe extern "C" fn(OfxImageEffectHandle, P, *mut PS) -> OfxStatus>,
+    pub clip_get_handle: Option<
+        unsafe extern "C" fn(
+            OfxImageEffectHandle,
+            P,
+            *mut OfxImageClipHandle,
+            *mut PS,
+        ) -> OfxStatus,
+    >,
+    pub clip_get_property_set:
+        Option<unsafe extern "C" fn(OfxImageClipHandle, *mut PS) -> OfxStatus>,
     /// `clipGetImage(clip, time, region (NULL: the whole RoD), &imageHandle)`.
-    pub clip_get_image:
+    pub clip_get_image: Option<
         unsafe extern "C" fn(OfxImageClipHandle, OfxTime, *const c_void, *mut PS) -> OfxStatus,
-    pub clip_release_image: unsafe extern "C" fn(PS) -> OfxStatus,
+    >,
+    pub clip_release_image: Option<unsafe extern "C" fn(PS) -> OfxStatus>,
     pub clip_get_region_of_definition:
-        unsafe extern "C" fn(OfxImageClipHandle, OfxTime, *mut c_void) -> OfxStatus,
+        Option<unsafe extern "C" fn(OfxImageClipHandle, OfxTime, *mut c_void) -> OfxStatus>,
     /// Non-zero when the host wants the current render abandoned.
-    pub abort: unsafe extern "C" fn(OfxImageEffectHandle) -> c_int,
+    pub abort: Option<unsafe extern "C" fn(OfxImageEffectHandle) -> c_int>,
 }
 
 // ----- ofxParam.h: OfxParameterSuiteV1 ("Parameter Suite") -----------------------------------
@@ -146,13 +154,16 @@ pub const kOfxParameterSuite: &CStr = c"OfxParameterSuite";
 /// getters are C-variadic: one out-pointer per component of the param's type.
 #[repr(C)]
 pub struct OfxParameterSuiteV1 {
-    pub param_define: unsafe extern "C" fn(OfxParamSetHandle, P, P, *mut PS) -> OfxStatus,
-    pub param_get_handle:
+    pub param_define: Option<unsafe extern "C" fn(OfxParamSetHandle, P, P, *mut PS) -> OfxStatus>,
+    pub param_get_handle: Option<
         unsafe extern "C" fn(OfxParamSetHandle, P, *mut OfxParamHandle, *mut PS) -> OfxStatus,
-    pub param_set_get_property_set: unsafe extern "C" fn(OfxParamSetHandle, *mut PS) -> OfxStatus,
-    pub param_get_property_set: unsafe extern "C" fn(OfxParamHandle, *mut PS) -> OfxStatus,
-    pub param_get_value: unsafe extern "C" fn(OfxParamHandle, ...) -> OfxStatus,
-    pub param_get_value_at_time: unsafe extern "C" fn(OfxParamHandle, OfxTime, ...) -> OfxStatus,
+    >,
+    pub param_set_get_property_set:
+        Option<unsafe extern "C" fn(OfxParamSetHandle, *mut PS) -> OfxStatus>,
+    pub param_get_property_set: Option<unsafe extern "C" fn(OfxParamHandle, *mut PS) -> OfxStatus>,
+    pub param_get_value: Option<unsafe extern "C" fn(OfxParamHandle, ...) -> OfxStatus>,
+    pub param_get_value_at_time:
+        Option<unsafe extern "C" fn(OfxParamHandle, OfxTime, ...) -> OfxStatus>,
 }
 
 // ----- ofxMessage.h: OfxMessageSuiteV1 ("Message Suite") -------------------------------------
@@ -164,7 +175,7 @@ pub const kOfxMessageMessage: &CStr = c"OfxMessageMessage";
 /// ofxMessage.h `OfxMessageSuiteV1`: `message(handle, type, id, format, ...)` (printf-style).
 #[repr(C)]
 pub struct OfxMessageSuiteV1 {
-    pub message: unsafe extern "C" fn(*mut c_void, P, P, P, ...) -> OfxStatus,
+    pub message: Option<unsafe extern "C" fn(*mut c_void, P, P, P, ...) -> OfxStatus>,
 }
 
 // ----- ofxProgress.h: OfxProgressSuiteV1 ------------------------------------------------------
@@ -174,9 +185,9 @@ pub const kOfxProgressSuite: &CStr = c"OfxProgressSuite";
 /// ofxProgress.h `OfxProgressSuiteV1`; `progressUpdate` returns kOfxStatReplyNo to cancel.
 #[repr(C)]
 pub struct OfxProgressSuiteV1 {
-    pub progress_start: unsafe extern "C" fn(*mut c_void, P) -> OfxStatus,
-    pub progress_update: unsafe extern "C" fn(*mut c_void, f64) -> OfxStatus,
-    pub progress_end: unsafe extern "C" fn(*mut c_void) -> OfxStatus,
+    pub progress_start: Option<unsafe extern "C" fn(*mut c_void, P) -> OfxStatus>,
+    pub progress_update: Option<unsafe extern "C" fn(*mut c_void, f64) -> OfxStatus>,
+    pub progress_end: Option<unsafe extern "C" fn(*mut c_void) -> OfxStatus>,
 }
 
 // ----- ofxCore.h / ofxImageEffect.h: actions ("Actions Passed to An Image Effect") -----------
