@@ -848,3 +848,64 @@ fn panics_bad_handles_and_unknown_actions_are_statuses() {
     );
     assert_no_leaks();
 }
+
+#[test]
+fn every_action_with_null_or_wrong_arguments_returns_a_status() {
+    let _g = serial();
+    let b = bundle(ofx_bundle());
+    let actions = [
+        "OfxActionDescribe",
+        "OfxImageEffectActionDescribeInContext",
+        "OfxActionCreateInstance",
+        "OfxImageEffectActionGetRegionOfDefinition",
+        "OfxImageEffectActionGetFramesNeeded",
+        "OfxImageEffectActionGetClipPreferences",
+        "OfxActionInstanceChanged",
+        "OfxImageEffectActionRender",
+        "OfxActionDestroyInstance",
+        "OfxActionPurgeCaches",
+    ];
+    let fine = [
+        OK,
+        FAILED,
+        ERR_UNKNOWN,
+        ERR_UNSUPPORTED,
+        ERR_BAD_HANDLE,
+        REPLY_DEFAULT,
+    ];
+    for raw in &b.plugins {
+        let p = plugin(&raw.identifier());
+        for action in actions {
+            // A NULL handle, and a bare effect with no properties (not described, no instance).
+            let st = p.call(action, std::ptr::null_mut(), None, None);
+            assert!(fine.contains(&st), "{action} on NULL: {st}");
+            if action != "OfxActionDescribe" && action != "OfxActionPurgeCaches" {
+                assert_ne!(st, OK, "{action} on a NULL handle cannot succeed");
+            }
+            let mut bare = Effect::new(PropSet::default());
+            let st = p.call(action, bare.handle(), None, None);
+            assert!(fine.contains(&st), "{action} on a bare effect: {st}");
+            let mut args = PropSet::default();
+            let st = p.call(
+                action,
+                bare.handle(),
+                Some(&mut args),
+                Some(&mut PropSet::default()),
+            );
+            assert!(fine.contains(&st), "{action} with empty args: {st}");
+        }
+        // An instance with empty in-args for every instance action.
+        let d = p.describe();
+        let ctx = d.props.strs("OfxImageEffectPropSupportedContexts").unwrap()[0].clone();
+        let mut e = instance(&p, &ctx);
+        for action in &actions[3..8] {
+            let st = p.call(action, e.handle(), Some(&mut PropSet::default()), None);
+            assert!(
+                fine.contains(&st) && st != OK,
+                "{action} with empty in-args: {st}"
+            );
+        }
+        assert_eq!(p.destroy_instance(&mut e), OK);
+    }
+    assert_eq!(log().live_images, 0);
+}
