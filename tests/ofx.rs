@@ -909,3 +909,47 @@ fn every_action_with_null_or_wrong_arguments_returns_a_status() {
     }
     assert_eq!(log().live_images, 0);
 }
+
+#[test]
+fn instances_render_on_several_threads_at_once() {
+    let _g = serial();
+    let p = plugin("org.wick.generate");
+    let mut serial_out = Vec::new();
+    let mut effects = Vec::new();
+    for seed in [4, 9] {
+        let mut e = instance(&p, "OfxImageEffectContextGenerator");
+        e.set("seed", Val::I(seed));
+        set_output(&mut e, 48, 32, 4, Depth::Float, true);
+        assert_eq!(p.render(&mut e, 5.0, 1.0), OK);
+        serial_out.push(rendered(&mut e));
+        effects.push(e);
+    }
+    struct Sendable(Box<Effect>, &'static RawPlugin);
+    // SAFETY: each effect is used by one thread only; the host's shared state is locked, and
+    // the plugin struct is immutable static data of the loaded library.
+    unsafe impl Send for Sendable {}
+    let threads: Vec<_> = effects
+        .into_iter()
+        .map(|e| {
+            let e = Sendable(e, p.raw);
+            std::thread::spawn(move || {
+                let mut e = e; // the whole struct moves (not its fields one by one)
+                let p = Plugin { raw: e.1 };
+                let mut outs = Vec::new();
+                for _ in 0..3 {
+                    assert_eq!(p.render(&mut e.0, 5.0, 1.0), OK);
+                    outs.push(rendered(&mut e.0));
+                }
+                assert_eq!(p.destroy_instance(&mut e.0), OK);
+                outs
+            })
+        })
+        .collect();
+    for (t, want) in threads.into_iter().zip(&serial_out) {
+        for out in t.join().expect("render thread") {
+            assert_eq!(&out, want, "a concurrent render equals the serial one");
+        }
+    }
+    assert_ne!(serial_out[0], serial_out[1]);
+    assert_no_leaks();
+}
