@@ -118,32 +118,25 @@ fn float_input(pic: &[[f32; 4]], w: usize, h: usize, exr: &Path) -> HostImage {
     img
 }
 
-/// Max |OFX - wick run| over the channels both have (RGB images: the first three).
-fn diff_png(ofx: &HostImage, png: &Path) -> f32 {
-    let f = image::open(png).unwrap().to_rgba8();
-    assert_eq!(
-        (f.width() as usize, f.height() as usize),
-        (ofx.width, ofx.height)
-    );
+/// Max |OFX - wick run| over the channels both have (RGB images: the first three). The file
+/// is read as 8-bit RGBA (PNG; the image's samples are 0-255) or float RGBA (EXR).
+fn diff_file(ofx: &HostImage, file: &Path) -> f32 {
+    let img = image::open(file).unwrap();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    assert_eq!((w, h), (ofx.width, ofx.height));
+    let want: Vec<f32> = if ofx.depth == Depth::Byte {
+        img.to_rgba8()
+            .into_raw()
+            .into_iter()
+            .map(f32::from)
+            .collect()
+    } else {
+        img.to_rgba32f().into_raw()
+    };
     let mut m = 0f32;
-    for (i, p) in f.pixels().enumerate() {
-        for c in 0..ofx.channels {
-            m = m.max((ofx.samples[i * ofx.channels + c] - p.0[c] as f32).abs());
-        }
-    }
-    m
-}
-
-fn diff_exr(ofx: &HostImage, exr: &Path) -> f32 {
-    let f = image::open(exr).unwrap().to_rgba32f();
-    assert_eq!(
-        (f.width() as usize, f.height() as usize),
-        (ofx.width, ofx.height)
-    );
-    let mut m = 0f32;
-    for (i, p) in f.pixels().enumerate() {
-        for c in 0..ofx.channels {
-            m = m.max((ofx.samples[i * ofx.channels + c] - p.0[c]).abs());
+    for (i, px) in want.chunks_exact(4).enumerate() {
+        for (c, v) in px.iter().enumerate().take(ofx.channels) {
+            m = m.max((ofx.samples[i * ofx.channels + c] - v).abs());
         }
     }
     m
@@ -380,12 +373,12 @@ fn generate_matches_wick_run_at_byte_and_float() {
         12.0,
         "params are read at the rendered frame"
     );
-    let m = diff_png(&rendered(&mut e), &d.join("g.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("g.png"));
     assert!(m <= 1.0, "byte RGBA vs wick run: max diff {m}");
 
     set_output(&mut e, 64, 48, 4, Depth::Float, true);
     assert_eq!(p.render(&mut e, 12.0, 1.0), OK);
-    let m = diff_exr(&rendered(&mut e), &d.join("g.exr"));
+    let m = diff_file(&rendered(&mut e), &d.join("g.exr"));
     assert!(
         m <= 1e-5,
         "float RGBA premultiplied vs wick run: max diff {m}"
@@ -399,13 +392,13 @@ fn generate_matches_wick_run_at_byte_and_float() {
         ..Layout::default()
     };
     assert_eq!(p.render(&mut e, 12.0, 1.0), OK);
-    let m = diff_png(&rendered(&mut e), &d.join("g.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("g.png"));
     assert!(m <= 1.0, "byte RGB, negative row bytes: max diff {m}");
 
     // Another frame is another picture (the latent walks).
     set_output(&mut e, 64, 48, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 36.0, 1.0), OK);
-    assert!(diff_png(&rendered(&mut e), &d.join("g.png")) > 8.0);
+    assert!(diff_file(&rendered(&mut e), &d.join("g.png")) > 8.0);
     assert_eq!(p.destroy_instance(&mut e), OK);
     assert_no_leaks();
 }
@@ -429,7 +422,7 @@ fn proxy_render_runs_on_the_proxy_size_image() {
     // At render scale 0.5 the host hands out a 32x24 image for the 64x48 RoD.
     set_output(&mut e, 32, 24, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 0.0, 0.5), OK);
-    let m = diff_png(&rendered(&mut e), &d.join("half.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("half.png"));
     assert!(m <= 1.0, "proxy render vs wick run at 32x24: {m}");
     assert_no_leaks();
 }
@@ -467,7 +460,7 @@ fn style_transfer_filter_matches_wick_run() {
     e.clip("Source").frames.insert(0, src8);
     set_output(&mut e, w, h, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 0.0, 1.0), OK, "{:?}", messages());
-    let m = diff_png(&rendered(&mut e), &d.join("out.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("out.png"));
     assert!(m <= 1.0, "byte straight RGBA: max diff {m}");
 
     // Float premultiplied, the source in bottom-up memory with padded rows.
@@ -478,7 +471,7 @@ fn style_transfer_filter_matches_wick_run() {
     };
     set_output(&mut e, w, h, 4, Depth::Float, true);
     assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
-    let m = diff_exr(&rendered(&mut e), &d.join("out.exr"));
+    let m = diff_file(&rendered(&mut e), &d.join("out.exr"));
     assert!(m <= 1e-5, "float premultiplied RGBA: max diff {m}");
     assert_no_leaks();
 }
@@ -513,7 +506,7 @@ fn interpolate_as_transition_and_as_retime_matches_wick_run() {
     e.set("Transition", Val::D(vec![0.3]));
     set_output(&mut e, w, h, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 3.0, 1.0), OK, "{:?}", messages());
-    let m = diff_png(&rendered(&mut e), &d.join("t03.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("t03.png"));
     assert!(m <= 1.0, "transition vs wick run: {m}");
     let (st, _) = p.timed_action(&mut e, "OfxImageEffectActionGetFramesNeeded", 3.0);
     assert_eq!(
@@ -534,7 +527,7 @@ fn interpolate_as_transition_and_as_retime_matches_wick_run() {
     );
     set_output(&mut e, w, h, 4, Depth::Byte, false);
     assert_eq!(p.render(&mut e, 10.0, 1.0), OK, "{:?}", messages());
-    let m = diff_png(&rendered(&mut e), &d.join("t05.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("t05.png"));
     assert!(m <= 1.0, "retime vs wick run: {m}");
     // At the last frame the next one is missing: the frame is held (b with itself).
     wick_run(
@@ -545,7 +538,7 @@ fn interpolate_as_transition_and_as_retime_matches_wick_run() {
         0,
     );
     assert_eq!(p.render(&mut e, 11.0, 1.0), OK, "{:?}", messages());
-    let m = diff_png(&rendered(&mut e), &d.join("held.png"));
+    let m = diff_file(&rendered(&mut e), &d.join("held.png"));
     assert!(m <= 1.0, "held last frame vs wick run: {m}");
     assert_no_leaks();
 }
@@ -667,6 +660,11 @@ fn a_missing_mandatory_suite_refuses_to_load() {
     // Message and progress suites are optional: loading works, errors still return statuses.
     log().missing = vec!["OfxMessageSuite".into(), "OfxProgressSuite".into()];
     assert_eq!(p.load(), OK);
+    assert!(
+        messages().is_empty(),
+        "a failed Load posts nothing: {:?}",
+        messages()
+    );
     let mut e = instance(&p, "OfxImageEffectContextGenerator");
     e.set("width", Val::I(-5)); // outside the param's range
     set_output(&mut e, 8, 8, 4, Depth::Byte, false);

@@ -631,13 +631,40 @@ unsafe fn out<T>(p: *mut T, v: T) {
     }
 }
 
-unsafe extern "C" fn get_property_set(e: *mut c_void, ps: *mut *mut c_void) -> c_int {
-    if e.is_null() || ps.is_null() {
+/// Objects with a property set: `getPropertySet`, `clipGetPropertySet`,
+/// `paramSetGetPropertySet` and `paramGetPropertySet` are one function over them.
+trait HasProps {
+    fn props(&mut self) -> &mut PropSet;
+}
+impl HasProps for Effect {
+    fn props(&mut self) -> &mut PropSet {
+        &mut self.props
+    }
+}
+impl HasProps for Clip {
+    fn props(&mut self) -> &mut PropSet {
+        &mut self.props
+    }
+}
+impl HasProps for ParamSet {
+    fn props(&mut self) -> &mut PropSet {
+        &mut self.props
+    }
+}
+impl HasProps for Param {
+    fn props(&mut self) -> &mut PropSet {
+        &mut self.props
+    }
+}
+
+unsafe extern "C" fn props_of<T: HasProps>(x: *mut c_void, ps: *mut *mut c_void) -> c_int {
+    if x.is_null() || ps.is_null() {
         return ERR_BAD_HANDLE;
     }
-    *ps = (*(e as *mut Effect)).props.handle();
+    *ps = (*(x as *mut T)).props().handle();
     OK
 }
+
 unsafe extern "C" fn get_param_set(e: *mut c_void, ps: *mut *mut c_void) -> c_int {
     if e.is_null() || ps.is_null() {
         return ERR_BAD_HANDLE;
@@ -713,13 +740,6 @@ unsafe extern "C" fn clip_get_handle(
         "clipGetHandle",
     )
 }
-unsafe extern "C" fn clip_get_property_set(c: *mut c_void, ps: *mut *mut c_void) -> c_int {
-    if c.is_null() || ps.is_null() {
-        return ERR_BAD_HANDLE;
-    }
-    *ps = (*(c as *mut Clip)).props.handle();
-    OK
-}
 unsafe extern "C" fn clip_get_image(
     c: *mut c_void,
     time: f64,
@@ -780,11 +800,11 @@ struct ImageEffectSuite {
 }
 
 static IMAGE_EFFECT_SUITE: ImageEffectSuite = ImageEffectSuite {
-    get_property_set,
+    get_property_set: props_of::<Effect>,
     get_param_set,
     clip_define,
     clip_get_handle,
-    clip_get_property_set,
+    clip_get_property_set: props_of::<Clip>,
     clip_get_image,
     clip_release_image,
     clip_get_rod,
@@ -840,20 +860,6 @@ unsafe extern "C" fn param_get_handle(
         |p| p.props.handle(),
         "paramGetHandle",
     )
-}
-unsafe extern "C" fn param_set_props(pset: *mut c_void, ps: *mut *mut c_void) -> c_int {
-    if pset.is_null() || ps.is_null() {
-        return ERR_BAD_HANDLE;
-    }
-    *ps = (*(pset as *mut ParamSet)).props.handle();
-    OK
-}
-unsafe extern "C" fn param_props(ph: *mut c_void, ps: *mut *mut c_void) -> c_int {
-    if ph.is_null() || ps.is_null() {
-        return ERR_BAD_HANDLE;
-    }
-    *ps = (*(ph as *mut Param)).props.handle();
-    OK
 }
 
 /// The current value: the one the test set, else the default the plugin declared.
@@ -968,8 +974,8 @@ struct ParameterSuite {
 static PARAMETER_SUITE: ParameterSuite = ParameterSuite {
     define: param_define,
     get_handle: param_get_handle,
-    set_props: param_set_props,
-    props: param_props,
+    set_props: props_of::<ParamSet>,
+    props: props_of::<Param>,
     get_value: param_get_value,
     get_value_at_time: Some(param_get_value_at_time),
 };

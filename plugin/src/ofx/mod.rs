@@ -52,7 +52,8 @@ const DEFAULT_FPS: f64 = 24.0;
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-/// An OFX status with its message. `quiet`: do not raise a dialog (a host-requested abort).
+/// An OFX status with its message. `quiet`: not posted through the message suite (a
+/// host-requested abort, or a failed Load).
 #[derive(Debug)]
 struct OfxErr {
     status: OfxStatus,
@@ -527,7 +528,8 @@ fn dispatch(
         .get(n)
         .ok_or_else(|| OfxErr::failed(format!("plugin index {n} has no node")))?;
     if action == kOfxActionLoad {
-        return load();
+        // A failed Load has no suites of its own to report through: status and last-error only.
+        return load().map_err(|e| OfxErr { quiet: true, ..e });
     }
     if action == kOfxActionUnload {
         return unload();
