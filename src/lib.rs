@@ -111,3 +111,24 @@ pub fn frei0r_dir() -> &'static Path {
         out
     })
 }
+
+/// The OpenFX bundle of this profile's plugin, assembled once per test process:
+/// `<profile>/ofx/Wick.ofx.bundle/Contents/Linux-x86-64/Wick.ofx`, a hard link to (or, across
+/// file systems, a copy of) `libwick.so`, laid out as `scripts/build-ofx.sh` lays out
+/// `target/ofx/`. Returns the path of `Wick.ofx`.
+pub fn ofx_bundle() -> &'static Path {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| {
+        let a = artifacts();
+        let dir = a
+            .target_dir
+            .join("ofx/Wick.ofx.bundle/Contents/Linux-x86-64");
+        std::fs::create_dir_all(&dir).expect("bundle dir");
+        let bin = dir.join("Wick.ofx");
+        let _ = std::fs::remove_file(&bin);
+        if std::fs::hard_link(&a.plugin, &bin).is_err() {
+            std::fs::copy(&a.plugin, &bin).expect("copy libwick.so into the bundle");
+        }
+        bin
+    })
+}

@@ -4,13 +4,12 @@
 //! touching memory, and returns a status with a readable message.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex;
 
 use once_cell::sync::Lazy;
 
+use crate::adapter::{contain, run_node, to_cstring, LiveSet};
 use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType};
 use crate::node::{NodeError, ParamKind, Params, ProcessCtx, ThreadSafety, Value};
 use crate::nodes::{self, NodeEntry};
@@ -178,11 +177,7 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-pub(crate) fn to_cstring(s: &str) -> CString {
-    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
-}
-
-fn set_thread_error(msg: &str) {
+pub(crate) fn set_thread_error(msg: &str) {
     LAST_ERROR.with(|e| *e.borrow_mut() = to_cstring(msg));
 }
 
@@ -200,43 +195,13 @@ fn status_of(e: &NodeError) -> i32 {
     }
 }
 
-pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
-
-/// Installs (once) a panic hook that stays silent: panics are reported as statuses instead of
-/// being printed into the host's stderr. This library has its own copy of std, so the hook
-/// does not affect the host.
-pub(crate) fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("WICK_PRINT_PANICS").is_none() {
-            std::panic::set_hook(Box::new(|_| {}));
-        }
-    });
-}
-
 /// Runs `f`, turning errors and panics into a status and a message passed to `report`.
 fn guard(report: impl FnOnce(&str), f: impl FnOnce() -> Result<(), NodeError>) -> i32 {
-    quiet_panics();
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => WICK_OK,
-        Ok(Err(e)) => {
+    match contain(f) {
+        Ok(()) => WICK_OK,
+        Err(e) => {
             report(&e.to_string());
             status_of(&e)
-        }
-        Err(p) => {
-            report(&format!(
-                "internal error (panic in Wick): {}",
-                panic_message(p.as_ref())
-            ));
-            WICK_ERR_INTERNAL
         }
     }
 }
@@ -398,19 +363,11 @@ pub struct Instance {
     scratch: CString,
 }
 
-/// Addresses of live instances: a pointer the plugin did not hand out (or already destroyed)
-/// is refused instead of dereferenced.
-static LIVE: Lazy<Mutex<HashSet<usize>>> = Lazy::new(|| Mutex::new(HashSet::new()));
-
-/// Process-wide lock for nodes that declare `ThreadSafety::Unsafe`.
-static UNSAFE_NODE_LOCK: Mutex<()> = Mutex::new(());
+/// Addresses of live instances.
+static LIVE: LiveSet = LiveSet::new();
 
 fn is_live(p: *const Instance) -> bool {
-    !p.is_null()
-        && LIVE
-            .lock()
-            .map(|s| s.contains(&(p as usize)))
-            .unwrap_or(false)
+    LIVE.contains(p as usize)
 }
 
 /// Runs `f` on a live instance, recording its error message on the instance.
@@ -516,9 +473,11 @@ extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut Instance) -
             scratch: CString::default(),
         });
         let p = Box::into_raw(inst);
-        LIVE.lock()
-            .map_err(|_| NodeError::Internal("instance table poisoned".into()))?
-            .insert(p as usize);
+        if let Err(e) = LIVE.insert(p as usize) {
+            // SAFETY: just created by Box::into_raw and never shared.
+            drop(unsafe { Box::from_raw(p) });
+            return Err(e);
+        }
         // SAFETY: checked non-null.
         unsafe { *out = p };
         Ok(())
@@ -530,11 +489,7 @@ extern "C" fn instance_destroy(inst: *mut Instance) {
         if inst.is_null() {
             return;
         }
-        let removed = LIVE
-            .lock()
-            .map(|mut s| s.remove(&(inst as usize)))
-            .unwrap_or(false);
-        if removed {
+        if LIVE.remove(inst as usize) {
             // SAFETY: it was live, created by Box::into_raw, and is now removed from the table.
             drop(unsafe { Box::from_raw(inst) });
         }
@@ -755,16 +710,6 @@ extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 
             };
             inputs.push(Some(read_frame(bytes, &fmt, &what)?));
         }
-        if !d.source {
-            if let (Some(Some(first)), Some(of)) = (inputs.first(), out_fmts.first()) {
-                if first.width != of.width || first.height != of.height {
-                    return Err(bad(format!(
-                        "output size {}x{} must equal the input size {}x{}",
-                        of.width, of.height, first.width, first.height
-                    )));
-                }
-            }
-        }
         let mut outputs = Vec::with_capacity(out_fmts.len());
         for f in &out_fmts {
             outputs.push(Image::new(f.width, f.height)?);
@@ -782,14 +727,14 @@ extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 
             }
         };
         let mut ctx = ProcessCtx::new(a.time, a.frame, Some(&mut report));
-        {
-            let _lock = if d.thread_safety == ThreadSafety::Unsafe {
-                Some(UNSAFE_NODE_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
-            } else {
-                None
-            };
-            i.node.process(&mut ctx, &i.params, &inputs, &mut outputs)?;
-        }
+        run_node(
+            d,
+            i.node.as_mut(),
+            &mut ctx,
+            &i.params,
+            &inputs,
+            &mut outputs,
+        )?;
         drop(inputs);
         for (k, f) in out_frames.iter().enumerate() {
             // SAFETY: validated above; outputs do not overlap each other; inputs were copied.

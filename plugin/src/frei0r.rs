@@ -38,7 +38,7 @@ use std::sync::Mutex;
 
 use once_cell::sync::{Lazy, OnceCell};
 
-use crate::abi::{panic_message, quiet_panics, to_cstring};
+use crate::adapter::{panic_message, quiet_panics, run_node, to_cstring, LiveSet};
 use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType, MAX_PIXELS, MAX_SIDE};
 use crate::node::{Node, NodeError, ParamKind, Params, ProcessCtx, Value};
 use crate::nodes::{self, NodeEntry};
@@ -272,14 +272,10 @@ pub struct Instance {
     state: Mutex<State>,
 }
 
-static LIVE: Lazy<Mutex<HashSet<usize>>> = Lazy::new(|| Mutex::new(HashSet::new()));
+static LIVE: LiveSet = LiveSet::new();
 
 fn live(p: *mut c_void) -> Option<&'static Instance> {
-    if p.is_null() {
-        return None;
-    }
-    let l = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-    if l.contains(&(p as usize)) {
+    if LIVE.contains(p as usize) {
         // SAFETY: a pointer this library created and has not destroyed.
         Some(unsafe { &*(p as *const Instance) })
     } else {
@@ -396,19 +392,19 @@ pub fn construct(spec: &'static Spec, width: c_uint, height: c_uint) -> *mut c_v
             }),
         });
         let p = Box::into_raw(inst) as *mut c_void;
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p as usize);
+        if let Err(e) = LIVE.insert(p as usize) {
+            warn(spec.name, &e.to_string());
+            // SAFETY: just created above and never shared.
+            drop(unsafe { Box::from_raw(p as *mut Instance) });
+            return std::ptr::null_mut();
+        }
         p
     })
 }
 
 pub fn destruct(spec: &'static Spec, instance: *mut c_void) {
     guarded(spec.name, (), || {
-        let removed = LIVE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&(instance as usize));
+        let removed = LIVE.remove(instance as usize);
         if removed {
             // SAFETY: created by `construct` and now removed from the live set.
             drop(unsafe { Box::from_raw(instance as *mut Instance) });
@@ -729,7 +725,8 @@ fn render(inst: &Instance, time: f64, inputs: &[Image]) -> Result<Image, NodeErr
     ins.resize(declared.max(ins.len()), None);
     let mut outs = vec![Image::new(inst.width, inst.height)?];
     let mut ctx = ProcessCtx::new(seconds, 0, None);
-    st.node.process(&mut ctx, &params, &ins, &mut outs)?;
+    let desc = &inst.table.entry.desc;
+    run_node(desc, st.node.as_mut(), &mut ctx, &params, &ins, &mut outs)?;
     Ok(outs.remove(0))
 }
 

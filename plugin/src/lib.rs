@@ -1,11 +1,18 @@
 //! The Wick plugin: one `Node` trait, one file per node, and thin host-ABI adapters over the
-//! trait (the C ABI v1 in [`abi`]; frei0r and OpenFX adapters sit beside it).
+//! trait, all exported from the one `libwick.so`: the C ABI v1 in [`abi`] (`wick_entry`), and
+//! OpenFX 1.4 in [`ofx`] (`OfxGetNumberOfPlugins` / `OfxGetPlugin`: every node as an image
+//! effect; `scripts/build-ofx.sh` packages the library as `Wick.ofx.bundle`). The frei0r adapter
+//! ([`frei0r`]) is built into one small library per node (`plugin/frei0r/*`, frei0r allows
+//! one plugin per file). Shared adapter helpers (panic containment, live-instance table) are
+//! in `adapter`.
 
 pub mod abi;
+mod adapter;
 pub mod frei0r;
 pub mod image;
 pub mod node;
 pub mod nodes;
+pub mod ofx;
 
 pub use image::Image;
 pub use node::{

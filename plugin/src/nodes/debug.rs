@@ -76,17 +76,79 @@ impl Node for Debug {
             _ => {}
         }
         ctx.progress(0.5, "halfway")?;
-        let out = &mut outputs[0];
-        match &inputs[0] {
-            Some(img) if img.width == out.width && img.height == out.height => {
-                out.data.copy_from_slice(&img.data)
-            }
-            Some(_) => {
-                return Err(NodeError::BadArgument(
-                    "output size must equal the input size".into(),
-                ))
-            }
-            None => out.data.iter_mut().for_each(|v| *v = 0.5),
+        copy_or_fill(&inputs[0], &mut outputs[0], 0.5)
+    }
+}
+
+/// The output is the input when given (same size), else `fill` in every channel.
+fn copy_or_fill(input: &Option<Image>, out: &mut Image, fill: f32) -> Result<(), NodeError> {
+    match input {
+        Some(img) if img.width == out.width && img.height == out.height => {
+            out.data.copy_from_slice(&img.data)
+        }
+        Some(_) => {
+            return Err(NodeError::BadArgument(
+                "output size must equal the input size".into(),
+            ))
+        }
+        None => out.data.iter_mut().for_each(|v| *v = fill),
+    }
+    Ok(())
+}
+
+pub const LONG_ID: &str = "wick.debug-long";
+
+/// `wick.debug-long`: a test-only long-running, cancellable node (listed with
+/// `WICK_ENABLE_TEST_NODES=1`): `steps` progress reports, then its input with the colour
+/// inverted as the result. Proves the adapters' run-button and cancel paths.
+pub fn describe_long() -> NodeDesc {
+    NodeDesc {
+        id: LONG_ID,
+        label: "Debug Long Run (test only)",
+        category: "Wick/Test",
+        help: "Reports progress `steps` times, then outputs its input with the colour inverted.",
+        inputs: vec![PortDesc::new("source", "The frame to invert.")],
+        outputs: vec![PortDesc::new("output", "The inverted frame (alpha kept).")],
+        params: vec![ParamDesc::new(
+            "steps",
+            "Steps",
+            "How many progress reports.",
+            ParamKind::Int {
+                min: 1,
+                max: 100,
+                default: 4,
+            },
+        )],
+        thread_safety: ThreadSafety::InstanceSafe,
+        source: false,
+        long_running: true,
+        cancellable: true,
+    }
+}
+
+pub struct DebugLong;
+
+impl DebugLong {
+    pub fn create() -> Box<dyn Node> {
+        Box::new(DebugLong)
+    }
+}
+
+impl Node for DebugLong {
+    fn process(
+        &mut self,
+        ctx: &mut ProcessCtx,
+        p: &Params,
+        inputs: &[Option<Image>],
+        outputs: &mut [Image],
+    ) -> Result<(), NodeError> {
+        let steps = p.i64("steps");
+        for i in 0..steps {
+            ctx.progress(i as f64 / steps as f64, "working")?;
+        }
+        copy_or_fill(&inputs[0], &mut outputs[0], 0.0)?;
+        for px in outputs[0].data.chunks_exact_mut(4) {
+            px[..3].iter_mut().for_each(|v| *v = 1.0 - *v);
         }
         Ok(())
     }

@@ -37,6 +37,10 @@ pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
             desc: debug::describe(),
             create: debug::Debug::create,
         });
+        v.push(NodeEntry {
+            desc: debug::describe_long(),
+            create: debug::DebugLong::create,
+        });
     }
     v
 });

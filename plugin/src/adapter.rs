@@ -1,0 +1,120 @@
+//! Helpers every host adapter (C ABI, OpenFX) shares: panic containment, C strings, the table
+//! of live instance pointers, and running a node under its declared thread-safety level.
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Mutex;
+
+use crate::image::Image;
+use crate::node::{Node, NodeDesc, NodeError, Params, ProcessCtx, ThreadSafety};
+
+/// A C string from arbitrary text (interior NULs are escaped, never a failure).
+pub fn to_cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Installs (once) a panic hook that stays silent: panics are reported as statuses instead of
+/// being printed into the host's stderr. This library has its own copy of std, so the hook
+/// does not affect the host. `WICK_PRINT_PANICS=1` keeps the default hook for debugging.
+pub fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("WICK_PRINT_PANICS").is_none() {
+            std::panic::set_hook(Box::new(|_| {}));
+        }
+    });
+}
+
+/// Runs `f`, turning a panic into `NodeError::Internal`. Every exported function goes through
+/// this (or a wrapper of it): no panic crosses into the host.
+pub fn contain<T>(f: impl FnOnce() -> Result<T, NodeError>) -> Result<T, NodeError> {
+    quiet_panics();
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => Err(NodeError::Internal(format!(
+            "internal error (panic in Wick): {}",
+            panic_message(p.as_ref())
+        ))),
+    }
+}
+
+/// Addresses of the instances an adapter handed out: a pointer it did not hand out (or already
+/// destroyed) is refused instead of dereferenced.
+pub struct LiveSet(Mutex<Option<HashSet<usize>>>);
+
+impl LiveSet {
+    pub const fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+    pub fn insert(&self, p: usize) -> Result<(), NodeError> {
+        let mut g = self
+            .0
+            .lock()
+            .map_err(|_| NodeError::Internal("instance table poisoned".into()))?;
+        g.get_or_insert_with(HashSet::new).insert(p);
+        Ok(())
+    }
+    /// True when `p` was live (and is now removed).
+    pub fn remove(&self, p: usize) -> bool {
+        self.0
+            .lock()
+            .map(|mut g| g.as_mut().map(|s| s.remove(&p)).unwrap_or(false))
+            .unwrap_or(false)
+    }
+    pub fn contains(&self, p: usize) -> bool {
+        p != 0
+            && self
+                .0
+                .lock()
+                .map(|g| g.as_ref().map(|s| s.contains(&p)).unwrap_or(false))
+                .unwrap_or(false)
+    }
+}
+
+impl Default for LiveSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Process-wide lock for nodes that declare `ThreadSafety::Unsafe`.
+static UNSAFE_NODE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Checks the first connected input against the output size (non-source nodes), then runs the
+/// node, serialised process-wide when it declares itself thread-unsafe.
+pub fn run_node(
+    desc: &NodeDesc,
+    node: &mut dyn Node,
+    ctx: &mut ProcessCtx,
+    params: &Params,
+    inputs: &[Option<Image>],
+    outputs: &mut [Image],
+) -> Result<(), NodeError> {
+    if !desc.source {
+        if let (Some(Some(first)), Some(o)) = (inputs.first(), outputs.first()) {
+            if first.width != o.width || first.height != o.height {
+                return Err(NodeError::BadArgument(format!(
+                    "output size {}x{} must equal the input size {}x{}",
+                    o.width, o.height, first.width, first.height
+                )));
+            }
+        }
+    }
+    let _lock = if desc.thread_safety == ThreadSafety::Unsafe {
+        Some(UNSAFE_NODE_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+    } else {
+        None
+    };
+    node.process(ctx, params, inputs, outputs)
+}

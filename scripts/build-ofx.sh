@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Builds the Wick OpenFX bundle:
+#   target/ofx/Wick.ofx.bundle/Contents/Linux-x86-64/Wick.ofx   (libwick.so, renamed)
+#
+# Usage: scripts/build-ofx.sh [--debug] [--install DIR] [extra cargo args, e.g. --features cuda]
+#   --debug        assemble from the debug build (target/debug) instead of a release build
+#   --install DIR  also copy the bundle into DIR (e.g. /usr/OFX/Plugins, or a folder on
+#                  OFX_PLUGIN_PATH)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+profile=release
+install=""
+cargo_args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --debug) profile=debug ;;
+        --install) install="${2:?--install needs a folder}"; shift ;;
+        *) cargo_args+=("$1") ;;
+    esac
+    shift
+done
+
+case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) arch=Linux-x86-64 ;;
+    *) echo "build-ofx.sh: only Linux x86-64 bundles are assembled (this is $(uname -sm))" >&2; exit 1 ;;
+esac
+
+# The same package set the tests build (src/lib.rs), so both share one build of the
+# dependencies (a different set changes feature unification and rebuilds Candle); it also
+# builds the `wick` test host.
+packages=(-p wick-plugin -p wick-host-sdk)
+if [ "$profile" = release ]; then
+    cargo build --release "${packages[@]}" ${cargo_args[@]+"${cargo_args[@]}"}
+else
+    cargo build "${packages[@]}" ${cargo_args[@]+"${cargo_args[@]}"}
+fi
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+bundle="$target_dir/ofx/Wick.ofx.bundle"
+mkdir -p "$bundle/Contents/$arch"
+cp -f "$target_dir/$profile/libwick.so" "$bundle/Contents/$arch/Wick.ofx"
+# The bundled weights travel with the bundle; hosts set WICK_WEIGHTS_DIR to this folder when the
+# source tree the plugin was built from is not on the machine.
+mkdir -p "$bundle/Contents/Resources"
+rm -rf "$bundle/Contents/Resources/weights"
+cp -r models/weights "$bundle/Contents/Resources/weights"
+echo "built $bundle ($profile)"
+
+if [ -n "$install" ]; then
+    mkdir -p "$install"
+    rm -rf "$install/Wick.ofx.bundle"
+    cp -r "$bundle" "$install/"
+    echo "installed $install/Wick.ofx.bundle"
+fi
