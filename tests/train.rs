@@ -448,6 +448,15 @@ fn bad_data_configs_checkpoints_and_weights_are_clear_errors() {
         .args(["train"])
         .arg(&cfg)
         .args(["--param", "resume=false", &w]));
+    // A time budget stops a long run cleanly, with the model written.
+    let s = ok(wick().args(["train"]).arg(&cfg).args([
+        "--param",
+        "resume=false",
+        "steps=1000000",
+        "max_seconds=1",
+    ]));
+    assert!(s.contains("time budget 1 s reached"), "{s}");
+    assert!(ckpt_step(&d.join("out/checkpoint.safetensors")) < 1_000_000);
     // Truncated trained models in the consumer nodes are model errors, not crashes.
     let model = d.join("out/model.safetensors");
     let m = std::fs::read(&model).unwrap();

@@ -51,6 +51,7 @@ pub fn describe() -> NodeDesc {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per instance, never moved in a hot loop
 enum Loaded {
     Multi(MultiStyle),
     Arbitrary {

@@ -92,6 +92,7 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("seed", "Seed", "Initial weights, crops and noise (same seed, same run on the CPU).", int(0, i32::MAX as i64, 0)),
             ParamDesc::new("checkpoint_every", "Checkpoint every", "Write checkpoint.safetensors and model.safetensors every N steps.", int(1, 10_000_000, 50)),
             ParamDesc::new("sheet_every", "Sheet every", "Write a contact sheet and loss.png every N steps (0: only at the end).", int(0, 10_000_000, 100)),
+            ParamDesc::new("max_seconds", "Time budget", "Stop after the step that passes this many seconds of training in this call, as if `steps` were reached (0: no limit). Runs stopped by time are not reproducible step for step.", Float { min: 0.0, max: 1e9, default: 0.0 }),
             ParamDesc::new("resume", "Resume", "Continue from checkpoint.safetensors in the output folder if there is one.", Bool { default: true }),
             ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }),
             ParamDesc::new("width", "Width", "Preview width where the host gives no frame size.", int(1, 32768, 640)),
@@ -359,13 +360,16 @@ impl LossLog {
         LossLog { names, rows }
     }
 
+    /// Total and parts on one log-scaled chart (their scales differ by orders of magnitude);
+    /// non-positive values (a content loss of exactly 0 at an identity start) are left out.
     fn plot(&self, path: &Path, title: &str) -> Result<(), NodeError> {
-        let total: Vec<f32> = self.rows.iter().map(|r| r.1).collect();
+        let pos = |v: f32| if v > 0.0 { v } else { f32::NAN };
+        let total: Vec<f32> = self.rows.iter().map(|r| pos(r.1)).collect();
         let parts: Vec<Vec<f32>> = (0..self.names.len())
             .map(|i| {
                 self.rows
                     .iter()
-                    .map(|r| r.2.get(i).copied().unwrap_or(f32::NAN))
+                    .map(|r| pos(r.2.get(i).copied().unwrap_or(f32::NAN)))
                     .collect()
             })
             .collect();
@@ -482,7 +486,7 @@ fn config(p: &Params, mode: Mode) -> Result<TrainConfig, NodeError> {
             c.crop
         )));
     }
-    if !gen && (c.crop < 32 || c.crop % 4 != 0) {
+    if !gen && (c.crop < 32 || !c.crop.is_multiple_of(4)) {
         return Err(bad(format!(
             "param 'crop': must be a multiple of 4 and at least 32, got {}",
             c.crop
@@ -638,7 +642,19 @@ impl Train {
             )
         };
         ctx.progress(start as f64 / steps as f64, &msg0)?;
+        let budget = p.f64("max_seconds");
         while run.trainer.steps_done() < steps {
+            if budget > 0.0 && t0.elapsed().as_secs_f64() >= budget {
+                // A cancel here is reported after the final save below (the flag sticks).
+                let _ = ctx.progress(
+                    1.0,
+                    &format!(
+                        "time budget {budget} s reached at step {}/{steps}",
+                        run.trainer.steps_done()
+                    ),
+                );
+                break;
+            }
             let s = run.trainer.step()?;
             log.push(&s);
             let done = s.step - start;
@@ -651,10 +667,10 @@ impl Train {
                 parts.join(" "),
                 fmt_secs(per * (steps - s.step) as f64)
             );
-            if s.step % ck_every == 0 && s.step < steps {
+            if s.step.is_multiple_of(ck_every) && s.step < steps {
                 run.save(&log)?;
             }
-            if sheet_every > 0 && s.step % sheet_every == 0 && s.step < steps {
+            if sheet_every > 0 && s.step.is_multiple_of(sheet_every) && s.step < steps {
                 run.sheets(&log)?;
             }
             if let Err(e) = ctx.progress(s.step as f64 / steps as f64, &msg) {
