@@ -246,6 +246,25 @@ fn cancel_via_progress_keeps_checkpoint_and_resume_equals_uninterrupted() {
     assert!(
         tensors(&a.join("checkpoint.safetensors")) == tensors(&b.join("checkpoint.safetensors"))
     );
+    // With a frame on the `preview` input, the finished run's output is the model applied to it:
+    // the same pixels wick.style-transfer gives with the written model.
+    let src = wick_host_sdk::validate::test_frame(64, 32);
+    let mut inst = plugin.instance("wick.train").unwrap();
+    for (k, v) in sdk_params(&a) {
+        inst.set_param(k, &v).unwrap();
+    }
+    let mut via_train = vec![src.like()];
+    inst.process(0.0, 0, &[Some(&src)], &mut via_train, None)
+        .unwrap();
+    let mut st = plugin.instance("wick.style-transfer").unwrap();
+    st.set_param_text("model", &a.join("model.safetensors").to_string_lossy())
+        .unwrap();
+    st.set_param_text("device", "cpu").unwrap();
+    let mut via_st = vec![src.like()];
+    st.process(0.0, 0, &[Some(&src), None], &mut via_st, None)
+        .unwrap();
+    assert_eq!(via_train[0].data, via_st[0].data);
+    assert_ne!(via_train[0].data, src.data, "the model changed nothing");
 }
 
 fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
