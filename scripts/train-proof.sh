@@ -4,7 +4,7 @@
 #   cargo build --release --workspace
 #   scripts/train-proof.sh pairs       # bikes.mp4, FFmpeg grade targets, 8 frames, 280 s budget,
 #                                      # PSNR on 20 held-out frames (model vs untouched input)
-#   scripts/train-proof.sh style       # a painting on bikes.mp4 content frames, <= 10 min
+#   scripts/train-proof.sh style       # a painting on bikes.mp4 content frames, <= 10 min (CW=200)
 #   scripts/train-proof.sh generator   # DCGAN on Fashion-MNIST (apt: dataset-fashion-mnist)
 #
 # Work files go to $WORK (default /tmp/wick-train-proof); pictures to docs/train/.
@@ -100,7 +100,7 @@ max_seconds = ${BUDGET:-570}
 batch = 2
 crop = 96
 lr = 0.002
-content_weight = ${CW:-20}
+content_weight = ${CW:-200}
 seed = 2
 holdout = 1
 checkpoint_every = 25
@@ -111,7 +111,7 @@ width = 640
 height = 272
 EOF
   /usr/bin/time -f "wall %e s, user %U s" "$WICK" train "$D/train.toml" --preview "$D/preview.png" 2>&1 | tail -4
-  python3 - "$D" "docs/train/style_starry_night_cw${CW:-20}.png" <<'PY'
+  python3 - "$D" "docs/train/style_starry_night_cw${CW:-200}.png" <<'PY'
 import sys, numpy as np
 from PIL import Image
 d = sys.argv[1]
@@ -125,7 +125,7 @@ a = np.asarray(Image.open(f"{d}/content/f.0245.png").convert("RGB"))  # held out
 b = np.asarray(Image.open(f"{d}/preview.png").convert("RGB"))
 Image.fromarray(np.concatenate([a, b], axis=1)).save(sys.argv[2])
 PY
-  cp "$D/run/loss.png" "docs/train/style_loss_cw${CW:-20}.png"
+  cp "$D/run/loss.png" "docs/train/style_loss_cw${CW:-200}.png"
   ;;
 generator)
   D=$WORK/fashion

@@ -82,7 +82,7 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("model_size", "Model size", "pairs/style: U-Net width, small (0.15 M parameters) or medium (0.6 M).", Enum { choices: &["small", "medium"], default: "small" }),
             ParamDesc::new("latent", "Latent size", "generator/vae: latent dimensions.", int(2, 1024, 64)),
             ParamDesc::new("gen_width", "Generator width", "generator/vae: base channel width.", int(2, 512, 32)),
-            ParamDesc::new("content_weight", "Content weight", "style: weight of the content (SqueezeNet fire5) loss.", Float { min: 0.0, max: 1e9, default: 1.0 }),
+            ParamDesc::new("content_weight", "Content weight", "style: weight of the content (SqueezeNet fire5) loss. Measured on bikes + Starry Night: 1 and 20 lose the picture under the texture, 200 keeps it.", Float { min: 0.0, max: 1e9, default: 200.0 }),
             ParamDesc::new("style_weight", "Style weight", "style: weight of the Gram style loss.", Float { min: 0.0, max: 1e12, default: TrainConfig::new(Mode::Style).style_weight }),
             ParamDesc::new("style_size", "Style size", "style: the painting is resized so its short side is this many pixels.", int(64, 4096, 256)),
             ParamDesc::new("max_side", "Max side", "Training images larger than this on their long side are scaled down (0: as they are).", int(0, 32768, 0)),
