@@ -19,6 +19,7 @@ pub mod graph;
 pub mod io;
 pub mod retime;
 pub mod sheet;
+pub mod train;
 pub mod validate;
 
 use std::ffi::{c_char, c_void, CStr, CString};

@@ -359,3 +359,93 @@ fn dcgan() {
     )
     .unwrap();
 }
+
+/// Style-loss probe (investigation, not a proof): per-tap Gram loss on a fixed evaluation batch
+/// (content crops of the bundled bikes frames) before and after `WICK_STEPS` steps, for the
+/// settings in `WICK_LR`, `WICK_SW` (style weight), `WICK_CW` (content weight), `WICK_CROP`.
+#[test]
+#[ignore]
+fn style_probe() {
+    use wick_models::squeezenet::Tap;
+    use wick_models::train::loss::Perceptual;
+    let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/style-bikes");
+    let content: Vec<Tensor> = (1..=12)
+        .map(|i| load_rgb(&ex.join(format!("bikes.{i:04}.jpg"))))
+        .collect();
+    let style = load_rgb(&shared().join("media/paintings/starry_night.jpg"));
+    let style = wick_models::train::data::resize_short_side(&style, 256).unwrap();
+    let envf = |k: &str, d: f64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let mut cfg = TrainConfig::new(Mode::Style);
+    cfg.crop = env_usize("WICK_CROP", 96);
+    cfg.batch = env_usize("WICK_BATCH", 2);
+    cfg.lr = envf("WICK_LR", 2e-3);
+    cfg.style_weight = envf("WICK_SW", cfg.style_weight);
+    cfg.content_weight = envf("WICK_CW", cfg.content_weight);
+    cfg.seed = 2;
+    let steps = env_usize("WICK_STEPS", 100);
+    let net = Arc::new(SqueezeNet::load_default(&Device::Cpu).unwrap());
+    let p = Perceptual::new(net.clone());
+    let grams = p.style_targets(&style.unsqueeze(0).unwrap()).unwrap();
+    let mut t = Trainer::new(
+        cfg.clone(),
+        TrainData::Style {
+            style,
+            content: content.clone(),
+        },
+        Some(net.clone()),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let (eval, _) = t.sample_batch(1_000_000).unwrap();
+    let taps = p.style_taps.clone();
+    let per_tap = |x: &Tensor| -> Vec<f32> {
+        taps.iter()
+            .zip(&grams)
+            .map(|(tap, g)| {
+                let mut q = p.clone();
+                q.style_taps = vec![*tap];
+                q.style(x, std::slice::from_ref(g))
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // A random image (uniform noise) for scale: what a random-init network would start from.
+    let noise = Tensor::rand(0f32, 1f32, eval.dims(), &Device::Cpu).unwrap();
+    println!(
+        "taps {:?}",
+        taps.iter()
+            .map(|t: &Tap| format!("{t:?}"))
+            .collect::<Vec<_>>()
+    );
+    println!("noise     per-tap {:?}", per_tap(&noise));
+    let e0 = per_tap(&t.preview(&eval).unwrap());
+    println!("step 0    per-tap {e0:?} sum {}", e0.iter().sum::<f32>());
+    let t0 = Instant::now();
+    for _ in 0..steps {
+        let s = t.step().unwrap();
+        if s.step.is_multiple_of(25) || s.step == 1 {
+            let e = per_tap(&t.preview(&eval).unwrap());
+            println!(
+                "step {:<4} train {:?} eval per-tap {:?} sum {} ({:.1}x lower) {:.1}s",
+                s.step,
+                s.parts,
+                e,
+                e.iter().sum::<f32>(),
+                e0.iter().sum::<f32>() / e.iter().sum::<f32>(),
+                t0.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let out = t.preview(&eval).unwrap();
+    save_rgb(
+        &contact_sheet(&Tensor::cat(&[&eval, &out], 0).unwrap(), 2).unwrap(),
+        &tmpdir("style-probe").join("probe.png"),
+    );
+}

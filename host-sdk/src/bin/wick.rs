@@ -122,6 +122,18 @@ enum Cmd {
         #[arg(long = "param", num_args = 1..)]
         params: Vec<String>,
     },
+    /// Train a model with wick.train from a TOML config (Ctrl-C stops and keeps the checkpoint).
+    Train {
+        /// The config: wick.train params (mode, input, target, style, out, steps, ...) and an
+        /// optional `preview` image; relative paths are relative to the file.
+        config: PathBuf,
+        /// Write the preview frame (the trained model on the preview/held-out frame) here.
+        #[arg(long)]
+        preview: Option<PathBuf>,
+        /// wick.train params overriding the config, NAME=VALUE (e.g. steps=100).
+        #[arg(long = "param", num_args = 1..)]
+        params: Vec<String>,
+    },
     /// Conformance run: descriptors, lifecycle, bad input, threads. Exits non-zero on failure.
     Validate {
         /// Instances rendered concurrently on as many threads.
@@ -218,6 +230,19 @@ fn main() {
         } => {
             let args = wick_host_sdk::sheet::SheetArgs { cell, cols, params };
             wick_host_sdk::sheet::sheet(&plugin, &photo, &out, &args)
+        }
+        Cmd::Train {
+            config,
+            preview,
+            params,
+        } => {
+            let args = wick_host_sdk::train::TrainArgs {
+                config,
+                preview_out: preview,
+                params,
+                progress_bar: std::io::stderr().is_terminal(),
+            };
+            wick_host_sdk::train::train(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
         }
         Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
     };

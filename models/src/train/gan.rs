@@ -45,6 +45,11 @@ pub struct Generator {
 }
 
 impl Generator {
+    /// The device the weights live on.
+    pub fn device(&self) -> candle_core::Device {
+        self.first.w.device().clone()
+    }
+
     pub fn new(ps: &mut ParamStore, nz: usize, g: usize, res: usize) -> Result<Self> {
         let w = widths(g, res)?;
         let init = Some(Init::Normal(0.02));

@@ -543,6 +543,47 @@ impl Trainer {
         Ok(())
     }
 
+    /// Starts from the weights of a model (or checkpoint) file written for the same network
+    /// (`wick.arch` must match); the optimiser state and step count are untouched. Everything
+    /// is validated before any parameter changes.
+    pub fn init_from(&mut self, path: &Path) -> std::result::Result<(), ModelError> {
+        let t = load_safetensors(path, &self.device)?;
+        let arch = read_arch(&t, path)?;
+        if arch != self.arch() {
+            return Err(ModelError::weights(
+                path,
+                format!(
+                    "initial weights are for network {arch:?}, this run trains {:?}",
+                    self.arch()
+                ),
+            ));
+        }
+        for (name, v) in self.params.vars() {
+            match t.get(name) {
+                Some(x) if x.dims() == v.dims() => {}
+                Some(x) => {
+                    return Err(ModelError::weights(
+                        path,
+                        format!(
+                            "tensor '{name}' has shape {:?}, expected {:?}",
+                            x.dims(),
+                            v.dims()
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(ModelError::weights(
+                        path,
+                        format!("initial weights have no tensor '{name}'"),
+                    ))
+                }
+            }
+        }
+        self.params
+            .set_from(&t, "")
+            .map_err(|e| ModelError::weights(path, e.to_string()))
+    }
+
     /// The current network applied to `x` (pairs/style: RGB 0..1 `[N, 3, H, W]`, any size) or,
     /// for generators, samples from `x` used as latents `[N, nz]`. Output RGB 0..1.
     pub fn preview(&self, x: &Tensor) -> std::result::Result<Tensor, ModelError> {
@@ -587,6 +628,24 @@ fn read_arch(
         })?
         .flatten_all()?
         .to_vec1::<f32>()?)
+}
+
+/// `wick.arch` of a Wick trained model or checkpoint, read from the file header only; `None`
+/// when the file is missing, not safetensors, or has no `wick.arch` (then it is some other kind
+/// of model and its own loader reports what is wrong).
+pub fn trained_arch(path: &Path) -> Option<Vec<f32>> {
+    let bytes = std::fs::read(path).ok()?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
+    let v = st.tensor("wick.arch").ok()?;
+    if v.dtype() != safetensors::Dtype::F32 {
+        return None;
+    }
+    Some(
+        v.data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
 }
 
 /// Loads an image-to-image model written by the pairs or style mode.
@@ -634,6 +693,35 @@ impl GeneratorModel {
             GeneratorModel::Dcgan(g) => g.sample(z),
             GeneratorModel::Vae(v) => v.decode(z),
         }
+    }
+}
+
+/// A trained DCGAN/VAE as a [`crate::generator::Generator`] for `wick.generate`: the sample at
+/// the model's resolution, `zoom` > 1 crops its centre (1/zoom of each side), then a bilinear
+/// resize to the frame size.
+impl crate::generator::Generator for GeneratorModel {
+    fn latent_dim(&self) -> usize {
+        self.nz()
+    }
+
+    fn generate(&self, z: &[f32], width: usize, height: usize, zoom: f64) -> Result<Tensor> {
+        let dev = match self {
+            GeneratorModel::Dcgan(g) => g.device(),
+            GeneratorModel::Vae(v) => v.device(),
+        };
+        let z = Tensor::from_vec(z.to_vec(), (1, self.nz()), &dev)?;
+        let mut img = self.sample(&z)?;
+        let res = self.resolution();
+        if zoom > 1.0 {
+            let side = ((res as f64 / zoom).round() as usize).clamp(1, res);
+            let o = (res - side) / 2;
+            img = img.narrow(2, o, side)?.narrow(3, o, side)?;
+        }
+        let img = crate::ops::upsample_bilinear2d(&img.contiguous()?, height, width, false)?;
+        img.squeeze(0)?
+            .permute((1, 2, 0))?
+            .clamp(0f32, 1f32)?
+            .contiguous()
     }
 }
 

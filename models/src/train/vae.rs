@@ -22,6 +22,11 @@ pub struct Vae {
 }
 
 impl Vae {
+    /// The device the weights live on.
+    pub fn device(&self) -> candle_core::Device {
+        self.from_z.w.device().clone()
+    }
+
     pub fn new(ps: &mut ParamStore, nz: usize, g: usize, res: usize) -> Result<Self> {
         let w = widths(g, res)?; // [8g, 4g, 2g, g] for 64²
         let mut up = w.clone();

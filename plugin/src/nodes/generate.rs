@@ -28,7 +28,7 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new(
                 "model",
                 "Model",
-                "'cppn', or a path to a generator .safetensors from the train node.",
+                "'cppn', or a path to a generator/vae model.safetensors from wick.train.",
                 Str { default: "cppn" },
             )
             .reloads(),
@@ -212,12 +212,11 @@ impl Generate {
             let device: Device = wick_models::select_device(&key.device)?;
             let g: Box<dyn Generator> = match key.model.as_str() {
                 "cppn" => Box::new(Cppn::new(key.cppn, &device)?),
-                path => {
-                    return Err(NodeError::Model(format!(
-                        "model '{path}': only 'cppn' is available in this build (trained \
-                         generator files come with the train node)"
-                    )))
-                }
+                "" => return Err(NodeError::BadArgument("param 'model': empty".into())),
+                path => Box::new(wick_models::train::load_generator(
+                    std::path::Path::new(path),
+                    &device,
+                )?),
             };
             self.loaded = Some((key, g));
         }

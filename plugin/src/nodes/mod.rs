@@ -4,6 +4,7 @@ pub mod debug;
 pub mod generate;
 pub mod interpolate;
 pub mod style_transfer;
+pub mod train;
 
 use once_cell::sync::Lazy;
 
@@ -30,6 +31,10 @@ pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
         NodeEntry {
             desc: interpolate::describe(),
             create: interpolate::Interpolate::create,
+        },
+        NodeEntry {
+            desc: train::describe(),
+            create: train::Train::create,
         },
     ];
     if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {

@@ -37,7 +37,7 @@ pub fn describe() -> NodeDesc {
         ],
         outputs: vec![PortDesc::new("output", "The stylised frame, with the source's alpha.")],
         params: vec![
-            ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', or a path to a TransformerNet .safetensors/.pth.", Str { default: "multistyle26" }).reloads(),
+            ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', a path to a TransformerNet .safetensors/.pth, or a model.safetensors from wick.train (pairs/style).", Str { default: "multistyle26" }).reloads(),
             ParamDesc::new("style", "Style", "multistyle26: a style index 0-25, or a blend such as 3:0.5,12:0.5.", Str { default: "0" }).animatable(),
             ParamDesc::new("style_image", "Style image", "model=arbitrary: a painting file (PNG, JPEG, TIFF) to take the style from when nothing is connected to the style input (hosts with one input, e.g. frei0r).", Path { default: "" }),
             ParamDesc::new("strength", "Strength", "0: the source, 1: full style. arbitrary: interpolates the style vector with the source's own (as Magenta does); other models: mixes the pixels.", Float { min: 0.0, max: 1.0, default: 1.0 }).animatable(),
@@ -52,6 +52,7 @@ pub fn describe() -> NodeDesc {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per instance, never moved in a hot loop
 enum Loaded {
     Multi(MultiStyle),
     Arbitrary {
@@ -61,6 +62,8 @@ enum Loaded {
         style_cache: Option<(u64, Tensor)>,
     },
     Net(TransformerNet),
+    /// A pairs/style model written by `wick.train` (has `wick.arch`).
+    Trained(wick_models::train::img2img::Img2Img),
 }
 
 #[derive(Default)]
@@ -141,7 +144,13 @@ impl StyleTransfer {
                 style_cache: None,
             },
             "" => return Err(NodeError::BadArgument("param 'model': empty".into())),
-            path => Loaded::Net(TransformerNet::load(std::path::Path::new(path), &dev)?),
+            path => {
+                let path = std::path::Path::new(path);
+                match wick_models::train::trained_arch(path) {
+                    Some(_) => Loaded::Trained(wick_models::train::load_img2img(path, &dev)?),
+                    None => Loaded::Net(TransformerNet::load(path, &dev)?),
+                }
+            }
         };
         self.loaded = Some((key, dev, m));
         Ok(())
@@ -182,6 +191,8 @@ impl Node for StyleTransfer {
                 net.set_tile_rows(tile);
                 mix(&net.forward(&x)?, &x, strength)?
             }
+            // Small U-Net: runs on the whole frame (`tile` does not apply).
+            Loaded::Trained(net) => mix(&net.forward_any(&x)?, &x, strength)?,
             Loaded::Arbitrary {
                 predictor,
                 transform,
