@@ -7,6 +7,7 @@
 
 pub mod conv;
 mod cpu;
+mod direct;
 pub mod norm;
 pub mod pad;
 pub mod pool;
