@@ -383,6 +383,38 @@ fn prof() {
     let _ = h;
 }
 
+/// One convolution shape, repeated: `WICK_SHAPE="n,c,h,w,o,k,stride,pad[,runs]"` (reflect pad).
+/// Meant for `perf stat -e cycles:u` on a shared machine, where wall-clock times are noise.
+fn shape() {
+    let v: Vec<usize> = std::env::var("WICK_SHAPE")
+        .unwrap_or_else(|_| "1,32,256,256,32,3,1,1,10".into())
+        .split(',')
+        .map(|t| t.trim().parse().expect("WICK_SHAPE: integers"))
+        .collect();
+    let (n, c, h, w, o, k, s, p) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    let runs = v.get(8).copied().unwrap_or(10);
+    let (x, wt) = (randn(&[n, c, h, w]), randn(&[o, c, k, k]));
+    let cp = Conv2dParams {
+        stride: s,
+        padding: p,
+        ..Default::default()
+    };
+    let y = ops::conv2d_padded(&x, &wt, None, cp, PadMode::Reflect).unwrap();
+    let (_, _, oh, ow) = y.dims4().unwrap();
+    let gflop = 2.0 * (n * o * oh * ow * c * k * k) as f64 / 1e9;
+    let mut ms = f64::INFINITY;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        ops::conv2d_padded(&x, &wt, None, cp, PadMode::Reflect).unwrap();
+        ms = ms.min(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "shape {v:?}: {gflop:.3} GFLOP, best {ms:.1} ms, {:.1} GFLOP/s ({} total GFLOP incl. warm-up)",
+        gflop / ms * 1e3,
+        gflop * (runs + 1) as f64
+    );
+}
+
 fn train() {
     println!("== multistyle26 architecture, one training step (forward + backward) at 256x256 ==");
     let net = Net::new();
@@ -480,6 +512,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "prof") {
         prof();
+    }
+    if args.iter().any(|a| a == "shape") {
+        shape();
     }
     if want("kernels") {
         kernels();

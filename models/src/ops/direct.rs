@@ -21,9 +21,6 @@ use rayon::prelude::*;
 /// Largest pixel block (`8·NV`) of any kernel variant; sizes the tile's right-hand slack.
 const MAX_PB: usize = 64;
 
-/// Floats of one band tile that we aim for (256 KiB: the tile stays in L2).
-const TILE_TARGET: usize = 1 << 16;
-
 /// Whether the direct kernel handles geometry `g` (CPU features aside).
 pub(crate) fn usable(g: &ConvGeom) -> bool {
     g.groups == 1
@@ -44,7 +41,7 @@ pub(crate) fn conv2d_f32(
     bias: Option<&[f32]>,
     g: &ConvGeom,
 ) -> Option<Vec<f32>> {
-    if !usable(g) || !cpu_ok() {
+    if !usable(g) || !cpu_ok() || std::env::var("WICK_DIRECT_OFF").is_ok() {
         return None;
     }
     Some(run(x, w, bias, g))
@@ -60,21 +57,23 @@ fn cpu_ok() -> bool {
     false
 }
 
-/// Everything the band workers share: geometry, tile layout, tap offsets.
+/// Everything the band workers share: geometry and tile layout.
+///
+/// A worker computes a band of consecutive output rows. Its tile is a ring of `ring` padded
+/// input rows per input channel; each row is `s` phase planes of `l` floats (padded columns
+/// `ph, ph + s, …`). Moving to the next output row fills only the `s` new input rows.
 struct Plan {
     g: ConvGeom,
     /// Padded width `w + 2·pad`.
     wp: usize,
     /// Length of one phase plane of a tile row (≥ every column a pixel block reads).
     l: usize,
-    /// Output rows per band.
+    /// Output rows per band (one job).
     bh: usize,
-    /// Tile rows per band: `(bh − 1)·s + kh`.
-    tr: usize,
+    /// Input rows held per channel: `kh` (the rows one output row reads).
+    ring: usize,
     /// Source column of every padded column (`usize::MAX` for a zero).
     colmap: Vec<usize>,
-    /// Tile offset of every tap `(ci, ky, kx)`, in the weight's own order.
-    offs: Vec<usize>,
 }
 
 impl Plan {
@@ -84,51 +83,54 @@ impl Plan {
         // A block starting at ox0 < ow reads phase columns up to ox0 + (kw−1)/s + PB − 1.
         let l = (g.ow + (g.kw - 1) / s + MAX_PB + 1).div_ceil(8) * 8;
         debug_assert!(l >= wp.div_ceil(s));
-        let row = g.c * s * l;
-        let tr_budget = (TILE_TARGET / row.max(1)).max(g.kh);
-        let mut bh = (tr_budget - g.kh) / s + 1;
-        // Enough bands for every thread to have several.
+        // Several bands per thread (load balance); each band re-reads kh − s rows of the last.
         let per_image = (4 * threads()).div_ceil(g.n);
-        bh = bh.min(g.oh.div_ceil(per_image)).clamp(1, g.oh);
-        let tr = (bh - 1) * s + g.kh;
+        let bh = g.oh.div_ceil(per_image).clamp(1, g.oh);
         let colmap = (0..wp)
             .map(|j| map_index(g.mode, j as isize - g.pad as isize, g.w).unwrap_or(usize::MAX))
             .collect();
-        let mut offs = Vec::with_capacity(g.c * g.kh * g.kw);
-        for ci in 0..g.c {
-            for ky in 0..g.kh {
-                for kx in 0..g.kw {
-                    offs.push(((ci * tr + ky) * s + kx % s) * l + kx / s);
-                }
-            }
-        }
         Plan {
             g: *g,
             wp,
             l,
             bh,
-            tr,
+            ring: g.kh,
             colmap,
-            offs,
         }
     }
 
     fn tile_len(&self) -> usize {
-        self.g.c * self.tr * self.g.stride * self.l
+        self.g.c * self.ring * self.g.stride * self.l
     }
 
-    /// Writes the padded input rows of the band starting at output row `oy0` (`bh` rows) of
-    /// sample `b` into `tile`.
-    fn fill(&self, x: &[f32], b: usize, oy0: usize, bh: usize, tile: &mut [f32]) {
+    /// Tile offsets of every tap `(ci, ky, kx)` (the weight's order) for output row `oy`.
+    fn offsets(&self, oy: usize, offs: &mut [usize]) {
+        let g = &self.g;
+        let (s, l) = (g.stride, self.l);
+        let mut t = 0;
+        for ci in 0..g.c {
+            for ky in 0..g.kh {
+                let slot = (oy * s + ky) % self.ring;
+                let row = (ci * self.ring + slot) * s * l;
+                for kx in 0..g.kw {
+                    offs[t] = row + (kx % s) * l + kx / s;
+                    t += 1;
+                }
+            }
+        }
+    }
+
+    /// Writes padded input rows `[r0, r1)` (padded-row coordinates) of sample `b` into their ring
+    /// slots.
+    fn fill(&self, x: &[f32], b: usize, r0: usize, r1: usize, tile: &mut [f32]) {
         let g = &self.g;
         let (s, l, hw) = (g.stride, self.l, g.h * g.w);
-        let rows = (bh - 1) * s + g.kh;
         for ci in 0..g.c {
             let plane = &x[(b * g.c + ci) * hw..][..hw];
-            for r in 0..rows {
-                let dst = &mut tile[(ci * self.tr + r) * s * l..][..s * l];
-                let ry = (oy0 * s + r) as isize - g.pad as isize;
-                match map_index(g.mode, ry, g.h) {
+            for r in r0..r1 {
+                let slot = r % self.ring;
+                let dst = &mut tile[(ci * self.ring + slot) * s * l..][..s * l];
+                match map_index(g.mode, r as isize - g.pad as isize, g.h) {
                     None => dst.fill(0.0),
                     Some(iy) => self.fill_row(&plane[iy * g.w..][..g.w], dst),
                 }
@@ -143,20 +145,29 @@ impl Plan {
             let ix = self.colmap[j];
             dst[(j % s) * l + j / s] = if ix == usize::MAX { 0.0 } else { src[ix] };
         }
-        if s == 1 {
-            dst[pad..pad + w].copy_from_slice(src);
-            return;
-        }
-        for ph in 0..s {
-            // Source columns i with (pad + i) % s == ph.
-            let i0 = (ph + s - pad % s) % s;
-            if i0 >= w {
-                continue;
+        match s {
+            1 => dst[pad..pad + w].copy_from_slice(src),
+            2 => {
+                // Source column i goes to phase (pad + i) % 2 at (pad + i) / 2: the even source
+                // columns to phase a = pad % 2 from pad / 2 on, the odd ones to 1 − a.
+                let a = pad % 2;
+                let (p0, p1) = dst.split_at_mut(l);
+                let (ev, od) = if a == 0 { (p0, p1) } else { (p1, p0) };
+                let ev = &mut ev[pad / 2..][..w.div_ceil(2)];
+                let od = &mut od[pad.div_ceil(2)..][..w / 2];
+                for ((e, o), pair) in ev.iter_mut().zip(od.iter_mut()).zip(src.chunks_exact(2)) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                if w % 2 == 1 {
+                    ev[w / 2] = src[w - 1];
+                }
             }
-            let n = (w - i0).div_ceil(s);
-            let d = &mut dst[ph * l + (pad + i0) / s..][..n];
-            for (d, v) in d.iter_mut().zip(src[i0..].iter().step_by(s)) {
-                *d = *v;
+            _ => {
+                for (i, v) in src.iter().enumerate() {
+                    let j = pad + i;
+                    dst[(j % s) * l + j / s] = *v;
+                }
             }
         }
     }
@@ -176,13 +187,19 @@ fn pack_weights(w: &[f32], o: usize, taps: usize, ob: usize) -> Vec<f32> {
 }
 
 /// Kernel variant (output channels per block, 8-pixel vectors per block) for `o` outputs; each
-/// keeps `OB·NV` accumulators + `NV` inputs + 1 weight within the 16 YMM registers.
+/// keeps `OB·NV` accumulators + `NV` inputs + 2 weights within the 16 YMM registers. (4×3 fits
+/// only with one weight register; LLVM then spills an accumulator every tap, and the
+/// store-to-load round trip on that accumulator's chain made it 30 % slower than 4×2.)
 fn variant(o: usize) -> (usize, usize) {
+    if let Ok(v) = std::env::var("WICK_DIRECT_VARIANT") {
+        let mut it = v.split(',').map(|t| t.parse::<usize>().unwrap());
+        return (it.next().unwrap(), it.next().unwrap());
+    }
     match o {
         1 => (1, 7),
         2 => (2, 5),
         3 => (3, 3),
-        _ => (4, 3),
+        _ => (4, 2),
     }
 }
 
@@ -190,7 +207,7 @@ fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
     let plan = Plan::new(g);
     let (ob, nv) = variant(g.o);
     debug_assert!(8 * nv <= MAX_PB);
-    let taps = plan.offs.len();
+    let taps = g.c * g.kh * g.kw;
     debug_assert_eq!(w.len(), g.o * taps);
     let wpk = pack_weights(w, g.o, taps, ob);
     let blocks = g.o.div_ceil(ob);
@@ -202,118 +219,126 @@ fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
     let mut y = vec![0.0f32; g.n * g.o * pix];
     let yp = SendPtr(y.as_mut_ptr());
     let bands = g.oh.div_ceil(plan.bh);
-    let tile_len = plan.tile_len();
+    let (s, kh) = (g.stride, g.kh);
     (0..g.n * bands).into_par_iter().for_each_init(
-        || vec![0.0f32; tile_len],
-        |tile, job| {
+        || (vec![0.0f32; plan.tile_len()], vec![0usize; taps]),
+        |(tile, offs), job| {
             let (b, band) = (job / bands, job % bands);
             let oy0 = band * plan.bh;
-            let bh = plan.bh.min(g.oh - oy0);
-            plan.fill(x, b, oy0, bh, tile);
-            let args = Rows {
-                plan: &plan,
-                tile,
-                wpk: &wpk,
-                bias: &bpk,
-                y: yp,
-                b,
-                oy0,
-                bh,
-            };
-            // SAFETY: `cpu_ok()` checked AVX2 + FMA; `args` satisfies `rows`' contract (see there):
-            // the tile has the plan's layout, `wpk`/`bpk` were packed for this variant, and the
-            // band's output rows of sample `b` are written by this job only.
-            unsafe { dispatch(nv, ob, &args) }
+            let oy1 = (oy0 + plan.bh).min(g.oh);
+            for oy in oy0..oy1 {
+                // Padded input rows oy·s .. oy·s + kh; the earlier ones are already in the ring.
+                let r1 = oy * s + kh;
+                let r0 = if oy == oy0 { oy * s } else { r1 - s.min(kh) };
+                plan.fill(x, b, r0, r1, tile);
+                plan.offsets(oy, offs);
+                let args = Row {
+                    plan: &plan,
+                    tile,
+                    offs,
+                    wpk: &wpk,
+                    bias: &bpk,
+                    y: yp,
+                    b,
+                    oy,
+                };
+                // SAFETY: `cpu_ok()` checked AVX2 + FMA; `args` satisfies `row`'s contract (see
+                // there): the tile holds output row `oy`'s input rows at `offs`, `wpk`/`bpk` were
+                // packed for this variant, and output row `oy` of sample `b` is written by this
+                // job only.
+                unsafe { dispatch(nv, ob, &args) }
+            }
         },
     );
     y
 }
 
-/// One band's work for [`rows`].
-struct Rows<'a> {
+/// One output row's work for [`avx2::row`].
+struct Row<'a> {
     plan: &'a Plan,
     tile: &'a [f32],
+    offs: &'a [usize],
     wpk: &'a [f32],
     bias: &'a [f32],
     y: SendPtr<f32>,
     b: usize,
-    oy0: usize,
-    bh: usize,
+    oy: usize,
 }
 
 /// # Safety
-/// As [`avx2::rows`].
+/// As [`avx2::row`].
 #[cfg(target_arch = "x86_64")]
-unsafe fn dispatch(nv: usize, ob: usize, a: &Rows) {
+unsafe fn dispatch(nv: usize, ob: usize, a: &Row) {
     match (ob, nv) {
-        (1, 7) => avx2::rows::<1, 7>(a),
-        (2, 5) => avx2::rows::<2, 5>(a),
-        (3, 3) => avx2::rows::<3, 3>(a),
-        (4, 3) => avx2::rows::<4, 3>(a),
+        (1, 7) => avx2::row::<1, 7>(a),
+        (2, 5) => avx2::row::<2, 5>(a),
+        (3, 3) => avx2::row::<3, 3>(a),
+        (4, 3) => avx2::row::<4, 3>(a),
+        (4, 2) => avx2::row::<4, 2>(a),
+        (5, 2) => avx2::row::<5, 2>(a),
+        (6, 2) => avx2::row::<6, 2>(a),
+        (3, 4) => avx2::row::<3, 4>(a),
         _ => unreachable!("no direct-conv variant {ob}×{nv}"),
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn dispatch(_nv: usize, _ob: usize, _a: &Rows) {
+unsafe fn dispatch(_nv: usize, _ob: usize, _a: &Row) {
     unreachable!("the direct convolution is only selected on x86_64")
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::Rows;
+    use super::Row;
     use std::arch::x86_64::*;
 
-    /// All output rows of one band, every output-channel block, every pixel block.
+    /// One output row: every output-channel block, every pixel block.
     ///
     /// # Safety
-    /// The CPU supports AVX2 and FMA. `a.tile` holds the band (rows `oy0..oy0 + bh`) in the
-    /// plan's layout and is `plan.tile_len()` long; `a.wpk` is `[o/OB][taps][OB]`, `a.bias` is
-    /// `o.div_ceil(OB)·OB` long; `a.y` points at the `[n, o, oh, ow]` output, whose rows
-    /// `oy0..oy0 + bh` of sample `b` no other thread accesses meanwhile.
+    /// The CPU supports AVX2 and FMA (the bounds of the reads and writes are checked here).
+    /// `a.wpk` is `[o/OB][taps][OB]`, `a.bias`
+    /// `o.div_ceil(OB)·OB` long; `a.y` points at the `[n, o, oh, ow]` output, whose row `oy` of
+    /// sample `b` no other thread accesses meanwhile.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn rows<const OB: usize, const NV: usize>(a: &Rows) {
+    pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
         let p = a.plan;
         let g = &p.g;
-        let (s, taps) = (g.stride, p.offs.len());
+        let taps = a.offs.len();
         let pb = 8 * NV;
         let blocks = g.o.div_ceil(OB);
-        assert!(a.tile.len() >= p.tile_len());
+        assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
+        // The furthest read of any tap: the last pixel block's start + pb.
+        let reach = (g.ow - 1) / pb * pb + pb;
+        assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
         assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
-        assert!(a.oy0 + a.bh <= g.oh && a.bh <= p.bh && a.b < g.n && pb <= super::MAX_PB);
-        for oyl in 0..a.bh {
-            let oy = a.oy0 + oyl;
-            // Tile row of tap ky for this output row: oyl·s + ky (< tr since oyl < bh).
-            let row = oyl * s * s * p.l;
-            let mut ox0 = 0;
-            while ox0 < g.ow {
-                let npix = pb.min(g.ow - ox0);
-                for blk in 0..blocks {
-                    let oc0 = blk * OB;
-                    let nout = OB.min(g.o - oc0);
-                    let mut dst = [std::ptr::null_mut(); OB];
-                    for (i, d) in dst.iter_mut().enumerate().take(nout) {
-                        // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
-                        *d =
-                            a.y.get()
-                                .add(((a.b * g.o + oc0 + i) * g.oh + oy) * g.ow + ox0);
-                    }
-                    // SAFETY: every tap reads tile[row + ox0 + offs[t] .. + pb]: the tile row
-                    // index oyl·s + ky < tr and the column ox0 + kx/s + pb − 1 < l (Plan::new),
-                    // so the read stays inside the tile. The weights read are taps·OB floats of
-                    // block `blk`; the stores cover `npix` pixels of `nout` valid channels.
-                    block::<OB, NV>(
-                        a.tile.as_ptr().add(row + ox0),
-                        &p.offs,
-                        a.wpk.as_ptr().add(blk * taps * OB),
-                        a.bias.as_ptr().add(oc0),
-                        &dst,
-                        nout,
-                        npix,
-                    );
+        assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
+        let mut ox0 = 0;
+        while ox0 < g.ow {
+            let npix = pb.min(g.ow - ox0);
+            for blk in 0..blocks {
+                let oc0 = blk * OB;
+                let nout = OB.min(g.o - oc0);
+                let mut dst = [std::ptr::null_mut(); OB];
+                for (i, d) in dst.iter_mut().enumerate().take(nout) {
+                    // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
+                    *d =
+                        a.y.get()
+                            .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
                 }
-                ox0 += pb;
+                // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
+                // the read is inside the tile (asserted above). The weights read are taps·OB floats of block `blk`; the stores cover
+                // `npix` pixels of `nout` valid channels.
+                block::<OB, NV>(
+                    a.tile.as_ptr().add(ox0),
+                    a.offs,
+                    a.wpk.as_ptr().add(blk * taps * OB),
+                    a.bias.as_ptr().add(oc0),
+                    &dst,
+                    nout,
+                    npix,
+                );
             }
+            ox0 += pb;
         }
     }
 
