@@ -4,7 +4,9 @@
 
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
-use wick_models::ops::{self, Conv2dParams, ConvTranspose2dParams, NormActivation, PadMode};
+use wick_models::ops::{
+    self, Conv2dParams, ConvKernel, ConvTranspose2dParams, NormActivation, PadMode,
+};
 
 fn fixtures() -> HashMap<String, Tensor> {
     let path = concat!(
@@ -423,7 +425,18 @@ fn conv2d_f32_matches_naive_reference_on_random_shapes() {
             mode,
         ]);
     }
-    for (i, &[n, c, h, w, o, kh, kw, stride, pad, mode]) in cases.iter().enumerate() {
+    // Every f32 path (AVX-512 and AVX2 direct kernels where the CPU has them, im2col + gemm).
+    // The switch is process-wide; the other tests in this binary compute the same values on
+    // whichever path they get.
+    for (i, &[n, c, h, w, o, kh, kw, stride, pad, mode]) in cases
+        .iter()
+        .enumerate()
+        .flat_map(|c| [ConvKernel::Auto, ConvKernel::Avx2, ConvKernel::Gemm].map(|k| (k, c)))
+        .map(|(k, c)| {
+            ops::set_conv_kernel(k);
+            c
+        })
+    {
         let mode = [PadMode::Zero, PadMode::Reflect, PadMode::Replicate][mode];
         let x = randn(&[n, c, h, w], 1000 + i as u64);
         let wt = randn(&[o, c, kh, kw], 2000 + i as u64);
@@ -482,4 +495,5 @@ fn conv2d_f32_matches_naive_reference_on_random_shapes() {
             .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
         assert!(e64 <= 1e-9 * mag, "case {i}: f64 path error {e64}");
     }
+    ops::set_conv_kernel(ConvKernel::Auto);
 }

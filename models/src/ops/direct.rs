@@ -1,25 +1,57 @@
-//! Direct, register-blocked f32 convolution for x86_64 with AVX2 + FMA.
+//! Direct, register-blocked f32 convolution for x86_64: AVX-512F where the CPU has it, else
+//! AVX2 + FMA (both picked at run time).
 //!
 //! The networks Wick runs are dominated by convolutions with few output channels (3–32) and
 //! large images, where im2col + gemm spends its time packing. This kernel computes a block of
-//! `OB` output channels × `8·NV` contiguous output pixels of one output row in YMM registers:
-//! for every tap (input channel, ky, kx) it loads `NV` input vectors, broadcasts `OB` weights and
-//! issues `OB·NV` FMAs.
+//! `OB` output channels × `NV` vectors of contiguous output pixels of one output row in
+//! registers: for every tap (input channel, ky, kx) it loads `NV` input vectors, broadcasts `OB`
+//! weights (packed `[block][tap][OB]`) and issues `OB·NV` FMAs.
 //!
-//! The input is read from a per-thread *band tile*: the padded input rows a band of output rows
-//! needs, for every input channel, with the padding (zero, reflect or replicate, through
-//! [`map_index`]) written in once, so the hot loop has no branches. For stride `s` every tile
-//! row is stored as `s` phase planes (padded columns `ph, ph + s, ph + 2s, …`), so the taps of a
-//! strided convolution are contiguous loads as well.
+//! The input is read from a per-thread tile: a ring of the `kh` padded input rows the current
+//! output row needs, for every input channel, with the padding (zero, reflect or replicate,
+//! through [`map_index`]) written in once, so the hot loop has no branches. A thread computes a
+//! band of consecutive output rows and fills only the `stride` new input rows per output row.
+//! For stride `s` every tile row is stored as `s` phase planes (padded columns
+//! `ph, ph + s, ph + 2s, …`), so the taps of a strided convolution are contiguous loads as well.
 //!
 //! Only groups = 1, dilation = 1, stride 1..=2 and kernels larger than 1×1 take this path; the
 //! rest (and non-x86_64 targets, CPUs without AVX2/FMA, f64) stay on im2col + gemm.
 
 use super::cpu::{map_index, threads, ConvGeom, SendPtr};
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Which f32 forward-convolution kernel runs (for tests and benchmarks; process-wide).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// The fastest the CPU supports: AVX-512, else AVX2 + FMA direct kernels, else im2col + gemm.
+    Auto,
+    /// The AVX2 + FMA direct kernel even where AVX-512 is available (still gemm without AVX2).
+    Avx2,
+    /// im2col + gemm for every shape.
+    Gemm,
+}
+
+static KERNEL: AtomicU8 = AtomicU8::new(0);
+
+/// Selects the f32 convolution kernel for the whole process (tests and benchmarks compare the
+/// paths with it; every path computes the same convolution).
+#[doc(hidden)]
+pub fn set_conv_kernel(k: ConvKernel) {
+    KERNEL.store(k as u8, Ordering::Relaxed);
+}
+
+fn kernel() -> ConvKernel {
+    match KERNEL.load(Ordering::Relaxed) {
+        1 => ConvKernel::Avx2,
+        2 => ConvKernel::Gemm,
+        _ => ConvKernel::Auto,
+    }
+}
 
 /// Largest pixel block (`8·NV`) of any kernel variant; sizes the tile's right-hand slack.
-const MAX_PB: usize = 64;
+const MAX_PB: usize = 128;
 
 /// Whether the direct kernel handles geometry `g` (CPU features aside).
 pub(crate) fn usable(g: &ConvGeom) -> bool {
@@ -41,7 +73,7 @@ pub(crate) fn conv2d_f32(
     bias: Option<&[f32]>,
     g: &ConvGeom,
 ) -> Option<Vec<f32>> {
-    if !usable(g) || !cpu_ok() || std::env::var("WICK_DIRECT_OFF").is_ok() {
+    if !usable(g) || !cpu_ok() || kernel() == ConvKernel::Gemm {
         return None;
     }
     Some(run(x, w, bias, g))
@@ -50,6 +82,17 @@ pub(crate) fn conv2d_f32(
 #[cfg(target_arch = "x86_64")]
 fn cpu_ok() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// AVX-512F: 16-float vectors and 32 registers (bigger register blocks); checked per call.
+#[cfg(target_arch = "x86_64")]
+fn avx512_ok() -> bool {
+    kernel() == ConvKernel::Auto && is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_ok() -> bool {
+    false
 }
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -191,22 +234,31 @@ fn pack_weights(w: &[f32], o: usize, taps: usize, ob: usize) -> Vec<f32> {
 /// only with one weight register; LLVM then spills an accumulator every tap, and the
 /// store-to-load round trip on that accumulator's chain made it 30 % slower than 4×2.)
 fn variant(o: usize) -> (usize, usize) {
-    if let Ok(v) = std::env::var("WICK_DIRECT_VARIANT") {
-        let mut it = v.split(',').map(|t| t.parse::<usize>().unwrap());
-        return (it.next().unwrap(), it.next().unwrap());
-    }
     match o {
         1 => (1, 7),
-        2 => (2, 5),
+        2 => (2, 4),
         3 => (3, 3),
         _ => (4, 2),
     }
 }
 
+/// AVX-512 variant (output channels, 16-pixel vectors): `OB·NV` accumulators of the 32 ZMM
+/// registers, at most 8 channels per block.
+fn variant512(o: usize) -> (usize, usize) {
+    match o {
+        1 => (1, 8),
+        2 => (2, 6),
+        3 => (3, 5),
+        4 => (4, 4),
+        5..=6 => (o, 3),
+        _ => (8, 2),
+    }
+}
+
 fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
     let plan = Plan::new(g);
-    let (ob, nv) = variant(g.o);
-    debug_assert!(8 * nv <= MAX_PB);
+    let wide = avx512_ok();
+    let (ob, nv) = if wide { variant512(g.o) } else { variant(g.o) };
     let taps = g.c * g.kh * g.kw;
     debug_assert_eq!(w.len(), g.o * taps);
     let wpk = pack_weights(w, g.o, taps, ob);
@@ -246,7 +298,7 @@ fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
                 // there): the tile holds output row `oy`'s input rows at `offs`, `wpk`/`bpk` were
                 // packed for this variant, and output row `oy` of sample `b` is written by this
                 // job only.
-                unsafe { dispatch(nv, ob, &args) }
+                unsafe { dispatch(wide, nv, ob, &args) }
             }
         },
     );
@@ -266,24 +318,32 @@ struct Row<'a> {
 }
 
 /// # Safety
-/// As [`avx2::row`].
+/// As [`avx2::row`] (or [`avx512::row`] when `wide`, which needs AVX-512F).
 #[cfg(target_arch = "x86_64")]
-unsafe fn dispatch(nv: usize, ob: usize, a: &Row) {
+unsafe fn dispatch(wide: bool, nv: usize, ob: usize, a: &Row) {
+    if wide {
+        return match (ob, nv) {
+            (1, 8) => avx512::row::<1, 8>(a),
+            (2, 6) => avx512::row::<2, 6>(a),
+            (3, 5) => avx512::row::<3, 5>(a),
+            (4, 4) => avx512::row::<4, 4>(a),
+            (5, 3) => avx512::row::<5, 3>(a),
+            (6, 3) => avx512::row::<6, 3>(a),
+            (8, 2) => avx512::row::<8, 2>(a),
+            _ => unreachable!("no AVX-512 direct-conv variant {ob}×{nv}"),
+        };
+    }
     match (ob, nv) {
         (1, 7) => avx2::row::<1, 7>(a),
-        (2, 5) => avx2::row::<2, 5>(a),
+        (2, 4) => avx2::row::<2, 4>(a),
         (3, 3) => avx2::row::<3, 3>(a),
-        (4, 3) => avx2::row::<4, 3>(a),
         (4, 2) => avx2::row::<4, 2>(a),
-        (5, 2) => avx2::row::<5, 2>(a),
-        (6, 2) => avx2::row::<6, 2>(a),
-        (3, 4) => avx2::row::<3, 4>(a),
         _ => unreachable!("no direct-conv variant {ob}×{nv}"),
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn dispatch(_nv: usize, _ob: usize, _a: &Row) {
+unsafe fn dispatch(_wide: bool, _nv: usize, _ob: usize, _a: &Row) {
     unreachable!("the direct convolution is only selected on x86_64")
 }
 
@@ -312,12 +372,15 @@ mod avx2 {
         assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
         assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
         assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
-        let mut ox0 = 0;
-        while ox0 < g.ow {
-            let npix = pb.min(g.ow - ox0);
-            for blk in 0..blocks {
-                let oc0 = blk * OB;
-                let nout = OB.min(g.o - oc0);
+        // Channel blocks outside: one block's weights (taps·OB floats) stay in L1 while the
+        // pixel blocks stream through the tile.
+        for blk in 0..blocks {
+            let oc0 = blk * OB;
+            let nout = OB.min(g.o - oc0);
+            let wk = a.wpk.as_ptr().add(blk * taps * OB);
+            let mut ox0 = 0;
+            while ox0 < g.ow {
+                let npix = pb.min(g.ow - ox0);
                 let mut dst = [std::ptr::null_mut(); OB];
                 for (i, d) in dst.iter_mut().enumerate().take(nout) {
                     // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
@@ -326,19 +389,19 @@ mod avx2 {
                             .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
                 }
                 // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
-                // the read is inside the tile (asserted above). The weights read are taps·OB floats of block `blk`; the stores cover
-                // `npix` pixels of `nout` valid channels.
+                // the read is inside the tile (asserted above). The weights read are taps·OB
+                // floats of block `blk`; the stores cover `npix` pixels of `nout` valid channels.
                 block::<OB, NV>(
                     a.tile.as_ptr().add(ox0),
                     a.offs,
-                    a.wpk.as_ptr().add(blk * taps * OB),
+                    wk,
                     a.bias.as_ptr().add(oc0),
                     &dst,
                     nout,
                     npix,
                 );
+                ox0 += pb;
             }
-            ox0 += pb;
         }
     }
 
@@ -409,6 +472,124 @@ mod avx2 {
                 }
                 let flat = buf.as_flattened();
                 std::ptr::copy_nonoverlapping(flat.as_ptr(), *d, npix);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Row;
+    use std::arch::x86_64::*;
+
+    /// As [`super::avx2::row`], with 16-float vectors: `OB` channels × `16·NV` pixels per block.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F (the bounds of the reads and writes are checked here).
+    /// `a.wpk` is `[o/OB][taps][OB]`, `a.bias` `o.div_ceil(OB)·OB` long; `a.y` points at the
+    /// `[n, o, oh, ow]` output, whose row `oy` of sample `b` no other thread accesses meanwhile.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
+        let p = a.plan;
+        let g = &p.g;
+        let taps = a.offs.len();
+        let pb = 16 * NV;
+        let blocks = g.o.div_ceil(OB);
+        assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
+        let reach = (g.ow - 1) / pb * pb + pb;
+        assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
+        assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
+        assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
+        for blk in 0..blocks {
+            let oc0 = blk * OB;
+            let nout = OB.min(g.o - oc0);
+            let wk = a.wpk.as_ptr().add(blk * taps * OB);
+            let mut ox0 = 0;
+            while ox0 < g.ow {
+                let npix = pb.min(g.ow - ox0);
+                let mut dst = [std::ptr::null_mut(); OB];
+                for (i, d) in dst.iter_mut().enumerate().take(nout) {
+                    // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
+                    *d =
+                        a.y.get()
+                            .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
+                }
+                // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
+                // the read is inside the tile (asserted above). The weights read are taps·OB
+                // floats of block `blk`; the stores cover `npix` pixels of `nout` valid channels.
+                block::<OB, NV>(
+                    a.tile.as_ptr().add(ox0),
+                    a.offs,
+                    wk,
+                    a.bias.as_ptr().add(oc0),
+                    &dst,
+                    nout,
+                    npix,
+                );
+                ox0 += pb;
+            }
+        }
+    }
+
+    /// Unaligned load of 16 floats (an all-true masked load compiles to a plain `vmovups`
+    /// without `_mm512_loadu_ps`'s debug-build overlap check; see `avx2::load`).
+    ///
+    /// # Safety
+    /// AVX-512F; `p + [0, 16)` readable.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load(p: *const f32) -> __m512 {
+        _mm512_maskz_loadu_ps(0xffff, p)
+    }
+
+    /// `OB` output channels × `16·NV` pixels: bias + Σ_taps input · weight, stored (masked) for
+    /// `nout` channels and `npix` pixels.
+    ///
+    /// # Safety
+    /// AVX-512F; `src + offs[t] + [0, 16·NV)` readable for every `t`; `wk` holds
+    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable for `i < nout`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block<const OB: usize, const NV: usize>(
+        src: *const f32,
+        offs: &[usize],
+        wk: *const f32,
+        bias: *const f32,
+        dst: &[*mut f32; OB],
+        nout: usize,
+        npix: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); NV]; OB];
+        let mut wp = wk;
+        for &off in offs {
+            let p = src.add(off);
+            let mut v = [_mm512_setzero_ps(); NV];
+            #[allow(clippy::needless_range_loop)]
+            for j in 0..NV {
+                v[j] = load(p.add(16 * j));
+            }
+            #[allow(clippy::needless_range_loop)]
+            for o in 0..OB {
+                let wv = _mm512_set1_ps(*wp.add(o));
+                for j in 0..NV {
+                    acc[o][j] = _mm512_fmadd_ps(v[j], wv, acc[o][j]);
+                }
+            }
+            wp = wp.add(OB);
+        }
+        for (o, (d, acc)) in dst.iter().zip(&acc).enumerate().take(nout) {
+            let b = _mm512_set1_ps(*bias.add(o));
+            for (j, v) in acc.iter().enumerate() {
+                let lo = 16 * j;
+                if lo >= npix {
+                    break;
+                }
+                let m: __mmask16 = if npix - lo >= 16 {
+                    0xffff
+                } else {
+                    (1u16 << (npix - lo)) - 1
+                };
+                _mm512_mask_storeu_ps(d.add(lo), m, _mm512_add_ps(*v, b));
             }
         }
     }
