@@ -4,6 +4,9 @@
 //! Run: `cargo bench -p wick-models --bench ops` (all), or pass sections after `--`:
 //! `cargo bench -p wick-models --bench ops -- kernels e2e train`.
 //! Timings are the median of several runs after a warm-up; threads = rayon's default (all cores).
+//! `WICK_BENCH_KERNEL=gemm` (or `avx2`) times the f32 convolutions on im2col + gemm (or the AVX2
+//! direct kernel) instead of the fastest kernel, for before/after comparisons in one session.
+//! `shape` times one convolution: `WICK_SHAPE="n,c,h,w,o,k,stride,pad[,runs]"` (best of runs).
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use std::time::Instant;
@@ -450,6 +453,16 @@ fn main() {
         .collect();
     let want = |s: &str| args.is_empty() || args.iter().any(|a| a == s || a == "all");
     println!("threads: {}", rayon::current_num_threads());
+    // WICK_BENCH_KERNEL=gemm|avx2: time the older im2col + gemm convolutions (or the AVX2 direct
+    // kernel) in the same conditions, for before/after rows.
+    match std::env::var("WICK_BENCH_KERNEL").as_deref() {
+        Ok("gemm") => ops::set_conv_kernel(ops::ConvKernel::Gemm),
+        Ok("avx2") => ops::set_conv_kernel(ops::ConvKernel::Avx2),
+        _ => {}
+    }
+    if let Ok(k) = std::env::var("WICK_BENCH_KERNEL") {
+        println!("conv kernel forced: {k}");
+    }
     if want("conv3") || want("kernels") {
         let a = randn(&[1024, 1024]);
         let b = randn(&[1024, 1024]);
