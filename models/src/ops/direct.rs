@@ -258,7 +258,12 @@ fn variant512(o: usize) -> (usize, usize) {
 fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
     let plan = Plan::new(g);
     let wide = avx512_ok();
-    let (ob, nv) = if wide { variant512(g.o) } else { variant(g.o) };
+    let (ob, nv) = match (wide, g.o) {
+        // Narrow images: one 16-pixel vector per block wastes fewer lanes than two.
+        (true, 8..) if g.ow <= 16 => (8, 1),
+        (true, _) => variant512(g.o),
+        (false, _) => variant(g.o),
+    };
     let taps = g.c * g.kh * g.kw;
     debug_assert_eq!(w.len(), g.o * taps);
     let wpk = pack_weights(w, g.o, taps, ob);
@@ -330,6 +335,7 @@ unsafe fn dispatch(wide: bool, nv: usize, ob: usize, a: &Row) {
             (5, 3) => avx512::row::<5, 3>(a),
             (6, 3) => avx512::row::<6, 3>(a),
             (8, 2) => avx512::row::<8, 2>(a),
+            (8, 1) => avx512::row::<8, 1>(a),
             _ => unreachable!("no AVX-512 direct-conv variant {ob}×{nv}"),
         };
     }
