@@ -127,7 +127,7 @@ impl Plan {
         let l = (g.ow + (g.kw - 1) / s + MAX_PB + 1).div_ceil(8) * 8;
         debug_assert!(l >= wp.div_ceil(s));
         // Several bands per thread (load balance); each band re-reads kh − s rows of the last.
-        let per_image = (4 * threads()).div_ceil(g.n);
+        let per_image = (8 * threads()).div_ceil(g.n);
         let bh = g.oh.div_ceil(per_image).clamp(1, g.oh);
         let colmap = (0..wp)
             .map(|j| map_index(g.mode, j as isize - g.pad as isize, g.w).unwrap_or(usize::MAX))
