@@ -79,7 +79,8 @@ impl CinConv {
         };
         let g = mix.matmul(&self.gamma)?;
         let b = mix.matmul(&self.beta)?;
-        ops::instance_norm_act(&y, Some(&g), Some(&b), EPS, act)
+        // `y` is this layer's own fresh output: normalised in place when no gradient is tracked.
+        ops::norm::instance_norm_act_owned(y, Some(&g), Some(&b), EPS, act)
     }
 }
 
