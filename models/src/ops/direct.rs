@@ -50,7 +50,7 @@ fn kernel() -> ConvKernel {
     }
 }
 
-/// Largest pixel block (`8·NV`) of any kernel variant; sizes the tile's right-hand slack.
+/// Largest pixel block (lanes · `NV`) of any kernel variant; sizes the tile's right-hand slack.
 const MAX_PB: usize = 128;
 
 /// Whether the direct kernel handles geometry `g` (CPU features aside).
