@@ -4,6 +4,9 @@
 //! Run: `cargo bench -p wick-models --bench ops` (all), or pass sections after `--`:
 //! `cargo bench -p wick-models --bench ops -- kernels e2e train`.
 //! Timings are the median of several runs after a warm-up; threads = rayon's default (all cores).
+//! `WICK_BENCH_KERNEL=gemm` (or `avx2`) times the f32 convolutions on im2col + gemm (or the AVX2
+//! direct kernel) instead of the fastest kernel, for before/after comparisons in one session.
+//! `shape` times one convolution: `WICK_SHAPE="n,c,h,w,o,k,stride,pad[,runs]"` (best of runs).
 
 use candle_core::{DType, Device, Result, Tensor, Var};
 use std::time::Instant;
@@ -383,6 +386,38 @@ fn prof() {
     let _ = h;
 }
 
+/// One convolution shape, repeated: `WICK_SHAPE="n,c,h,w,o,k,stride,pad[,runs]"` (reflect pad).
+/// Meant for `perf stat -e cycles:u` on a shared machine, where wall-clock times are noise.
+fn shape() {
+    let v: Vec<usize> = std::env::var("WICK_SHAPE")
+        .unwrap_or_else(|_| "1,32,256,256,32,3,1,1,10".into())
+        .split(',')
+        .map(|t| t.trim().parse().expect("WICK_SHAPE: integers"))
+        .collect();
+    let (n, c, h, w, o, k, s, p) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
+    let runs = v.get(8).copied().unwrap_or(10);
+    let (x, wt) = (randn(&[n, c, h, w]), randn(&[o, c, k, k]));
+    let cp = Conv2dParams {
+        stride: s,
+        padding: p,
+        ..Default::default()
+    };
+    let y = ops::conv2d_padded(&x, &wt, None, cp, PadMode::Reflect).unwrap();
+    let (_, _, oh, ow) = y.dims4().unwrap();
+    let gflop = 2.0 * (n * o * oh * ow * c * k * k) as f64 / 1e9;
+    let mut ms = f64::INFINITY;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        ops::conv2d_padded(&x, &wt, None, cp, PadMode::Reflect).unwrap();
+        ms = ms.min(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    println!(
+        "shape {v:?}: {gflop:.3} GFLOP, best {ms:.1} ms, {:.1} GFLOP/s ({} total GFLOP incl. warm-up)",
+        gflop / ms * 1e3,
+        gflop * (runs + 1) as f64
+    );
+}
+
 fn train() {
     println!("== multistyle26 architecture, one training step (forward + backward) at 256x256 ==");
     let net = Net::new();
@@ -418,6 +453,16 @@ fn main() {
         .collect();
     let want = |s: &str| args.is_empty() || args.iter().any(|a| a == s || a == "all");
     println!("threads: {}", rayon::current_num_threads());
+    // WICK_BENCH_KERNEL=gemm|avx2: time the older im2col + gemm convolutions (or the AVX2 direct
+    // kernel) in the same conditions, for before/after rows.
+    match std::env::var("WICK_BENCH_KERNEL").as_deref() {
+        Ok("gemm") => ops::set_conv_kernel(ops::ConvKernel::Gemm),
+        Ok("avx2") => ops::set_conv_kernel(ops::ConvKernel::Avx2),
+        _ => {}
+    }
+    if let Ok(k) = std::env::var("WICK_BENCH_KERNEL") {
+        println!("conv kernel forced: {k}");
+    }
     if want("conv3") || want("kernels") {
         let a = randn(&[1024, 1024]);
         let b = randn(&[1024, 1024]);
@@ -480,6 +525,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "prof") {
         prof();
+    }
+    if args.iter().any(|a| a == "shape") {
+        shape();
     }
     if want("kernels") {
         kernels();

@@ -1,6 +1,8 @@
 //! Convolutions (NCHW input, OIHW weights), with bias.
 //!
-//! On the CPU (f32/f64) both directions run Wick's own kernels (`ops::cpu`): tiled im2col into
+//! On the CPU (f32/f64) both directions run Wick's own kernels: for f32 forward convolutions
+//! with groups 1, stride 1–2 and k > 1 on x86_64, a direct register-blocked AVX-512 / AVX2+FMA
+//! kernel with the padding fused (`ops::direct`); otherwise (`ops::cpu`) tiled im2col into
 //! `gemm` with the output pixels as the long matrix dimension, a direct depthwise kernel, and a
 //! gemm + col2im transposed convolution. Gradients are expressed with the same kernels, so
 //! `backward()` works for any stride/padding/parity. Other devices and dtypes use Candle's ops.

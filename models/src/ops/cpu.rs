@@ -11,11 +11,25 @@ use rayon::prelude::*;
 pub(crate) trait Elem: WithDType {
     const ZERO: Self;
     const ONE: Self;
+
+    /// The forward convolution through a type-specific direct kernel, when one applies.
+    fn direct_conv(
+        _x: &[Self],
+        _w: &[Self],
+        _b: Option<&[Self]>,
+        _g: &ConvGeom,
+    ) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 impl Elem for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+
+    fn direct_conv(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
+        super::direct::conv2d_f32(x, w, b, g)
+    }
 }
 
 impl Elem for f64 {
@@ -265,6 +279,9 @@ const COL_TILE: usize = 1 << 17;
 
 /// Forward convolution. `x` `[n, c, h, w]`, `w` `[o, c/groups, kh, kw]`, optional `bias` `[o]`.
 pub(crate) fn conv2d_fwd<T: Elem>(x: &[T], w: &[T], bias: Option<&[T]>, g: &ConvGeom) -> Vec<T> {
+    if let Some(y) = T::direct_conv(x, w, bias, g) {
+        return y;
+    }
     let pix = g.oh * g.ow;
     let mut y = vec![T::ZERO; g.n * g.o * pix];
     init_output(&mut y, bias, g.o, pix);

@@ -7,6 +7,7 @@
 
 pub mod conv;
 mod cpu;
+mod direct;
 pub mod norm;
 pub mod pad;
 pub mod pool;
@@ -14,6 +15,8 @@ pub mod upsample;
 pub mod warp;
 
 pub use conv::{conv2d, conv2d_padded, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
+#[doc(hidden)]
+pub use direct::{set_conv_kernel, ConvKernel};
 pub use norm::{instance_norm, instance_norm_act, NormActivation};
 pub use pad::{pad2d, reflect_pad2d, PadMode};
 pub use pool::{max_pool2d, max_pool2d_ceil};

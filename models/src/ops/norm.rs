@@ -9,7 +9,7 @@
 
 use super::conv::fast_path;
 use super::cpu::{self, Elem};
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, InplaceOp2, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
 /// Activation fused after the normalisation.
@@ -74,6 +74,22 @@ impl InstanceNorm {
             }
         });
         y
+    }
+
+    /// [`Self::fwd`] overwriting `x`.
+    fn fwd_inplace<T: Elem>(&self, x: &mut [T], gb: &[T]) {
+        let relu = self.act == NormActivation::Relu;
+        x.par_chunks_mut(self.hw)
+            .enumerate()
+            .for_each(|(p, plane)| {
+                let (mean, rstd) = stats(plane, self.eps);
+                let a = T::from_f64(gb[2 * p].to_f64() * rstd);
+                let b = T::from_f64(gb[2 * p + 1].to_f64() - mean * gb[2 * p].to_f64() * rstd);
+                for v in plane.iter_mut() {
+                    let z = a * *v + b;
+                    *v = if relu && !(z > T::ZERO) { T::ZERO } else { z };
+                }
+            });
     }
 
     /// Packed `[gx (len x) | ggb (len gb)]`.
@@ -165,6 +181,39 @@ impl CustomOp2 for InstanceNorm {
     }
 }
 
+impl InplaceOp2 for InstanceNorm {
+    fn name(&self) -> &'static str {
+        "wick-instance-norm-inplace"
+    }
+
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dst_l: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let Some((a, b)) = dst_l.contiguous_offsets() else {
+            candle_core::bail!("instance_norm (in place): expected a contiguous tensor");
+        };
+        match dst {
+            CpuStorage::F32(x) => self.fwd_inplace(
+                &mut x[a..b],
+                cpu::slice::<f32>(s2, l2, "instance_norm scale")?,
+            ),
+            CpuStorage::F64(x) => self.fwd_inplace(
+                &mut x[a..b],
+                cpu::slice::<f64>(s2, l2, "instance_norm scale")?,
+            ),
+            s => candle_core::bail!(
+                "instance_norm: unsupported dtype {:?}",
+                candle_core::backend::BackendStorage::dtype(s)
+            ),
+        }
+        Ok(())
+    }
+}
+
 struct InstanceNormBwd(InstanceNorm);
 
 impl CustomOp3 for InstanceNormBwd {
@@ -222,6 +271,43 @@ pub fn instance_norm(
     eps: f64,
 ) -> Result<Tensor> {
     instance_norm_act(x, gamma, beta, eps, NormActivation::Identity)
+}
+
+/// [`instance_norm_act`] for inference on a tensor the caller owns outright (a fresh op output
+/// nothing else references): on the CPU, when `x` tracks no gradient, it is normalised in place
+/// (no second buffer of the same size); otherwise this is [`instance_norm_act`].
+pub(crate) fn instance_norm_act_owned(
+    x: Tensor,
+    gamma: Option<&Tensor>,
+    beta: Option<&Tensor>,
+    eps: f64,
+    act: NormActivation,
+) -> Result<Tensor> {
+    let (n, c, h, w) = x.dims4()?;
+    let (Some(g), Some(b)) = (gamma, beta) else {
+        return instance_norm_act(&x, gamma, beta, eps, act);
+    };
+    if x.track_op()
+        || g.track_op()
+        || b.track_op()
+        || !fast_path(&x)
+        || !x.is_contiguous()
+        || h * w == 0
+        || !(eps >= 0.0)
+    {
+        return instance_norm_act(&x, gamma, beta, eps, act);
+    }
+    let dt = x.dtype();
+    let g = per_sample(g, n, c, "gamma")?.to_dtype(dt)?;
+    let b = per_sample(b, n, c, "beta")?.to_dtype(dt)?;
+    let gb = Tensor::stack(&[g, b], 2)?.contiguous()?;
+    let op = InstanceNorm {
+        eps,
+        act,
+        hw: h * w,
+    };
+    x.inplace_op2(&gb, &op)?;
+    Ok(x)
 }
 
 /// [`instance_norm`] followed by `act`, fused into one pass on the CPU.

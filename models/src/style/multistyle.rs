@@ -54,12 +54,33 @@ impl CinConv {
 
     /// `mix` is `[N, styles]` style weights.
     pub fn forward(&self, x: &Tensor, mix: &Tensor) -> Result<Tensor> {
+        self.forward_act(x, mix, ops::NormActivation::Identity)
+    }
+
+    /// [`Self::forward`] followed by `act` (fused into the norm).
+    pub fn forward_act(
+        &self,
+        x: &Tensor,
+        mix: &Tensor,
+        act: ops::NormActivation,
+    ) -> Result<Tensor> {
         let p = self.pad;
-        let x = ops::reflect_pad2d(x, p, p, p, p)?;
-        let y = super::banded_conv2d(&x, &self.weight, None, self.stride, self.band)?;
+        let y = if self.band == 0 {
+            // The reflection pad read inside the convolution (no padded copy); same sums.
+            let params = ops::Conv2dParams {
+                stride: self.stride,
+                padding: p,
+                ..Default::default()
+            };
+            ops::conv2d_padded(x, &self.weight, None, params, ops::PadMode::Reflect)?
+        } else {
+            let x = ops::reflect_pad2d(x, p, p, p, p)?;
+            super::banded_conv2d(&x, &self.weight, None, self.stride, self.band)?
+        };
         let g = mix.matmul(&self.gamma)?;
         let b = mix.matmul(&self.beta)?;
-        ops::instance_norm(&y, Some(&g), Some(&b), EPS)
+        // `y` is this layer's own fresh output: normalised in place when no gradient is tracked.
+        ops::norm::instance_norm_act_owned(y, Some(&g), Some(&b), EPS, act)
     }
 }
 
@@ -161,18 +182,19 @@ impl MultiStyle {
     fn forward_raw(&self, image: &Tensor, mix: &Tensor) -> Result<Tensor> {
         let (x, size) = super::pad_to_multiple(image, 4)?;
         let mut x = x;
+        let relu = ops::NormActivation::Relu;
         for l in &self.contract {
-            x = l.forward(&x, mix)?.relu()?;
+            x = l.forward_act(&x, mix, relu)?;
         }
         for (a, b) in &self.res {
-            let h = a.forward(&x, mix)?.relu()?;
+            let h = a.forward_act(&x, mix, relu)?;
             x = (x + b.forward(&h, mix)?)?;
         }
         for (i, l) in self.expand.iter().enumerate() {
             if i < 2 {
                 let (_, _, h, w) = x.dims4()?;
                 x = ops::upsample_nearest2d(&x, 2 * h, 2 * w)?;
-                x = l.forward(&x, mix)?.relu()?;
+                x = l.forward_act(&x, mix, relu)?;
             } else {
                 x = candle_nn::ops::sigmoid(&l.forward(&x, mix)?)?;
             }

@@ -1,0 +1,602 @@
+//! Direct, register-blocked f32 convolution for x86_64: AVX-512F where the CPU has it, else
+//! AVX2 + FMA (both picked at run time).
+//!
+//! The networks Wick runs are dominated by convolutions with few output channels (3–32) and
+//! large images, where im2col + gemm spends its time packing. This kernel computes a block of
+//! `OB` output channels × `NV` vectors of contiguous output pixels of one output row in
+//! registers: for every tap (input channel, ky, kx) it loads `NV` input vectors, broadcasts `OB`
+//! weights (packed `[block][tap][OB]`) and issues `OB·NV` FMAs.
+//!
+//! The input is read from a per-thread tile: a ring of the `kh` padded input rows the current
+//! output row needs, for every input channel, with the padding (zero, reflect or replicate,
+//! through [`map_index`]) written in once, so the hot loop has no branches. A thread computes a
+//! band of consecutive output rows and fills only the `stride` new input rows per output row.
+//! For stride `s` every tile row is stored as `s` phase planes (padded columns
+//! `ph, ph + s, ph + 2s, …`), so the taps of a strided convolution are contiguous loads as well.
+//!
+//! Only groups = 1, dilation = 1, stride 1..=2 and kernels larger than 1×1 take this path; the
+//! rest (and non-x86_64 targets, CPUs without AVX2/FMA, f64) stay on im2col + gemm.
+
+use super::cpu::{map_index, threads, ConvGeom, SendPtr};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Which f32 forward-convolution kernel runs (for tests and benchmarks; process-wide).
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKernel {
+    /// The fastest the CPU supports: AVX-512, else AVX2 + FMA direct kernels, else im2col + gemm.
+    Auto,
+    /// The AVX2 + FMA direct kernel even where AVX-512 is available (still gemm without AVX2).
+    Avx2,
+    /// im2col + gemm for every shape.
+    Gemm,
+}
+
+static KERNEL: AtomicU8 = AtomicU8::new(0);
+
+/// Selects the f32 convolution kernel for the whole process (tests and benchmarks compare the
+/// paths with it; every path computes the same convolution).
+#[doc(hidden)]
+pub fn set_conv_kernel(k: ConvKernel) {
+    KERNEL.store(k as u8, Ordering::Relaxed);
+}
+
+fn kernel() -> ConvKernel {
+    match KERNEL.load(Ordering::Relaxed) {
+        1 => ConvKernel::Avx2,
+        2 => ConvKernel::Gemm,
+        _ => ConvKernel::Auto,
+    }
+}
+
+/// Largest pixel block (lanes · `NV`) of any kernel variant; sizes the tile's right-hand slack.
+const MAX_PB: usize = 128;
+
+/// Whether the direct kernel handles geometry `g` (CPU features aside).
+pub(crate) fn usable(g: &ConvGeom) -> bool {
+    g.groups == 1
+        && g.dil == 1
+        && (1..=2).contains(&g.stride)
+        && g.kh * g.kw > 1
+        && g.n > 0
+        && g.o > 0
+        && g.c > 0
+        && g.oh * g.ow > 0
+}
+
+/// Forward convolution through the direct kernel, or `None` when it does not apply (geometry,
+/// target or CPU features); the caller then uses im2col + gemm.
+pub(crate) fn conv2d_f32(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+) -> Option<Vec<f32>> {
+    if !usable(g) || !cpu_ok() || kernel() == ConvKernel::Gemm {
+        return None;
+    }
+    Some(run(x, w, bias, g))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_ok() -> bool {
+    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+}
+
+/// AVX-512F: 16-float vectors and 32 registers (bigger register blocks); checked per call.
+#[cfg(target_arch = "x86_64")]
+fn avx512_ok() -> bool {
+    kernel() == ConvKernel::Auto && is_x86_feature_detected!("avx512f")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_ok() -> bool {
+    false
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_ok() -> bool {
+    false
+}
+
+/// Everything the band workers share: geometry and tile layout.
+///
+/// A worker computes a band of consecutive output rows. Its tile is a ring of `ring` padded
+/// input rows per input channel; each row is `s` phase planes of `l` floats (padded columns
+/// `ph, ph + s, …`). Moving to the next output row fills only the `s` new input rows.
+struct Plan {
+    g: ConvGeom,
+    /// Padded width `w + 2·pad`.
+    wp: usize,
+    /// Length of one phase plane of a tile row (≥ every column a pixel block reads).
+    l: usize,
+    /// Output rows per band (one job).
+    bh: usize,
+    /// Input rows held per channel: `kh` (the rows one output row reads).
+    ring: usize,
+    /// Source column of every padded column (`usize::MAX` for a zero).
+    colmap: Vec<usize>,
+}
+
+impl Plan {
+    fn new(g: &ConvGeom) -> Self {
+        let s = g.stride;
+        let wp = g.w + 2 * g.pad;
+        // A block starting at ox0 < ow reads phase columns up to ox0 + (kw−1)/s + PB − 1.
+        let l = (g.ow + (g.kw - 1) / s + MAX_PB + 1).div_ceil(8) * 8;
+        debug_assert!(l >= wp.div_ceil(s));
+        // Several bands per thread (load balance); each band re-reads kh − s rows of the last.
+        let per_image = (8 * threads()).div_ceil(g.n);
+        let bh = g.oh.div_ceil(per_image).clamp(1, g.oh);
+        let colmap = (0..wp)
+            .map(|j| map_index(g.mode, j as isize - g.pad as isize, g.w).unwrap_or(usize::MAX))
+            .collect();
+        Plan {
+            g: *g,
+            wp,
+            l,
+            bh,
+            ring: g.kh,
+            colmap,
+        }
+    }
+
+    fn tile_len(&self) -> usize {
+        self.g.c * self.ring * self.g.stride * self.l
+    }
+
+    /// Tile offsets of every tap `(ci, ky, kx)` (the weight's order) for output row `oy`.
+    fn offsets(&self, oy: usize, offs: &mut [usize]) {
+        let g = &self.g;
+        let (s, l) = (g.stride, self.l);
+        let mut t = 0;
+        for ci in 0..g.c {
+            for ky in 0..g.kh {
+                let slot = (oy * s + ky) % self.ring;
+                let row = (ci * self.ring + slot) * s * l;
+                for kx in 0..g.kw {
+                    offs[t] = row + (kx % s) * l + kx / s;
+                    t += 1;
+                }
+            }
+        }
+    }
+
+    /// Writes padded input rows `[r0, r1)` (padded-row coordinates) of sample `b` into their ring
+    /// slots.
+    fn fill(&self, x: &[f32], b: usize, r0: usize, r1: usize, tile: &mut [f32]) {
+        let g = &self.g;
+        let (s, l, hw) = (g.stride, self.l, g.h * g.w);
+        for ci in 0..g.c {
+            let plane = &x[(b * g.c + ci) * hw..][..hw];
+            for r in r0..r1 {
+                let slot = r % self.ring;
+                let dst = &mut tile[(ci * self.ring + slot) * s * l..][..s * l];
+                match map_index(g.mode, r as isize - g.pad as isize, g.h) {
+                    None => dst.fill(0.0),
+                    Some(iy) => self.fill_row(&plane[iy * g.w..][..g.w], dst),
+                }
+            }
+        }
+    }
+
+    /// One padded input row into its `s` phase planes.
+    fn fill_row(&self, src: &[f32], dst: &mut [f32]) {
+        let (s, l, pad, w) = (self.g.stride, self.l, self.g.pad, self.g.w);
+        for j in (0..pad).chain(pad + w..self.wp) {
+            let ix = self.colmap[j];
+            dst[(j % s) * l + j / s] = if ix == usize::MAX { 0.0 } else { src[ix] };
+        }
+        match s {
+            1 => dst[pad..pad + w].copy_from_slice(src),
+            2 => {
+                // Source column i goes to phase (pad + i) % 2 at (pad + i) / 2: the even source
+                // columns to phase a = pad % 2 from pad / 2 on, the odd ones to 1 − a.
+                let a = pad % 2;
+                let (p0, p1) = dst.split_at_mut(l);
+                let (ev, od) = if a == 0 { (p0, p1) } else { (p1, p0) };
+                let ev = &mut ev[pad / 2..][..w.div_ceil(2)];
+                let od = &mut od[pad.div_ceil(2)..][..w / 2];
+                for ((e, o), pair) in ev.iter_mut().zip(od.iter_mut()).zip(src.chunks_exact(2)) {
+                    *e = pair[0];
+                    *o = pair[1];
+                }
+                if w % 2 == 1 {
+                    ev[w / 2] = src[w - 1];
+                }
+            }
+            _ => {
+                for (i, v) in src.iter().enumerate() {
+                    let j = pad + i;
+                    dst[(j % s) * l + j / s] = *v;
+                }
+            }
+        }
+    }
+}
+
+/// Weights packed per block of `ob` output channels: `[o/ob][tap][ob]`, zero past `o`.
+fn pack_weights(w: &[f32], o: usize, taps: usize, ob: usize) -> Vec<f32> {
+    let blocks = o.div_ceil(ob);
+    let mut p = vec![0.0; blocks * taps * ob];
+    for oc in 0..o {
+        let (blk, i) = (oc / ob, oc % ob);
+        for t in 0..taps {
+            p[(blk * taps + t) * ob + i] = w[oc * taps + t];
+        }
+    }
+    p
+}
+
+/// Kernel variant (output channels per block, 8-pixel vectors per block) for `o` outputs; each
+/// keeps `OB·NV` accumulators + `NV` inputs + 2 weights within the 16 YMM registers. (4×3 fits
+/// only with one weight register; LLVM then spills an accumulator every tap, and the
+/// store-to-load round trip on that accumulator's chain made it 30 % slower than 4×2.)
+fn variant(o: usize) -> (usize, usize) {
+    match o {
+        1 => (1, 7),
+        2 => (2, 4),
+        3 => (3, 3),
+        _ => (4, 2),
+    }
+}
+
+/// AVX-512 variant (output channels, 16-pixel vectors): `OB·NV` accumulators of the 32 ZMM
+/// registers, at most 8 channels per block.
+fn variant512(o: usize) -> (usize, usize) {
+    match o {
+        1 => (1, 8),
+        2 => (2, 6),
+        3 => (3, 5),
+        4 => (4, 4),
+        5..=6 => (o, 3),
+        _ => (8, 2),
+    }
+}
+
+fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    let plan = Plan::new(g);
+    let wide = avx512_ok();
+    let (ob, nv) = match (wide, g.o) {
+        // Narrow images: one 16-pixel vector per block wastes fewer lanes than two.
+        (true, 8..) if g.ow <= 16 => (8, 1),
+        (true, _) => variant512(g.o),
+        (false, _) => variant(g.o),
+    };
+    let taps = g.c * g.kh * g.kw;
+    debug_assert_eq!(w.len(), g.o * taps);
+    let wpk = pack_weights(w, g.o, taps, ob);
+    let blocks = g.o.div_ceil(ob);
+    let mut bpk = vec![0.0f32; blocks * ob];
+    if let Some(bias) = bias {
+        bpk[..g.o].copy_from_slice(&bias[..g.o]);
+    }
+    let pix = g.oh * g.ow;
+    let mut y = vec![0.0f32; g.n * g.o * pix];
+    let yp = SendPtr(y.as_mut_ptr());
+    let bands = g.oh.div_ceil(plan.bh);
+    let (s, kh) = (g.stride, g.kh);
+    (0..g.n * bands).into_par_iter().for_each_init(
+        || (vec![0.0f32; plan.tile_len()], vec![0usize; taps]),
+        |(tile, offs), job| {
+            let (b, band) = (job / bands, job % bands);
+            let oy0 = band * plan.bh;
+            let oy1 = (oy0 + plan.bh).min(g.oh);
+            for oy in oy0..oy1 {
+                // Padded input rows oy·s .. oy·s + kh; the earlier ones are already in the ring.
+                let r1 = oy * s + kh;
+                let r0 = if oy == oy0 { oy * s } else { r1 - s.min(kh) };
+                plan.fill(x, b, r0, r1, tile);
+                plan.offsets(oy, offs);
+                let args = Row {
+                    plan: &plan,
+                    tile,
+                    offs,
+                    wpk: &wpk,
+                    bias: &bpk,
+                    y: yp,
+                    b,
+                    oy,
+                };
+                // SAFETY: `cpu_ok()` checked AVX2 + FMA; `args` satisfies `row`'s contract (see
+                // there): the tile holds output row `oy`'s input rows at `offs`, `wpk`/`bpk` were
+                // packed for this variant, and output row `oy` of sample `b` is written by this
+                // job only.
+                unsafe { dispatch(wide, nv, ob, &args) }
+            }
+        },
+    );
+    y
+}
+
+/// One output row's work for [`avx2::row`].
+struct Row<'a> {
+    plan: &'a Plan,
+    tile: &'a [f32],
+    offs: &'a [usize],
+    wpk: &'a [f32],
+    bias: &'a [f32],
+    y: SendPtr<f32>,
+    b: usize,
+    oy: usize,
+}
+
+/// # Safety
+/// As [`avx2::row`] (or [`avx512::row`] when `wide`, which needs AVX-512F).
+#[cfg(target_arch = "x86_64")]
+unsafe fn dispatch(wide: bool, nv: usize, ob: usize, a: &Row) {
+    if wide {
+        return match (ob, nv) {
+            (1, 8) => avx512::row::<1, 8>(a),
+            (2, 6) => avx512::row::<2, 6>(a),
+            (3, 5) => avx512::row::<3, 5>(a),
+            (4, 4) => avx512::row::<4, 4>(a),
+            (5, 3) => avx512::row::<5, 3>(a),
+            (6, 3) => avx512::row::<6, 3>(a),
+            (8, 2) => avx512::row::<8, 2>(a),
+            (8, 1) => avx512::row::<8, 1>(a),
+            _ => unreachable!("no AVX-512 direct-conv variant {ob}×{nv}"),
+        };
+    }
+    match (ob, nv) {
+        (1, 7) => avx2::row::<1, 7>(a),
+        (2, 4) => avx2::row::<2, 4>(a),
+        (3, 3) => avx2::row::<3, 3>(a),
+        (4, 2) => avx2::row::<4, 2>(a),
+        _ => unreachable!("no direct-conv variant {ob}×{nv}"),
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn dispatch(_wide: bool, _nv: usize, _ob: usize, _a: &Row) {
+    unreachable!("the direct convolution is only selected on x86_64")
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Row;
+    use std::arch::x86_64::*;
+
+    /// One output row: every output-channel block, every pixel block.
+    ///
+    /// # Safety
+    /// The CPU supports AVX2 and FMA (the bounds of the reads and writes are checked here).
+    /// `a.wpk` is `[o/OB][taps][OB]`, `a.bias`
+    /// `o.div_ceil(OB)·OB` long; `a.y` points at the `[n, o, oh, ow]` output, whose row `oy` of
+    /// sample `b` no other thread accesses meanwhile.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
+        let p = a.plan;
+        let g = &p.g;
+        let taps = a.offs.len();
+        let pb = 8 * NV;
+        let blocks = g.o.div_ceil(OB);
+        assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
+        // The furthest read of any tap: the last pixel block's start + pb.
+        let reach = (g.ow - 1) / pb * pb + pb;
+        assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
+        assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
+        assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
+        // Channel blocks outside: one block's weights (taps·OB floats) stay in L1 while the
+        // pixel blocks stream through the tile.
+        for blk in 0..blocks {
+            let oc0 = blk * OB;
+            let nout = OB.min(g.o - oc0);
+            let wk = a.wpk.as_ptr().add(blk * taps * OB);
+            let mut ox0 = 0;
+            while ox0 < g.ow {
+                let npix = pb.min(g.ow - ox0);
+                let mut dst = [std::ptr::null_mut(); OB];
+                for (i, d) in dst.iter_mut().enumerate().take(nout) {
+                    // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
+                    *d =
+                        a.y.get()
+                            .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
+                }
+                // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
+                // the read is inside the tile (asserted above). The weights read are taps·OB
+                // floats of block `blk`; the stores cover `npix` pixels of `nout` valid channels.
+                block::<OB, NV>(
+                    a.tile.as_ptr().add(ox0),
+                    a.offs,
+                    wk,
+                    a.bias.as_ptr().add(oc0),
+                    &dst,
+                    nout,
+                    npix,
+                );
+                ox0 += pb;
+            }
+        }
+    }
+
+    /// Unaligned load of 8 floats. `_mm256_loadu_ps` goes through `ptr::copy_nonoverlapping`,
+    /// whose overlap check (debug assertions: the dev and test profiles) spills the accumulators
+    /// in the hot loop; `vlddqu` is the same load without it.
+    ///
+    /// # Safety
+    /// AVX2; `p + [0, 8)` readable.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn load(p: *const f32) -> __m256 {
+        _mm256_castsi256_ps(_mm256_lddqu_si256(p as *const __m256i))
+    }
+
+    /// `OB` output channels × `8·NV` pixels: bias + Σ_taps input · weight, stored for `nout`
+    /// channels and `npix` pixels.
+    ///
+    /// # Safety
+    /// AVX2 + FMA; `src + offs[t] + [0, 8·NV)` readable for every `t`; `wk` holds
+    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable for `i < nout`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn block<const OB: usize, const NV: usize>(
+        src: *const f32,
+        offs: &[usize],
+        wk: *const f32,
+        bias: *const f32,
+        dst: &[*mut f32; OB],
+        nout: usize,
+        npix: usize,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); NV]; OB];
+        let mut wp = wk;
+        for &off in offs {
+            let p = src.add(off);
+            let mut v = [_mm256_setzero_ps(); NV];
+            #[allow(clippy::needless_range_loop)]
+            for j in 0..NV {
+                v[j] = load(p.add(8 * j));
+            }
+            #[allow(clippy::needless_range_loop)]
+            for o in 0..OB {
+                let wv = _mm256_broadcast_ss(&*wp.add(o));
+                for j in 0..NV {
+                    acc[o][j] = _mm256_fmadd_ps(v[j], wv, acc[o][j]);
+                }
+            }
+            wp = wp.add(OB);
+        }
+        for (o, acc) in acc.iter_mut().enumerate() {
+            let b = _mm256_broadcast_ss(&*bias.add(o));
+            for v in acc.iter_mut() {
+                *v = _mm256_add_ps(*v, b);
+            }
+        }
+        if npix == 8 * NV {
+            for (d, acc) in dst.iter().zip(&acc).take(nout) {
+                for (j, v) in acc.iter().enumerate() {
+                    _mm256_storeu_ps(d.add(8 * j), *v);
+                }
+            }
+        } else {
+            let mut buf = [[0.0f32; 8]; NV];
+            for (d, acc) in dst.iter().zip(&acc).take(nout) {
+                for (b, v) in buf.iter_mut().zip(acc) {
+                    _mm256_storeu_ps(b.as_mut_ptr(), *v);
+                }
+                let flat = buf.as_flattened();
+                std::ptr::copy_nonoverlapping(flat.as_ptr(), *d, npix);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Row;
+    use std::arch::x86_64::*;
+
+    /// As [`super::avx2::row`], with 16-float vectors: `OB` channels × `16·NV` pixels per block.
+    ///
+    /// # Safety
+    /// The CPU supports AVX-512F (the bounds of the reads and writes are checked here).
+    /// `a.wpk` is `[o/OB][taps][OB]`, `a.bias` `o.div_ceil(OB)·OB` long; `a.y` points at the
+    /// `[n, o, oh, ow]` output, whose row `oy` of sample `b` no other thread accesses meanwhile.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
+        let p = a.plan;
+        let g = &p.g;
+        let taps = a.offs.len();
+        let pb = 16 * NV;
+        let blocks = g.o.div_ceil(OB);
+        assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
+        let reach = (g.ow - 1) / pb * pb + pb;
+        assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
+        assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
+        assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
+        for blk in 0..blocks {
+            let oc0 = blk * OB;
+            let nout = OB.min(g.o - oc0);
+            let wk = a.wpk.as_ptr().add(blk * taps * OB);
+            let mut ox0 = 0;
+            while ox0 < g.ow {
+                let npix = pb.min(g.ow - ox0);
+                let mut dst = [std::ptr::null_mut(); OB];
+                for (i, d) in dst.iter_mut().enumerate().take(nout) {
+                    // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
+                    *d =
+                        a.y.get()
+                            .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
+                }
+                // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
+                // the read is inside the tile (asserted above). The weights read are taps·OB
+                // floats of block `blk`; the stores cover `npix` pixels of `nout` valid channels.
+                block::<OB, NV>(
+                    a.tile.as_ptr().add(ox0),
+                    a.offs,
+                    wk,
+                    a.bias.as_ptr().add(oc0),
+                    &dst,
+                    nout,
+                    npix,
+                );
+                ox0 += pb;
+            }
+        }
+    }
+
+    /// Unaligned load of 16 floats (an all-true masked load compiles to a plain `vmovups`
+    /// without `_mm512_loadu_ps`'s debug-build overlap check; see `avx2::load`).
+    ///
+    /// # Safety
+    /// AVX-512F; `p + [0, 16)` readable.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load(p: *const f32) -> __m512 {
+        _mm512_maskz_loadu_ps(0xffff, p)
+    }
+
+    /// `OB` output channels × `16·NV` pixels: bias + Σ_taps input · weight, stored (masked) for
+    /// `nout` channels and `npix` pixels.
+    ///
+    /// # Safety
+    /// AVX-512F; `src + offs[t] + [0, 16·NV)` readable for every `t`; `wk` holds
+    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable for `i < nout`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block<const OB: usize, const NV: usize>(
+        src: *const f32,
+        offs: &[usize],
+        wk: *const f32,
+        bias: *const f32,
+        dst: &[*mut f32; OB],
+        nout: usize,
+        npix: usize,
+    ) {
+        let mut acc = [[_mm512_setzero_ps(); NV]; OB];
+        let mut wp = wk;
+        for &off in offs {
+            let p = src.add(off);
+            let mut v = [_mm512_setzero_ps(); NV];
+            #[allow(clippy::needless_range_loop)]
+            for j in 0..NV {
+                v[j] = load(p.add(16 * j));
+            }
+            #[allow(clippy::needless_range_loop)]
+            for o in 0..OB {
+                let wv = _mm512_set1_ps(*wp.add(o));
+                for j in 0..NV {
+                    acc[o][j] = _mm512_fmadd_ps(v[j], wv, acc[o][j]);
+                }
+            }
+            wp = wp.add(OB);
+        }
+        for (o, (d, acc)) in dst.iter().zip(&acc).enumerate().take(nout) {
+            let b = _mm512_set1_ps(*bias.add(o));
+            for (j, v) in acc.iter().enumerate() {
+                let lo = 16 * j;
+                if lo >= npix {
+                    break;
+                }
+                let m: __mmask16 = if npix - lo >= 16 {
+                    0xffff
+                } else {
+                    (1u16 << (npix - lo)) - 1
+                };
+                _mm512_mask_storeu_ps(d.add(lo), m, _mm512_add_ps(*v, b));
+            }
+        }
+    }
+}
