@@ -204,12 +204,15 @@ fn melt_filter_parallel_producer_and_transition() {
     let dir = scratch("frei0r_melt");
     let (a, b) = photos(&dir, 128, 96);
     let profile = melt_profile(&dir, 128, 96);
-    let consumer = |pattern: &Path| {
+    // A negative real_time renders on that many threads and never drops a frame (the default,
+    // 1, drops frames when the machine is slow, which would leave outputs missing).
+    let consumer = |pattern: &Path, threads: i32| {
         vec![
             "-consumer".to_string(),
             format!("avformat:{}", pattern.display()),
             "vcodec=png".into(),
             "f=image2".into(),
+            format!("real_time=-{threads}"),
         ]
     };
 
@@ -222,7 +225,7 @@ fn melt_filter_parallel_producer_and_transition() {
         c.arg(format!("pixbuf:{}", p.display())).arg("out=0");
     }
     c.args(["-filter", "frei0r.wick_style"]).args(STYLE);
-    c.args(consumer(&out)).arg("real_time=-2");
+    c.args(consumer(&out, 2));
     run_ok(&mut c, "melt -filter frei0r.wick_style real_time=-2");
     let ra = dir.join("ref_style_a.png");
     let rb = dir.join("ref_style_b.png");
@@ -246,7 +249,7 @@ fn melt_filter_parallel_producer_and_transition() {
         .arg("out=0")
         .args(["-filter", "frei0r.wick_style", "model=arbitrary"])
         .arg(format!("style_image={}", wave.display()))
-        .args(consumer(&out));
+        .args(consumer(&out, 1));
     run_ok(&mut c, "melt -filter frei0r.wick_style model=arbitrary");
     let r = dir.join("ref_wave.png");
     wick_run(
@@ -274,7 +277,7 @@ fn melt_filter_parallel_producer_and_transition() {
             "speed=0.1",
             "params=net_width:16",
         ])
-        .args(consumer(&out));
+        .args(consumer(&out, 1));
     run_ok(&mut c, "melt frei0r.wick_generate producer");
     let gp = [
         "seed=536870912",
@@ -312,7 +315,7 @@ fn melt_filter_parallel_producer_and_transition() {
             "b_track=1",
             "t=0.25",
         ])
-        .args(consumer(&out));
+        .args(consumer(&out, 1));
     run_ok(&mut c, "melt -transition frei0r.wick_interpolate");
     let r = dir.join("ref_mix.png");
     wick_run("wick.interpolate", &[&a, &b], &["t=0.25"], 0.0, &r);
