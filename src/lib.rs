@@ -83,8 +83,14 @@ pub fn frei0r_dir() -> &'static Path {
             .unwrap_or(false);
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
+        // The same package set as `artifacts()` plus the frei0r crates (which add no features):
+        // any other set changes feature unification and rebuilds Candle and every dependency.
         cmd.current_dir(repo_root()).args([
             "build",
+            "-p",
+            "wick-plugin",
+            "-p",
+            "wick-host-sdk",
             "-p",
             "wick-frei0r-style",
             "-p",

@@ -499,3 +499,61 @@ fn conv2d_f32_matches_naive_reference_on_random_shapes() {
     }
     ops::set_conv_kernel(ConvKernel::Auto);
 }
+
+#[test]
+fn conv_transpose2d_subpixel_matches_candle_stock_on_random_shapes() {
+    // The f32 transposed convolution runs as stride² sub-pixel convolutions on the direct kernel
+    // (where the CPU has one); Candle's own conv_transpose2d is the reference.
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut cases = vec![
+        // (n, cin, cout, h, w, k, stride, pad, output_padding)
+        (1, 8, 4, 5, 7, 3, 2, 1, 1),
+        (2, 3, 5, 6, 6, 4, 2, 1, 0),
+        (1, 16, 8, 9, 4, 5, 2, 2, 1),
+        (1, 4, 4, 3, 3, 1, 2, 0, 1),
+        (1, 6, 3, 7, 5, 3, 1, 1, 0),
+        (1, 5, 7, 4, 6, 2, 3, 0, 2),
+        (1, 4, 2, 1, 1, 3, 2, 0, 0),
+    ];
+    for _ in 0..25 {
+        let s = rng.gen_range(1..=3usize);
+        let k = rng.gen_range(1..=5usize);
+        let pad = rng.gen_range(0..k.max(1));
+        let op = rng.gen_range(0..s);
+        cases.push((
+            rng.gen_range(1..=2),
+            rng.gen_range(1..=20),
+            rng.gen_range(1..=20),
+            rng.gen_range(1..=12),
+            rng.gen_range(1..=12),
+            k,
+            s,
+            pad,
+            op,
+        ));
+    }
+    let mut checked = 0;
+    for (i, &(n, cin, cout, h, w, k, s, pad, op)) in cases.iter().enumerate() {
+        let x = randn(&[n, cin, h, w], 100 + i as u64);
+        let wt = randn(&[cin, cout, k, k], 200 + i as u64);
+        let p = ConvTranspose2dParams {
+            stride: s,
+            padding: pad,
+            output_padding: op,
+            dilation: 1,
+        };
+        let Ok(y) = ops::conv_transpose2d(&x, &wt, None, p) else {
+            continue; // padding that leaves no output: refused, as Candle would
+        };
+        let r = x.conv_transpose2d(&wt, pad, op, s, 1).unwrap();
+        check(
+            &format!("conv_transpose2d n{n} {cin}->{cout} {h}x{w} k{k} s{s} p{pad} op{op}"),
+            &y,
+            &r,
+            1e-3,
+        );
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} cases ran");
+}

@@ -21,6 +21,12 @@ pub(crate) trait Elem: WithDType {
     ) -> Option<Vec<Self>> {
         None
     }
+
+    /// Whether [`Elem::direct_conv`] runs a direct kernel on this machine (for any geometry it
+    /// accepts): the adjoint then goes through sub-pixel convolutions instead of col2im.
+    fn direct_enabled() -> bool {
+        false
+    }
 }
 
 impl Elem for f32 {
@@ -29,6 +35,10 @@ impl Elem for f32 {
 
     fn direct_conv(x: &[f32], w: &[f32], b: Option<&[f32]>, g: &ConvGeom) -> Option<Vec<f32>> {
         super::direct::conv2d_f32(x, w, b, g)
+    }
+
+    fn direct_enabled() -> bool {
+        super::direct::enabled()
     }
 }
 
@@ -441,6 +451,15 @@ pub(crate) fn conv2d_adjoint<T: Elem>(
         depthwise_adjoint(gy, w, g, &mut gx);
         return gx;
     }
+    if g.groups == 1
+        && g.dil == 1
+        && g.mode == PadMode::Zero
+        && !g.is_pointwise()
+        && T::direct_enabled()
+    {
+        adjoint_subpixel(gy, w, g, &mut gx);
+        return gx;
+    }
     let (cg, og, kk, pix) = (g.cg(), g.og(), g.kk(), g.oh * g.ow);
     let nt = threads();
     if g.is_pointwise() {
@@ -504,6 +523,90 @@ pub(crate) fn conv2d_adjoint<T: Elem>(
         }
     }
     gx
+}
+
+/// The adjoint (transposed convolution) as `stride²` ordinary stride-1 convolutions, one per
+/// output phase, each run by the forward kernel (the direct kernel where it applies).
+///
+/// Output row `iy = s·m + ry` only meets the taps `ky ≡ (ry + pad) mod s`, `ky = ky0 + s·j`,
+/// which read `gy` row `m + q − j` with `q = (ry + pad − ky0) / s`. With the taps flipped
+/// (`t = J − 1 − j`) that is a correlation over `gy`; computed with padding `P` it gives phase row
+/// `m` at output row `u = m + q − (J − 1) + P`. The same holds for columns. Rows or columns with
+/// no tap (`J = 0`, a kernel smaller than the stride) receive nothing. Groups 1, dilation 1.
+fn adjoint_subpixel<T: Elem>(gy: &[T], w: &[T], g: &ConvGeom, gx: &mut [T]) {
+    let s = g.stride;
+    // Per phase along one axis: (first tap, tap count, q).
+    let axis = |r: usize, k: usize| {
+        let k0 = (r + g.pad) % s;
+        let taps = if k0 < k { (k - 1 - k0) / s + 1 } else { 0 };
+        (k0, taps, (r + g.pad - k0) / s)
+    };
+    let hw = g.h * g.w;
+    for ry in 0..s.min(g.h) {
+        let (ky0, jy, qy) = axis(ry, g.kh);
+        for rx in 0..s.min(g.w) {
+            let (kx0, jx, qx) = axis(rx, g.kw);
+            if jy == 0 || jx == 0 {
+                continue;
+            }
+            // w'[c][o][ty][tx] = w[o][c][ky0 + s(jy−1−ty)][kx0 + s(jx−1−tx)]
+            let mut ws = vec![T::ZERO; g.c * g.o * jy * jx];
+            for c in 0..g.c {
+                for o in 0..g.o {
+                    for ty in 0..jy {
+                        for tx in 0..jx {
+                            let (ky, kx) = (ky0 + s * (jy - 1 - ty), kx0 + s * (jx - 1 - tx));
+                            ws[((c * g.o + o) * jy + ty) * jx + tx] =
+                                w[((o * g.c + c) * g.kh + ky) * g.kw + kx];
+                        }
+                    }
+                }
+            }
+            let p = jy.max(jx) - 1;
+            let sub = ConvGeom {
+                n: g.n,
+                c: g.o,
+                h: g.oh,
+                w: g.ow,
+                o: g.c,
+                kh: jy,
+                kw: jx,
+                stride: 1,
+                pad: p,
+                dil: 1,
+                groups: 1,
+                mode: PadMode::Zero,
+                oh: g.oh + 2 * p + 1 - jy,
+                ow: g.ow + 2 * p + 1 - jx,
+            };
+            let full = conv2d_fwd(gy, &ws, None, &sub);
+            // Phase (ry, rx): rows m with s·m + ry < h, columns likewise.
+            let (mh, mw) = ((g.h - ry).div_ceil(s), (g.w - rx).div_ceil(s));
+            let (u0, v0) = (qy + p + 1 - jy, qx + p + 1 - jx);
+            let gxp = SendPtr(gx.as_mut_ptr());
+            (0..g.n * g.c).into_par_iter().for_each(|bc| {
+                // SAFETY: each (sample, channel) plane is written by one task only.
+                let plane = unsafe { std::slice::from_raw_parts_mut(gxp.get().add(bc * hw), hw) };
+                let src = &full[bc * sub.oh * sub.ow..][..sub.oh * sub.ow];
+                for m in 0..mh {
+                    let u = m + u0;
+                    if u >= sub.oh {
+                        break;
+                    }
+                    let srow = &src[u * sub.ow..][..sub.ow];
+                    let drow = &mut plane[(s * m + ry) * g.w..][..g.w];
+                    for mx in 0..mw {
+                        let v = mx + v0;
+                        if v >= sub.ow {
+                            break;
+                        }
+                        let d = &mut drow[s * mx + rx];
+                        *d += srow[v];
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// Adds the column rows of input channel `ci` (output rows `[r0, r1)`) into its image plane.

@@ -79,6 +79,11 @@ pub(crate) fn conv2d_f32(
     Some(run(x, w, bias, g))
 }
 
+/// Whether forward convolutions that [`usable`] accepts run a direct kernel here.
+pub(crate) fn enabled() -> bool {
+    cpu_ok() && kernel() != ConvKernel::Gemm
+}
+
 #[cfg(target_arch = "x86_64")]
 fn cpu_ok() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")

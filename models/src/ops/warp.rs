@@ -126,7 +126,8 @@ fn tap(i: usize, j: usize, fx: f64, fy: f64, h: usize, w: usize) -> Tap {
         } else {
             raw.clamp(0.0, lim)
         };
-        let p0 = (p.floor() as usize).min(size - 1);
+        // p ≥ 0 here, so truncation is the floor (and avoids a libm call per sample).
+        let p0 = (p as usize).min(size - 1);
         let p1 = (p0 + 1).min(size - 1);
         (p0, p1, p - p0 as f64, inside)
     };
@@ -151,52 +152,42 @@ fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> Result<&'a [T]> {
     }
 }
 
-/// Runs `f(plane_index, plane)` over the `plane`-sized chunks of `out`, split across the
-/// available cores (scoped threads; serial for small outputs).
-fn par_planes<T: Send>(out: &mut [T], plane: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    let planes = out.len() / plane;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(planes);
-    if threads <= 1 || out.len() < (1 << 15) {
-        for (p, o) in out.chunks_mut(plane).enumerate() {
-            f(p, o);
-        }
-        return;
-    }
-    let per = planes.div_ceil(threads);
-    std::thread::scope(|s| {
-        for (k, chunk) in out.chunks_mut(per * plane).enumerate() {
-            let f = &f;
-            s.spawn(move || {
-                for (i, o) in chunk.chunks_mut(plane).enumerate() {
-                    f(k * per + i, o);
-                }
-            });
-        }
-    });
-}
-
 fn fwd_kernel<T: WithDType>(img: &[T], flow: &[T], dims: (usize, usize, usize, usize)) -> Vec<T> {
+    use rayon::prelude::*;
     let (n, c, h, w) = dims;
     let hw = h * w;
     let mut out = vec![T::zero(); n * c * hw];
-    par_planes(&mut out, hw, |p, o| {
-        let b = p / c;
+    if hw == 0 {
+        return out;
+    }
+    for b in 0..n {
+        // The sampling positions depend on the flow only: computed once per pixel and shared by
+        // every channel.
         let fl = &flow[b * 2 * hw..(b + 1) * 2 * hw];
-        let s = &img[p * hw..(p + 1) * hw];
-        for i in 0..h {
-            for j in 0..w {
-                let q = i * w + j;
-                let t = tap(i, j, fl[q].to_f64(), fl[hw + q].to_f64(), h, w);
-                let top =
-                    s[t.y0 * w + t.x0].to_f64() * (1.0 - t.wx) + s[t.y0 * w + t.x1].to_f64() * t.wx;
-                let bot =
-                    s[t.y1 * w + t.x0].to_f64() * (1.0 - t.wx) + s[t.y1 * w + t.x1].to_f64() * t.wx;
-                o[q] = T::from_f64(top * (1.0 - t.wy) + bot * t.wy);
-            }
-        }
-    });
+        let taps: Vec<Tap> = (0..hw)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|q| tap(q / w, q % w, fl[q].to_f64(), fl[hw + q].to_f64(), h, w))
+            .collect();
+        let planes = &mut out[b * c * hw..(b + 1) * c * hw];
+        let min_rows = (1 << 14) / w.max(1) + 1;
+        planes
+            .par_chunks_mut(w)
+            .with_min_len(min_rows)
+            .enumerate()
+            .for_each(|(r, o)| {
+                let (ch, i) = (r / h, r % h);
+                let s = &img[(b * c + ch) * hw..(b * c + ch + 1) * hw];
+                for (j, o) in o.iter_mut().enumerate() {
+                    let t = &taps[i * w + j];
+                    let top = s[t.y0 * w + t.x0].to_f64() * (1.0 - t.wx)
+                        + s[t.y0 * w + t.x1].to_f64() * t.wx;
+                    let bot = s[t.y1 * w + t.x0].to_f64() * (1.0 - t.wx)
+                        + s[t.y1 * w + t.x1].to_f64() * t.wx;
+                    *o = T::from_f64(top * (1.0 - t.wy) + bot * t.wy);
+                }
+            });
+    }
     out
 }
 
