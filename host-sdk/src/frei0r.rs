@@ -14,7 +14,7 @@
 use std::ffi::{c_char, CStr};
 use std::path::{Path, PathBuf};
 
-use crate::io::write_atomic;
+use crate::io::{io_err, write_atomic};
 use crate::HostError;
 
 /// The frei0r libraries: file stem and the cargo package that builds it.
@@ -23,13 +23,6 @@ pub const LIBRARIES: [(&str, &str); 3] = [
     ("wick_generate", "wick-frei0r-generate"),
     ("wick_interpolate", "wick-frei0r-interpolate"),
 ];
-
-fn io_err(path: &Path, e: impl std::fmt::Display) -> HostError {
-    HostError::Io {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    }
-}
 
 /// The weights folder of this source tree (`models/weights`).
 pub fn source_weights_dir() -> PathBuf {

@@ -39,7 +39,7 @@ impl Depth {
     }
 }
 
-fn io_err(path: &Path, msg: impl std::fmt::Display) -> HostError {
+pub(crate) fn io_err(path: &Path, msg: impl std::fmt::Display) -> HostError {
     HostError::Io {
         path: path.to_path_buf(),
         msg: msg.to_string(),

@@ -33,12 +33,11 @@
 
 use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use once_cell::sync::{Lazy, OnceCell};
 
-use crate::adapter::{panic_message, quiet_panics, run_node, to_cstring, LiveSet};
+use crate::adapter::{contain, run_node, to_cstring, LiveSet};
 use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType, MAX_PIXELS, MAX_SIDE};
 use crate::node::{Node, NodeError, ParamKind, Params, ProcessCtx, Value};
 use crate::nodes::{self, NodeEntry};
@@ -228,19 +227,13 @@ fn warn(plugin: &str, msg: &str) {
     }
 }
 
-/// Runs `f` with panics caught; a panic is reported and `fallback` returned.
+/// Runs `f` with panics caught (the adapters' shared `contain`); a panic is reported and
+/// `fallback` returned.
 fn guarded<R>(plugin: &str, fallback: R, f: impl FnOnce() -> R) -> R {
-    quiet_panics();
-    match catch_unwind(AssertUnwindSafe(f)) {
+    match contain(|| Ok(f())) {
         Ok(r) => r,
-        Err(p) => {
-            warn(
-                plugin,
-                &format!(
-                    "internal error (panic in Wick): {}",
-                    panic_message(p.as_ref())
-                ),
-            );
+        Err(e) => {
+            warn(plugin, &e.to_string());
             fallback
         }
     }
@@ -662,7 +655,10 @@ pub unsafe fn update2(
             F0R_PLUGIN_TYPE_MIXER2 => &[in1, in2],
             _ => &[in1],
         };
-        let mut inputs = Vec::with_capacity(ins.len());
+        // One entry per declared input: the host's frames, then None for optional inputs
+        // frei0r cannot carry (e.g. style-transfer's style input: its style_image param).
+        let declared = inst.table.entry.desc.inputs.len();
+        let mut inputs: Vec<Option<Image>> = Vec::with_capacity(declared.max(ins.len()));
         for (k, p) in ins.iter().enumerate() {
             if p.is_null() {
                 return warn(
@@ -674,17 +670,17 @@ pub unsafe fn update2(
             // written (hosts may pass the same buffer for input and output).
             let b = unsafe { std::slice::from_raw_parts(*p as *const u8, len) };
             match read_frame(b, &fmt, "input") {
-                Ok(img) => inputs.push(img),
+                Ok(img) => inputs.push(Some(img)),
                 Err(e) => return warn(spec.name, &e.to_string()),
             }
         }
-        let result = render(inst, time, &inputs);
-        let img = match result {
+        inputs.resize(declared.max(inputs.len()), None);
+        let img = match render(inst, time, &inputs) {
             Ok(img) => img,
             Err(e) => {
                 warn(spec.name, &format!("{}: {e}", inst.table.entry.desc.id));
                 // Pass the (first) input through; a source gives transparent black.
-                match inputs.into_iter().next() {
+                match inputs.into_iter().next().flatten() {
                     Some(i) => i,
                     None => {
                         out_bytes.fill(0);
@@ -699,12 +695,19 @@ pub unsafe fn update2(
     })
 }
 
-fn render(inst: &Instance, time: f64, inputs: &[Image]) -> Result<Image, NodeError> {
+fn render(inst: &Instance, time: f64, inputs: &[Option<Image>]) -> Result<Image, NodeError> {
     if !time.is_finite() {
         return Err(NodeError::BadArgument(format!("time {time} is not finite")));
     }
     let mut st = inst.state.lock().unwrap_or_else(|e| e.into_inner());
-    let millis = match st.time_unit {
+    let State {
+        node,
+        params,
+        time_unit,
+        overrides,
+        ..
+    } = &mut *st;
+    let millis = match time_unit {
         TimeUnit::Auto => inst.auto_millis,
         TimeUnit::Seconds => false,
         TimeUnit::Millis => true,
@@ -716,17 +719,20 @@ fn render(inst: &Instance, time: f64, inputs: &[Image]) -> Result<Image, NodeErr
             inst.table.spec.name, inst.width, inst.height
         );
     }
-    let mut params = st.params.clone();
-    apply_overrides(&mut params, &st.overrides)?;
-    // One entry per declared input: the host's frames, then None for optional inputs frei0r
-    // cannot carry (e.g. style-transfer's style input: use its style_image param instead).
-    let declared = inst.table.entry.desc.inputs.len();
-    let mut ins: Vec<Option<Image>> = inputs.iter().cloned().map(Some).collect();
-    ins.resize(declared.max(ins.len()), None);
+    // The `params` overrides go on a copy; without them the instance's params are used as is.
+    let with_overrides;
+    let params = if overrides.is_empty() {
+        &*params
+    } else {
+        let mut p = params.clone();
+        apply_overrides(&mut p, overrides)?;
+        with_overrides = p;
+        &with_overrides
+    };
     let mut outs = vec![Image::new(inst.width, inst.height)?];
     let mut ctx = ProcessCtx::new(seconds, 0, None);
     let desc = &inst.table.entry.desc;
-    run_node(desc, st.node.as_mut(), &mut ctx, &params, &ins, &mut outs)?;
+    run_node(desc, node.as_mut(), &mut ctx, params, inputs, &mut outs)?;
     Ok(outs.remove(0))
 }
 
