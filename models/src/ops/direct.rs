@@ -327,6 +327,61 @@ struct Row<'a> {
     oy: usize,
 }
 
+/// One output row for the SIMD kernels (`avx2::row`, `avx512::row`): checks every bound once,
+/// then runs `block(src, wk, bias, dst, nout, npix)` for each output-channel block (outside:
+/// one block's `taps·OB` weights stay in L1 while the pixel blocks stream through the tile) and
+/// each block of `pb` pixels.
+///
+/// # Safety
+/// `a.wpk` is `[o/OB][taps][OB]`, `a.bias` `o.div_ceil(OB)·OB` long; `a.y` points at the
+/// `[n, o, oh, ow]` output, whose row `oy` of sample `b` no other thread accesses meanwhile.
+/// `block` reads `src + offs[t] + [0, pb)` for every tap `t`, `taps·OB` weights from `wk` and `OB`
+/// from `bias`, and writes `dst[i] + [0, npix)` for `i < nout`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn row_blocks<const OB: usize>(
+    a: &Row,
+    pb: usize,
+    block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize),
+) {
+    let p = a.plan;
+    let g = &p.g;
+    let taps = a.offs.len();
+    let blocks = g.o.div_ceil(OB);
+    assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
+    // The furthest read of any tap: the last pixel block's start + pb.
+    let reach = (g.ow - 1) / pb * pb + pb;
+    assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
+    assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
+    assert!(a.oy < g.oh && a.b < g.n && pb <= MAX_PB);
+    for blk in 0..blocks {
+        let oc0 = blk * OB;
+        let nout = OB.min(g.o - oc0);
+        let wk = a.wpk.as_ptr().add(blk * taps * OB);
+        let mut ox0 = 0;
+        while ox0 < g.ow {
+            let npix = pb.min(g.ow - ox0);
+            let mut dst = [std::ptr::null_mut(); OB];
+            for (i, d) in dst.iter_mut().enumerate().take(nout) {
+                // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
+                *d =
+                    a.y.get()
+                        .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
+            }
+            // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so the
+            // read is inside the tile (asserted above); the weights are block `blk`'s.
+            block(
+                a.tile.as_ptr().add(ox0),
+                wk,
+                a.bias.as_ptr().add(oc0),
+                &dst,
+                nout,
+                npix,
+            );
+            ox0 += pb;
+        }
+    }
+}
+
 /// # Safety
 /// As [`avx2::row`] (or [`avx512::row`] when `wide`, which needs AVX-512F).
 #[cfg(target_arch = "x86_64")]
@@ -372,48 +427,11 @@ mod avx2 {
     /// sample `b` no other thread accesses meanwhile.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
-        let p = a.plan;
-        let g = &p.g;
-        let taps = a.offs.len();
-        let pb = 8 * NV;
-        let blocks = g.o.div_ceil(OB);
-        assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
-        // The furthest read of any tap: the last pixel block's start + pb.
-        let reach = (g.ow - 1) / pb * pb + pb;
-        assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
-        assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
-        assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
-        // Channel blocks outside: one block's weights (taps·OB floats) stay in L1 while the
-        // pixel blocks stream through the tile.
-        for blk in 0..blocks {
-            let oc0 = blk * OB;
-            let nout = OB.min(g.o - oc0);
-            let wk = a.wpk.as_ptr().add(blk * taps * OB);
-            let mut ox0 = 0;
-            while ox0 < g.ow {
-                let npix = pb.min(g.ow - ox0);
-                let mut dst = [std::ptr::null_mut(); OB];
-                for (i, d) in dst.iter_mut().enumerate().take(nout) {
-                    // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
-                    *d =
-                        a.y.get()
-                            .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
-                }
-                // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
-                // the read is inside the tile (asserted above). The weights read are taps·OB
-                // floats of block `blk`; the stores cover `npix` pixels of `nout` valid channels.
-                block::<OB, NV>(
-                    a.tile.as_ptr().add(ox0),
-                    a.offs,
-                    wk,
-                    a.bias.as_ptr().add(oc0),
-                    &dst,
-                    nout,
-                    npix,
-                );
-                ox0 += pb;
-            }
-        }
+        // SAFETY: `block` is called with the pointers and counts `row_blocks` checked; this
+        // function's caller guarantees the CPU features.
+        super::row_blocks::<OB>(a, 8 * NV, |src, wk, bias, dst, nout, npix| unsafe {
+            block::<OB, NV>(src, a.offs, wk, bias, dst, nout, npix)
+        })
     }
 
     /// Unaligned load of 8 floats. `_mm256_loadu_ps` goes through `ptr::copy_nonoverlapping`,
@@ -501,45 +519,11 @@ mod avx512 {
     /// `[n, o, oh, ow]` output, whose row `oy` of sample `b` no other thread accesses meanwhile.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
-        let p = a.plan;
-        let g = &p.g;
-        let taps = a.offs.len();
-        let pb = 16 * NV;
-        let blocks = g.o.div_ceil(OB);
-        assert!(a.tile.len() >= p.tile_len() && taps == g.c * g.kh * g.kw);
-        let reach = (g.ow - 1) / pb * pb + pb;
-        assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
-        assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
-        assert!(a.oy < g.oh && a.b < g.n && pb <= super::MAX_PB);
-        for blk in 0..blocks {
-            let oc0 = blk * OB;
-            let nout = OB.min(g.o - oc0);
-            let wk = a.wpk.as_ptr().add(blk * taps * OB);
-            let mut ox0 = 0;
-            while ox0 < g.ow {
-                let npix = pb.min(g.ow - ox0);
-                let mut dst = [std::ptr::null_mut(); OB];
-                for (i, d) in dst.iter_mut().enumerate().take(nout) {
-                    // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
-                    *d =
-                        a.y.get()
-                            .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
-                }
-                // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so
-                // the read is inside the tile (asserted above). The weights read are taps·OB
-                // floats of block `blk`; the stores cover `npix` pixels of `nout` valid channels.
-                block::<OB, NV>(
-                    a.tile.as_ptr().add(ox0),
-                    a.offs,
-                    wk,
-                    a.bias.as_ptr().add(oc0),
-                    &dst,
-                    nout,
-                    npix,
-                );
-                ox0 += pb;
-            }
-        }
+        // SAFETY: `block` is called with the pointers and counts `row_blocks` checked; this
+        // function's caller guarantees the CPU features.
+        super::row_blocks::<OB>(a, 16 * NV, |src, wk, bias, dst, nout, npix| unsafe {
+            block::<OB, NV>(src, a.offs, wk, bias, dst, nout, npix)
+        })
     }
 
     /// Unaligned load of 16 floats (an all-true masked load compiles to a plain `vmovups`
