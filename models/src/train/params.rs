@@ -137,6 +137,27 @@ impl ParamStore {
 }
 
 /// A convolution layer (weights OIHW, bias [O]).
+/// A conv layer's `{name}.weight` (shape `wshape`) and `{name}.bias` (`cout` long), with
+/// PyTorch's default fan-in uniform init unless `init` is given (zeros or normal weights get
+/// zero biases).
+fn weight_and_bias(
+    ps: &mut ParamStore,
+    name: &str,
+    wshape: &[usize],
+    cout: usize,
+    fan: usize,
+    init: Option<Init>,
+) -> Result<(Tensor, Tensor)> {
+    let wi = init.unwrap_or(Init::FanInUniform(fan));
+    let bi = match init {
+        Some(Init::Zeros) | Some(Init::Normal(_)) => Init::Zeros,
+        _ => Init::FanInUniform(fan),
+    };
+    let w = ps.get(&format!("{name}.weight"), wshape, wi)?;
+    let b = ps.get(&format!("{name}.bias"), &[cout], bi)?;
+    Ok((w, b))
+}
+
 #[derive(Clone)]
 pub struct Conv {
     pub w: Tensor,
@@ -157,14 +178,7 @@ impl Conv {
         padding: usize,
         init: Option<Init>,
     ) -> Result<Self> {
-        let fan = cin * k * k;
-        let wi = init.unwrap_or(Init::FanInUniform(fan));
-        let bi = match init {
-            Some(Init::Zeros) | Some(Init::Normal(_)) => Init::Zeros,
-            _ => Init::FanInUniform(fan),
-        };
-        let w = ps.get(&format!("{name}.weight"), &[cout, cin, k, k], wi)?;
-        let b = ps.get(&format!("{name}.bias"), &[cout], bi)?;
+        let (w, b) = weight_and_bias(ps, name, &[cout, cin, k, k], cout, cin * k * k, init)?;
         Ok(Conv {
             w,
             b,
@@ -201,14 +215,7 @@ impl ConvT {
         padding: usize,
         init: Option<Init>,
     ) -> Result<Self> {
-        let fan = cout * k * k;
-        let wi = init.unwrap_or(Init::FanInUniform(fan));
-        let bi = match init {
-            Some(Init::Zeros) | Some(Init::Normal(_)) => Init::Zeros,
-            _ => Init::FanInUniform(fan),
-        };
-        let w = ps.get(&format!("{name}.weight"), &[cin, cout, k, k], wi)?;
-        let b = ps.get(&format!("{name}.bias"), &[cout], bi)?;
+        let (w, b) = weight_and_bias(ps, name, &[cin, cout, k, k], cout, cout * k * k, init)?;
         Ok(ConvT {
             w,
             b,
