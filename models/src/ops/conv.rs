@@ -303,6 +303,42 @@ fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvOp) -> Result<Te
     }
 }
 
+/// Forward 2-D convolution of a contiguous f32 NCHW slice `x` ([n, c, h, w]) by `w`
+/// ([o, c, k, k]), zero padding `pad`, no groups or dilation: the CPU kernels without a tensor
+/// round trip, for inference code that keeps its activations in plain slices (the RIFE CPU
+/// path). Returns the output [n, o, oh, ow] and (oh, ow). Panics on inconsistent sizes (callers
+/// build them from checked tensors).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_f32_slice(
+    x: &[f32],
+    (n, c, h, w): (usize, usize, usize, usize),
+    wt: &[f32],
+    (o, k): (usize, usize),
+    stride: usize,
+    pad: usize,
+    bias: Option<&[f32]>,
+) -> (Vec<f32>, usize, usize) {
+    assert!(x.len() == n * c * h * w && wt.len() == o * c * k * k && stride > 0 && k > 0);
+    assert!(h + 2 * pad >= k && w + 2 * pad >= k);
+    let g = ConvGeom {
+        n,
+        c,
+        h,
+        w,
+        o,
+        kh: k,
+        kw: k,
+        stride,
+        pad,
+        dil: 1,
+        groups: 1,
+        mode: PadMode::Zero,
+        oh: (h + 2 * pad - k) / stride + 1,
+        ow: (w + 2 * pad - k) / stride + 1,
+    };
+    (cpu::conv2d_fwd(x, wt, bias, &g), g.oh, g.ow)
+}
+
 /// 2-D convolution: `x` [N, C, H, W], `w` [O, C/groups, kh, kw], `bias` [O].
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, p: Conv2dParams) -> Result<Tensor> {
     conv2d_padded(x, w, bias, p, PadMode::Zero)

@@ -153,42 +153,86 @@ fn contiguous<'a, T>(s: &'a [T], l: &Layout, what: &str) -> Result<&'a [T]> {
 }
 
 fn fwd_kernel<T: WithDType>(img: &[T], flow: &[T], dims: (usize, usize, usize, usize)) -> Vec<T> {
-    use rayon::prelude::*;
     let (n, c, h, w) = dims;
     let hw = h * w;
     let mut out = vec![T::zero(); n * c * hw];
-    if hw == 0 {
-        return out;
-    }
     for b in 0..n {
-        // The sampling positions depend on the flow only: computed once per pixel and shared by
-        // every channel.
         let fl = &flow[b * 2 * hw..(b + 1) * 2 * hw];
-        let taps: Vec<Tap> = (0..hw)
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|q| tap(q / w, q % w, fl[q].to_f64(), fl[hw + q].to_f64(), h, w))
-            .collect();
-        let planes = &mut out[b * c * hw..(b + 1) * c * hw];
-        let min_rows = (1 << 14) / w.max(1) + 1;
-        planes
-            .par_chunks_mut(w)
-            .with_min_len(min_rows)
-            .enumerate()
-            .for_each(|(r, o)| {
-                let (ch, i) = (r / h, r % h);
-                let s = &img[(b * c + ch) * hw..(b * c + ch + 1) * hw];
-                for (j, o) in o.iter_mut().enumerate() {
-                    let t = &taps[i * w + j];
-                    let top = s[t.y0 * w + t.x0].to_f64() * (1.0 - t.wx)
-                        + s[t.y0 * w + t.x1].to_f64() * t.wx;
-                    let bot = s[t.y1 * w + t.x0].to_f64() * (1.0 - t.wx)
-                        + s[t.y1 * w + t.x1].to_f64() * t.wx;
-                    *o = T::from_f64(top * (1.0 - t.wy) + bot * t.wy);
-                }
-            });
+        warp_planes(
+            &img[b * c * hw..(b + 1) * c * hw],
+            (c, h, w),
+            &fl[..hw],
+            &fl[hw..],
+            &mut out[b * c * hw..(b + 1) * c * hw],
+        );
     }
     out
+}
+
+/// The forward warp of one image: `img` and `out` are `c` planes of `h × w`, `fx`/`fy` the flow
+/// planes. Rows run in parallel; each pixel's sampling taps are computed once and shared by every
+/// channel (so warping an image and its features with one flow in one call costs one tap pass).
+pub(crate) fn warp_planes<T: WithDType>(
+    img: &[T],
+    (c, h, w): (usize, usize, usize),
+    fx: &[T],
+    fy: &[T],
+    out: &mut [T],
+) {
+    use rayon::prelude::*;
+    let hw = h * w;
+    assert!(img.len() == c * hw && out.len() == c * hw && fx.len() == hw && fy.len() == hw);
+    if hw == 0 || c == 0 {
+        return;
+    }
+    let dst = super::cpu::SendPtr(out.as_mut_ptr());
+    let rows_per_job = ((1 << 13) / (w * c).max(1)).max(1);
+    let (one, zero) = (T::one(), T::zero());
+    // One axis: clamped position (NaN → 0), its two neighbours and the weight of the second,
+    // computed in T (f32 or f64); the same positions as `tap`.
+    let axis = |base: usize, f: T, size: usize| -> (usize, usize, T) {
+        let lim = T::from_f64((size - 1) as f64);
+        let raw = T::from_f64(base as f64) + f;
+        let p = if raw != raw {
+            zero
+        } else if raw < zero {
+            zero
+        } else if raw > lim {
+            lim
+        } else {
+            raw
+        };
+        // p ≥ 0 here, so truncation is the floor.
+        let p0 = (p.to_f64() as usize).min(size - 1);
+        let p1 = (p0 + 1).min(size - 1);
+        (p0, p1, p - T::from_f64(p0 as f64))
+    };
+    (0..h.div_ceil(rows_per_job))
+        .into_par_iter()
+        .for_each(|job| {
+            let i1 = ((job + 1) * rows_per_job).min(h);
+            for i in job * rows_per_job..i1 {
+                for j in 0..w {
+                    let q = i * w + j;
+                    let (x0, x1, wx) = axis(j, fx[q], w);
+                    let (y0, y1, wy) = axis(i, fy[q], h);
+                    let (a00, a01, a10, a11) = (y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1);
+                    let (vx, vy) = (one - wx, one - wy);
+                    for ch in 0..c {
+                        let base = ch * hw;
+                        // SAFETY: x0, x1 < w and y0, y1 < h, so every aNN < hw and base + aNN <
+                        // c·hw = img.len() = out.len() (asserted); pixel `q` (row `i`) is written
+                        // by this job only, as jobs own disjoint row ranges.
+                        unsafe {
+                            let s = img.as_ptr().add(base);
+                            let top = *s.add(a00) * vx + *s.add(a01) * wx;
+                            let bot = *s.add(a10) * vx + *s.add(a11) * wx;
+                            *dst.get().add(base + q) = top * vy + bot * wy;
+                        }
+                    }
+                }
+            }
+        });
 }
 
 /// Returns (grad_img, grad_flow).

@@ -18,6 +18,8 @@ use candle_nn::VarBuilder;
 use crate::ops::{self, conv2d, warp::backward_warp, Conv2dParams};
 use crate::ModelError;
 
+mod fast;
+
 /// Channels of each block's hidden features, coarse to fine (RIFE 4.2x).
 const BLOCK_CHANNELS: [usize; 5] = [192, 128, 96, 64, 32];
 /// Input channels of block 0 (two RGB frames, two 4-channel features, time) and of the others
@@ -236,6 +238,8 @@ impl IfBlock {
 pub struct IfNet {
     encode: Head,
     blocks: Vec<IfBlock>,
+    /// The weights prepared for the fused CPU path (built when the weights are on the CPU).
+    fast: Option<fast::Net>,
 }
 
 /// Smallest size `a` such that `a * scale` is a multiple of 64, so that every block's resize is
@@ -272,7 +276,15 @@ impl IfNet {
                 IfBlock::new(vb.pp(format!("block{i}")), cin, c)
             })
             .collect::<Result<_>>()?;
-        Ok(Self { encode, blocks })
+        let mut net = Self {
+            encode,
+            blocks,
+            fast: None,
+        };
+        if vb.device().is_cpu() {
+            net.fast = Some(fast::Net::of(&net)?);
+        }
+        Ok(net)
     }
 
     /// Loads Wick's converted safetensors weights (e.g. `models/weights/rife42.safetensors`).
@@ -297,6 +309,36 @@ impl IfNet {
     /// multiples of [`alignment`]`(scale)`. Returns the frame at time `t` (0 = img0, 1 = img1),
     /// [N, C, H, W], not clamped.
     pub fn forward(&self, img0: &Tensor, img1: &Tensor, t: f64, scale: f64) -> Result<Tensor> {
+        let cpu_f32 = |x: &Tensor| x.device().is_cpu() && x.dtype() == DType::F32;
+        match &self.fast {
+            Some(f) if cpu_f32(img0) && cpu_f32(img1) && img0.dims() == img1.dims() => {
+                let (n, c, h, w) = img0.dims4()?;
+                let (a, b) = (
+                    img0.flatten_all()?.to_vec1::<f32>()?,
+                    img1.flatten_all()?.to_vec1::<f32>()?,
+                );
+                let per = c * h * w;
+                let mut out = Vec::with_capacity(n * per);
+                for i in 0..n {
+                    let (x0, x1) = (&a[i * per..][..per], &b[i * per..][..per]);
+                    out.extend(f.forward(x0, x1, (c, h, w), t, scale));
+                }
+                Tensor::from_vec(out, (n, c, h, w), img0.device())
+            }
+            _ => self.forward_tensors(img0, img1, t, scale),
+        }
+    }
+
+    /// [`IfNet::forward`] written with tensor ops (any device; the reference for the fused CPU
+    /// path, which `forward` takes for f32 frames on the CPU).
+    #[doc(hidden)]
+    pub fn forward_tensors(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+    ) -> Result<Tensor> {
         let (n, _, h, w) = img0.dims4()?;
         let rgb0 = img0.narrow(1, 0, 3)?;
         let rgb1 = img1.narrow(1, 0, 3)?;

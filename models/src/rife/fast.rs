@@ -1,0 +1,416 @@
+//! The CPU f32 path of [`IfNet::forward`](super::IfNet::forward): the same maths as the tensor
+//! path, with the glue between the convolutions fused into a few passes over plain slices.
+//!
+//! Inference only (RIFE is not trained here), so activations stay in `Vec<f32>` and the
+//! convolutions run on the op layer's CPU kernels without a tensor round trip. What is fused:
+//! - each frame and its head features are warped together, one sampling-tap pass per flow;
+//! - a block's input is resized straight from its sources (no full-resolution concatenation,
+//!   the time channel is a constant, the flow's 1/s scaling is applied on the way);
+//! - a block's output transposed convolution (run as a 3×3 convolution with 4 output phases)
+//!   feeds one pass that applies both pixel shuffles, the bias, the bilinear upsampling to full
+//!   resolution, the flow scaling and the residual flow update;
+//! - `beta` of each residual conv is folded into its weights, and the residual add and
+//!   LeakyReLU are one pass;
+//! - the final sigmoid mask blend is one pass.
+//!
+//! `tests::fast_path_matches_tensor_path` checks it against the tensor path.
+
+use candle_core::{DType, Result, Tensor};
+use rayon::prelude::*;
+
+use super::{Conv, Head, IfBlock, IfNet, Up2};
+use crate::ops::conv::conv2d_f32_slice;
+use crate::ops::upsample::bilinear_taps;
+use crate::ops::warp::warp_planes;
+
+fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}
+
+/// A convolution's weights as plain f32.
+struct FConv {
+    w: Vec<f32>,
+    b: Option<Vec<f32>>,
+    o: usize,
+    c: usize,
+    k: usize,
+    stride: usize,
+}
+
+impl FConv {
+    /// From a conv; `scale` multiplies each output channel (weights and bias).
+    fn new(w: &Tensor, b: Option<&Tensor>, stride: usize, scale: Option<&Tensor>) -> Result<Self> {
+        let (o, c, k, _) = w.dims4()?;
+        let mut wv = vec_of(w)?;
+        let mut bv = b.map(vec_of).transpose()?;
+        if let Some(s) = scale {
+            let s = vec_of(s)?;
+            let per = c * k * k;
+            for (oc, &f) in s.iter().enumerate().take(o) {
+                wv[oc * per..(oc + 1) * per].iter_mut().for_each(|v| *v *= f);
+                if let Some(b) = bv.as_mut() {
+                    b[oc] *= f;
+                }
+            }
+        }
+        Ok(Self {
+            w: wv,
+            b: bv,
+            o,
+            c,
+            k,
+            stride,
+        })
+    }
+
+    fn of(conv: &Conv) -> Result<Self> {
+        Self::new(&conv.w, Some(&conv.b), conv.p.stride, None)
+    }
+
+    /// [`Up2`]'s 3×3 four-phase convolution (output channel `4·o + 2a + b` is phase (a, b)
+    /// of output channel `o`), without its bias (added after the shuffle). A 2×2 conv with
+    /// padding 1 holding only each phase's non-zero taps does 2.25× fewer multiply-adds, but
+    /// measured slower at these shapes (the direct kernel's per-row cost does not shrink).
+    fn of_up2(up: &Up2) -> Result<(Self, Vec<f32>)> {
+        Ok((Self::new(&up.w3, None, 1, None)?, vec_of(&up.b)?))
+    }
+
+    /// `x`: [c, h, w] → ([o, oh, ow], oh, ow); padding k / 2.
+    fn run(&self, x: &[f32], (h, w): (usize, usize)) -> (Vec<f32>, usize, usize) {
+        conv2d_f32_slice(
+            x,
+            (1, self.c, h, w),
+            &self.w,
+            (self.o, self.k),
+            self.stride,
+            self.k / 2,
+            self.b.as_deref(),
+        )
+    }
+}
+
+const CHUNK: usize = 1 << 14;
+
+fn leaky(v: &mut [f32]) {
+    v.par_chunks_mut(CHUNK)
+        .for_each(|c| c.iter_mut().for_each(|x| *x = x.max(*x * 0.2)));
+}
+
+/// `y = leaky(y + x)`.
+fn add_leaky(y: &mut [f32], x: &[f32]) {
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| {
+            for (y, &x) in y.iter_mut().zip(x) {
+                let v = *y + x;
+                *y = v.max(v * 0.2);
+            }
+        });
+}
+
+/// The four-phase conv's output [4·o, h, w] (see [`FConv::of_up2`]) to the transposed
+/// convolution's [o, 2h, 2w]: pixel shuffle by 2 plus a per-output-channel bias.
+fn shuffle2_bias(y: &[f32], o: usize, (h, w): (usize, usize), bias: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (2 * h, 2 * w);
+    let mut out = vec![0f32; o * oh * ow];
+    out.par_chunks_mut(ow).enumerate().for_each(|(r, row)| {
+        let (oc, oy) = (r / oh, r % oh);
+        let (m, a) = (oy / 2, oy % 2);
+        let b = bias[oc];
+        for bb in 0..2 {
+            let src = &y[((oc * 4 + a * 2 + bb) * h + m) * w..][..w];
+            for (n, &v) in src.iter().enumerate() {
+                row[2 * n + bb] = v + b;
+            }
+        }
+    });
+    out
+}
+
+/// One input channel of a block: a full-resolution plane times a factor, or a constant.
+enum Src<'a> {
+    Plane(&'a [f32], f32),
+    Const(f32),
+}
+
+fn plane(v: &[f32], hw: usize, k: usize, m: f32) -> Src<'_> {
+    Src::Plane(&v[k * hw..(k + 1) * hw], m)
+}
+
+/// Bilinear (align_corners = false) resize of every source from `h × w` to `sh × sw`, stacked.
+fn gather(srcs: &[Src], (h, w): (usize, usize), (sh, sw): (usize, usize)) -> Vec<f32> {
+    let taps = |inp: usize, out: usize| -> Vec<(usize, usize, f32, f32)> {
+        (0..out)
+            .map(|o| {
+                let (i0, i1, l) = bilinear_taps(o, inp, out, false);
+                (i0, i1, (1.0 - l) as f32, l as f32)
+            })
+            .collect()
+    };
+    let (ty, tx) = (taps(h, sh), taps(w, sw));
+    let same = (sh, sw) == (h, w);
+    let mut out = vec![0f32; srcs.len() * sh * sw];
+    out.par_chunks_mut(sw).enumerate().for_each(|(r, row)| {
+        let (ch, oy) = (r / sh, r % sh);
+        match srcs[ch] {
+            Src::Const(v) => row.fill(v),
+            Src::Plane(p, m) => {
+                if same {
+                    let src = &p[oy * w..][..w];
+                    if m == 1.0 {
+                        row.copy_from_slice(src);
+                    } else {
+                        row.iter_mut().zip(src).for_each(|(o, &v)| *o = v * m);
+                    }
+                    return;
+                }
+                let (y0, y1, wy0, wy1) = ty[oy];
+                let (r0, r1) = (&p[y0 * w..][..w], &p[y1 * w..][..w]);
+                for (o, &(x0, x1, wx0, wx1)) in row.iter_mut().zip(&tx) {
+                    let v = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
+                    *o = v * m;
+                }
+            }
+        }
+    });
+    out
+}
+
+/// A block's output `y` ([13·16, hy, wy]: the four-phase conv of its last transposed conv,
+/// bias not added, [`FConv::of_up2`]) to the full-resolution state [13, h, w]: both pixel shuffles (→ [13, 4hy,
+/// 4wy]), the bias, the bilinear upsampling to `h × w`, and on the flow channels (0..4) the
+/// scaling by `s` plus the previous flow.
+#[allow(clippy::too_many_arguments)]
+fn tail(
+    y: &[f32],
+    (hy, wy): (usize, usize),
+    bias: &[f32],
+    s: f64,
+    (h, w): (usize, usize),
+    prev: Option<&[f32]>,
+) -> Vec<f32> {
+    let plane = hy * wy;
+    // Map pixel (c, P, Q) of the shuffled map is y[k, P/4, Q/4] + bias[o] with, for
+    // p = P % 4 = 2a + a' and q = Q % 4 = 2b + b': o = 4c + 2a' + b', k = 4o + 2a + b (the
+    // four-phase conv's layout, [`FConv::of_up2`]). Both split into a row part and a column
+    // part.
+    let row_part = |pp: usize| {
+        let (m, p) = (pp / 4, pp % 4);
+        let (a, a2) = (p / 2, p % 2);
+        ((a2 * 8 + a * 2) * plane + m * wy, a2 * 2)
+    };
+    let col_part = |qq: usize| {
+        let (n, q) = (qq / 4, qq % 4);
+        let (b, b2) = (q / 2, q % 2);
+        ((b2 * 4 + b) * plane + n, b2)
+    };
+    let mh = 4 * hy;
+    let cols: Vec<_> = (0..w)
+        .map(|j| {
+            let (q0, q1, l) = bilinear_taps(j, 4 * wy, w, false);
+            (col_part(q0), col_part(q1), (1.0 - l) as f32, l as f32)
+        })
+        .collect();
+    // Separable: every map row resized horizontally (shuffle and bias on the way), then the
+    // output rows as blends of two of those.
+    let mut tmp = vec![0f32; 13 * mh * w];
+    tmp.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+        let (ch, pp) = (r / mh, r % mh);
+        let (yb, bb) = (&y[ch * 16 * plane..], &bias[ch * 4..]);
+        let (ry, rb) = row_part(pp);
+        let at = |(cy, cb): (usize, usize)| yb[ry + cy] + bb[rb + cb];
+        for (o, &(c0, c1, wx0, wx1)) in row.iter_mut().zip(&cols) {
+            *o = wx0 * at(c0) + wx1 * at(c1);
+        }
+    });
+    let rows: Vec<_> = (0..h)
+        .map(|i| {
+            let (p0, p1, l) = bilinear_taps(i, mh, h, false);
+            (p0, p1, (1.0 - l) as f32, l as f32)
+        })
+        .collect();
+    let hw = h * w;
+    let sf = s as f32;
+    let mut out = vec![0f32; 13 * hw];
+    out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+        let (ch, i) = (r / h, r % h);
+        let (p0, p1, wy0, wy1) = rows[i];
+        let r0 = &tmp[(ch * mh + p0) * w..][..w];
+        let r1 = &tmp[(ch * mh + p1) * w..][..w];
+        if ch >= 4 {
+            for ((o, &a), &b) in row.iter_mut().zip(r0).zip(r1) {
+                *o = wy0 * a + wy1 * b;
+            }
+            return;
+        }
+        match prev {
+            Some(p) => {
+                let pr = &p[ch * hw + i * w..][..w];
+                for (((o, &a), &b), &p) in row.iter_mut().zip(r0).zip(r1).zip(pr) {
+                    *o = p + (wy0 * a + wy1 * b) * sf;
+                }
+            }
+            None => {
+                for ((o, &a), &b) in row.iter_mut().zip(r0).zip(r1) {
+                    *o = (wy0 * a + wy1 * b) * sf;
+                }
+            }
+        }
+    });
+    out
+}
+
+struct FHead {
+    convs: [FConv; 3],
+    up: FConv,
+    up_bias: Vec<f32>,
+}
+
+impl FHead {
+    fn of(h: &Head) -> Result<Self> {
+        let (up, up_bias) = FConv::of_up2(&h.cnn3)?;
+        Ok(Self {
+            convs: [FConv::of(&h.cnn0)?, FConv::of(&h.cnn1)?, FConv::of(&h.cnn2)?],
+            up,
+            up_bias,
+        })
+    }
+
+    /// RGB [3, h, w] → features [4, h, w].
+    fn forward(&self, rgb: &[f32], hw: (usize, usize)) -> Vec<f32> {
+        let mut x = rgb.to_vec();
+        let mut size = hw;
+        for c in &self.convs {
+            let (y, oh, ow) = c.run(&x, size);
+            x = y;
+            size = (oh, ow);
+            leaky(&mut x);
+        }
+        let (y, ..) = self.up.run(&x, size);
+        shuffle2_bias(&y, self.up.o / 4, size, &self.up_bias)
+    }
+}
+
+struct FBlock {
+    conv0: [FConv; 2],
+    res: Vec<FConv>,
+    last: FConv,
+    last_bias: Vec<f32>,
+}
+
+impl FBlock {
+    fn of(b: &IfBlock) -> Result<Self> {
+        let (last, last_bias) = FConv::of_up2(&b.lastconv)?;
+        Ok(Self {
+            conv0: [FConv::of(&b.conv0[0])?, FConv::of(&b.conv0[1])?],
+            res: b
+                .convblock
+                .iter()
+                .map(|r| FConv::new(&r.conv.w, Some(&r.conv.b), 1, Some(&r.beta)))
+                .collect::<Result<_>>()?,
+            last,
+            last_bias,
+        })
+    }
+
+    /// Input [cin, sh, sw] → (last conv output [208, hy, wy], (hy, wy)).
+    fn forward(&self, x: &[f32], size: (usize, usize)) -> (Vec<f32>, (usize, usize)) {
+        let (mut a, h1, w1) = self.conv0[0].run(x, size);
+        leaky(&mut a);
+        let (mut f, h2, w2) = self.conv0[1].run(&a, (h1, w1));
+        leaky(&mut f);
+        for r in &self.res {
+            let (mut y, ..) = r.run(&f, (h2, w2));
+            add_leaky(&mut y, &f);
+            f = y;
+        }
+        let (y, ..) = self.last.run(&f, (h2, w2));
+        (y, (h2, w2))
+    }
+}
+
+/// IfNet's weights prepared for the CPU path.
+pub(super) struct Net {
+    head: FHead,
+    blocks: Vec<FBlock>,
+}
+
+impl Net {
+    pub(super) fn of(net: &IfNet) -> Result<Self> {
+        Ok(Self {
+            head: FHead::of(&net.encode)?,
+            blocks: net.blocks.iter().map(FBlock::of).collect::<Result<_>>()?,
+        })
+    }
+
+    /// One frame pair: `img0`, `img1` are [c, h, w] (c ≥ 3, RGB first), h and w multiples of
+    /// the alignment for `scale`. Returns the frame at `t`, [c, h, w].
+    pub(super) fn forward(
+        &self,
+        img0: &[f32],
+        img1: &[f32],
+        (c, h, w): (usize, usize, usize),
+        t: f64,
+        scale: f64,
+    ) -> Vec<f32> {
+        let hw = h * w;
+        // Each frame followed by its 4 feature planes: warped together with one flow.
+        let with_features = |img: &[f32]| {
+            let mut v = Vec::with_capacity((c + 4) * hw);
+            v.extend_from_slice(img);
+            v.extend(self.head.forward(&img[..3 * hw], (h, w)));
+            v
+        };
+        let (src0, src1) = rayon::join(|| with_features(img0), || with_features(img1));
+        let cs = c + 4;
+        let mut w0 = vec![0f32; cs * hw];
+        let mut w1 = vec![0f32; cs * hw];
+        let mut state: Option<Vec<f32>> = None;
+        for (i, block) in self.blocks.iter().enumerate() {
+            let s = (16 >> i) as f64 / scale;
+            let size = (
+                (h as f64 / s).round() as usize,
+                (w as f64 / s).round() as usize,
+            );
+            let (a, b) = match &state {
+                None => (&src0, &src1),
+                Some(st) => {
+                    warp_planes(&src0, (cs, h, w), &st[..hw], &st[hw..2 * hw], &mut w0);
+                    warp_planes(&src1, (cs, h, w), &st[2 * hw..3 * hw], &st[3 * hw..4 * hw], &mut w1);
+                    (&w0, &w1)
+                }
+            };
+            let mut srcs: Vec<Src> = Vec::with_capacity(30);
+            srcs.extend((0..3).map(|k| plane(a, hw, k, 1.0)));
+            srcs.extend((0..3).map(|k| plane(b, hw, k, 1.0)));
+            srcs.extend((c..c + 4).map(|k| plane(a, hw, k, 1.0)));
+            srcs.extend((c..c + 4).map(|k| plane(b, hw, k, 1.0)));
+            srcs.push(Src::Const(t as f32));
+            if let Some(st) = &state {
+                // mask, block features, then the flow in this block's pixels.
+                srcs.extend((4..13).map(|k| plane(st, hw, k, 1.0)));
+                srcs.extend((0..4).map(|k| plane(st, hw, k, (1.0 / s) as f32)));
+            }
+            let x = gather(&srcs, (h, w), size);
+            let (y, ysize) = block.forward(&x, size);
+            state = Some(tail(&y, ysize, &block.last_bias, s, (h, w), state.as_deref()));
+        }
+        let st = state.expect("five blocks ran");
+        warp_planes(&src0[..c * hw], (c, h, w), &st[..hw], &st[hw..2 * hw], &mut w0[..c * hw]);
+        let (f2, f3) = (&st[2 * hw..3 * hw], &st[3 * hw..4 * hw]);
+        warp_planes(&src1[..c * hw], (c, h, w), f2, f3, &mut w1[..c * hw]);
+        let (img_a, img_b) = (&w0[..c * hw], &w1[..c * hw]);
+        let mask = &st[4 * hw..5 * hw];
+        let mut out = vec![0f32; c * hw];
+        out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+            let (ch, i) = (r / h, r % h);
+            let m = &mask[i * w..][..w];
+            let (p, q) = (&img_a[ch * hw + i * w..][..w], &img_b[ch * hw + i * w..][..w]);
+            for j in 0..w {
+                let sg = 1.0 / (1.0 + (-m[j]).exp());
+                row[j] = p[j] * sg + q[j] * (1.0 - sg);
+            }
+        });
+        out
+    }
+}
