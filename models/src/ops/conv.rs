@@ -8,6 +8,7 @@
 //! `backward()` works for any stride/padding/parity. Other devices and dtypes use Candle's ops.
 
 use super::cpu::{self, ConvGeom, Elem};
+pub(crate) use super::direct::PackCache;
 use super::pad::{pad2d, PadMode};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
@@ -306,7 +307,8 @@ fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvOp) -> Result<Te
 /// Forward 2-D convolution of a contiguous f32 NCHW slice `x` ([n, c, h, w]) by `w`
 /// ([o, c, k, k]), zero padding `pad`, no groups or dilation: the CPU kernels without a tensor
 /// round trip, for inference code that keeps its activations in plain slices (the RIFE CPU
-/// path). Returns the output [n, o, oh, ow] and (oh, ow). Panics on inconsistent sizes (callers
+/// path). `cache` keeps the direct kernel's packed weights between calls (one per `wt`, `bias`).
+/// Returns the output [n, o, oh, ow] and (oh, ow). Panics on inconsistent sizes (callers
 /// build them from checked tensors).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn conv2d_f32_slice(
@@ -317,6 +319,7 @@ pub(crate) fn conv2d_f32_slice(
     stride: usize,
     pad: usize,
     bias: Option<&[f32]>,
+    cache: &PackCache,
 ) -> (Vec<f32>, usize, usize) {
     assert!(x.len() == n * c * h * w && wt.len() == o * c * k * k && stride > 0 && k > 0);
     assert!(h + 2 * pad >= k && w + 2 * pad >= k);
@@ -336,7 +339,9 @@ pub(crate) fn conv2d_f32_slice(
         oh: (h + 2 * pad - k) / stride + 1,
         ow: (w + 2 * pad - k) / stride + 1,
     };
-    (cpu::conv2d_fwd(x, wt, bias, &g), g.oh, g.ow)
+    let y = super::direct::conv2d_f32_cached(x, wt, bias, &g, cache)
+        .unwrap_or_else(|| cpu::conv2d_fwd(x, wt, bias, &g));
+    (y, g.oh, g.ow)
 }
 
 /// 2-D convolution: `x` [N, C, H, W], `w` [O, C/groups, kh, kw], `bias` [O].

@@ -260,7 +260,55 @@ fn variant512(o: usize) -> (usize, usize) {
     }
 }
 
+/// Weights and bias packed for the direct kernel's channel blocks, kept across calls for
+/// inference code that runs the same convolution many times (small feature maps otherwise spend
+/// as long packing the weights as convolving). The packing depends only on the block size, so
+/// one cache serves every input size.
+#[derive(Default)]
+pub(crate) struct PackCache(std::sync::Mutex<Vec<(usize, std::sync::Arc<Packed>)>>);
+
+pub(crate) struct Packed {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+fn pack(w: &[f32], bias: Option<&[f32]>, g: &ConvGeom, ob: usize) -> Packed {
+    let taps = g.c * g.kh * g.kw;
+    debug_assert_eq!(w.len(), g.o * taps);
+    let wpk = pack_weights(w, g.o, taps, ob);
+    let mut bpk = vec![0.0f32; g.o.div_ceil(ob) * ob];
+    if let Some(bias) = bias {
+        bpk[..g.o].copy_from_slice(&bias[..g.o]);
+    }
+    Packed { w: wpk, b: bpk }
+}
+
 fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    run_cached(x, w, bias, g, None)
+}
+
+/// [`conv2d_f32`] with the packed weights taken from (or added to) `cache`. The caller keeps
+/// one cache per (weights, bias) pair.
+pub(crate) fn conv2d_f32_cached(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    cache: &PackCache,
+) -> Option<Vec<f32>> {
+    if !usable(g) || !cpu_ok() || kernel() == ConvKernel::Gemm {
+        return None;
+    }
+    Some(run_cached(x, w, bias, g, Some(cache)))
+}
+
+fn run_cached(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    cache: Option<&PackCache>,
+) -> Vec<f32> {
     let plan = Plan::new(g);
     let wide = avx512_ok();
     let (ob, nv) = match (wide, g.o) {
@@ -269,14 +317,22 @@ fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
         (true, _) => variant512(g.o),
         (false, _) => variant(g.o),
     };
+    let packed = match cache {
+        Some(c) => {
+            let mut v = c.0.lock().unwrap_or_else(|p| p.into_inner());
+            match v.iter().find(|(b, _)| *b == ob) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p = std::sync::Arc::new(pack(w, bias, g, ob));
+                    v.push((ob, p.clone()));
+                    p
+                }
+            }
+        }
+        None => std::sync::Arc::new(pack(w, bias, g, ob)),
+    };
+    let (wpk, bpk) = (&packed.w, &packed.b);
     let taps = g.c * g.kh * g.kw;
-    debug_assert_eq!(w.len(), g.o * taps);
-    let wpk = pack_weights(w, g.o, taps, ob);
-    let blocks = g.o.div_ceil(ob);
-    let mut bpk = vec![0.0f32; blocks * ob];
-    if let Some(bias) = bias {
-        bpk[..g.o].copy_from_slice(&bias[..g.o]);
-    }
     let pix = g.oh * g.ow;
     let mut y = vec![0.0f32; g.n * g.o * pix];
     let yp = SendPtr(y.as_mut_ptr());
@@ -298,8 +354,8 @@ fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
                     plan: &plan,
                     tile,
                     offs,
-                    wpk: &wpk,
-                    bias: &bpk,
+                    wpk,
+                    bias: bpk,
                     y: yp,
                     b,
                     oy,

@@ -17,7 +17,12 @@ fn nearest_src(o: usize, inp: usize, out: usize) -> usize {
 }
 
 /// Bilinear taps of output `o`: `(i0, i1, λ)` with value `(1−λ)·x[i0] + λ·x[i1]`.
-pub(crate) fn bilinear_taps(o: usize, inp: usize, out: usize, align_corners: bool) -> (usize, usize, f64) {
+pub(crate) fn bilinear_taps(
+    o: usize,
+    inp: usize,
+    out: usize,
+    align_corners: bool,
+) -> (usize, usize, f64) {
     let src = if align_corners {
         if out > 1 {
             o as f64 * (inp as f64 - 1.0) / (out as f64 - 1.0)

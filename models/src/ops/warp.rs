@@ -174,10 +174,24 @@ fn fwd_kernel<T: WithDType>(img: &[T], flow: &[T], dims: (usize, usize, usize, u
 /// channel (so warping an image and its features with one flow in one call costs one tap pass).
 pub(crate) fn warp_planes<T: WithDType>(
     img: &[T],
+    dims: (usize, usize, usize),
+    fx: &[T],
+    fy: &[T],
+    out: &mut [T],
+) {
+    warp_planes_at(img, dims, fx, fy, out, None)
+}
+
+/// [`warp_planes`] at the pixels of the given rows × columns only (both ascending, in range);
+/// the rest of `out` is left as it was. For a consumer that samples the warped image sparsely
+/// (a downscaling resize reads 2 of every `s` rows and columns).
+pub(crate) fn warp_planes_at<T: WithDType>(
+    img: &[T],
     (c, h, w): (usize, usize, usize),
     fx: &[T],
     fy: &[T],
     out: &mut [T],
+    at: Option<(&[usize], &[usize])>,
 ) {
     use rayon::prelude::*;
     let hw = h * w;
@@ -185,8 +199,20 @@ pub(crate) fn warp_planes<T: WithDType>(
     if hw == 0 || c == 0 {
         return;
     }
+    let (all_rows, all_cols): (Vec<usize>, Vec<usize>);
+    let (rows, cols) = match at {
+        Some((r, k)) => {
+            assert!(r.iter().all(|&i| i < h) && k.iter().all(|&j| j < w));
+            assert!(r.windows(2).all(|p| p[0] < p[1]), "rows must ascend");
+            (r, k)
+        }
+        None => {
+            (all_rows, all_cols) = ((0..h).collect(), (0..w).collect());
+            (&all_rows[..], &all_cols[..])
+        }
+    };
     let dst = super::cpu::SendPtr(out.as_mut_ptr());
-    let rows_per_job = ((1 << 13) / (w * c).max(1)).max(1);
+    let rows_per_job = ((1 << 13) / (cols.len() * c).max(1)).max(1);
     let (one, zero) = (T::one(), T::zero());
     // One axis: clamped position (NaN → 0), its two neighbours and the weight of the second,
     // computed in T (f32 or f64); the same positions as `tap`.
@@ -207,32 +233,30 @@ pub(crate) fn warp_planes<T: WithDType>(
         let p1 = (p0 + 1).min(size - 1);
         (p0, p1, p - T::from_f64(p0 as f64))
     };
-    (0..h.div_ceil(rows_per_job))
-        .into_par_iter()
-        .for_each(|job| {
-            let i1 = ((job + 1) * rows_per_job).min(h);
-            for i in job * rows_per_job..i1 {
-                for j in 0..w {
-                    let q = i * w + j;
-                    let (x0, x1, wx) = axis(j, fx[q], w);
-                    let (y0, y1, wy) = axis(i, fy[q], h);
-                    let (a00, a01, a10, a11) = (y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1);
-                    let (vx, vy) = (one - wx, one - wy);
-                    for ch in 0..c {
-                        let base = ch * hw;
-                        // SAFETY: x0, x1 < w and y0, y1 < h, so every aNN < hw and base + aNN <
-                        // c·hw = img.len() = out.len() (asserted); pixel `q` (row `i`) is written
-                        // by this job only, as jobs own disjoint row ranges.
-                        unsafe {
-                            let s = img.as_ptr().add(base);
-                            let top = *s.add(a00) * vx + *s.add(a01) * wx;
-                            let bot = *s.add(a10) * vx + *s.add(a11) * wx;
-                            *dst.get().add(base + q) = top * vy + bot * wy;
-                        }
+    rows.par_chunks(rows_per_job).for_each(|job| {
+        for &i in job {
+            for &j in cols {
+                let q = i * w + j;
+                let (x0, x1, wx) = axis(j, fx[q], w);
+                let (y0, y1, wy) = axis(i, fy[q], h);
+                let (a00, a01, a10, a11) = (y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1);
+                let (vx, vy) = (one - wx, one - wy);
+                for ch in 0..c {
+                    let base = ch * hw;
+                    // SAFETY: x0, x1 < w and y0, y1 < h, so every aNN < hw and base + aNN <
+                    // c·hw = img.len() = out.len() (asserted); pixel `q` (row `i` < h,
+                    // column `j` < w, asserted) is written by this job only, as jobs own
+                    // disjoint rows (the row list is ascending, so without repeats).
+                    unsafe {
+                        let s = img.as_ptr().add(base);
+                        let top = *s.add(a00) * vx + *s.add(a01) * wx;
+                        let bot = *s.add(a10) * vx + *s.add(a11) * wx;
+                        *dst.get().add(base + q) = top * vy + bot * wy;
                     }
                 }
             }
-        });
+        }
+    });
 }
 
 /// Returns (grad_img, grad_flow).

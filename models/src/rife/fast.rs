@@ -19,9 +19,9 @@ use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
 use super::{Conv, Head, IfBlock, IfNet, Up2};
-use crate::ops::conv::conv2d_f32_slice;
+use crate::ops::conv::{conv2d_f32_slice, PackCache};
 use crate::ops::upsample::bilinear_taps;
-use crate::ops::warp::warp_planes;
+use crate::ops::warp::{warp_planes, warp_planes_at};
 
 fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
@@ -35,6 +35,7 @@ struct FConv {
     c: usize,
     k: usize,
     stride: usize,
+    packed: PackCache,
 }
 
 impl FConv {
@@ -47,7 +48,9 @@ impl FConv {
             let s = vec_of(s)?;
             let per = c * k * k;
             for (oc, &f) in s.iter().enumerate().take(o) {
-                wv[oc * per..(oc + 1) * per].iter_mut().for_each(|v| *v *= f);
+                wv[oc * per..(oc + 1) * per]
+                    .iter_mut()
+                    .for_each(|v| *v *= f);
                 if let Some(b) = bv.as_mut() {
                     b[oc] *= f;
                 }
@@ -60,6 +63,7 @@ impl FConv {
             c,
             k,
             stride,
+            packed: PackCache::default(),
         })
     }
 
@@ -85,6 +89,7 @@ impl FConv {
             self.stride,
             self.k / 2,
             self.b.as_deref(),
+            &self.packed,
         )
     }
 }
@@ -133,6 +138,19 @@ enum Src<'a> {
     Const(f32),
 }
 
+/// The source indices a bilinear resize from `inp` to `out` samples, ascending.
+fn read_by_resize(inp: usize, out: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..out)
+        .flat_map(|o| {
+            let (i0, i1, _) = bilinear_taps(o, inp, out, false);
+            [i0, i1]
+        })
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 fn plane(v: &[f32], hw: usize, k: usize, m: f32) -> Src<'_> {
     Src::Plane(&v[k * hw..(k + 1) * hw], m)
 }
@@ -167,7 +185,8 @@ fn gather(srcs: &[Src], (h, w): (usize, usize), (sh, sw): (usize, usize)) -> Vec
                 let (y0, y1, wy0, wy1) = ty[oy];
                 let (r0, r1) = (&p[y0 * w..][..w], &p[y1 * w..][..w]);
                 for (o, &(x0, x1, wx0, wx1)) in row.iter_mut().zip(&tx) {
-                    let v = wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
+                    let v =
+                        wy0 * (wx0 * r0[x0] + wx1 * r0[x1]) + wy1 * (wx0 * r1[x0] + wx1 * r1[x1]);
                     *o = v * m;
                 }
             }
@@ -270,7 +289,11 @@ impl FHead {
     fn of(h: &Head) -> Result<Self> {
         let (up, up_bias) = FConv::of_up2(&h.cnn3)?;
         Ok(Self {
-            convs: [FConv::of(&h.cnn0)?, FConv::of(&h.cnn1)?, FConv::of(&h.cnn2)?],
+            convs: [
+                FConv::of(&h.cnn0)?,
+                FConv::of(&h.cnn1)?,
+                FConv::of(&h.cnn2)?,
+            ],
             up,
             up_bias,
         })
@@ -375,8 +398,13 @@ impl Net {
             let (a, b) = match &state {
                 None => (&src0, &src1),
                 Some(st) => {
-                    warp_planes(&src0, (cs, h, w), &st[..hw], &st[hw..2 * hw], &mut w0);
-                    warp_planes(&src1, (cs, h, w), &st[2 * hw..3 * hw], &st[3 * hw..4 * hw], &mut w1);
+                    // Only the pixels this block's input resize reads (all of them at s ≤ 2).
+                    let (rows, cols) = (read_by_resize(h, size.0), read_by_resize(w, size.1));
+                    let at = Some((&rows[..], &cols[..]));
+                    let (f0, f1) = (&st[..hw], &st[hw..2 * hw]);
+                    warp_planes_at(&src0, (cs, h, w), f0, f1, &mut w0, at);
+                    let (f2, f3) = (&st[2 * hw..3 * hw], &st[3 * hw..4 * hw]);
+                    warp_planes_at(&src1, (cs, h, w), f2, f3, &mut w1, at);
                     (&w0, &w1)
                 }
             };
@@ -393,10 +421,23 @@ impl Net {
             }
             let x = gather(&srcs, (h, w), size);
             let (y, ysize) = block.forward(&x, size);
-            state = Some(tail(&y, ysize, &block.last_bias, s, (h, w), state.as_deref()));
+            state = Some(tail(
+                &y,
+                ysize,
+                &block.last_bias,
+                s,
+                (h, w),
+                state.as_deref(),
+            ));
         }
         let st = state.expect("five blocks ran");
-        warp_planes(&src0[..c * hw], (c, h, w), &st[..hw], &st[hw..2 * hw], &mut w0[..c * hw]);
+        warp_planes(
+            &src0[..c * hw],
+            (c, h, w),
+            &st[..hw],
+            &st[hw..2 * hw],
+            &mut w0[..c * hw],
+        );
         let (f2, f3) = (&st[2 * hw..3 * hw], &st[3 * hw..4 * hw]);
         warp_planes(&src1[..c * hw], (c, h, w), f2, f3, &mut w1[..c * hw]);
         let (img_a, img_b) = (&w0[..c * hw], &w1[..c * hw]);
@@ -405,7 +446,10 @@ impl Net {
         out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
             let (ch, i) = (r / h, r % h);
             let m = &mask[i * w..][..w];
-            let (p, q) = (&img_a[ch * hw + i * w..][..w], &img_b[ch * hw + i * w..][..w]);
+            let (p, q) = (
+                &img_a[ch * hw + i * w..][..w],
+                &img_b[ch * hw + i * w..][..w],
+            );
             for j in 0..w {
                 let sg = 1.0 / (1.0 + (-m[j]).exp());
                 row[j] = p[j] * sg + q[j] * (1.0 - sg);
