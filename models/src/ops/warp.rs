@@ -219,9 +219,8 @@ pub(crate) fn warp_planes_at<T: WithDType>(
     let axis = |base: usize, f: T, size: usize| -> (usize, usize, T) {
         let lim = T::from_f64((size - 1) as f64);
         let raw = T::from_f64(base as f64) + f;
-        let p = if raw != raw {
-            zero
-        } else if raw < zero {
+        // `!(raw >= zero)` is also true for NaN, which maps to 0 like `tap` does.
+        let p = if !(raw >= zero) {
             zero
         } else if raw > lim {
             lim
