@@ -219,13 +219,11 @@ pub(crate) fn warp_planes_at<T: WithDType>(
     let axis = |base: usize, f: T, size: usize| -> (usize, usize, T) {
         let lim = T::from_f64((size - 1) as f64);
         let raw = T::from_f64(base as f64) + f;
-        // `!(raw >= zero)` is also true for NaN, which maps to 0 like `tap` does.
-        let p = if !(raw >= zero) {
-            zero
-        } else if raw > lim {
-            lim
-        } else {
-            raw
+        // NaN (no ordering) maps to 0 like `tap` does.
+        let p = match raw.partial_cmp(&zero) {
+            None | Some(std::cmp::Ordering::Less) => zero,
+            _ if raw > lim => lim,
+            _ => raw,
         };
         // p ≥ 0 here, so truncation is the floor.
         let p0 = (p.to_f64() as usize).min(size - 1);
