@@ -334,7 +334,9 @@ fn run_cached(
     let (wpk, bpk) = (&packed.w, &packed.b);
     let taps = g.c * g.kh * g.kw;
     let pix = g.oh * g.ow;
-    let mut y = vec![0.0f32; g.n * g.o * pix];
+    // Every element is written below (all rows, channels and pixels), so a reused buffer's
+    // stale contents never show.
+    let mut y = super::buffers::take(g.n * g.o * pix);
     let yp = SendPtr(y.as_mut_ptr());
     let bands = g.oh.div_ceil(plan.bh);
     let (s, kh) = (g.stride, g.kh);

@@ -5,6 +5,7 @@
 //! CUDA/Metal and for other dtypes they use Candle's own ops. The signatures are the contract the
 //! networks in this crate use.
 
+pub(crate) mod buffers;
 pub mod conv;
 mod cpu;
 mod direct;

@@ -19,6 +19,7 @@ use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
 
 use super::{Conv, Head, IfBlock, IfNet, Up2};
+use crate::ops::buffers::{give, take};
 use crate::ops::conv::{conv2d_f32_slice, PackCache};
 use crate::ops::upsample::bilinear_taps;
 use crate::ops::warp::{warp_planes, warp_planes_at};
@@ -117,7 +118,7 @@ fn add_leaky(y: &mut [f32], x: &[f32]) {
 /// convolution's [o, 2h, 2w]: pixel shuffle by 2 plus a per-output-channel bias.
 fn shuffle2_bias(y: &[f32], o: usize, (h, w): (usize, usize), bias: &[f32]) -> Vec<f32> {
     let (oh, ow) = (2 * h, 2 * w);
-    let mut out = vec![0f32; o * oh * ow];
+    let mut out = take(o * oh * ow);
     out.par_chunks_mut(ow).enumerate().for_each(|(r, row)| {
         let (oc, oy) = (r / oh, r % oh);
         let (m, a) = (oy / 2, oy % 2);
@@ -167,7 +168,7 @@ fn gather(srcs: &[Src], (h, w): (usize, usize), (sh, sw): (usize, usize)) -> Vec
     };
     let (ty, tx) = (taps(h, sh), taps(w, sw));
     let same = (sh, sw) == (h, w);
-    let mut out = vec![0f32; srcs.len() * sh * sw];
+    let mut out = take(srcs.len() * sh * sw);
     out.par_chunks_mut(sw).enumerate().for_each(|(r, row)| {
         let (ch, oy) = (r / sh, r % sh);
         match srcs[ch] {
@@ -232,7 +233,7 @@ fn tail(
         .collect();
     // Separable: every map row resized horizontally (shuffle and bias on the way), then the
     // output rows as blends of two of those.
-    let mut tmp = vec![0f32; 13 * mh * w];
+    let mut tmp = take(13 * mh * w);
     tmp.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
         let (ch, pp) = (r / mh, r % mh);
         let (yb, bb) = (&y[ch * 16 * plane..], &bias[ch * 4..]);
@@ -250,7 +251,7 @@ fn tail(
         .collect();
     let hw = h * w;
     let sf = s as f32;
-    let mut out = vec![0f32; 13 * hw];
+    let mut out = take(13 * hw);
     out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
         let (ch, i) = (r / h, r % h);
         let (p0, p1, wy0, wy1) = rows[i];
@@ -276,6 +277,7 @@ fn tail(
             }
         }
     });
+    give(tmp);
     out
 }
 
@@ -301,16 +303,20 @@ impl FHead {
 
     /// RGB [3, h, w] → features [4, h, w].
     fn forward(&self, rgb: &[f32], hw: (usize, usize)) -> Vec<f32> {
-        let mut x = rgb.to_vec();
-        let mut size = hw;
-        for c in &self.convs {
+        let (mut x, oh, ow) = self.convs[0].run(rgb, hw);
+        let mut size = (oh, ow);
+        leaky(&mut x);
+        for c in &self.convs[1..] {
             let (y, oh, ow) = c.run(&x, size);
-            x = y;
             size = (oh, ow);
+            give(std::mem::replace(&mut x, y));
             leaky(&mut x);
         }
         let (y, ..) = self.up.run(&x, size);
-        shuffle2_bias(&y, self.up.o / 4, size, &self.up_bias)
+        give(x);
+        let out = shuffle2_bias(&y, self.up.o / 4, size, &self.up_bias);
+        give(y);
+        out
     }
 }
 
@@ -341,13 +347,15 @@ impl FBlock {
         let (mut a, h1, w1) = self.conv0[0].run(x, size);
         leaky(&mut a);
         let (mut f, h2, w2) = self.conv0[1].run(&a, (h1, w1));
+        give(a);
         leaky(&mut f);
         for r in &self.res {
             let (mut y, ..) = r.run(&f, (h2, w2));
             add_leaky(&mut y, &f);
-            f = y;
+            give(std::mem::replace(&mut f, y));
         }
         let (y, ..) = self.last.run(&f, (h2, w2));
+        give(f);
         (y, (h2, w2))
     }
 }
@@ -379,15 +387,18 @@ impl Net {
         let hw = h * w;
         // Each frame followed by its 4 feature planes: warped together with one flow.
         let with_features = |img: &[f32]| {
-            let mut v = Vec::with_capacity((c + 4) * hw);
-            v.extend_from_slice(img);
-            v.extend(self.head.forward(&img[..3 * hw], (h, w)));
+            let mut v = take((c + 4) * hw);
+            v[..c * hw].copy_from_slice(img);
+            let f = self.head.forward(&img[..3 * hw], (h, w));
+            v[c * hw..].copy_from_slice(&f);
+            give(f);
             v
         };
         let (src0, src1) = rayon::join(|| with_features(img0), || with_features(img1));
         let cs = c + 4;
-        let mut w0 = vec![0f32; cs * hw];
-        let mut w1 = vec![0f32; cs * hw];
+        // Warped frames + features; partly written at coarse blocks, read only where written.
+        let mut w0 = take(cs * hw);
+        let mut w1 = take(cs * hw);
         let mut state: Option<Vec<f32>> = None;
         for (i, block) in self.blocks.iter().enumerate() {
             let s = (16 >> i) as f64 / scale;
@@ -421,14 +432,12 @@ impl Net {
             }
             let x = gather(&srcs, (h, w), size);
             let (y, ysize) = block.forward(&x, size);
-            state = Some(tail(
-                &y,
-                ysize,
-                &block.last_bias,
-                s,
-                (h, w),
-                state.as_deref(),
-            ));
+            give(x);
+            let next = tail(&y, ysize, &block.last_bias, s, (h, w), state.as_deref());
+            give(y);
+            if let Some(old) = state.replace(next) {
+                give(old);
+            }
         }
         let st = state.expect("five blocks ran");
         warp_planes(
@@ -455,6 +464,9 @@ impl Net {
                 row[j] = p[j] * sg + q[j] * (1.0 - sg);
             }
         });
+        for v in [src0, src1, w0, w1, st] {
+            give(v);
+        }
         out
     }
 }
