@@ -386,7 +386,8 @@ fn prof() {
     let _ = h;
 }
 
-/// One convolution shape, repeated: `WICK_SHAPE="n,c,h,w,o,k,stride,pad[,runs]"` (reflect pad).
+/// One convolution shape, repeated: `WICK_SHAPE="n,c,h,w,o,k,stride,pad[,runs[,groups]]"`
+/// (reflect pad).
 /// Meant for `perf stat -e cycles:u` on a shared machine, where wall-clock times are noise.
 fn shape() {
     let v: Vec<usize> = std::env::var("WICK_SHAPE")
@@ -396,15 +397,17 @@ fn shape() {
         .collect();
     let (n, c, h, w, o, k, s, p) = (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]);
     let runs = v.get(8).copied().unwrap_or(10);
-    let (x, wt) = (randn(&[n, c, h, w]), randn(&[o, c, k, k]));
+    let groups = v.get(9).copied().unwrap_or(1);
+    let (x, wt) = (randn(&[n, c, h, w]), randn(&[o, c / groups, k, k]));
     let cp = Conv2dParams {
         stride: s,
         padding: p,
+        groups,
         ..Default::default()
     };
     let y = ops::conv2d_padded(&x, &wt, None, cp, PadMode::Reflect).unwrap();
     let (_, _, oh, ow) = y.dims4().unwrap();
-    let gflop = 2.0 * (n * o * oh * ow * c * k * k) as f64 / 1e9;
+    let gflop = 2.0 * (n * o * oh * ow * (c / groups) * k * k) as f64 / 1e9;
     let mut ms = f64::INFINITY;
     for _ in 0..runs {
         let t0 = Instant::now();

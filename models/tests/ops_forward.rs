@@ -206,6 +206,9 @@ fn large_conv_matches_candle_stock() {
         (&[2, 3, 70, 64], &[8, 3, 9, 9], 1, 4, 1),
         (&[1, 16, 40, 40], &[32, 4, 3, 3], 1, 1, 4),
         (&[2, 24, 31, 30], &[24, 1, 3, 3], 1, 1, 24),
+        // Depthwise with stride 2 and 3 on odd sizes (the column-phase split).
+        (&[1, 12, 33, 29], &[12, 1, 3, 3], 2, 1, 12),
+        (&[1, 8, 30, 31], &[8, 1, 5, 5], 3, 2, 8),
         (&[1, 48, 64, 64], &[32, 48, 1, 1], 1, 0, 1),
         // Column tiles that start or end inside the padding of a row.
         (&[1, 3, 152, 300], &[4, 3, 9, 9], 1, 4, 1),
