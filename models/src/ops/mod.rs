@@ -7,7 +7,7 @@
 
 pub(crate) mod buffers;
 pub mod conv;
-mod cpu;
+pub(crate) mod cpu;
 mod direct;
 pub mod norm;
 pub mod pad;

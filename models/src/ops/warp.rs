@@ -169,6 +169,64 @@ fn fwd_kernel<T: WithDType>(img: &[T], flow: &[T], dims: (usize, usize, usize, u
     out
 }
 
+/// One output pixel's bilinear sampling taps: the four source indices (row-major in an `h × w`
+/// plane) and the fractional weights, for `x = j + fx`, `y = i + fy` clamped to the image
+/// (NaN → 0), computed in T; the same positions as `tap`.
+#[derive(Clone, Copy)]
+pub(crate) struct PixelTap<T> {
+    a: [usize; 4],
+    wx: T,
+    wy: T,
+}
+
+#[inline]
+pub(crate) fn pixel_tap<T: WithDType>(
+    i: usize,
+    j: usize,
+    fx: T,
+    fy: T,
+    h: usize,
+    w: usize,
+) -> PixelTap<T> {
+    let zero = T::zero();
+    let axis = |base: usize, f: T, size: usize| -> (usize, usize, T) {
+        let lim = T::from_f64((size - 1) as f64);
+        let raw = T::from_f64(base as f64) + f;
+        // NaN (no ordering) maps to 0 like `tap` does.
+        let p = match raw.partial_cmp(&zero) {
+            None | Some(std::cmp::Ordering::Less) => zero,
+            _ if raw > lim => lim,
+            _ => raw,
+        };
+        // p ≥ 0 here, so truncation is the floor.
+        let p0 = (p.to_f64() as usize).min(size - 1);
+        let p1 = (p0 + 1).min(size - 1);
+        (p0, p1, p - T::from_f64(p0 as f64))
+    };
+    let (x0, x1, wx) = axis(j, fx, w);
+    let (y0, y1, wy) = axis(i, fy, h);
+    PixelTap {
+        a: [y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1],
+        wx,
+        wy,
+    }
+}
+
+impl<T: WithDType> PixelTap<T> {
+    /// The bilinear sample of `plane` (the `h × w` plane the tap was made for).
+    #[inline]
+    pub(crate) fn sample(&self, plane: &[T]) -> T {
+        let one = T::one();
+        let [a00, a01, a10, a11] = self.a;
+        assert!(a00.max(a01).max(a10).max(a11) < plane.len());
+        // SAFETY: every index was just checked against the plane's length.
+        let v = |k: usize| unsafe { *plane.get_unchecked(k) };
+        let top = v(a00) * (one - self.wx) + v(a01) * self.wx;
+        let bot = v(a10) * (one - self.wx) + v(a11) * self.wx;
+        top * (one - self.wy) + bot * self.wy
+    }
+}
+
 /// The forward warp of one image: `img` and `out` are `c` planes of `h × w`, `fx`/`fy` the flow
 /// planes. Rows run in parallel; each pixel's sampling taps are computed once and shared by every
 /// channel (so warping an image and its features with one flow in one call costs one tap pass).
@@ -213,43 +271,17 @@ pub(crate) fn warp_planes_at<T: WithDType>(
     };
     let dst = super::cpu::SendPtr(out.as_mut_ptr());
     let rows_per_job = ((1 << 13) / (cols.len() * c).max(1)).max(1);
-    let (one, zero) = (T::one(), T::zero());
-    // One axis: clamped position (NaN → 0), its two neighbours and the weight of the second,
-    // computed in T (f32 or f64); the same positions as `tap`.
-    let axis = |base: usize, f: T, size: usize| -> (usize, usize, T) {
-        let lim = T::from_f64((size - 1) as f64);
-        let raw = T::from_f64(base as f64) + f;
-        // NaN (no ordering) maps to 0 like `tap` does.
-        let p = match raw.partial_cmp(&zero) {
-            None | Some(std::cmp::Ordering::Less) => zero,
-            _ if raw > lim => lim,
-            _ => raw,
-        };
-        // p ≥ 0 here, so truncation is the floor.
-        let p0 = (p.to_f64() as usize).min(size - 1);
-        let p1 = (p0 + 1).min(size - 1);
-        (p0, p1, p - T::from_f64(p0 as f64))
-    };
     rows.par_chunks(rows_per_job).for_each(|job| {
         for &i in job {
             for &j in cols {
                 let q = i * w + j;
-                let (x0, x1, wx) = axis(j, fx[q], w);
-                let (y0, y1, wy) = axis(i, fy[q], h);
-                let (a00, a01, a10, a11) = (y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1);
-                let (vx, vy) = (one - wx, one - wy);
+                let tp = pixel_tap(i, j, fx[q], fy[q], h, w);
                 for ch in 0..c {
                     let base = ch * hw;
-                    // SAFETY: x0, x1 < w and y0, y1 < h, so every aNN < hw and base + aNN <
-                    // c·hw = img.len() = out.len() (asserted); pixel `q` (row `i` < h,
-                    // column `j` < w, asserted) is written by this job only, as jobs own
-                    // disjoint rows (the row list is ascending, so without repeats).
-                    unsafe {
-                        let s = img.as_ptr().add(base);
-                        let top = *s.add(a00) * vx + *s.add(a01) * wx;
-                        let bot = *s.add(a10) * vx + *s.add(a11) * wx;
-                        *dst.get().add(base + q) = top * vy + bot * wy;
-                    }
+                    // SAFETY: pixel `q` (row `i` < h, column `j` < w, asserted) of plane `ch` <
+                    // c lies in `out` (length c·hw, asserted) and is written by this job only,
+                    // as jobs own disjoint rows (the row list is ascending, so no repeats).
+                    unsafe { *dst.get().add(base + q) = tp.sample(&img[base..base + hw]) };
                 }
             }
         }

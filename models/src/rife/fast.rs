@@ -21,8 +21,9 @@ use rayon::prelude::*;
 use super::{Conv, Head, IfBlock, IfNet, Up2};
 use crate::ops::buffers::{give, take};
 use crate::ops::conv::{conv2d_f32_slice, PackCache};
+use crate::ops::cpu::SendPtr;
 use crate::ops::upsample::bilinear_taps;
-use crate::ops::warp::{warp_planes, warp_planes_at};
+use crate::ops::warp::{pixel_tap, warp_planes_at};
 
 fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
@@ -225,6 +226,7 @@ fn tail(
         ((b2 * 4 + b) * plane + n, b2)
     };
     let mh = 4 * hy;
+    let maps = bias.len() / 4;
     let cols: Vec<_> = (0..w)
         .map(|j| {
             let (q0, q1, l) = bilinear_taps(j, 4 * wy, w, false);
@@ -233,7 +235,7 @@ fn tail(
         .collect();
     // Separable: every map row resized horizontally (shuffle and bias on the way), then the
     // output rows as blends of two of those.
-    let mut tmp = take(13 * mh * w);
+    let mut tmp = take(maps * mh * w);
     tmp.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
         let (ch, pp) = (r / mh, r % mh);
         let (yb, bb) = (&y[ch * 16 * plane..], &bias[ch * 4..]);
@@ -251,7 +253,7 @@ fn tail(
         .collect();
     let hw = h * w;
     let sf = s as f32;
-    let mut out = take(13 * hw);
+    let mut out = take(maps * hw);
     out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
         let (ch, i) = (r / h, r % h);
         let (p0, p1, wy0, wy1) = rows[i];
@@ -328,8 +330,17 @@ struct FBlock {
 }
 
 impl FBlock {
-    fn of(b: &IfBlock) -> Result<Self> {
-        let (last, last_bias) = FConv::of_up2(&b.lastconv)?;
+    /// `keep`: output maps the block must produce (13: flow 4, mask 1, features 8; the last
+    /// block's features are never used, so it keeps 5 and its last conv computes 80 of 208
+    /// channels: the maps are a prefix of the conv's channel order).
+    fn of(b: &IfBlock, keep: usize) -> Result<Self> {
+        let (mut last, mut last_bias) = FConv::of_up2(&b.lastconv)?;
+        if keep < 13 {
+            let per = last.c * last.k * last.k;
+            last.o = keep * 16;
+            last.w.truncate(last.o * per);
+            last_bias.truncate(keep * 4);
+        }
         Ok(Self {
             conv0: [FConv::of(&b.conv0[0])?, FConv::of(&b.conv0[1])?],
             res: b
@@ -370,7 +381,12 @@ impl Net {
     pub(super) fn of(net: &IfNet) -> Result<Self> {
         Ok(Self {
             head: FHead::of(&net.encode)?,
-            blocks: net.blocks.iter().map(FBlock::of).collect::<Result<_>>()?,
+            blocks: net
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| FBlock::of(b, if i + 1 == net.blocks.len() { 5 } else { 13 }))
+                .collect::<Result<_>>()?,
         })
     }
 
@@ -440,28 +456,23 @@ impl Net {
             }
         }
         let st = state.expect("five blocks ran");
-        warp_planes(
-            &src0[..c * hw],
-            (c, h, w),
-            &st[..hw],
-            &st[hw..2 * hw],
-            &mut w0[..c * hw],
-        );
-        let (f2, f3) = (&st[2 * hw..3 * hw], &st[3 * hw..4 * hw]);
-        warp_planes(&src1[..c * hw], (c, h, w), f2, f3, &mut w1[..c * hw]);
-        let (img_a, img_b) = (&w0[..c * hw], &w1[..c * hw]);
-        let mask = &st[4 * hw..5 * hw];
-        let mut out = vec![0f32; c * hw];
-        out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
-            let (ch, i) = (r / h, r % h);
-            let m = &mask[i * w..][..w];
-            let (p, q) = (
-                &img_a[ch * hw + i * w..][..w],
-                &img_b[ch * hw + i * w..][..w],
-            );
+        // Both frames warped by their flows and blended by the sigmoid mask in one pass.
+        let mut out = take(c * hw);
+        let dst = SendPtr(out.as_mut_ptr());
+        let (s0, s1, st_ref) = (&src0, &src1, &st);
+        (0..h).into_par_iter().for_each(|i| {
+            let st = st_ref;
             for j in 0..w {
-                let sg = 1.0 / (1.0 + (-m[j]).exp());
-                row[j] = p[j] * sg + q[j] * (1.0 - sg);
+                let q = i * w + j;
+                let t0 = pixel_tap(i, j, st[q], st[hw + q], h, w);
+                let t1 = pixel_tap(i, j, st[2 * hw + q], st[3 * hw + q], h, w);
+                let m = 1.0 / (1.0 + (-st[4 * hw + q]).exp());
+                for ch in 0..c {
+                    let p = ch * hw;
+                    let v = t0.sample(&s0[p..p + hw]) * m + t1.sample(&s1[p..p + hw]) * (1.0 - m);
+                    // SAFETY: p + q < c·hw = out.len(); row i is written by this job only.
+                    unsafe { *dst.get().add(p + q) = v };
+                }
             }
         });
         for v in [src0, src1, w0, w1, st] {
