@@ -8,7 +8,7 @@
 //! `backward()` works for any stride/padding/parity. Other devices and dtypes use Candle's ops.
 
 use super::cpu::{self, ConvGeom, Elem};
-pub(crate) use super::direct::PackCache;
+pub(crate) use super::direct::{Epilogue, PackCache};
 use super::pad::{pad2d, PadMode};
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
@@ -307,7 +307,8 @@ fn apply(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, op: ConvOp) -> Result<Te
 /// Forward 2-D convolution of a contiguous f32 NCHW slice `x` ([n, c, h, w]) by `w`
 /// ([o, c, k, k]), zero padding `pad`, no groups or dilation: the CPU kernels without a tensor
 /// round trip, for inference code that keeps its activations in plain slices (the RIFE CPU
-/// path). `cache` keeps the direct kernel's packed weights between calls (one per `wt`, `bias`).
+/// path). `cache` keeps the direct kernel's packed weights between calls (one per `wt`, `bias`);
+/// `epi` is applied to the output (fused into the direct kernel's row loop where it runs).
 /// Returns the output [n, o, oh, ow] and (oh, ow). Panics on inconsistent sizes (callers
 /// build them from checked tensors).
 #[allow(clippy::too_many_arguments)]
@@ -320,6 +321,7 @@ pub(crate) fn conv2d_f32_slice(
     pad: usize,
     bias: Option<&[f32]>,
     cache: &PackCache,
+    epi: Epilogue,
 ) -> (Vec<f32>, usize, usize) {
     assert!(x.len() == n * c * h * w && wt.len() == o * c * k * k && stride > 0 && k > 0);
     assert!(h + 2 * pad >= k && w + 2 * pad >= k);
@@ -339,8 +341,11 @@ pub(crate) fn conv2d_f32_slice(
         oh: (h + 2 * pad - k) / stride + 1,
         ow: (w + 2 * pad - k) / stride + 1,
     };
-    let y = super::direct::conv2d_f32_cached(x, wt, bias, &g, cache)
-        .unwrap_or_else(|| cpu::conv2d_fwd(x, wt, bias, &g));
+    let y = super::direct::conv2d_f32_cached(x, wt, bias, &g, cache, epi).unwrap_or_else(|| {
+        let mut y = cpu::conv2d_fwd(x, wt, bias, &g);
+        epi.apply(&mut y);
+        y
+    });
     (y, g.oh, g.ow)
 }
 

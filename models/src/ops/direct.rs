@@ -284,7 +284,36 @@ fn pack(w: &[f32], bias: Option<&[f32]>, g: &ConvGeom, ob: usize) -> Packed {
 }
 
 fn run(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
-    run_cached(x, w, bias, g, None)
+    run_cached(x, w, bias, g, None, Epilogue::None)
+}
+
+/// What the direct kernel applies to each output after the bias, while the output row is still
+/// in cache (saves a pass over the activation).
+#[derive(Clone, Copy)]
+pub(crate) enum Epilogue<'a> {
+    None,
+    /// `max(v, slope·v)`.
+    Leaky(f32),
+    /// `max(v + r, slope·(v + r))` with `r` the same element of a tensor shaped like the output
+    /// (a residual connection).
+    AddLeaky(&'a [f32], f32),
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to a whole output tensor (for the paths without a direct kernel).
+    pub(crate) fn apply(&self, y: &mut [f32]) {
+        let leaky = |v: f32, s: f32| v.max(v * s);
+        match *self {
+            Epilogue::None => {}
+            Epilogue::Leaky(s) => y.par_iter_mut().for_each(|v| *v = leaky(*v, s)),
+            Epilogue::AddLeaky(r, s) => {
+                assert_eq!(r.len(), y.len());
+                y.par_iter_mut()
+                    .zip(r.par_iter())
+                    .for_each(|(v, &r)| *v = leaky(*v + r, s));
+            }
+        }
+    }
 }
 
 /// [`conv2d_f32`] with the packed weights taken from (or added to) `cache`. The caller keeps
@@ -295,11 +324,12 @@ pub(crate) fn conv2d_f32_cached(
     bias: Option<&[f32]>,
     g: &ConvGeom,
     cache: &PackCache,
+    epi: Epilogue,
 ) -> Option<Vec<f32>> {
     if !usable(g) || !cpu_ok() || kernel() == ConvKernel::Gemm {
         return None;
     }
-    Some(run_cached(x, w, bias, g, Some(cache)))
+    Some(run_cached(x, w, bias, g, Some(cache), epi))
 }
 
 fn run_cached(
@@ -308,6 +338,7 @@ fn run_cached(
     bias: Option<&[f32]>,
     g: &ConvGeom,
     cache: Option<&PackCache>,
+    epi: Epilogue,
 ) -> Vec<f32> {
     let plan = Plan::new(g);
     let wide = avx512_ok();
@@ -337,6 +368,9 @@ fn run_cached(
     // Every element is written below (all rows, channels and pixels), so a reused buffer's
     // stale contents never show.
     let mut y = super::buffers::take(g.n * g.o * pix);
+    if let Epilogue::AddLeaky(r, _) = epi {
+        assert_eq!(r.len(), y.len(), "residual must be shaped like the output");
+    }
     let yp = SendPtr(y.as_mut_ptr());
     let bands = g.oh.div_ceil(plan.bh);
     let (s, kh) = (g.stride, g.kh);
@@ -361,6 +395,7 @@ fn run_cached(
                     y: yp,
                     b,
                     oy,
+                    epi,
                 };
                 // SAFETY: `cpu_ok()` checked AVX2 + FMA; `args` satisfies `row`'s contract (see
                 // there): the tile holds output row `oy`'s input rows at `offs`, `wpk`/`bpk` were
@@ -383,6 +418,7 @@ struct Row<'a> {
     y: SendPtr<f32>,
     b: usize,
     oy: usize,
+    epi: Epilogue<'a>,
 }
 
 /// One output row for the SIMD kernels (`avx2::row`, `avx512::row`): checks every bound once,
@@ -435,6 +471,24 @@ unsafe fn row_blocks<const OB: usize>(
                 nout,
                 npix,
             );
+            if !matches!(a.epi, Epilogue::None) {
+                for (i, d) in dst.iter().enumerate().take(nout) {
+                    // SAFETY: as for `dst` above: `dst[i] + [0, npix)` is this job's part of
+                    // the output, just written by `block`.
+                    let out = std::slice::from_raw_parts_mut(*d, npix);
+                    match a.epi {
+                        Epilogue::Leaky(s) => out.iter_mut().for_each(|v| *v = v.max(*v * s)),
+                        Epilogue::AddLeaky(r, s) => {
+                            let at = ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
+                            for (v, &r) in out.iter_mut().zip(&r[at..at + npix]) {
+                                let t = *v + r;
+                                *v = t.max(t * s);
+                            }
+                        }
+                        Epilogue::None => {}
+                    }
+                }
+            }
             ox0 += pb;
         }
     }

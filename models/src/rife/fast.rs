@@ -10,7 +10,7 @@
 //!   feeds one pass that applies both pixel shuffles, the bias, the bilinear upsampling to full
 //!   resolution, the flow scaling and the residual flow update;
 //! - `beta` of each residual conv is folded into its weights, and the residual add and
-//!   LeakyReLU are one pass;
+//!   LeakyReLU run inside the convolution's row loop (as does every LeakyReLU);
 //! - the final sigmoid mask blend is one pass.
 //!
 //! `tests::fast_path_matches_tensor_path` checks it against the tensor path.
@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::{Conv, Head, IfBlock, IfNet, Up2};
 use crate::ops::buffers::{give, take};
-use crate::ops::conv::{conv2d_f32_slice, PackCache};
+use crate::ops::conv::{conv2d_f32_slice, Epilogue, PackCache};
 use crate::ops::cpu::SendPtr;
 use crate::ops::upsample::bilinear_taps;
 use crate::ops::warp::{pixel_tap, warp_planes_at};
@@ -82,7 +82,17 @@ impl FConv {
     }
 
     /// `x`: [c, h, w] → ([o, oh, ow], oh, ow); padding k / 2.
-    fn run(&self, x: &[f32], (h, w): (usize, usize)) -> (Vec<f32>, usize, usize) {
+    fn run(&self, x: &[f32], hw: (usize, usize)) -> (Vec<f32>, usize, usize) {
+        self.run_then(x, hw, Epilogue::None)
+    }
+
+    /// [`FConv::run`] with `epi` applied to the output.
+    fn run_then(
+        &self,
+        x: &[f32],
+        (h, w): (usize, usize),
+        epi: Epilogue,
+    ) -> (Vec<f32>, usize, usize) {
         conv2d_f32_slice(
             x,
             (1, self.c, h, w),
@@ -92,27 +102,9 @@ impl FConv {
             self.k / 2,
             self.b.as_deref(),
             &self.packed,
+            epi,
         )
     }
-}
-
-const CHUNK: usize = 1 << 14;
-
-fn leaky(v: &mut [f32]) {
-    v.par_chunks_mut(CHUNK)
-        .for_each(|c| c.iter_mut().for_each(|x| *x = x.max(*x * 0.2)));
-}
-
-/// `y = leaky(y + x)`.
-fn add_leaky(y: &mut [f32], x: &[f32]) {
-    y.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| {
-            for (y, &x) in y.iter_mut().zip(x) {
-                let v = *y + x;
-                *y = v.max(v * 0.2);
-            }
-        });
 }
 
 /// The four-phase conv's output [4·o, h, w] (see [`FConv::of_up2`]) to the transposed
@@ -305,14 +297,12 @@ impl FHead {
 
     /// RGB [3, h, w] → features [4, h, w].
     fn forward(&self, rgb: &[f32], hw: (usize, usize)) -> Vec<f32> {
-        let (mut x, oh, ow) = self.convs[0].run(rgb, hw);
+        let (mut x, oh, ow) = self.convs[0].run_then(rgb, hw, Epilogue::Leaky(0.2));
         let mut size = (oh, ow);
-        leaky(&mut x);
         for c in &self.convs[1..] {
-            let (y, oh, ow) = c.run(&x, size);
+            let (y, oh, ow) = c.run_then(&x, size, Epilogue::Leaky(0.2));
             size = (oh, ow);
             give(std::mem::replace(&mut x, y));
-            leaky(&mut x);
         }
         let (y, ..) = self.up.run(&x, size);
         give(x);
@@ -355,14 +345,11 @@ impl FBlock {
 
     /// Input [cin, sh, sw] → (last conv output [208, hy, wy], (hy, wy)).
     fn forward(&self, x: &[f32], size: (usize, usize)) -> (Vec<f32>, (usize, usize)) {
-        let (mut a, h1, w1) = self.conv0[0].run(x, size);
-        leaky(&mut a);
-        let (mut f, h2, w2) = self.conv0[1].run(&a, (h1, w1));
+        let (a, h1, w1) = self.conv0[0].run_then(x, size, Epilogue::Leaky(0.2));
+        let (mut f, h2, w2) = self.conv0[1].run_then(&a, (h1, w1), Epilogue::Leaky(0.2));
         give(a);
-        leaky(&mut f);
         for r in &self.res {
-            let (mut y, ..) = r.run(&f, (h2, w2));
-            add_leaky(&mut y, &f);
+            let (y, ..) = r.run_then(&f, (h2, w2), Epilogue::AddLeaky(&f, 0.2));
             give(std::mem::replace(&mut f, y));
         }
         let (y, ..) = self.last.run(&f, (h2, w2));
