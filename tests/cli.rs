@@ -371,6 +371,19 @@ fn retime_doubles_a_sequence() {
         assert_eq!((img.width(), img.height()), (64, 48));
     }
     assert!(!d.join("out/r.0006.png").exists());
+    // Pairs run side by side by default (--jobs 2); one at a time gives the same files.
+    ok(wick()
+        .arg("retime")
+        .arg(d.join("in/s.####.png"))
+        .args(["--factor", "2", "--jobs", "1", "--out"])
+        .arg(d.join("seq/r.%04d.png")));
+    for o in 1..=5 {
+        assert_eq!(
+            read(&d.join(format!("out/r.{o:04}.png"))),
+            read(&d.join(format!("seq/r.{o:04}.png"))),
+            "frame {o}"
+        );
+    }
 }
 
 #[test]

@@ -7,6 +7,8 @@
 //! `####` patterns work too (they are read as `%04d`).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::io::{load_image, output_frame, save_image, write_atomic, Depth};
@@ -26,6 +28,10 @@ pub struct RetimeArgs {
     pub params: Vec<String>,
     /// Show a progress bar (else one log line per frame).
     pub progress_bar: bool,
+    /// Frame pairs processed side by side, each on its own `wick.interpolate` instance (1 when
+    /// the node is not instance-safe). Two keep both cores of a small machine busy: one frame's
+    /// per-op parallelism leaves gaps that the other fills.
+    pub jobs: usize,
 }
 
 /// `####` → `%04d`.
@@ -136,7 +142,7 @@ impl Pattern {
 pub fn retime(
     plugin: &Plugin,
     args: &RetimeArgs,
-    cancel: &dyn Fn() -> bool,
+    cancel: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), HostError> {
     if args.factor < 1 || args.factor > 1000 {
         return Err(HostError::BadArgument(format!(
@@ -157,8 +163,15 @@ pub fn retime(
             frames.len()
         )));
     }
-    let mut inst = plugin.instance("wick.interpolate")?;
-    inst.set_params_kv(&args.params)?;
+    // Fail on bad params before any work or output.
+    plugin
+        .instance("wick.interpolate")?
+        .set_params_kv(&args.params)?;
+    let jobs = if plugin.node("wick.interpolate")?.thread_safety == "unsafe" {
+        1
+    } else {
+        args.jobs.clamp(1, frames.len() - 1)
+    };
     let first = frames[0];
     let total = (frames.len() as u64 - 1) * (n as u64 - 1);
     let bar = if args.progress_bar {
@@ -192,16 +205,18 @@ pub fn retime(
         write_atomic(dst, &bytes)
     };
     let start = Instant::now();
-    let mut a_path = inp.path(frames[0]);
-    let mut a = load_image(&a_path)?;
-    for (i, &fnum) in frames.iter().enumerate().skip(1) {
-        let b_path = inp.path(fnum);
-        let b = load_image(&b_path)?;
+    // Pair i (frames i−1, i) is the job; workers take the next job until none is left or one
+    // failed (the first error is returned; files already written are complete).
+    let next = AtomicUsize::new(1);
+    let failure: Mutex<Option<HostError>> = Mutex::new(None);
+    let stop = || failure.lock().map(|f| f.is_some()).unwrap_or(true);
+    let pair = |inst: &mut crate::Instance, i: usize| -> Result<(), HostError> {
+        let (a_path, b_path) = (inp.path(frames[i - 1]), inp.path(frames[i]));
+        let (a, b) = (load_image(&a_path)?, load_image(&b_path)?);
         let base = first + (i as i64 - 1) * n;
         write_original(&a_path, &outp.path(base))?;
         for k in 1..n {
-            if cancel() {
-                bar.abandon_with_message("cancelled");
+            if cancel() || stop() {
                 return Err(HostError::Plugin {
                     status: crate::ffi::WICK_ERR_CANCELLED,
                     message: "cancelled".into(),
@@ -220,9 +235,38 @@ pub fn retime(
             bar.set_message(dst.display().to_string());
             bar.inc(1);
         }
-        a = b;
-        a_path = b_path;
+        Ok(())
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                let run = || -> Result<(), HostError> {
+                    let mut inst = plugin.instance("wick.interpolate")?;
+                    inst.set_params_kv(&args.params)?;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= frames.len() || stop() {
+                            return Ok(());
+                        }
+                        pair(&mut inst, i)?;
+                    }
+                };
+                if let Err(e) = run() {
+                    let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                    // Keep the first real error (workers stopped by it report "cancelled").
+                    if f.is_none() {
+                        *f = Some(e);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        let cancelled = matches!(&e, HostError::Plugin { status, .. } if *status == crate::ffi::WICK_ERR_CANCELLED);
+        bar.abandon_with_message(if cancelled { "cancelled" } else { "failed" });
+        return Err(e);
     }
+    let a_path = inp.path(frames[frames.len() - 1]);
     let last = first + (frames.len() as i64 - 1) * n;
     write_original(&a_path, &outp.path(last))?;
     bar.finish_with_message(format!(

@@ -119,7 +119,12 @@ fn alpha_channel_follows_the_same_flow() {
     assert!(max_abs(&rgba.narrow(1, 0, 3).unwrap(), &rgb) < 1e-6);
     // Alpha was the green plane and every channel is padded alike (edge repeated; 200x136 is
     // padded to 256x192), so it comes out as the interpolated green everywhere.
-    assert!(max_abs(&rgba.narrow(1, 3, 1).unwrap(), &rgb.narrow(1, 1, 1).unwrap()) < 1e-6);
+    assert!(
+        max_abs(
+            &rgba.narrow(1, 3, 1).unwrap(),
+            &rgb.narrow(1, 1, 1).unwrap()
+        ) < 1e-6
+    );
 }
 
 #[test]

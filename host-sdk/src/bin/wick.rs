@@ -104,6 +104,9 @@ enum Cmd {
         /// wick.interpolate params, NAME=VALUE (e.g. scale=0.5).
         #[arg(long = "param", num_args = 1..)]
         params: Vec<String>,
+        /// Frame pairs processed side by side (each op also uses every core; 2 fills the gaps).
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
     },
     /// Contact sheet: the photo and all 26 built-in styles of wick.style-transfer, labelled.
     Sheet {
@@ -211,6 +214,7 @@ fn main() {
             factor,
             out,
             params,
+            jobs,
         } => {
             let args = wick_host_sdk::retime::RetimeArgs {
                 input,
@@ -218,6 +222,7 @@ fn main() {
                 out,
                 params,
                 progress_bar: std::io::stderr().is_terminal(),
+                jobs,
             };
             wick_host_sdk::retime::retime(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
         }
