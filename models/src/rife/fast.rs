@@ -21,9 +21,8 @@ use rayon::prelude::*;
 use super::{Conv, Head, IfBlock, IfNet, Up2};
 use crate::ops::buffers::{give, take};
 use crate::ops::conv::{conv2d_f32_slice, Epilogue, PackCache};
-use crate::ops::cpu::SendPtr;
 use crate::ops::upsample::bilinear_taps;
-use crate::ops::warp::{pixel_tap, warp_planes_at};
+use crate::ops::warp::{warp_planes, warp_planes_at};
 
 fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
@@ -443,23 +442,21 @@ impl Net {
             }
         }
         let st = state.expect("five blocks ran");
-        // Both frames warped by their flows and blended by the sigmoid mask in one pass.
+        // Both frames warped by their flows (whole rows: the SIMD warp), then blended by the
+        // sigmoid mask.
+        let (f0, f1) = (&st[..hw], &st[hw..2 * hw]);
+        warp_planes(&src0[..c * hw], (c, h, w), f0, f1, &mut w0[..c * hw]);
+        let (f2, f3) = (&st[2 * hw..3 * hw], &st[3 * hw..4 * hw]);
+        warp_planes(&src1[..c * hw], (c, h, w), f2, f3, &mut w1[..c * hw]);
+        let (a, b, mask) = (&w0, &w1, &st[4 * hw..5 * hw]);
         let mut out = take(c * hw);
-        let dst = SendPtr(out.as_mut_ptr());
-        let (s0, s1, st_ref) = (&src0, &src1, &st);
-        (0..h).into_par_iter().for_each(|i| {
-            let st = st_ref;
-            for j in 0..w {
-                let q = i * w + j;
-                let t0 = pixel_tap(i, j, st[q], st[hw + q], h, w);
-                let t1 = pixel_tap(i, j, st[2 * hw + q], st[3 * hw + q], h, w);
-                let m = 1.0 / (1.0 + (-st[4 * hw + q]).exp());
-                for ch in 0..c {
-                    let p = ch * hw;
-                    let v = t0.sample(&s0[p..p + hw]) * m + t1.sample(&s1[p..p + hw]) * (1.0 - m);
-                    // SAFETY: p + q < c·hw = out.len(); row i is written by this job only.
-                    unsafe { *dst.get().add(p + q) = v };
-                }
+        out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
+            let (ch, i) = (r / h, r % h);
+            let m = &mask[i * w..][..w];
+            let (p, q) = (&a[ch * hw + i * w..][..w], &b[ch * hw + i * w..][..w]);
+            for (((o, &m), &p), &q) in row.iter_mut().zip(m).zip(p).zip(q) {
+                let sg = 1.0 / (1.0 + (-m).exp());
+                *o = p * sg + q * (1.0 - sg);
             }
         });
         for v in [src0, src1, w0, w1, st] {
