@@ -240,7 +240,8 @@ pub(crate) fn warp_planes<T: WithDType>(
     warp_planes_at(img, dims, fx, fy, out, None)
 }
 
-/// [`warp_planes`] at the pixels of the given rows × columns only (both ascending, in range);
+/// [`warp_planes`] at the pixels of the given rows × columns only (both strictly ascending, in
+/// range);
 /// the rest of `out` is left as it was. For a consumer that samples the warped image sparsely
 /// (a downscaling resize reads 2 of every `s` rows and columns).
 pub(crate) fn warp_planes_at<T: WithDType>(
@@ -262,6 +263,7 @@ pub(crate) fn warp_planes_at<T: WithDType>(
         Some((r, k)) => {
             assert!(r.iter().all(|&i| i < h) && k.iter().all(|&j| j < w));
             assert!(r.windows(2).all(|p| p[0] < p[1]), "rows must ascend");
+            assert!(k.windows(2).all(|p| p[0] < p[1]), "columns must ascend");
             (r, k)
         }
         None => {
@@ -272,7 +274,8 @@ pub(crate) fn warp_planes_at<T: WithDType>(
     let dst = super::cpu::SendPtr(out.as_mut_ptr());
     let rows_per_job = ((1 << 13) / (cols.len() * c).max(1)).max(1);
     // f32 over whole rows: 8 pixels at a time with AVX2 gathers (same arithmetic, same result).
-    let simd = at.is_none() && T::DTYPE == candle_core::DType::F32 && avx2_ok() && hw < 1 << 31;
+    // (Ascending, in range and w of them: the columns are 0..w.)
+    let simd = cols.len() == w && T::DTYPE == candle_core::DType::F32 && avx2_ok() && hw < 1 << 31;
     rows.par_chunks(rows_per_job).for_each(|job| {
         for &i in job {
             let mut done = 0;
@@ -339,8 +342,14 @@ unsafe fn warp_row_avx2(
     let n8 = w / 8 * 8;
     let zero = _mm256_setzero_ps();
     let one = _mm256_set1_ps(1.0);
-    let (limx, limy) = (_mm256_set1_ps((w - 1) as f32), _mm256_set1_ps((h - 1) as f32));
-    let (wm1, hm1) = (_mm256_set1_epi32((w - 1) as i32), _mm256_set1_epi32((h - 1) as i32));
+    let (limx, limy) = (
+        _mm256_set1_ps((w - 1) as f32),
+        _mm256_set1_ps((h - 1) as f32),
+    );
+    let (wm1, hm1) = (
+        _mm256_set1_epi32((w - 1) as i32),
+        _mm256_set1_epi32((h - 1) as i32),
+    );
     let (one_i, wv) = (_mm256_set1_epi32(1), _mm256_set1_epi32(w as i32));
     let lane = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
     let row = _mm256_set1_ps(i as f32);
@@ -511,8 +520,11 @@ mod tests {
         let mut a = vec![0f32; c * hw];
         let mut b = vec![0f32; c * hw];
         warp_planes(&img, (c, h, w), &fx, &fy, &mut a);
-        let (rows, cols): (Vec<usize>, Vec<usize>) = ((0..h).collect(), (0..w).collect());
-        warp_planes_at(&img, (c, h, w), &fx, &fy, &mut b, Some((&rows, &cols)));
+        // One column at a time takes the scalar path.
+        let rows: Vec<usize> = (0..h).collect();
+        for j in 0..w {
+            warp_planes_at(&img, (c, h, w), &fx, &fy, &mut b, Some((&rows, &[j])));
+        }
         for (k, (x, y)) in a.iter().zip(&b).enumerate() {
             assert_eq!(x.to_bits(), y.to_bits(), "element {k}: {x} vs {y}");
         }
