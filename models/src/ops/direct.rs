@@ -14,8 +14,9 @@
 //! For stride `s` every tile row is stored as `s` phase planes (padded columns
 //! `ph, ph + s, ph + 2s, …`), so the taps of a strided convolution are contiguous loads as well.
 //!
-//! Only groups = 1, dilation = 1, stride 1..=2 and kernels larger than 1×1 take this path; the
-//! rest (and non-x86_64 targets, CPUs without AVX2/FMA, f64) stay on im2col + gemm.
+//! Only groups = 1, dilation = 1 and stride 1..=2 take this path (1×1 kernels included: 58–63
+//! GFLOP/s on 1×1 128→256 @64² against 35 for the pointwise gemm); the rest (and non-x86_64
+//! targets, CPUs without AVX2/FMA, f64) stay on im2col + gemm.
 
 use super::cpu::{map_index, threads, ConvGeom, SendPtr};
 use rayon::prelude::*;
@@ -58,7 +59,7 @@ pub(crate) fn usable(g: &ConvGeom) -> bool {
     g.groups == 1
         && g.dil == 1
         && (1..=2).contains(&g.stride)
-        && g.kh * g.kw > 1
+        && g.kh * g.kw > 0
         && g.n > 0
         && g.o > 0
         && g.c > 0
