@@ -8,7 +8,9 @@
 //!         models/weights/rife42.safetensors [SCALE [symmetric] [mirror]]
 //!
 //! `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time); `mirror`
-//! also averages the estimate on left-right mirrored frames (twice again).
+//! also averages the estimate on left-right mirrored frames (twice again). Consecutive jobs run
+//! two at a time (`WICK_RIFE_INFLIGHT=N` changes it), as `wick retime --jobs 2` does; the time
+//! printed per group is the wall time of the group.
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;

@@ -526,6 +526,13 @@ mod tests {
     use super::*;
     use crate::ops::{conv_transpose2d, ConvTranspose2dParams};
 
+    fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
+        let d = (a - b).and_then(|d| d.abs()).and_then(|d| d.flatten_all());
+        d.and_then(|d| d.max(0))
+            .and_then(|m| m.to_scalar::<f32>())
+            .unwrap()
+    }
+
     /// The fused CPU path (`IfNet::forward` on f32 CPU frames) against the tensor-op path, on a
     /// smooth moving pattern with an alpha channel, at flow scale 1 and 0.5.
     #[test]
@@ -554,16 +561,7 @@ mod tests {
         for (t, scale) in [(0.5, 1.0), (0.3, 0.5)] {
             let fast = net.forward(&a, &b, t, scale).unwrap();
             let slow = net.forward_tensors(&a, &b, t, scale).unwrap();
-            let err = (fast - slow)
-                .unwrap()
-                .abs()
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .max(0)
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let err = max_abs(&fast, &slow);
             println!("fast vs tensor path, t {t}, scale {scale}: max abs {err:.2e}");
             assert!(err < 1e-4, "t {t} scale {scale}: max abs {err}");
         }
@@ -591,15 +589,7 @@ mod tests {
         let want = conv_transpose2d(&x, &w, Some(&b), p).unwrap();
         let got = up.forward(&x).unwrap();
         assert_eq!(got.dims(), want.dims());
-        let err = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        let err = err.to_scalar::<f32>().unwrap();
+        let err = max_abs(&got, &want);
         assert!(err < 1e-4, "max abs {err}");
     }
 }
