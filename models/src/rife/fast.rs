@@ -2,16 +2,21 @@
 //! path, with the glue between the convolutions fused into a few passes over plain slices.
 //!
 //! Inference only (RIFE is not trained here), so activations stay in `Vec<f32>` and the
-//! convolutions run on the op layer's CPU kernels without a tensor round trip. What is fused:
-//! - each frame and its head features are warped together, one sampling-tap pass per flow;
+//! convolutions run on the op layer's CPU kernels without a tensor round trip. What is fused or
+//! skipped:
+//! - each frame and its head features are warped together, one sampling-tap pass per flow (AVX2
+//!   gathers over whole rows), and at the coarse blocks only at the pixels the block's input
+//!   resize reads;
 //! - a block's input is resized straight from its sources (no full-resolution concatenation,
 //!   the time channel is a constant, the flow's 1/s scaling is applied on the way);
 //! - a block's output transposed convolution (run as a 3×3 convolution with 4 output phases)
 //!   feeds one pass that applies both pixel shuffles, the bias, the bilinear upsampling to full
-//!   resolution, the flow scaling and the residual flow update;
+//!   resolution, the flow scaling and the residual flow update; the last block computes only the
+//!   flow and mask channels (its features are never read);
 //! - `beta` of each residual conv is folded into its weights, and the residual add and
 //!   LeakyReLU run inside the convolution's row loop (as does every LeakyReLU);
-//! - the final sigmoid mask blend is one pass.
+//! - packed conv weights are kept per conv, activations come from and go back to the op layer's
+//!   buffer pool (no fresh pages per frame).
 //!
 //! `tests::fast_path_matches_tensor_path` checks it against the tensor path.
 
