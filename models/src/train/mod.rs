@@ -514,6 +514,23 @@ impl Trainer {
             ));
         }
         // Validate everything before changing anything.
+        self.check_tensors(&t, path, "checkpoint")?;
+        for (i, o) in self.opts.iter_mut().enumerate() {
+            o.load_state(&t, &format!("opt.{i}.")).map_err(wrap)?;
+        }
+        self.params.set_from(&t, "").map_err(wrap)?;
+        self.step = step;
+        Ok(())
+    }
+
+    /// Checks that `t` (read from `path`, described as `what` in errors) holds every trainable
+    /// tensor with this network's shape.
+    fn check_tensors(
+        &self,
+        t: &std::collections::HashMap<String, Tensor>,
+        path: &Path,
+        what: &str,
+    ) -> std::result::Result<(), ModelError> {
         for (name, v) in self.params.vars() {
             match t.get(name) {
                 Some(x) if x.dims() == v.dims() => {}
@@ -530,16 +547,11 @@ impl Trainer {
                 None => {
                     return Err(ModelError::weights(
                         path,
-                        format!("checkpoint has no tensor '{name}'"),
+                        format!("{what}: no tensor '{name}'"),
                     ))
                 }
             }
         }
-        for (i, o) in self.opts.iter_mut().enumerate() {
-            o.load_state(&t, &format!("opt.{i}.")).map_err(wrap)?;
-        }
-        self.params.set_from(&t, "").map_err(wrap)?;
-        self.step = step;
         Ok(())
     }
 
@@ -558,27 +570,7 @@ impl Trainer {
                 ),
             ));
         }
-        for (name, v) in self.params.vars() {
-            match t.get(name) {
-                Some(x) if x.dims() == v.dims() => {}
-                Some(x) => {
-                    return Err(ModelError::weights(
-                        path,
-                        format!(
-                            "tensor '{name}' has shape {:?}, expected {:?}",
-                            x.dims(),
-                            v.dims()
-                        ),
-                    ))
-                }
-                None => {
-                    return Err(ModelError::weights(
-                        path,
-                        format!("initial weights have no tensor '{name}'"),
-                    ))
-                }
-            }
-        }
+        self.check_tensors(&t, path, "initial weights")?;
         self.params
             .set_from(&t, "")
             .map_err(|e| ModelError::weights(path, e.to_string()))
