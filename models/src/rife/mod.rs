@@ -313,10 +313,16 @@ impl IfNet {
         match &self.fast {
             Some(f) if cpu_f32(img0) && cpu_f32(img1) && img0.dims() == img1.dims() => {
                 let (n, c, h, w) = img0.dims4()?;
-                let (a, b) = (
-                    img0.flatten_all()?.to_vec1::<f32>()?,
-                    img1.flatten_all()?.to_vec1::<f32>()?,
-                );
+                // Borrow the frames' CPU storage (no copy when they are contiguous).
+                let (img0, img1) = (img0.contiguous()?, img1.contiguous()?);
+                let (s0, l0) = img0.storage_and_layout();
+                let (s1, l1) = img1.storage_and_layout();
+                let (candle_core::Storage::Cpu(c0), candle_core::Storage::Cpu(c1)) = (&*s0, &*s1)
+                else {
+                    candle_core::bail!("IfNet: CPU frames expected");
+                };
+                let a = ops::cpu::slice::<f32>(c0, l0, "img0")?;
+                let b = ops::cpu::slice::<f32>(c1, l1, "img1")?;
                 let per = c * h * w;
                 let mut out = Vec::with_capacity(n * per);
                 for i in 0..n {
