@@ -243,7 +243,8 @@ pub fn retime(
             if let Some(what) = cut {
                 if k == 1 {
                     let (fa, fb) = (frames[i - 1], frames[i]);
-                    let msg = format!("wick: scene cut between input frames {fa} and {fb} ({what})");
+                    let msg =
+                        format!("wick: scene cut between input frames {fa} and {fb} ({what})");
                     if args.progress_bar {
                         bar.println(msg);
                     } else {
@@ -301,7 +302,11 @@ pub fn retime(
     eprintln!(
         "wick: {} scene cut(s) found{}{}",
         cuts.len(),
-        if cuts.is_empty() { "" } else { " between input frames " },
+        if cuts.is_empty() {
+            ""
+        } else {
+            " between input frames "
+        },
         list.join(", ")
     );
     bar.finish_with_message(format!(

@@ -535,8 +535,20 @@ pub(super) fn compose_agreeing(
     let hw = h * w;
     let mut w0 = take(c * hw);
     let mut w1 = take(c * hw);
-    warp_planes(&img0[..c * hw], (c, h, w), &flow[..hw], &flow[hw..2 * hw], &mut w0);
-    warp_planes(&img1[..c * hw], (c, h, w), &flow[2 * hw..3 * hw], &flow[3 * hw..4 * hw], &mut w1);
+    warp_planes(
+        &img0[..c * hw],
+        (c, h, w),
+        &flow[..hw],
+        &flow[hw..2 * hw],
+        &mut w0,
+    );
+    warp_planes(
+        &img1[..c * hw],
+        (c, h, w),
+        &flow[2 * hw..3 * hw],
+        &flow[3 * hw..4 * hw],
+        &mut w1,
+    );
     // Weight of warped img0 per pixel.
     let mut wt = take(hw);
     wt.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
@@ -550,7 +562,10 @@ pub(super) fn compose_agreeing(
         d.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
             for (j, o) in row.iter_mut().enumerate() {
                 let k = i * w + j;
-                *o = (0..3).map(|ch| (w0[ch * hw + k] - w1[ch * hw + k]).abs()).sum::<f32>() / 3.0;
+                *o = (0..3)
+                    .map(|ch| (w0[ch * hw + k] - w1[ch * hw + k]).abs())
+                    .sum::<f32>()
+                    / 3.0;
             }
         });
         let r = (AGREE_WINDOW / 2) as isize;

@@ -357,7 +357,13 @@ impl IfNet {
     }
 
     /// [`IfNet::estimate_aligned`] written with tensor ops.
-    fn estimate_tensors(&self, img0: &Tensor, img1: &Tensor, t: f64, scale: f64) -> Result<Estimate> {
+    fn estimate_tensors(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+    ) -> Result<Estimate> {
         let (n, _, h, w) = img0.dims4()?;
         let rgb0 = img0.narrow(1, 0, 3)?;
         let rgb1 = img1.narrow(1, 0, 3)?;
@@ -378,10 +384,8 @@ impl IfNet {
                     let fl1 = prev.flow.narrow(1, 2, 2)?;
                     let wf0 = backward_warp(&f0, &fl0)?;
                     let wf1 = backward_warp(&f1, &fl1)?;
-                    let x = Tensor::cat(
-                        &[&wi0, &wi1, &wf0, &wf1, &time, &prev.mask, &prev.feat],
-                        1,
-                    )?;
+                    let x =
+                        Tensor::cat(&[&wi0, &wi1, &wf0, &wf1, &time, &prev.mask, &prev.feat], 1)?;
                     let d = block.forward(&x, Some(&prev.flow), s)?;
                     BlockOut {
                         flow: (&prev.flow + d.flow)?,
@@ -426,9 +430,16 @@ impl IfNet {
                 let a = ops::cpu::slice::<f32>(c0, l0, "img0")?;
                 let b = ops::cpu::slice::<f32>(c1, l1, "img1")?;
                 let (per, hw) = (c * h * w, h * w);
-                let (mut flow, mut mask) = (Vec::with_capacity(n * 4 * hw), Vec::with_capacity(n * hw));
+                let (mut flow, mut mask) =
+                    (Vec::with_capacity(n * 4 * hw), Vec::with_capacity(n * hw));
                 for i in 0..n {
-                    let st = f.estimate(&a[i * per..][..per], &b[i * per..][..per], (c, h, w), t, scale);
+                    let st = f.estimate(
+                        &a[i * per..][..per],
+                        &b[i * per..][..per],
+                        (c, h, w),
+                        t,
+                        scale,
+                    );
                     flow.extend_from_slice(&st[..4 * hw]);
                     mask.extend_from_slice(&st[4 * hw..5 * hw]);
                     ops::buffers::give(st);
@@ -561,6 +572,7 @@ impl IfNet {
     /// [`IfNet::interpolate`] or [`IfNet::interpolate_symmetric`], and with `mirror` also run on
     /// the left-right mirrored frames (mirrored back) and averaged with it: a test-time ensemble
     /// at twice the cost again. `tolerance` as in [`IfNet::interpolate_fused`].
+    #[allow(clippy::too_many_arguments)]
     pub fn interpolate_ensemble(
         &self,
         img0: &Tensor,
@@ -717,6 +729,43 @@ mod tests {
             println!("fast vs tensor path, t {t}, scale {scale}: max abs {err:.2e}");
             assert!(err < 1e-4, "t {t} scale {scale}: max abs {err}");
         }
+    }
+
+    /// The agreement composition: tolerance 0 is RIFE's composition exactly; a frame with itself
+    /// comes back (identity); on a moving pattern it stays close to RIFE's (the warps agree, so
+    /// only the mask moves toward the time weights).
+    #[test]
+    fn fused_composition() {
+        let dev = Device::Cpu;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/rife42.safetensors");
+        let net = IfNet::load(&path, &dev).unwrap();
+        let (h, w) = (72usize, 100usize);
+        let frame = |shift: f32| {
+            let v: Vec<f32> = (0..3 * h * w)
+                .map(|k| {
+                    let (c, i, j) = (k / (h * w), (k / w) % h, k % w);
+                    let x = j as f32 + shift;
+                    0.5 + 0.4 * ((x * 0.11 + c as f32).sin() * (i as f32 * 0.09).cos())
+                })
+                .collect();
+            Tensor::from_vec(v, (1, 3, h, w), &dev).unwrap()
+        };
+        let (a, b) = (frame(0.0), frame(3.0));
+        let rife = net.interpolate(&a, &b, 0.4, 1.0).unwrap();
+        let zero = net.interpolate_fused(&a, &b, 0.4, 1.0, 0.0).unwrap();
+        assert_eq!(max_abs(&rife, &zero), 0.0);
+        let fused = net
+            .interpolate_fused(&a, &b, 0.4, 1.0, DEFAULT_TOLERANCE)
+            .unwrap();
+        let d = max_abs(&rife, &fused);
+        println!("fused vs RIFE composition on a moving pattern: max abs {d:.2e}");
+        assert!(d > 0.0 && d < 0.05, "{d}");
+        let same = net
+            .interpolate_fused(&a, &a, 0.4, 1.0, DEFAULT_TOLERANCE)
+            .unwrap();
+        let e = max_abs(&same, &a);
+        println!("a frame with itself: max abs {e:.2e}");
+        assert!(e < 4e-3, "{e}"); // about 1/255: the flow of a frame with itself is ~0, not 0
     }
 
     #[test]

@@ -99,7 +99,11 @@ fn planar(img: &Image) -> Vec<f32> {
 }
 
 fn to_tensor(planar: Vec<f32>, img: &Image, dev: &Device) -> Result<Tensor, NodeError> {
-    Ok(Tensor::from_vec(planar, (1, 4, img.height, img.width), dev)?)
+    Ok(Tensor::from_vec(
+        planar,
+        (1, 4, img.height, img.width),
+        dev,
+    )?)
 }
 
 impl Node for Interpolate {
@@ -262,5 +266,76 @@ mod tests {
         let small = square(80, 64, 8, 1.0);
         let e = node.process(&mut ctx, &params, &[Some(a), Some(small)], &mut out);
         assert!(matches!(e, Err(NodeError::BadArgument(_))));
+    }
+
+    /// A pair across a scene cut is never morphed: held (the nearer frame) or dissolved, per
+    /// the `cuts` param; `off` interpolates anyway.
+    #[test]
+    fn scene_cut_is_held_or_dissolved() {
+        let (w, h) = (96, 64);
+        let a = square(w, h, 16, 1.0);
+        let mut b = Image::new(w, h).unwrap();
+        for (i, px) in b.data.chunks_exact_mut(4).enumerate() {
+            let (x, y) = ((i % w) as f32, (i / w) as f32);
+            let v = 0.5 + 0.45 * ((x * 0.7).sin() * (y * 0.5).cos());
+            px.copy_from_slice(&[0.1, v, 1.0 - v, 1.0]);
+        }
+        let mut node = Interpolate::default();
+        let mut run = |cuts: &str, t: f64| {
+            let mut params = Params::new(&describe().params);
+            params
+                .set("device", crate::node::Value::Str("cpu".into()))
+                .unwrap();
+            params
+                .set("cuts", crate::node::Value::Str(cuts.into()))
+                .unwrap();
+            params.set("t", crate::node::Value::Float(t)).unwrap();
+            let mut out = vec![Image::new(w, h).unwrap()];
+            let mut said = String::new();
+            let mut cb = |_f: f64, m: &str| {
+                said = m.to_string();
+                false
+            };
+            {
+                let mut ctx = ProcessCtx::new(0.0, 0, Some(&mut cb));
+                node.process(
+                    &mut ctx,
+                    &params,
+                    &[Some(a.clone()), Some(b.clone())],
+                    &mut out,
+                )
+                .unwrap();
+            }
+            (out.remove(0), said)
+        };
+        let diff = |x: &Image, y: &Image| {
+            x.data
+                .iter()
+                .zip(&y.data)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0f32, f32::max)
+        };
+        let (held_a, said) = run("hold", 0.3);
+        assert!(said.starts_with("cut: "), "{said}");
+        assert!(diff(&held_a, &a) < 1e-6);
+        let (held_b, _) = run("hold", 0.5);
+        assert!(diff(&held_b, &b) < 1e-6);
+        let (mix, _) = run("dissolve", 0.25);
+        let want: Vec<f32> = a
+            .data
+            .iter()
+            .zip(&b.data)
+            .map(|(p, q)| 0.75 * p + 0.25 * q)
+            .collect();
+        let e = mix
+            .data
+            .iter()
+            .zip(&want)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0f32, f32::max);
+        assert!(e < 1e-5, "{e}");
+        let (morph, said) = run("off", 0.3);
+        assert!(said.is_empty(), "{said}");
+        assert!(diff(&morph, &a) > 0.05 && diff(&morph, &b) > 0.05);
     }
 }
