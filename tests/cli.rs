@@ -386,6 +386,43 @@ fn retime_doubles_a_sequence() {
     }
 }
 
+/// A scene cut inside the sequence is held, not morphed, and `wick retime` reports it.
+#[test]
+fn retime_holds_and_reports_a_scene_cut() {
+    let d = scratch("retime-cut");
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    let (w, h) = (64u32, 48u32);
+    for f in 1..=3u32 {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            let (x, y) = (x as f32, y as f32);
+            let v = if f < 3 {
+                0.5 + 0.4 * ((x + 2.0 * f as f32) * 0.15).sin() * (y * 0.1).cos()
+            } else {
+                0.5 + 0.45 * (x * 0.7).sin() * (y * 0.5).cos()
+            };
+            let b = |v: f32| (v.clamp(0.0, 1.0) * 255.0) as u8;
+            if f < 3 {
+                image::Rgb([b(v), b(v * 0.8), 60])
+            } else {
+                image::Rgb([20, b(v), b(1.0 - v)])
+            }
+        });
+        img.save(d.join(format!("in/c.{f:04}.png"))).unwrap();
+    }
+    let s = ok(wick()
+        .arg("retime")
+        .arg(d.join("in/c.%04d.png"))
+        .args(["--factor", "2", "--out"])
+        .arg(d.join("out/c.%04d.png")));
+    println!("{s}");
+    assert!(s.contains("scene cut between input frames 2 and 3"), "{s}");
+    assert!(s.contains("1 scene cut(s) found"), "{s}");
+    // The in-between at t = 0.5 across the cut holds the later frame (exactly, 8-bit).
+    let held = image::open(d.join("out/c.0004.png")).unwrap().to_rgb8();
+    let later = image::open(d.join("in/c.0003.png")).unwrap().to_rgb8();
+    assert_eq!(held.as_raw(), later.as_raw());
+}
+
 #[test]
 fn render_feeds_interpolate_the_next_frame() {
     let d = scratch("frames-needed");

@@ -5,6 +5,10 @@
 //! (the i-th found, from 0) becomes output frame `first + i·N`, so M inputs give (M−1)·N + 1
 //! outputs. Originals are copied through unchanged; every file is written atomically.
 //! `####` patterns work too (they are read as `%04d`).
+//!
+//! Scene cuts: `wick.interpolate` detects a pair on two sides of a cut and holds or dissolves
+//! instead of morphing (its `cuts` and `cut_threshold` params); retime prints each cut it was
+//! told of (the node's `cut:` progress message) and the list at the end.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -205,6 +209,8 @@ pub fn retime(
         write_atomic(dst, &bytes)
     };
     let start = Instant::now();
+    // Pairs the node found to be scene cuts (it says so through its progress message).
+    let cuts: Mutex<Vec<(i64, i64, String)>> = Mutex::new(Vec::new());
     // Pair i (frames i−1, i) is the job; workers take the next job until none is left or one
     // failed (the first error is returned; files already written are complete).
     let next = AtomicUsize::new(1);
@@ -226,8 +232,29 @@ pub fn retime(
             inst.set_param_text("t", &format!("{t}"))?;
             let dst = outp.path(base + k);
             let mut outs = vec![output_frame(&dst, Depth::of(&a), a.width, a.height)?];
-            let mut cb = |_f: f64, _m: &str| cancel();
+            let mut cut: Option<String> = None;
+            let mut cb = |_f: f64, m: &str| {
+                if let Some(rest) = m.strip_prefix("cut: ") {
+                    cut = Some(rest.to_string());
+                }
+                cancel()
+            };
             inst.process(t, base + k, &[Some(&a), Some(&b)], &mut outs, Some(&mut cb))?;
+            if let Some(what) = cut {
+                if k == 1 {
+                    let (fa, fb) = (frames[i - 1], frames[i]);
+                    let msg =
+                        format!("wick: scene cut between input frames {fa} and {fb} ({what})");
+                    if args.progress_bar {
+                        bar.println(msg);
+                    } else {
+                        eprintln!("{msg}");
+                    }
+                    if let Ok(mut c) = cuts.lock() {
+                        c.push((fa, fb, what));
+                    }
+                }
+            }
             save_image(&outs[0], &dst)?;
             if !args.progress_bar {
                 eprintln!("wick: retime t={t:.3} -> {}", dst.display());
@@ -269,6 +296,19 @@ pub fn retime(
     let a_path = inp.path(frames[frames.len() - 1]);
     let last = first + (frames.len() as i64 - 1) * n;
     write_original(&a_path, &outp.path(last))?;
+    let mut cuts = cuts.into_inner().unwrap_or_else(|p| p.into_inner());
+    cuts.sort();
+    let list: Vec<String> = cuts.iter().map(|(a, b, _)| format!("{a}|{b}")).collect();
+    eprintln!(
+        "wick: {} scene cut(s) found{}{}",
+        cuts.len(),
+        if cuts.is_empty() {
+            ""
+        } else {
+            " between input frames "
+        },
+        list.join(", ")
+    );
     bar.finish_with_message(format!(
         "{} frames in -> {} frames out in {:.1} s",
         frames.len(),

@@ -7,7 +7,9 @@
 //!     echo "a.ppm b.ppm 0.5 mid.ppm" | cargo run -p wick-models --example rife_interp -- \
 //!         models/weights/rife42.safetensors [SCALE [symmetric] [mirror]]
 //!
-//! `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time); `mirror`
+//! `tol=X` sets the composition's agreement tolerance (`IfNet::interpolate_fused`, default
+//! `DEFAULT_TOLERANCE`; 0 = RIFE's own composition); `dump=DIR` also writes each job's raw
+//! estimate. `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time); `mirror`
 //! also averages the estimate on left-right mirrored frames (twice again). Consecutive jobs run
 //! two at a time (`WICK_RIFE_INFLIGHT=N` changes it), as `wick retime --jobs 2` does; the time
 //! printed per group is the wall time of the group.
@@ -87,6 +89,21 @@ fn main() -> Res<()> {
     let scale: f64 = args.get(1).map(|s| s.parse()).transpose()?.unwrap_or(1.0);
     let symmetric = args.iter().skip(2).any(|s| s == "symmetric");
     let mirror = args.iter().skip(2).any(|s| s == "mirror");
+    // `dump=DIR`: also write each job's raw estimate (flow 4 planes + mask logit, f32 LE,
+    // [5, h, w]) to DIR/<OUT file name>.est, for analysis scripts.
+    // `tol=X`: the composition's agreement tolerance (IfNet::interpolate_fused; 0 = RIFE's).
+    let tol: f32 = args
+        .iter()
+        .skip(2)
+        .find_map(|s| s.strip_prefix("tol="))
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(wick_models::rife::DEFAULT_TOLERANCE);
+    let dump = args
+        .iter()
+        .skip(2)
+        .find_map(|s| s.strip_prefix("dump="))
+        .map(std::path::PathBuf::from);
     let net = IfNet::load(Path::new(weights), &Device::Cpu)?;
     let jobs: Vec<String> = std::io::stdin()
         .lock()
@@ -120,7 +137,7 @@ fn main() -> Res<()> {
                 .par_iter()
                 .map(|(a, b, t, _)| -> Result<Vec<f32>, String> {
                     let out = net
-                        .interpolate_ensemble(a, b, *t, scale, symmetric, mirror)
+                        .interpolate_ensemble(a, b, *t, scale, symmetric, mirror, tol)
                         .map_err(|e| e.to_string())?;
                     // Force the computation before timing.
                     out.flatten_all()
@@ -140,9 +157,22 @@ fn main() -> Res<()> {
             )?;
         }
         eprintln!("{} frames: {:.0} ms", group.len(), s * 1e3);
+        if let Some(dir) = &dump {
+            for (a, b, t, out) in &inputs {
+                let e = net.estimate(a, b, *t, scale)?;
+                let v = Tensor::cat(&[&e.flow, &e.mask], 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let name = Path::new(out).file_name().ok_or("bad OUT")?;
+                let mut p = dir.join(name).into_os_string();
+                p.push(".est");
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                std::fs::write(p, bytes)?;
+            }
+        }
     }
     println!(
-        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric}, mirror {mirror})"
+        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric}, mirror {mirror}, tol {tol})"
     );
     Ok(())
 }

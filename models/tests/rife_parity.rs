@@ -196,10 +196,10 @@ fn mirror_ensemble_is_left_right_equivariant() {
             .unwrap()
     };
     let y = net
-        .interpolate_ensemble(&a, &b, 0.5, 1.0, false, true)
+        .interpolate_ensemble(&a, &b, 0.5, 1.0, false, true, 0.0)
         .unwrap();
     let ym = net
-        .interpolate_ensemble(&flip(&a), &flip(&b), 0.5, 1.0, false, true)
+        .interpolate_ensemble(&flip(&a), &flip(&b), 0.5, 1.0, false, true, 0.0)
         .unwrap();
     let d = max_abs(&flip(&ym), &y);
     let plain = net.interpolate(&a, &b, 0.5, 1.0).unwrap();
