@@ -27,8 +27,13 @@ fn strip_comments(src: &str) -> String {
     loop {
         let block = rest.find("/*");
         let line = rest.find("//");
+        // A block comment first (or alone), else a line comment, else no comment left.
+        let block_first = match (block, line) {
+            (Some(b), Some(l)) => b < l,
+            (b, _) => b.is_some(),
+        };
         match (block, line) {
-            (Some(b), l) if l.map_or(true, |l| b < l) => {
+            (Some(b), _) if block_first => {
                 out.push_str(&rest[..b]);
                 let end = rest[b + 2..].find("*/").expect("unterminated comment") + b + 4;
                 out.push(' ');
