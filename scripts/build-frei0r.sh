@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # The same package set as the tests and build-ofx.sh (plus the frei0r crates), so they share one
 # build of the dependencies.
-cargo build --release -p wick-plugin -p wick-host-sdk -p wick-frei0r-style -p wick-frei0r-generate -p wick-frei0r-interpolate
+cargo build --release -p wick-plugin -p wick-cli -p wick-frei0r-style -p wick-frei0r-generate -p wick-frei0r-interpolate
 ./target/release/wick frei0r --out target/frei0r

@@ -29,7 +29,7 @@ esac
 # The same package set the tests build (src/lib.rs), so both share one build of the
 # dependencies (a different set changes feature unification and rebuilds Candle); it also
 # builds the `wick` test host.
-packages=(-p wick-plugin -p wick-host-sdk)
+packages=(-p wick-plugin -p wick-cli)
 if [ "$profile" = release ]; then
     cargo build --release "${packages[@]}" ${cargo_args[@]+"${cargo_args[@]}"}
 else

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-cargo build --release -p wick-plugin -p wick-host-sdk
+cargo build --release -p wick-plugin -p wick-cli
 target/release/wick render examples/cppn-short.toml "$@"
 if command -v ffmpeg >/dev/null 2>&1; then
   ffmpeg -loglevel error -y -framerate 24 -i out/cppn-short/cppn.%04d.png -pix_fmt yuv420p out/cppn-short.mp4 \

@@ -36,7 +36,7 @@ pub fn artifacts() -> &'static Artifacts {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.current_dir(repo_root())
-            .args(["build", "-p", "wick-plugin", "-p", "wick-host-sdk"]);
+            .args(["build", "-p", "wick-plugin", "-p", "wick-cli"]);
         if release {
             cmd.arg("--release");
         }
@@ -90,7 +90,7 @@ pub fn frei0r_dir() -> &'static Path {
             "-p",
             "wick-plugin",
             "-p",
-            "wick-host-sdk",
+            "wick-cli",
             "-p",
             "wick-frei0r-style",
             "-p",

@@ -248,7 +248,7 @@ fn cancel_via_progress_keeps_checkpoint_and_resume_equals_uninterrupted() {
     );
     // With a frame on the `preview` input, the finished run's output is the model applied to it:
     // the same pixels wick.style-transfer gives with the written model.
-    let src = wick_host_sdk::validate::test_frame(64, 32);
+    let src = wick_cli::validate::test_frame(64, 32);
     let mut inst = plugin.instance("wick.train").unwrap();
     for (k, v) in sdk_params(&a) {
         inst.set_param(k, &v).unwrap();

@@ -39,7 +39,8 @@ impl Depth {
     }
 }
 
-pub(crate) fn io_err(path: &Path, msg: impl std::fmt::Display) -> HostError {
+/// A [`HostError::Io`] for `path`.
+pub fn io_err(path: &Path, msg: impl std::fmt::Display) -> HostError {
     HostError::Io {
         path: path.to_path_buf(),
         msg: msg.to_string(),

@@ -1,5 +1,6 @@
-//! Wick host SDK: a safe Rust loader for the Wick plugin (C ABI v1, `include/wick.h`), on
-//! `libloading`, plus frame I/O through `image`. The `wick` test host is built on it.
+//! Wick host SDK: a safe Rust loader for the Wick plugin (C ABI v1, `include/wick.h`, declared
+//! in the `wick-abi` crate and re-exported as [`ffi`]), on `libloading`, plus frame I/O through
+//! `image`. It is what a host links; the `wick` command line (crate `wick-cli`) is built on it.
 //!
 //! ```no_run
 //! use wick_host_sdk::{Plugin, Frame, ParamValue};
@@ -14,13 +15,7 @@
 #![allow(non_camel_case_types)]
 
 pub mod ffi;
-pub mod frei0r;
-pub mod graph;
 pub mod io;
-pub mod retime;
-pub mod sheet;
-pub mod train;
-pub mod validate;
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! touching memory, and returns a status with a readable message.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use once_cell::sync::Lazy;
@@ -14,139 +14,15 @@ use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType};
 use crate::node::{NodeError, ParamKind, Params, ProcessCtx, ThreadSafety, Value};
 use crate::nodes::{self, NodeEntry};
 
-pub const ABI_MAJOR: u32 = 1;
-pub const ABI_MINOR: u32 = 0;
+// The C declarations (wick.h), shared with the host SDK and checked against the header.
+use wick_abi::*;
 
-// Status codes (wick.h).
-pub const WICK_OK: i32 = 0;
-pub const WICK_ERR_BAD_ARGUMENT: i32 = 1;
-pub const WICK_ERR_UNSUPPORTED_FORMAT: i32 = 2;
-pub const WICK_ERR_OUT_OF_MEMORY: i32 = 3;
-pub const WICK_ERR_CANCELLED: i32 = 4;
-pub const WICK_ERR_MODEL: i32 = 5;
-pub const WICK_ERR_INTERNAL: i32 = 6;
-pub const WICK_ERR_UNKNOWN_NODE: i32 = 7;
-pub const WICK_ERR_UNKNOWN_PARAM: i32 = 8;
-pub const WICK_ERR_INCOMPATIBLE_VERSION: i32 = 9;
-pub const WICK_ERR_DEVICE: i32 = 10;
-
-// Param types (wick.h).
-pub const WICK_PARAM_FLOAT: i32 = 0;
-pub const WICK_PARAM_INT: i32 = 1;
-pub const WICK_PARAM_BOOL: i32 = 2;
-pub const WICK_PARAM_ENUM: i32 = 3;
-pub const WICK_PARAM_STRING: i32 = 4;
-pub const WICK_PARAM_PATH: i32 = 5;
-pub const WICK_PARAM_COLOR: i32 = 6;
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct WickFrame {
-    pub data: *mut c_void,
-    pub data_len: u64,
-    pub width: u32,
-    pub height: u32,
-    pub row_stride: i64,
-    pub sample_type: i32,
-    pub channels: i32,
-    pub alpha: i32,
-    pub color_space: i32,
-}
-
-#[repr(C)]
-pub struct WickParamDescriptor {
-    pub name: *const c_char,
-    pub label: *const c_char,
-    pub help: *const c_char,
-    pub ty: i32,
-    pub default_number: f64,
-    pub default_string: *const c_char,
-    pub default_color: [f64; 4],
-    pub min: f64,
-    pub max: f64,
-    pub choice_count: u32,
-    pub choices: *const *const c_char,
-    pub flags: u32,
-}
-
-#[repr(C)]
-pub struct WickPortDescriptor {
-    pub name: *const c_char,
-    pub help: *const c_char,
-    pub optional: u32,
-    pub frame_offset: i32,
-}
-
-#[repr(C)]
-pub struct WickNodeDescriptor {
-    pub id: *const c_char,
-    pub label: *const c_char,
-    pub category: *const c_char,
-    pub help: *const c_char,
-    pub input_count: u32,
-    pub inputs: *const WickPortDescriptor,
-    pub output_count: u32,
-    pub outputs: *const WickPortDescriptor,
-    pub param_count: u32,
-    pub params: *const WickParamDescriptor,
-    pub thread_safety: i32,
-    pub flags: u32,
-}
-
-#[repr(C)]
-pub struct WickValue {
-    pub ty: i32,
-    pub number: f64,
-    pub integer: i64,
-    pub string: *const c_char,
-    pub color: [f64; 4],
-}
-
-pub type ProgressFn = Option<unsafe extern "C" fn(*mut c_void, f64, *const c_char) -> i32>;
-
-#[repr(C)]
-pub struct WickProcessArgs {
-    pub time: f64,
-    pub frame: i64,
-    pub input_count: u32,
-    pub inputs: *const WickFrame,
-    pub output_count: u32,
-    pub outputs: *const WickFrame,
-    pub progress: ProgressFn,
-    pub user_data: *mut c_void,
-}
-
-#[repr(C)]
-pub struct WickApi {
-    pub abi_major: u32,
-    pub abi_minor: u32,
-    pub node_count: extern "C" fn() -> u32,
-    pub node_descriptor: extern "C" fn(u32, *mut *const WickNodeDescriptor) -> i32,
-    pub instance_create: extern "C" fn(*const c_char, *mut *mut Instance) -> i32,
-    pub instance_destroy: extern "C" fn(*mut Instance),
-    pub param_set: extern "C" fn(*mut Instance, *const c_char, *const WickValue) -> i32,
-    pub param_get: extern "C" fn(*mut Instance, *const c_char, *mut WickValue) -> i32,
-    pub process: extern "C" fn(*mut Instance, *const WickProcessArgs) -> i32,
-    pub instance_last_error: extern "C" fn(*const Instance) -> *const c_char,
-    pub last_error: extern "C" fn() -> *const c_char,
-}
-
-#[repr(C)]
-pub struct WickPluginEntry {
-    pub abi_major: u32,
-    pub abi_minor: u32,
-    pub plugin_name: *const c_char,
-    pub plugin_version: *const c_char,
-    pub get_api: extern "C" fn(u32, *mut *const WickApi) -> i32,
-    pub last_error: extern "C" fn() -> *const c_char,
-}
-
-// SAFETY: the entry only holds pointers to static, immutable data and functions.
-unsafe impl Sync for WickPluginEntry {}
+pub const ABI_MAJOR: u32 = WICK_ABI_VERSION_MAJOR;
+pub const ABI_MINOR: u32 = WICK_ABI_VERSION_MINOR;
 
 /// The one exported symbol.
 #[no_mangle]
-pub static wick_entry: WickPluginEntry = WickPluginEntry {
+pub static wick_entry: wick_plugin_entry = wick_plugin_entry {
     abi_major: ABI_MAJOR,
     abi_minor: ABI_MINOR,
     plugin_name: c"Wick".as_ptr(),
@@ -155,7 +31,7 @@ pub static wick_entry: WickPluginEntry = WickPluginEntry {
     last_error,
 };
 
-static API: WickApi = WickApi {
+static API: wick_api = wick_api {
     abi_major: ABI_MAJOR,
     abi_minor: ABI_MINOR,
     node_count,
@@ -233,11 +109,11 @@ unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, NodeError> 
 // ---------------------------------------------------------------------------------------------
 
 struct CDesc {
-    desc: WickNodeDescriptor,
+    desc: wick_node_descriptor,
     _strings: Vec<CString>,
-    _inputs: Vec<WickPortDescriptor>,
-    _outputs: Vec<WickPortDescriptor>,
-    _params: Vec<WickParamDescriptor>,
+    _inputs: Vec<wick_port_descriptor>,
+    _outputs: Vec<wick_port_descriptor>,
+    _params: Vec<wick_param_descriptor>,
     _choices: Vec<Vec<*const c_char>>,
 }
 
@@ -256,7 +132,7 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
     };
     let ports = |ps: &[crate::node::PortDesc], s: &mut dyn FnMut(&str) -> *const c_char| {
         ps.iter()
-            .map(|p| WickPortDescriptor {
+            .map(|p| wick_port_descriptor {
                 name: s(p.name),
                 help: s(p.help),
                 optional: p.optional as u32,
@@ -269,11 +145,11 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
     let mut choices_store = Vec::new();
     let mut params = Vec::new();
     for p in &d.params {
-        let mut cp = WickParamDescriptor {
+        let mut cp = wick_param_descriptor {
             name: s(p.name),
             label: s(p.label),
             help: s(p.help),
-            ty: 0,
+            type_: 0,
             default_number: 0.0,
             default_string: s(""),
             default_color: [0.0; 4],
@@ -285,19 +161,19 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
         };
         match &p.kind {
             ParamKind::Float { min, max, default } => {
-                (cp.ty, cp.min, cp.max, cp.default_number) =
+                (cp.type_, cp.min, cp.max, cp.default_number) =
                     (WICK_PARAM_FLOAT, *min, *max, *default)
             }
             ParamKind::Int { min, max, default } => {
-                (cp.ty, cp.min, cp.max, cp.default_number) =
+                (cp.type_, cp.min, cp.max, cp.default_number) =
                     (WICK_PARAM_INT, *min as f64, *max as f64, *default as f64)
             }
             ParamKind::Bool { default } => {
-                (cp.ty, cp.min, cp.max, cp.default_number) =
+                (cp.type_, cp.min, cp.max, cp.default_number) =
                     (WICK_PARAM_BOOL, 0.0, 1.0, *default as u8 as f64)
             }
             ParamKind::Enum { choices, default } => {
-                cp.ty = WICK_PARAM_ENUM;
+                cp.type_ = WICK_PARAM_ENUM;
                 cp.default_string = s(default);
                 let v: Vec<*const c_char> = choices.iter().map(|c| s(c)).collect();
                 cp.choice_count = v.len() as u32;
@@ -305,13 +181,13 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
                 choices_store.push(v);
             }
             ParamKind::Str { default } => {
-                (cp.ty, cp.default_string) = (WICK_PARAM_STRING, s(default))
+                (cp.type_, cp.default_string) = (WICK_PARAM_STRING, s(default))
             }
             ParamKind::Path { default } => {
-                (cp.ty, cp.default_string) = (WICK_PARAM_PATH, s(default))
+                (cp.type_, cp.default_string) = (WICK_PARAM_PATH, s(default))
             }
             ParamKind::Color { default } => {
-                (cp.ty, cp.default_color) = (WICK_PARAM_COLOR, *default)
+                (cp.type_, cp.default_color) = (WICK_PARAM_COLOR, *default)
             }
         }
         params.push(cp);
@@ -320,7 +196,7 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
         | ((d.long_running as u32) << 1)
         | ((d.cancellable as u32) << 2)
         | ((d.temporal() as u32) << 3);
-    let desc = WickNodeDescriptor {
+    let desc = wick_node_descriptor {
         id: s(d.id),
         label: s(d.label),
         category: s(d.category),
@@ -366,13 +242,13 @@ pub struct Instance {
 /// Addresses of live instances.
 static LIVE: LiveSet = LiveSet::new();
 
-fn is_live(p: *const Instance) -> bool {
+fn is_live(p: *const wick_instance) -> bool {
     LIVE.contains(p as usize)
 }
 
 /// Runs `f` on a live instance, recording its error message on the instance.
 fn with_instance(
-    inst: *mut Instance,
+    inst: *mut wick_instance,
     f: impl FnOnce(&mut Instance) -> Result<(), NodeError>,
 ) -> i32 {
     if !is_live(inst) {
@@ -387,7 +263,7 @@ fn with_instance(
     }
     // SAFETY: `inst` is a live instance created by `instance_create`; the header makes the host
     // serialise calls on one instance.
-    let instance = unsafe { &mut *inst };
+    let instance = unsafe { &mut *(inst as *mut Instance) };
     instance.last_error = CString::default();
     let mut msg = String::new();
     let status = guard(|m| msg = m.to_string(), || f(instance));
@@ -401,7 +277,7 @@ fn with_instance(
 // Exported functions
 // ---------------------------------------------------------------------------------------------
 
-extern "C" fn get_api(host_abi_major: u32, out: *mut *const WickApi) -> i32 {
+extern "C" fn get_api(host_abi_major: u32, out: *mut *const wick_api) -> i32 {
     let status = plugin_guard(|| {
         if out.is_null() {
             return Err(bad("get_api: out is NULL"));
@@ -432,7 +308,7 @@ extern "C" fn node_count() -> u32 {
     catch_unwind(|| nodes::REGISTRY.len() as u32).unwrap_or(0)
 }
 
-extern "C" fn node_descriptor(index: u32, out: *mut *const WickNodeDescriptor) -> i32 {
+extern "C" fn node_descriptor(index: u32, out: *mut *const wick_node_descriptor) -> i32 {
     plugin_guard(|| {
         if out.is_null() {
             return Err(bad("node_descriptor: out is NULL"));
@@ -449,7 +325,7 @@ extern "C" fn node_descriptor(index: u32, out: *mut *const WickNodeDescriptor) -
     })
 }
 
-extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut Instance) -> i32 {
+extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut wick_instance) -> i32 {
     plugin_guard(|| {
         if out.is_null() {
             return Err(bad("instance_create: out is NULL"));
@@ -479,25 +355,25 @@ extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut Instance) -
             return Err(e);
         }
         // SAFETY: checked non-null.
-        unsafe { *out = p };
+        unsafe { *out = p as *mut wick_instance };
         Ok(())
     })
 }
 
-extern "C" fn instance_destroy(inst: *mut Instance) {
+extern "C" fn instance_destroy(inst: *mut wick_instance) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         if inst.is_null() {
             return;
         }
         if LIVE.remove(inst as usize) {
             // SAFETY: it was live, created by Box::into_raw, and is now removed from the table.
-            drop(unsafe { Box::from_raw(inst) });
+            drop(unsafe { Box::from_raw(inst as *mut Instance) });
         }
     }));
 }
 
-fn value_from_c(v: &WickValue) -> Result<Value, NodeError> {
-    Ok(match v.ty {
+fn value_from_c(v: &wick_value) -> Result<Value, NodeError> {
+    Ok(match v.type_ {
         WICK_PARAM_FLOAT => Value::Float(v.number),
         WICK_PARAM_INT => Value::Int(v.integer),
         WICK_PARAM_BOOL => match v.integer {
@@ -515,7 +391,11 @@ fn value_from_c(v: &WickValue) -> Result<Value, NodeError> {
     })
 }
 
-extern "C" fn param_set(inst: *mut Instance, name: *const c_char, value: *const WickValue) -> i32 {
+extern "C" fn param_set(
+    inst: *mut wick_instance,
+    name: *const c_char,
+    value: *const wick_value,
+) -> i32 {
     with_instance(inst, |i| {
         // SAFETY: NUL-terminated or NULL per the header.
         let name = unsafe { c_str(name, "param name") }?;
@@ -528,7 +408,11 @@ extern "C" fn param_set(inst: *mut Instance, name: *const c_char, value: *const 
     })
 }
 
-extern "C" fn param_get(inst: *mut Instance, name: *const c_char, out: *mut WickValue) -> i32 {
+extern "C" fn param_get(
+    inst: *mut wick_instance,
+    name: *const c_char,
+    out: *mut wick_value,
+) -> i32 {
     with_instance(inst, |i| {
         // SAFETY: NUL-terminated or NULL per the header.
         let name = unsafe { c_str(name, "param name") }?;
@@ -538,14 +422,14 @@ extern "C" fn param_get(inst: *mut Instance, name: *const c_char, out: *mut Wick
         let (_, desc) = i.entry.desc.param(name).ok_or_else(|| {
             NodeError::UnknownParam(format!("unknown param '{name}' on {}", i.entry.desc.id))
         })?;
-        let mut v = WickValue {
-            ty: 0,
+        let mut v = wick_value {
+            type_: 0,
             number: 0.0,
             integer: 0,
             string: std::ptr::null(),
             color: [0.0; 4],
         };
-        v.ty = match desc.kind {
+        v.type_ = match desc.kind {
             ParamKind::Float { .. } => WICK_PARAM_FLOAT,
             ParamKind::Int { .. } => WICK_PARAM_INT,
             ParamKind::Bool { .. } => WICK_PARAM_BOOL,
@@ -577,7 +461,7 @@ extern "C" fn param_get(inst: *mut Instance, name: *const c_char, out: *mut Wick
 }
 
 /// Validates a host frame and returns its format.
-fn frame_format(f: &WickFrame, what: &str) -> Result<FrameFormat, NodeError> {
+fn frame_format(f: &wick_frame, what: &str) -> Result<FrameFormat, NodeError> {
     let sample = match f.sample_type {
         0 => SampleType::U8,
         1 => SampleType::U16,
@@ -629,10 +513,10 @@ fn frame_format(f: &WickFrame, what: &str) -> Result<FrameFormat, NodeError> {
 /// # Safety
 /// `ptr` must be null or point to `count` frames (checked for null by the caller when count>0).
 unsafe fn frames<'a>(
-    ptr: *const WickFrame,
+    ptr: *const wick_frame,
     count: u32,
     what: &str,
-) -> Result<&'a [WickFrame], NodeError> {
+) -> Result<&'a [wick_frame], NodeError> {
     if count == 0 {
         return Ok(&[]);
     }
@@ -642,7 +526,7 @@ unsafe fn frames<'a>(
     Ok(std::slice::from_raw_parts(ptr, count as usize))
 }
 
-extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 {
+extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) -> i32 {
     with_instance(inst, |i| {
         if args.is_null() {
             return Err(bad("process: args is NULL"));
@@ -750,11 +634,11 @@ extern "C" fn process(inst: *mut Instance, args: *const WickProcessArgs) -> i32 
     })
 }
 
-extern "C" fn instance_last_error(inst: *const Instance) -> *const c_char {
+extern "C" fn instance_last_error(inst: *const wick_instance) -> *const c_char {
     static EMPTY: &CStr = c"";
     if !is_live(inst) {
         return EMPTY.as_ptr();
     }
     // SAFETY: live instance; the host serialises calls on it.
-    unsafe { (*inst).last_error.as_ptr() }
+    unsafe { (*(inst as *const Instance)).last_error.as_ptr() }
 }

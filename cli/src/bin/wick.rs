@@ -11,9 +11,10 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use wick_host_sdk::graph::{parse_frames, Graph, Renderer};
+use wick_cli::graph::{parse_frames, Graph, Renderer};
+use wick_cli::validate;
 use wick_host_sdk::io::{load_image, output_frame, save_image, Depth};
-use wick_host_sdk::{default_plugin_path, ffi, validate, Frame, HostError, Plugin};
+use wick_host_sdk::{default_plugin_path, ffi, Frame, HostError, Plugin};
 
 const EXIT_BAD_ARGS: i32 = 2;
 const EXIT_MISSING: i32 = 3;
@@ -216,7 +217,7 @@ fn main() {
             params,
             jobs,
         } => {
-            let args = wick_host_sdk::retime::RetimeArgs {
+            let args = wick_cli::retime::RetimeArgs {
                 input,
                 factor,
                 out,
@@ -224,7 +225,7 @@ fn main() {
                 progress_bar: std::io::stderr().is_terminal(),
                 jobs,
             };
-            wick_host_sdk::retime::retime(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
+            wick_cli::retime::retime(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
         }
         Cmd::Sheet {
             photo,
@@ -233,21 +234,21 @@ fn main() {
             cols,
             params,
         } => {
-            let args = wick_host_sdk::sheet::SheetArgs { cell, cols, params };
-            wick_host_sdk::sheet::sheet(&plugin, &photo, &out, &args)
+            let args = wick_cli::sheet::SheetArgs { cell, cols, params };
+            wick_cli::sheet::sheet(&plugin, &photo, &out, &args)
         }
         Cmd::Train {
             config,
             preview,
             params,
         } => {
-            let args = wick_host_sdk::train::TrainArgs {
+            let args = wick_cli::train::TrainArgs {
                 config,
                 preview_out: preview,
                 params,
                 progress_bar: std::io::stderr().is_terminal(),
             };
-            wick_host_sdk::train::train(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
+            wick_cli::train::train(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
         }
         Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
     };
@@ -268,9 +269,9 @@ fn frei0r_folder(out: &Path, from: Option<&Path>, weights: Option<&Path>) -> Res
         Some(w) => w.to_path_buf(),
         None => std::env::var_os("WICK_WEIGHTS_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(wick_host_sdk::frei0r::source_weights_dir),
+            .unwrap_or_else(wick_cli::frei0r::source_weights_dir),
     };
-    for f in wick_host_sdk::frei0r::assemble(&from, &weights, out)? {
+    for f in wick_cli::frei0r::assemble(&from, &weights, out)? {
         println!("{}", f.display());
     }
     println!("export FREI0R_PATH={}", out.display());
