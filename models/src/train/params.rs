@@ -130,6 +130,29 @@ impl ParamStore {
         Ok(())
     }
 
+    /// Overwrites the variables named in `names` from `src` (each must exist in both, with
+    /// the same shape).
+    pub fn set_some(&self, src: &HashMap<String, Tensor>, names: &[String]) -> Result<()> {
+        for name in names {
+            let v = self
+                .vars
+                .get(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no parameter '{name}'")))?;
+            let t = src
+                .get(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no tensor '{name}'")))?;
+            if t.dims() != v.dims() {
+                candle_core::bail!(
+                    "tensor '{name}' has shape {:?}, expected {:?}",
+                    t.dims(),
+                    v.dims()
+                );
+            }
+            v.set(&t.to_device(&self.device)?)?;
+        }
+        Ok(())
+    }
+
     /// Number of scalar parameters.
     pub fn count(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
