@@ -33,6 +33,10 @@ use crate::ModelError;
 
 const EPS: f64 = 1e-5;
 
+/// `wick.arch[0]` of a generator written by `wick.train mode=unpaired`: `[4, ngf, blocks,
+/// residual]`.
+pub const RESNET_ARCH: f32 = 4.0;
+
 /// Conv weights N(0, 0.02), biases 0 (the reference's `init_type='normal'`).
 const W_INIT: Init = Init::Randn {
     mean: 0.0,
@@ -52,6 +56,10 @@ pub struct Layout {
     pub block_key: String,
     /// Index of a block's second conv: 5, or 6 with dropout.
     pub second_conv: usize,
+    /// Wick's residual variant (`wick.arch` = [4, ngf, blocks, 1]): the output is the input
+    /// plus tanh of the last conv, the last conv starting at zero, so training starts from the
+    /// untouched frame. The reference (and every pretrained file) has `false`.
+    pub residual: bool,
 }
 
 impl Layout {
@@ -63,6 +71,7 @@ impl Layout {
             affine: false,
             block_key: "conv_block".into(),
             second_conv: 5,
+            residual: false,
         }
     }
 
@@ -95,6 +104,7 @@ impl Layout {
             affine: has("model.2.weight"),
             block_key: block_key.to_string(),
             second_conv,
+            residual: false,
         };
         has(&format!("model.{}.weight", l.last_index())).then_some(l)
     }
@@ -129,9 +139,21 @@ impl Conv {
         pad: usize,
         mode: PadMode,
     ) -> Result<Self> {
+        Self::with_init(vb, name, (cin, cout, k), stride, pad, mode, W_INIT)
+    }
+
+    fn with_init(
+        vb: &VarBuilder,
+        name: &str,
+        (cin, cout, k): (usize, usize, usize),
+        stride: usize,
+        pad: usize,
+        mode: PadMode,
+        init: Init,
+    ) -> Result<Self> {
         let vb = vb.pp(name);
         Ok(Conv {
-            w: vb.get_with_hints((cout, cin, k, k), "weight", W_INIT)?,
+            w: vb.get_with_hints((cout, cin, k, k), "weight", init)?,
             b: vb.get_with_hints(cout, "bias", Init::Const(0.0))?,
             p: Conv2dParams {
                 stride,
@@ -266,15 +288,14 @@ impl ResnetGenerator {
                 n: Norm::new(&vb, &format!("model.{}", k + 1), cout, l.affine)?,
             });
         }
-        let last = Conv::new(
+        let last = Conv::with_init(
             &vb,
             &format!("model.{}", l.last_index()),
-            g,
-            3,
-            7,
+            (g, 3, 7),
             1,
             3,
             PadMode::Reflect,
+            if l.residual { Init::Const(0.0) } else { W_INIT },
         )?;
         Ok(ResnetGenerator {
             layout: l.clone(),
@@ -294,7 +315,17 @@ impl ResnetGenerator {
             let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
             let names: std::collections::HashSet<&str> = st.names().into_iter().collect();
             let first = st.tensor("model.1.weight").ok().map(|t| t.shape().to_vec());
-            Layout::detect(&|n| names.contains(n), first)
+            let mut l = Layout::detect(&|n| names.contains(n), first)?;
+            let arch: Vec<f32> = match st.tensor("wick.arch") {
+                Ok(t) if t.dtype() == safetensors::Dtype::F32 => t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                _ => vec![],
+            };
+            l.residual = arch.len() >= 4 && arch[0] == RESNET_ARCH && arch[3] == 1.0;
+            Some(l)
         } else {
             let pth = candle_core::pickle::PthTensors::new(path, None).ok()?;
             let infos = pth.tensor_infos();
@@ -362,7 +393,8 @@ impl ResnetGenerator {
         Ok(())
     }
 
-    /// The raw network: `x` in −1..1 `[N, 3, H, W]`, H and W multiples of 4 → −1..1.
+    /// The raw network: `x` in −1..1 `[N, 3, H, W]`, H and W multiples of 4 → −1..1 (the
+    /// residual variant is not clamped here).
     pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor> {
         let (c, n) = &self.first;
         let mut h = n.forward(&c.forward(x)?, true)?;
@@ -375,7 +407,12 @@ impl ResnetGenerator {
         for u in &self.ups {
             h = u.forward(&h)?;
         }
-        self.last.forward(&h)?.tanh()
+        let y = self.last.forward(&h)?;
+        if self.layout.residual {
+            x + y.tanh()?
+        } else {
+            y.tanh()
+        }
     }
 
     /// RGB 0..1 `[N, 3, H, W]` of any size (H, W ≥ 8) → 0..1 of the same size.

@@ -8,6 +8,7 @@
 pub mod dcgan;
 pub mod pairs;
 pub mod style;
+pub mod unpaired;
 pub mod vae;
 
 use candle_core::{Device, Result, Tensor};
@@ -21,7 +22,13 @@ use super::{contact_sheet, gan, TrainConfig};
 use crate::weights::ModelError;
 
 /// Every training mode; the first is the `mode` param's default.
-pub static REGISTRY: &[&ModeSpec] = &[&pairs::SPEC, &style::SPEC, &dcgan::SPEC, &vae::SPEC];
+pub static REGISTRY: &[&ModeSpec] = &[
+    &pairs::SPEC,
+    &style::SPEC,
+    &dcgan::SPEC,
+    &vae::SPEC,
+    &unpaired::SPEC,
+];
 
 /// `model_size` (pairs, style).
 pub(crate) const MODEL_SIZE: ParamSpec = ParamSpec::new(
