@@ -90,3 +90,26 @@ print(f"held-back A frames: {len(base)}; mean PSNR vs their true grade: untouche
       f"(worst frame {min(o - b for o, b in zip(ours, base)):+.2f} dB)")
 PY
 ls "$D"/run/sheet_*.png | tail -1
+if [ "${1:-grade}" = paintings ]; then
+  python3 - "$D" "$ROOT/docs/train/unpaired_paintings.png" <<'PY'
+import sys, glob, os
+from PIL import Image
+d, out = sys.argv[1], sys.argv[2]
+tests = sorted(glob.glob(f"{d}/test_in/*.png"))[::7][:3]
+rows = [(Image.open(f).convert("RGB"), Image.open(f"{d}/test_out/{os.path.basename(f)}").convert("RGB")) for f in tests]
+w, h = rows[0][0].size
+paints = [Image.open(p).convert("RGB") for p in sorted(glob.glob(f"{d}/b/*.png"))]
+th = h // 2
+thumbs = [p.resize((max(1, p.width * th // p.height), th)) for p in paints]
+tw = sum(t.width for t in thumbs)
+W = max(2 * w, tw)
+sheet = Image.new("RGB", (W, h * len(rows) + th), "white")
+x = 0
+for t in thumbs:
+    sheet.paste(t, (x, 0)); x += t.width
+for i, (a, b) in enumerate(rows):
+    sheet.paste(a, (0, th + i * h)); sheet.paste(b, (w, th + i * h))
+sheet.save(out)
+print("sheet ->", out, "(top: domain B paintings; rows: held-back frame | model)")
+PY
+fi

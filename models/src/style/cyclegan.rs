@@ -57,8 +57,9 @@ pub struct Layout {
     /// Index of a block's second conv: 5, or 6 with dropout.
     pub second_conv: usize,
     /// Wick's residual variant (`wick.arch` = [4, ngf, blocks, 1]): the output is the input
-    /// plus tanh of the last conv, the last conv starting at zero, so training starts from the
-    /// untouched frame. The reference (and every pretrained file) has `false`.
+    /// plus tanh of the last conv, clamped to −1..1 (the range of real frames, so a discriminator
+    /// cannot tell fakes by their range), the last conv starting at zero, so training starts from
+    /// the untouched frame. The reference (and every pretrained file) has `false`.
     pub residual: bool,
 }
 
@@ -393,8 +394,7 @@ impl ResnetGenerator {
         Ok(())
     }
 
-    /// The raw network: `x` in −1..1 `[N, 3, H, W]`, H and W multiples of 4 → −1..1 (the
-    /// residual variant is not clamped here).
+    /// The raw network: `x` in −1..1 `[N, 3, H, W]`, H and W multiples of 4 → −1..1.
     pub fn forward_raw(&self, x: &Tensor) -> Result<Tensor> {
         let (c, n) = &self.first;
         let mut h = n.forward(&c.forward(x)?, true)?;
@@ -409,7 +409,7 @@ impl ResnetGenerator {
         }
         let y = self.last.forward(&h)?;
         if self.layout.residual {
-            x + y.tanh()?
+            (x + y.tanh()?)?.clamp(-1f32, 1f32)
         } else {
             y.tanh()
         }
