@@ -530,13 +530,13 @@ fn unpaired_config(dir: &Path, extra: &str) -> PathBuf {
 #[test]
 fn unpaired_learns_towards_the_look_loads_in_style_transfer_and_resumes_exactly() {
     let d = scratch("train-unpaired");
-    let cfg = unpaired_config(&d, "steps = 120\ncheckpoint_every = 40\nsheet_every = 60");
+    let cfg = unpaired_config(&d, "steps = 400\ncheckpoint_every = 100\nsheet_every = 200");
     let s = ok(wick()
         .args(["train"])
         .arg(&cfg)
         .arg("--preview")
         .arg(d.join("preview.png")));
-    assert!(s.contains("step 120/120"), "{s}");
+    assert!(s.contains("step 400/400"), "{s}");
     let out = d.join("out");
     let head = std::fs::read_to_string(out.join("losses.csv")).unwrap();
     assert!(
@@ -544,7 +544,7 @@ fn unpaired_learns_towards_the_look_loads_in_style_transfer_and_resumes_exactly(
         "{}",
         head.lines().next().unwrap()
     );
-    for f in ["loss.png", "sheet_000060.png", "sheet_000120.png"] {
+    for f in ["loss.png", "sheet_000200.png", "sheet_000400.png"] {
         assert!(rgb(&out.join(f)).width() > 0, "{f}");
     }
     // The model file is G_A only and runs in wick.style-transfer on the held-back frame 12.

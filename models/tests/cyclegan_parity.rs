@@ -63,7 +63,8 @@ fn vintagify_generator_matches_pytorch() {
             blocks: 9,
             affine: true,
             block_key: "block".into(),
-            second_conv: 5
+            second_conv: 5,
+            residual: false,
         }
     );
     let g = ResnetGenerator::load(&path, &Device::Cpu).unwrap();
