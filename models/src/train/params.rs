@@ -183,9 +183,9 @@ impl candle_nn::var_builder::SimpleBackend for StoreBackend<'_> {
         _dev: &Device,
     ) -> Result<Tensor> {
         let init = match h {
-            candle_nn::Init::Const(v) if v == 0.0 => Init::Zeros,
-            candle_nn::Init::Const(v) if v == 1.0 => Init::Ones,
-            candle_nn::Init::Randn { mean, stdev } if mean == 0.0 => Init::Normal(stdev),
+            candle_nn::Init::Const(0.0) => Init::Zeros,
+            candle_nn::Init::Const(1.0) => Init::Ones,
+            candle_nn::Init::Randn { mean: 0.0, stdev } => Init::Normal(stdev),
             other => candle_core::bail!("parameter '{name}': unsupported init {other:?}"),
         };
         let mut store = self
