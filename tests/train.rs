@@ -498,3 +498,142 @@ fn bad_data_configs_checkpoints_and_weights_are_clear_errors() {
     assert_eq!(c, 3, "an img2img model is not a generator: {s}");
     assert!(s.contains("not a generator"), "{s}");
 }
+
+/// An unpaired config at a tiny size: A = bikes frames 1-6 (frame 12 held back as the preview
+/// is not in A), B = the graded frames 7-11 (no frame of A has its twin in B).
+fn unpaired_config(dir: &Path, extra: &str) -> PathBuf {
+    let e = examples();
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    for i in 1..=6 {
+        let f = format!("bikes.{i:04}.jpg");
+        std::fs::copy(e.join("style-bikes").join(&f), a.join(&f)).unwrap();
+    }
+    for i in 7..=11 {
+        let f = format!("graded.{i:04}.jpg");
+        std::fs::copy(e.join("train-pairs").join(&f), b.join(&f)).unwrap();
+    }
+    let text = format!(
+        "mode = \"unpaired\"\ninput = \"{}\"\ntarget = \"{}\"\nout = \"{}\"\n\
+         crop = 32\nbatch = 2\ngen_filters = 8\ngen_blocks = 1\nlr = 0.002\nseed = 5\n\
+         holdout = 0\ndevice = \"cpu\"\nwidth = 160\nheight = 68\n{extra}\n",
+        a.display(),
+        b.display(),
+        dir.join("out").display(),
+    );
+    let p = dir.join("unpaired.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn unpaired_learns_towards_the_look_loads_in_style_transfer_and_resumes_exactly() {
+    let d = scratch("train-unpaired");
+    let cfg = unpaired_config(&d, "steps = 400\ncheckpoint_every = 100\nsheet_every = 200");
+    let s = ok(wick()
+        .args(["train"])
+        .arg(&cfg)
+        .arg("--preview")
+        .arg(d.join("preview.png")));
+    assert!(s.contains("step 400/400"), "{s}");
+    let out = d.join("out");
+    let head = std::fs::read_to_string(out.join("losses.csv")).unwrap();
+    assert!(
+        head.starts_with("step,loss,gan,cycle,identity,d\n"),
+        "{}",
+        head.lines().next().unwrap()
+    );
+    for f in ["loss.png", "sheet_000200.png", "sheet_000400.png"] {
+        assert!(rgb(&out.join(f)).width() > 0, "{f}");
+    }
+    // The model file is G_A only and runs in wick.style-transfer on the held-back frame 12.
+    let m = tensors(&out.join("model.safetensors"));
+    assert!(m
+        .keys()
+        .all(|k| k.starts_with("model.") || k == "wick.arch"));
+    assert!(tensors(&out.join("checkpoint.safetensors")).contains_key("gb.model.1.weight"));
+    let e = examples();
+    ok(wick()
+        .args(["run", "wick.style-transfer", "--in"])
+        .arg(e.join("style-bikes/bikes.0012.jpg"))
+        .arg("--param")
+        .arg(format!("model={}", out.join("model.safetensors").display()))
+        .args(["device=cpu", "--out"])
+        .arg(d.join("graded.png")));
+    let target = rgb(&e.join("train-pairs/graded.0012.jpg"));
+    let src = rgb(&e.join("style-bikes/bikes.0012.jpg"));
+    let base = psnr(&src, &target);
+    let ours = psnr(&rgb(&d.join("graded.png")), &target);
+    println!("unpaired, held-back frame 12 vs its true grade: untouched {base:.2} dB, model {ours:.2} dB");
+    assert!(ours > base + 0.5, "{base} -> {ours}");
+    // The preview (frame 12 on the preview input) is what wick.style-transfer gives.
+    let with_preview = d.join("with-preview.toml");
+    std::fs::write(
+        &with_preview,
+        format!(
+            "{}preview = \"{}\"\n",
+            std::fs::read_to_string(&cfg).unwrap(),
+            e.join("style-bikes/bikes.0012.jpg").display()
+        ),
+    )
+    .unwrap();
+    let s = ok(wick()
+        .args(["train"])
+        .arg(&with_preview)
+        .arg("--preview")
+        .arg(d.join("preview12.png")));
+    assert!(!s.contains("step 1/"), "{s}");
+    assert!(rgb(&d.join("preview12.png")) == rgb(&d.join("graded.png")));
+
+    // Resume: 6 steps cancelled at 3 (SIGINT-free: a time budget cannot be exact, so two runs
+    // of 3 + 3 steps through a checkpoint) equal 6 uninterrupted steps bit for bit.
+    let (a, b) = (d.join("ra"), d.join("rb"));
+    let run_to = |out: &Path, steps: u64| {
+        ok(wick().args(["train"]).arg(&cfg).args([
+            "--param",
+            &format!("out={}", out.display()),
+            "--param",
+            &format!("steps={steps}"),
+            "--param",
+            "checkpoint_every=1",
+            "--param",
+            "sheet_every=0",
+        ]))
+    };
+    run_to(&a, 3);
+    let s = run_to(&a, 6);
+    assert!(s.contains("resumed at step 3/6"), "{s}");
+    run_to(&b, 6);
+    let (ta, tb) = (
+        tensors(&a.join("checkpoint.safetensors")),
+        tensors(&b.join("checkpoint.safetensors")),
+    );
+    assert_eq!(ta.len(), tb.len());
+    for (k, v) in &ta {
+        assert!(
+            tb[k] == *v,
+            "tensor {k} differs between resumed and uninterrupted runs"
+        );
+    }
+}
+
+#[test]
+fn unpaired_bad_data_is_a_clear_error() {
+    let d = scratch("train-unpaired-bad");
+    let cfg = unpaired_config(&d, "steps = 2");
+    let expect = |extra: &[&str], text: &str| {
+        let (c, s) = run(wick().args(["train"]).arg(&cfg).args(extra));
+        assert_eq!(c, 2, "{extra:?}:\n{s}");
+        assert!(s.contains(text), "{extra:?}: expected '{text}' in:\n{s}");
+    };
+    expect(&["--param", "target="], "'target' is empty");
+    std::fs::create_dir_all(d.join("empty")).unwrap();
+    let empty = format!("target={}", d.join("empty").display());
+    expect(&["--param", &empty], "no images found");
+    expect(&["--param", "crop=30"], "multiple of 4");
+    expect(&["--param", "holdout=6"], "holdout");
+    let junk = d.join("b/junk.png");
+    std::fs::write(&junk, b"not a png").unwrap();
+    expect(&[], "cannot read image");
+}

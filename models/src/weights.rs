@@ -108,10 +108,24 @@ pub fn load_safetensors(
                 }
                 Tensor::from_vec(data, shape, device)?
             }
+            // Half-precision storage (bundled weights where f32 would double the size), widened
+            // to f32 on load.
+            safetensors::Dtype::F16 => {
+                let t = Tensor::from_raw_buffer(view.data(), DType::F16, &shape, &Device::Cpu)?
+                    .to_dtype(DType::F32)?;
+                let data = t.flatten_all()?.to_vec1::<f32>()?;
+                if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+                    return Err(ModelError::weights(
+                        path,
+                        format!("tensor '{name}' has a non-finite value at index {i}"),
+                    ));
+                }
+                Tensor::from_vec(data, shape, device)?
+            }
             other => {
                 return Err(ModelError::weights(
                     path,
-                    format!("tensor '{name}' has dtype {other:?}; Wick weights are f32"),
+                    format!("tensor '{name}' has dtype {other:?}; Wick weights are f32 or f16"),
                 ))
             }
         };

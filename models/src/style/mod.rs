@@ -7,10 +7,13 @@
 //!   roundings of the quantised reference models.
 //! * [`transformer_net::TransformerNet`]: the Johnson / pytorch-examples fast-neural-style
 //!   network, loadable from users' `.pth` / safetensors checkpoints with the standard key names.
+//! * [`cyclegan::ResnetGenerator`]: CycleGAN's ResNet generator (reference layout, detected from
+//!   the checkpoint's keys; `.pth` or safetensors), also what `wick.train mode=unpaired` trains.
 //!
 //! All networks take NCHW `f32` images in 0..1 (sRGB) and return the same.
 
 pub mod arbitrary;
+pub mod cyclegan;
 mod exact_conv;
 pub mod multistyle;
 mod quant;
@@ -19,6 +22,7 @@ pub mod transformer_net;
 use std::path::PathBuf;
 
 pub use arbitrary::{StylePredictor, StyleTransform, STYLE_DIM};
+pub use cyclegan::ResnetGenerator;
 pub use multistyle::{parse_blend, MultiStyle, NUM_STYLES};
 pub use transformer_net::TransformerNet;
 

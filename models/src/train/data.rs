@@ -1,10 +1,277 @@
-//! Seeded data sampling: random crops with flips, identical for an input and its target.
+//! Training material: image files (folders, single files, frame patterns) loaded as tensors,
+//! and seeded sampling of random crops with flips (identical for an input and its target).
 
-use candle_core::{Device, Result, Tensor};
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Result, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::ops;
+use crate::weights::ModelError;
+
+/// Training material handed to a mode. Images are RGB 0..1 `[3, H, W]` tensors (any device).
+/// The variants are shapes of material, shared by modes (see [`super::mode::DataKind`]).
+pub enum TrainData {
+    /// Inputs and their targets, same sizes pairwise.
+    Pairs {
+        inputs: Vec<Tensor>,
+        targets: Vec<Tensor>,
+    },
+    /// One style image and content frames.
+    Style { style: Tensor, content: Vec<Tensor> },
+    /// Images for a generator.
+    Images(Vec<Tensor>),
+    /// Two sets not matched to each other (domain A, domain B), any counts and sizes.
+    Unpaired { a: Vec<Tensor>, b: Vec<Tensor> },
+}
+
+impl TrainData {
+    /// What the variant is, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TrainData::Pairs { .. } => "input/target pairs",
+            TrainData::Style { .. } => "a style image and content frames",
+            TrainData::Images(_) => "a set of images",
+            TrainData::Unpaired { .. } => "two unpaired sets",
+        }
+    }
+}
+
+/// How images are brought to the crop size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// Upscaled only where the short side is below the crop (image-to-image modes).
+    AtLeast,
+    /// Short side resized to exactly the crop (generators: a crop is most of the picture).
+    ShortSide,
+}
+
+/// A set of training images (and optionally their matched targets) on the device, with their
+/// sizes, from which seeded random crops are cut.
+pub struct CropSet {
+    pub images: Vec<Tensor>,
+    pub targets: Vec<Tensor>,
+    pub sizes: Vec<(usize, usize)>,
+    pub crop: usize,
+    pub batch: usize,
+    pub vflip: bool,
+    device: Device,
+}
+
+impl CropSet {
+    /// Moves `images` (and `targets`, empty or one per image) to `device` as f32, fitted per
+    /// `fit` to `crop`.
+    pub fn new(
+        images: Vec<Tensor>,
+        targets: Vec<Tensor>,
+        crop: usize,
+        batch: usize,
+        vflip: bool,
+        fit: Fit,
+        device: &Device,
+    ) -> Result<Self> {
+        let prep = |v: Vec<Tensor>| -> Result<Vec<Tensor>> {
+            v.into_iter()
+                .map(|t| {
+                    let t = t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?;
+                    match fit {
+                        Fit::ShortSide => resize_short_side(&t, crop),
+                        Fit::AtLeast => ensure_min_side(&t, crop),
+                    }
+                })
+                .collect()
+        };
+        let images = prep(images)?;
+        let targets = prep(targets)?;
+        let sizes = images
+            .iter()
+            .map(|t| Ok((t.dim(1)?, t.dim(2)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(CropSet {
+            images,
+            targets,
+            sizes,
+            crop,
+            batch,
+            vflip,
+            device: device.clone(),
+        })
+    }
+
+    /// Draws this batch's crop positions from `rng`.
+    pub fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<CropSpec> {
+        draw_crops(rng, &self.sizes, self.crop, self.batch, self.vflip)
+    }
+
+    /// The image crops `[B, 3, crop, crop]`.
+    pub fn cut(&self, specs: &[CropSpec]) -> Result<Tensor> {
+        cut(&self.images, specs, self.crop, &self.device)
+    }
+
+    /// The matching target crops (the images again when there are no targets).
+    pub fn cut_targets(&self, specs: &[CropSpec]) -> Result<Tensor> {
+        if self.targets.is_empty() {
+            self.cut(specs)
+        } else {
+            cut(&self.targets, specs, self.crop, &self.device)
+        }
+    }
+
+    /// (inputs, targets) of one draw.
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> Result<(Tensor, Tensor)> {
+        let specs = self.draw(rng);
+        Ok((self.cut(&specs)?, self.cut_targets(&specs)?))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Image files
+
+/// File extensions read as training images.
+pub const EXTS: [&str; 6] = ["png", "jpg", "jpeg", "tif", "tiff", "exr"];
+
+fn bad(msg: impl Into<String>) -> ModelError {
+    ModelError::BadInput(msg.into())
+}
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| EXTS.contains(&e.to_ascii_lowercase().as_str()))
+        .unwrap_or(false)
+}
+
+/// Splits a frame pattern's file name into (prefix, digits, suffix): `f.%04d.png` → ("f.", 4,
+/// ".png"), `f.####.png` → ("f.", 4, ".png"), `f.%d.png` → ("f.", 0, ".png").
+pub fn split_pattern(name: &str) -> Option<(String, usize, String)> {
+    if let Some(i) = name.find('%') {
+        let rest = &name[i + 1..];
+        let d = rest.find('d')?;
+        let spec = &rest[..d];
+        let width = if spec.is_empty() {
+            0
+        } else {
+            spec.trim_start_matches('0').parse().ok()?
+        };
+        return Some((name[..i].to_string(), width, rest[d + 1..].to_string()));
+    }
+    let i = name.find('#')?;
+    let n = name[i..].chars().take_while(|&c| c == '#').count();
+    Some((name[..i].to_string(), n, name[i + n..].to_string()))
+}
+
+/// The images named by `spec` (folder, file or frame pattern), sorted, each with its matching
+/// key (file stem for folders and files, frame number for patterns). `what` names the param
+/// in errors.
+pub fn list_images(
+    what: &str,
+    spec: &str,
+) -> std::result::Result<Vec<(String, PathBuf)>, ModelError> {
+    if spec.is_empty() {
+        return Err(bad(format!(
+            "param '{what}' is empty: give a folder, an image or a frame pattern"
+        )));
+    }
+    let p = Path::new(spec);
+    let stem = |p: &Path| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    if p.is_dir() {
+        let rd = std::fs::read_dir(p).map_err(|e| bad(format!("{what} folder {spec}: {e}")))?;
+        for e in rd.flatten() {
+            let f = e.path();
+            if f.is_file() && is_image(&f) {
+                out.push((stem(&f), f));
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+    } else if p.is_file() {
+        out.push((stem(p), p.to_path_buf()));
+    } else {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let Some((pre, width, suf)) = split_pattern(&name) else {
+            return Err(bad(format!("{what}: no such folder or file: {spec}")));
+        };
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let rd = std::fs::read_dir(&dir).map_err(|e| {
+            bad(format!(
+                "{what}: folder {} of pattern {spec}: {e}",
+                dir.display()
+            ))
+        })?;
+        let mut nums = Vec::new();
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.len() < pre.len() + suf.len() || !n.starts_with(&pre) || !n.ends_with(&suf) {
+                continue;
+            }
+            let mid = &n[pre.len()..n.len() - suf.len()];
+            if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            if width > 0 && mid.len() != width {
+                continue;
+            }
+            if let Ok(k) = mid.parse::<i64>() {
+                nums.push((k, e.path()));
+            }
+        }
+        nums.sort();
+        out = nums.into_iter().map(|(k, f)| (k.to_string(), f)).collect();
+    }
+    if out.is_empty() {
+        return Err(bad(format!(
+            "{what}: no images found in {spec} ({})",
+            EXTS.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+/// An image file as RGB 0..1 `[3, H, W]` (CPU), its long side scaled down to `max_side`
+/// (0: as it is).
+pub fn load_rgb(path: &Path, max_side: usize) -> std::result::Result<Tensor, ModelError> {
+    let img =
+        image::open(path).map_err(|e| bad(format!("cannot read image {}: {e}", path.display())))?;
+    let img = if max_side > 0 && img.width().max(img.height()) as usize > max_side {
+        let s = max_side as f64 / img.width().max(img.height()) as f64;
+        let (w, h) = (
+            ((img.width() as f64 * s).round() as u32).max(1),
+            ((img.height() as f64 * s).round() as u32).max(1),
+        );
+        img.resize_exact(w, h, image::imageops::FilterType::Triangle)
+    } else {
+        img
+    };
+    let rgb = img.to_rgb32f();
+    let (w, h) = rgb.dimensions();
+    if rgb.as_raw().iter().any(|v| !v.is_finite()) {
+        return Err(bad(format!(
+            "image {} has non-finite pixel values",
+            path.display()
+        )));
+    }
+    let t = Tensor::from_vec(rgb.into_raw(), (h as usize, w as usize, 3), &Device::Cpu)?;
+    Ok(t.permute((2, 0, 1))?.contiguous()?)
+}
+
+/// [`load_rgb`] of every listed file.
+pub fn load_all(
+    files: &[(String, PathBuf)],
+    max_side: usize,
+) -> std::result::Result<Vec<Tensor>, ModelError> {
+    files.iter().map(|(_, f)| load_rgb(f, max_side)).collect()
+}
 
 /// Checks `img` is `[3, H, W]` and resizes it (bilinear) so its short side is at least `min`.
 pub fn ensure_min_side(img: &Tensor, min: usize) -> Result<Tensor> {
@@ -94,4 +361,26 @@ pub fn cut(images: &[Tensor], specs: &[CropSpec], crop: usize, device: &Device) 
         out.push(t);
     }
     Tensor::stack(&out, 0)?.to_device(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_patterns_split() {
+        assert_eq!(
+            split_pattern("f.%04d.png"),
+            Some(("f.".into(), 4, ".png".into()))
+        );
+        assert_eq!(
+            split_pattern("f.####.png"),
+            Some(("f.".into(), 4, ".png".into()))
+        );
+        assert_eq!(
+            split_pattern("x%d.jpg"),
+            Some(("x".into(), 0, ".jpg".into()))
+        );
+        assert_eq!(split_pattern("plain.png"), None);
+    }
 }

@@ -1,11 +1,14 @@
 //! Training core, independent of any host: losses, a saveable Adam, seeded crop sampling, the
-//! training networks and a [`Trainer`] for Wick's three modes:
+//! training networks, one [`mode::TrainMode`] trait with one file per mode in [`modes`], the
+//! generic [`Trainer`] (steps, checkpoints, exact resume) and the [`run`] loop every host uses
+//! (data loading, progress, cancel, time budget, checkpoints, loss log, contact sheets, plots).
 //!
+//! Modes (see [`modes::REGISTRY`]):
 //! - **pairs** (CopyCat-style): input/target frames → [`img2img::Img2Img`], L1 + perceptual
 //!   (SqueezeNet `fire5` features) loss on matching random crops with flips.
 //! - **style**: one style image + content frames → [`img2img::Img2Img`], Gram-matrix style loss
 //!   on SqueezeNet taps + content loss + total variation.
-//! - **generator**: a set of images → a [`gan`] DCGAN or a [`vae::Vae`].
+//! - **generator** / **vae**: a set of images → a [`gan`] DCGAN or a [`vae::Vae`].
 //!
 //! Determinism: parameters are drawn from `seed` (ChaCha stream 0), and step `s` draws its crops
 //! and noise from stream `s + 1` of the same seed, so a run resumed from a checkpoint written after
@@ -20,26 +23,29 @@ pub mod data;
 pub mod gan;
 pub mod img2img;
 pub mod loss;
+pub mod mode;
+pub mod modes;
 pub mod optim;
 pub mod params;
 pub mod plot;
+pub mod run;
 pub mod vae;
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
+use once_cell::sync::Lazy;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::squeezenet::SqueezeNet;
 use crate::weights::{load_safetensors, save_safetensors_atomic, ModelError};
-use gan::{softplus, Discriminator, Generator};
+pub use data::TrainData;
+use gan::Generator;
 use img2img::{Img2Img, ModelSize};
-use loss::Perceptual;
-use optim::{Adam, AdamConfig};
+use mode::{ModeSpec, ParamKind, ParamSpec, Settings, TrainMode};
 use params::ParamStore;
 use vae::Vae;
 
@@ -69,26 +75,108 @@ pub fn tensor_to_u64(t: &Tensor) -> Result<u64> {
         .enumerate()
         .fold(0u64, |acc, (i, &x)| acc | ((x as u64) << (16 * i))))
 }
+/// What is trained: a mode of [`modes::REGISTRY`], by name. The constants name the built-in
+/// modes; any registered mode is reached with [`Mode::parse`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Mode(&'static str);
 
-/// What is trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Pairs,
-    Style,
-    Dcgan,
-    Vae,
+#[allow(non_upper_case_globals)]
+impl Mode {
+    pub const Pairs: Mode = Mode("pairs");
+    pub const Style: Mode = Mode("style");
+    pub const Dcgan: Mode = Mode("generator");
+    pub const Vae: Mode = Mode("vae");
+
+    /// A registered mode by name or alias.
+    pub fn parse(s: &str) -> Option<Mode> {
+        modes::REGISTRY
+            .iter()
+            .find(|m| m.name == s || m.aliases.contains(&s))
+            .map(|m| Mode(m.name))
+    }
+
+    /// The `mode` param's value.
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// The mode's registry entry.
+    pub fn spec(self) -> Option<&'static ModeSpec> {
+        modes::REGISTRY.iter().copied().find(|m| m.name == self.0)
+    }
 }
 
-impl Mode {
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "pairs" => Some(Mode::Pairs),
-            "style" => Some(Mode::Style),
-            "dcgan" | "generator" | "gan" => Some(Mode::Dcgan),
-            "vae" => Some(Mode::Vae),
-            _ => None,
-        }
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
     }
+}
+
+/// The names of the registered modes, in registry order (the `mode` param's choices).
+pub fn mode_names() -> &'static [&'static str] {
+    static NAMES: Lazy<Vec<&'static str>> =
+        Lazy::new(|| modes::REGISTRY.iter().map(|m| m.name).collect());
+    &NAMES
+}
+
+/// Every param of a training run, in order: the run's own ([`run::RUN_PARAMS`]: data, output,
+/// schedule, device), with each registered mode's params after `lr` (shared names once). The
+/// `mode`, `input` and `target` helps list what each mode makes of them.
+pub fn all_params() -> &'static [ParamSpec] {
+    static ALL: Lazy<Vec<ParamSpec>> = Lazy::new(|| {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let mut out: Vec<ParamSpec> = Vec::new();
+        for p in run::RUN_PARAMS {
+            let mut p = p.clone();
+            match p.name {
+                "mode" => {
+                    let list: Vec<String> = modes::REGISTRY
+                        .iter()
+                        .map(|m| format!("{}: {}", m.name, m.help))
+                        .collect();
+                    p.help = leak(format!("{}.", list.join("; ")));
+                    p.kind = ParamKind::Enum {
+                        choices: mode_names(),
+                        default: modes::REGISTRY[0].name,
+                    };
+                }
+                "input" | "target" => {
+                    let list: Vec<String> = modes::REGISTRY
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.name,
+                                if p.name == "input" {
+                                    m.input_help
+                                } else {
+                                    m.target_help
+                                },
+                            )
+                        })
+                        .filter(|(_, h)| !h.is_empty())
+                        .map(|(n, h)| format!("{n}: {h}"))
+                        .collect();
+                    p.help = leak(format!("{} {}.", p.help, list.join("; ")));
+                }
+                _ => {}
+            }
+            let after_lr = p.name == "lr";
+            out.push(p);
+            if after_lr {
+                for m in modes::REGISTRY {
+                    for q in m.params {
+                        if !out.iter().any(|o| o.name == q.name)
+                            && !run::RUN_PARAMS.iter().any(|o| o.name == q.name)
+                        {
+                            out.push(q.clone());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    });
+    &ALL
 }
 
 /// Hyper-parameters. Start from [`TrainConfig::new`] for a mode's defaults.
@@ -97,7 +185,7 @@ pub struct TrainConfig {
     pub mode: Mode,
     pub seed: u64,
     pub batch: usize,
-    /// Crop side for pairs/style; output resolution (32, 64, 128) for dcgan/vae.
+    /// Crop side for image modes; output resolution (32, 64, 128) for dcgan/vae.
     pub crop: usize,
     pub lr: f64,
     /// Image-to-image network size (pairs, style).
@@ -114,13 +202,15 @@ pub struct TrainConfig {
     pub tv_weight: f64,
     /// vae: weight of the KL term.
     pub kl_beta: f64,
-    /// Also flip crops vertically (pairs/style).
+    /// Also flip crops vertically (image modes).
     pub vflip: bool,
+    /// Further modes' own settings (by param name; unset ones take the registered default).
+    pub extra: Settings,
 }
 
 impl TrainConfig {
     pub fn new(mode: Mode) -> Self {
-        let base = TrainConfig {
+        let mut c = TrainConfig {
             mode,
             seed: 0,
             batch: 4,
@@ -136,35 +226,13 @@ impl TrainConfig {
             tv_weight: 0.05,
             kl_beta: 1.0,
             vflip: false,
+            extra: Settings::default(),
         };
-        match mode {
-            Mode::Pairs | Mode::Style => base,
-            Mode::Dcgan => TrainConfig {
-                crop: 64,
-                batch: 16,
-                lr: 2e-4,
-                ..base
-            },
-            Mode::Vae => TrainConfig {
-                crop: 64,
-                batch: 16,
-                ..base
-            },
+        if let Some(spec) = mode.spec() {
+            (spec.defaults)(&mut c);
         }
+        c
     }
-}
-
-/// Training material. Images are RGB 0..1 `[3, H, W]` tensors (any device).
-pub enum TrainData {
-    /// Inputs and their targets, same sizes pairwise.
-    Pairs {
-        inputs: Vec<Tensor>,
-        targets: Vec<Tensor>,
-    },
-    /// One style image and content frames.
-    Style { style: Tensor, content: Vec<Tensor> },
-    /// Images for a generator.
-    Images(Vec<Tensor>),
 }
 
 /// What one step did.
@@ -178,26 +246,13 @@ pub struct StepStats {
     pub parts: Vec<(&'static str, f32)>,
 }
 
-#[allow(clippy::large_enum_variant)] // one per trainer, never moved in a hot loop
-enum Net {
-    Img(Img2Img),
-    Gan(Generator, Discriminator),
-    Vae(Vae),
-}
-
-/// A training run (see the module docs).
+/// A training run of any mode: the mode's networks, the step count and the seeded streams
+/// (see the module docs).
 pub struct Trainer {
     pub cfg: TrainConfig,
     device: Device,
-    params: ParamStore,
-    net: Net,
-    opts: Vec<Adam>,
+    mode: Box<dyn TrainMode>,
     step: u64,
-    images: Vec<Tensor>,
-    targets: Vec<Tensor>,
-    sizes: Vec<(usize, usize)>,
-    perceptual: Option<Perceptual>,
-    style_grams: Vec<Tensor>,
 }
 
 fn bad(msg: impl Into<String>) -> ModelError {
@@ -205,7 +260,8 @@ fn bad(msg: impl Into<String>) -> ModelError {
 }
 
 impl Trainer {
-    /// Sets up a run. `loss_net` is required for pairs (when `perceptual_weight > 0`) and style.
+    /// Sets up a run. `loss_net` is required by the modes that need it (pairs with
+    /// `perceptual_weight > 0`, style).
     pub fn new(
         cfg: TrainConfig,
         data: TrainData,
@@ -215,127 +271,20 @@ impl Trainer {
         if cfg.batch == 0 {
             return Err(bad("batch must be at least 1"));
         }
-        let mut params = ParamStore::new(cfg.seed, device);
-        let (images, targets, style) = match (cfg.mode, data) {
-            (Mode::Pairs, TrainData::Pairs { inputs, targets }) => {
-                if inputs.is_empty() || inputs.len() != targets.len() {
-                    return Err(bad(format!(
-                        "pairs mode needs as many targets as inputs (got {} and {})",
-                        inputs.len(),
-                        targets.len()
-                    )));
-                }
-                for (i, (a, b)) in inputs.iter().zip(&targets).enumerate() {
-                    if a.dims() != b.dims() {
-                        return Err(bad(format!(
-                            "pair {i}: input {:?} and target {:?} differ in size",
-                            a.dims(),
-                            b.dims()
-                        )));
-                    }
-                }
-                (inputs, targets, None)
-            }
-            (Mode::Style, TrainData::Style { style, content }) => {
-                if content.is_empty() {
-                    return Err(bad("style mode needs at least one content frame"));
-                }
-                (content, vec![], Some(style))
-            }
-            (Mode::Dcgan | Mode::Vae, TrainData::Images(images)) => {
-                if images.is_empty() {
-                    return Err(bad("generator mode needs at least one image"));
-                }
-                (images, vec![], None)
-            }
-            (m, _) => return Err(bad(format!("training data does not match mode {m:?}"))),
-        };
-        let crop = cfg.crop;
-        if matches!(cfg.mode, Mode::Pairs | Mode::Style) && (crop < 32 || !crop.is_multiple_of(4)) {
-            return Err(bad(format!(
-                "crop size must be a multiple of 4 and at least 32, got {crop}"
-            )));
-        }
-        // Bring every image to the device, large enough for the crop (generators: short side =
-        // resolution, so a crop is most of the picture).
-        let prep = |v: Vec<Tensor>| -> Result<Vec<Tensor>> {
-            v.into_iter()
-                .map(|t| {
-                    let t = t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?;
-                    match cfg.mode {
-                        Mode::Dcgan | Mode::Vae => data::resize_short_side(&t, crop),
-                        _ => data::ensure_min_side(&t, crop),
-                    }
-                })
-                .collect()
-        };
-        let images = prep(images)?;
-        let targets = prep(targets)?;
-        let sizes = images
-            .iter()
-            .map(|t| Ok((t.dim(1)?, t.dim(2)?)))
-            .collect::<Result<Vec<_>>>()?;
-
-        let (net, groups): (Net, Vec<&str>) = match cfg.mode {
-            Mode::Pairs | Mode::Style => (
-                Net::Img(Img2Img::new(&mut params, cfg.model_size)?),
-                vec![""],
-            ),
-            Mode::Dcgan => {
-                let g = Generator::new(&mut params, cfg.nz, cfg.width, crop)?;
-                let d = Discriminator::new(&mut params, cfg.width, crop)?;
-                (Net::Gan(g, d), vec!["g.", "d."])
-            }
-            Mode::Vae => (
-                Net::Vae(Vae::new(&mut params, cfg.nz, cfg.width, crop)?),
-                vec![""],
-            ),
-        };
-        let adam = AdamConfig {
-            lr: cfg.lr,
-            beta1: if cfg.mode == Mode::Dcgan { 0.5 } else { 0.9 },
-            ..Default::default()
-        };
-        let opts = groups
-            .iter()
-            .map(|p| {
-                let vars = params
-                    .vars()
-                    .iter()
-                    .filter(|(k, _)| k.starts_with(p))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                Adam::new(vars, adam)
-            })
-            .collect::<Result<Vec<_>>>()?;
-
-        let needs_net =
-            cfg.mode == Mode::Style || (cfg.mode == Mode::Pairs && cfg.perceptual_weight > 0.0);
-        let perceptual = match (needs_net, loss_net) {
-            (true, Some(n)) => Some(Perceptual::new(n)),
+        let spec = cfg
+            .mode
+            .spec()
+            .ok_or_else(|| bad(format!("unknown training mode '{}'", cfg.mode.name())))?;
+        let loss_net = match ((spec.needs_loss_net)(&cfg), loss_net) {
             (true, None) => return Err(bad("this mode needs the SqueezeNet loss network")),
-            (false, _) => None,
+            (_, n) => n,
         };
-        let style_grams = match (&style, &perceptual) {
-            (Some(s), Some(p)) => {
-                let s = s.to_dtype(DType::F32)?.to_device(device)?;
-                let s = data::ensure_min_side(&s, 64)?;
-                p.style_targets(&s.unsqueeze(0)?)?
-            }
-            _ => vec![],
-        };
+        let mode = (spec.build)(&cfg, data, loss_net, device)?;
         Ok(Trainer {
             cfg,
             device: device.clone(),
-            params,
-            net,
-            opts,
+            mode,
             step: 0,
-            images,
-            targets,
-            sizes,
-            perceptual,
-            style_grams,
         })
     }
 
@@ -346,88 +295,20 @@ impl Trainer {
 
     /// Number of trainable scalars.
     pub fn param_count(&self) -> usize {
-        self.params.count()
+        self.mode.params().count()
     }
 
-    fn step_rng(&self) -> ChaCha8Rng {
+    /// The stream step `at` draws from (`at` = steps done before it).
+    fn rng_at(&self, at: u64) -> ChaCha8Rng {
         let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed);
-        rng.set_stream(self.step + 1);
+        rng.set_stream(at + 1);
         rng
-    }
-
-    fn normal(&self, rng: &mut ChaCha8Rng, n: usize, d: usize) -> Result<Tensor> {
-        let v: Vec<f32> = (0..n * d).map(|_| StandardNormal.sample(rng)).collect();
-        Tensor::from_vec(v, (n, d), &self.device)
     }
 
     /// One optimisation step.
     pub fn step(&mut self) -> std::result::Result<StepStats, ModelError> {
-        let mut rng = self.step_rng();
-        let c = &self.cfg;
-        let specs = data::draw_crops(&mut rng, &self.sizes, c.crop, c.batch, c.vflip);
-        let x = data::cut(&self.images, &specs, c.crop, &self.device)?;
-        let (loss, parts) = match &self.net {
-            Net::Img(net) => {
-                let pred = net.forward(&x)?;
-                match c.mode {
-                    Mode::Pairs => {
-                        let y = data::cut(&self.targets, &specs, c.crop, &self.device)?;
-                        let l1 = loss::l1(&pred, &y)?;
-                        let mut total = (&l1 * c.l1_weight)?;
-                        let mut parts = vec![("l1", l1.to_scalar::<f32>()?)];
-                        if let Some(p) = &self.perceptual {
-                            let pl = p.content(&pred, &y)?;
-                            total = (total + (&pl * c.perceptual_weight)?)?;
-                            parts.push(("perceptual", pl.to_scalar::<f32>()?));
-                        }
-                        self.opts[0].step(&total.backward()?)?;
-                        (total, parts)
-                    }
-                    _ => {
-                        let p = self.perceptual.as_ref().expect("style mode has a loss net");
-                        let (content, style) = p.content_and_style(&pred, &x, &self.style_grams)?;
-                        let tv = loss::total_variation(&pred)?;
-                        let total = (((&content * c.content_weight)?
-                            + (&style * c.style_weight)?)?
-                            + (&tv * c.tv_weight)?)?;
-                        self.opts[0].step(&total.backward()?)?;
-                        let parts = vec![
-                            ("content", content.to_scalar::<f32>()?),
-                            ("style", style.to_scalar::<f32>()?),
-                            ("tv", tv.to_scalar::<f32>()?),
-                        ];
-                        (total, parts)
-                    }
-                }
-            }
-            Net::Gan(g, d) => {
-                let real = ((&x * 2.0)? - 1.0)?;
-                let z = self.normal(&mut rng, c.batch, c.nz)?;
-                let fake = g.forward(&z)?;
-                let d_loss = (softplus(&d.forward(&real)?.neg()?)?.mean_all()?
-                    + softplus(&d.forward(&fake.detach())?)?.mean_all()?)?;
-                self.opts[1].step(&d_loss.backward()?)?;
-                let g_loss = softplus(&d.forward(&fake)?.neg()?)?.mean_all()?;
-                self.opts[0].step(&g_loss.backward()?)?;
-                let dl = d_loss.to_scalar::<f32>()?;
-                (
-                    g_loss.clone(),
-                    vec![("g", g_loss.to_scalar::<f32>()?), ("d", dl)],
-                )
-            }
-            Net::Vae(v) => {
-                let eps = self.normal(&mut rng, c.batch, c.nz)?;
-                let (total, recon, kl) = v.loss(&x, &eps, c.kl_beta)?;
-                self.opts[0].step(&total.backward()?)?;
-                (
-                    total,
-                    vec![
-                        ("recon", recon.to_scalar::<f32>()?),
-                        ("kl", kl.to_scalar::<f32>()?),
-                    ],
-                )
-            }
-        };
+        let mut rng = self.rng_at(self.step);
+        let (loss, parts) = self.mode.step(&mut rng)?;
         self.step += 1;
         let loss = loss.to_scalar::<f32>()?;
         if !loss.is_finite() {
@@ -444,29 +325,23 @@ impl Trainer {
     }
 
     fn arch(&self) -> Vec<f32> {
-        let c = &self.cfg;
-        match c.mode {
-            Mode::Pairs | Mode::Style => vec![ARCH_IMG2IMG, c.model_size.width() as f32],
-            Mode::Dcgan => vec![ARCH_DCGAN, c.nz as f32, c.width as f32, c.crop as f32],
-            Mode::Vae => vec![ARCH_VAE, c.nz as f32, c.width as f32, c.crop as f32],
-        }
+        self.mode.arch()
     }
 
-    fn model_tensors(&self) -> Result<HashMap<String, Tensor>> {
-        let mut t = self.params.tensors();
+    fn with_arch(&self, mut t: HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
         t.insert("wick.arch".into(), Tensor::new(self.arch(), &self.device)?);
         Ok(t)
     }
 
-    /// Writes the inference model (parameters + `wick.arch`) atomically.
+    /// Writes the inference model (the mode's model tensors + `wick.arch`) atomically.
     pub fn save_model(&self, path: &Path) -> std::result::Result<(), ModelError> {
-        save_safetensors_atomic(&self.model_tensors()?, path)
+        save_safetensors_atomic(&self.with_arch(self.mode.model_tensors())?, path)
     }
 
     /// Writes everything needed to resume exactly (parameters, Adam state, step, seed), atomically.
     pub fn save_checkpoint(&self, path: &Path) -> std::result::Result<(), ModelError> {
-        let mut t = self.model_tensors()?;
-        for (i, o) in self.opts.iter().enumerate() {
+        let mut t = self.with_arch(self.mode.params().tensors())?;
+        for (i, o) in self.mode.optimizers().iter().enumerate() {
             t.extend(o.state(&format!("opt.{i}."))?);
         }
         t.insert("train.step".into(), u64_to_tensor(self.step, &self.device)?);
@@ -514,24 +389,28 @@ impl Trainer {
             ));
         }
         // Validate everything before changing anything.
-        self.check_tensors(&t, path, "checkpoint")?;
-        for (i, o) in self.opts.iter_mut().enumerate() {
+        let names: Vec<String> = self.mode.params().vars().keys().cloned().collect();
+        self.check_tensors(&t, &names, path, "checkpoint")?;
+        for (i, o) in self.mode.optimizers_mut().iter_mut().enumerate() {
             o.load_state(&t, &format!("opt.{i}.")).map_err(wrap)?;
         }
-        self.params.set_from(&t, "").map_err(wrap)?;
+        self.mode.params().set_from(&t, "").map_err(wrap)?;
         self.step = step;
         Ok(())
     }
 
-    /// Checks that `t` (read from `path`, described as `what` in errors) holds every trainable
-    /// tensor with this network's shape.
+    /// Checks that `t` (read from `path`, described as `what` in errors) holds each of `names`
+    /// with this network's shape.
     fn check_tensors(
         &self,
-        t: &std::collections::HashMap<String, Tensor>,
+        t: &HashMap<String, Tensor>,
+        names: &[String],
         path: &Path,
         what: &str,
     ) -> std::result::Result<(), ModelError> {
-        for (name, v) in self.params.vars() {
+        let vars = self.mode.params().vars();
+        for name in names {
+            let v = &vars[name];
             match t.get(name) {
                 Some(x) if x.dims() == v.dims() => {}
                 Some(x) => {
@@ -556,8 +435,9 @@ impl Trainer {
     }
 
     /// Starts from the weights of a model (or checkpoint) file written for the same network
-    /// (`wick.arch` must match); the optimiser state and step count are untouched. Everything
-    /// is validated before any parameter changes.
+    /// (`wick.arch` must match): the tensors of the mode's model file are set (for most modes
+    /// every parameter); the optimiser state and step count are untouched. Everything is
+    /// validated before any parameter changes.
     pub fn init_from(&mut self, path: &Path) -> std::result::Result<(), ModelError> {
         let t = load_safetensors(path, &self.device)?;
         let arch = read_arch(&t, path)?;
@@ -570,43 +450,38 @@ impl Trainer {
                 ),
             ));
         }
-        self.check_tensors(&t, path, "initial weights")?;
-        self.params
-            .set_from(&t, "")
+        let mut names: Vec<String> = self.mode.model_tensors().into_keys().collect();
+        names.sort();
+        self.check_tensors(&t, &names, path, "initial weights")?;
+        self.mode
+            .params()
+            .set_some(&t, &names)
             .map_err(|e| ModelError::weights(path, e.to_string()))
     }
 
-    /// The current network applied to `x` (pairs/style: RGB 0..1 `[N, 3, H, W]`, any size) or,
+    /// The current network applied to `x` (image modes: RGB 0..1 `[N, 3, H, W]`, any size) or,
     /// for generators, samples from `x` used as latents `[N, nz]`. Output RGB 0..1.
     pub fn preview(&self, x: &Tensor) -> std::result::Result<Tensor, ModelError> {
-        Ok(match &self.net {
-            Net::Img(n) => n
-                .forward_any(&x.to_device(&self.device)?)?
-                .clamp(0f32, 1f32)?,
-            Net::Gan(g, _) => g.sample(&x.to_device(&self.device)?)?,
-            Net::Vae(v) => v.decode(&x.to_device(&self.device)?)?,
-        })
+        Ok(self.mode.preview(&x.to_device(&self.device)?)?)
     }
 
     /// A crop batch of the training data as step `at` would draw it: (inputs, targets) for pairs,
     /// (content, content) for style, (images, images) for generators. For contact sheets.
     pub fn sample_batch(&self, at: u64) -> std::result::Result<(Tensor, Tensor), ModelError> {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.seed);
-        rng.set_stream(at + 1);
-        let specs = data::draw_crops(
-            &mut rng,
-            &self.sizes,
-            self.cfg.crop,
-            self.cfg.batch,
-            self.cfg.vflip,
-        );
-        let x = data::cut(&self.images, &specs, self.cfg.crop, &self.device)?;
-        let y = if self.targets.is_empty() {
-            x.clone()
-        } else {
-            data::cut(&self.targets, &specs, self.cfg.crop, &self.device)?
-        };
-        Ok((x, y))
+        Ok(self.mode.sample_batch(&mut self.rng_at(at))?)
+    }
+
+    /// The contact sheet of the current model `[3, H, W]` (CPU): image modes show the crops the
+    /// next step draws, generators 4×4 fixed-latent samples.
+    pub fn sheet(&self) -> std::result::Result<Tensor, ModelError> {
+        Ok(self.mode.sheet(&mut self.rng_at(self.step))?)
+    }
+
+    /// What a host shows `[1, 3, H, W]`: image modes apply the model to `frame` (or, without
+    /// one, to a crop of the first step's batch), generators show a 4×4 sample sheet.
+    pub fn picture(&self, frame: Option<&Tensor>) -> std::result::Result<Tensor, ModelError> {
+        let frame = frame.map(|f| f.to_device(&self.device)).transpose()?;
+        Ok(self.mode.picture(frame.as_ref(), &mut self.rng_at(0))?)
     }
 }
 

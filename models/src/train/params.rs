@@ -130,9 +130,86 @@ impl ParamStore {
         Ok(())
     }
 
+    /// Overwrites the variables named in `names` from `src` (each must exist in both, with
+    /// the same shape).
+    pub fn set_some(&self, src: &HashMap<String, Tensor>, names: &[String]) -> Result<()> {
+        for name in names {
+            let v = self
+                .vars
+                .get(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no parameter '{name}'")))?;
+            let t = src
+                .get(name)
+                .ok_or_else(|| candle_core::Error::Msg(format!("no tensor '{name}'")))?;
+            if t.dims() != v.dims() {
+                candle_core::bail!(
+                    "tensor '{name}' has shape {:?}, expected {:?}",
+                    t.dims(),
+                    v.dims()
+                );
+            }
+            v.set(&t.to_device(&self.device)?)?;
+        }
+        Ok(())
+    }
+
+    /// A `VarBuilder` drawing from this store, for networks written the candle-transformers way
+    /// (a struct per block built from a `VarBuilder`). Candle's init hints map to this store's
+    /// seeded draws: `Const(0)`/`Const(1)` → zeros/ones, `Randn { mean: 0, stdev }` → normal.
+    pub fn var_builder(&mut self) -> candle_nn::VarBuilder<'_> {
+        let dev = self.device.clone();
+        candle_nn::VarBuilder::from_backend(
+            Box::new(StoreBackend(std::sync::Mutex::new(self))),
+            DType::F32,
+            dev,
+        )
+    }
+
     /// Number of scalar parameters.
     pub fn count(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
+    }
+}
+
+struct StoreBackend<'a>(std::sync::Mutex<&'a mut ParamStore>);
+
+impl candle_nn::var_builder::SimpleBackend for StoreBackend<'_> {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        name: &str,
+        h: candle_nn::Init,
+        _dtype: DType,
+        _dev: &Device,
+    ) -> Result<Tensor> {
+        let init = match h {
+            candle_nn::Init::Const(0.0) => Init::Zeros,
+            candle_nn::Init::Const(1.0) => Init::Ones,
+            candle_nn::Init::Randn { mean: 0.0, stdev } => Init::Normal(stdev),
+            other => candle_core::bail!("parameter '{name}': unsupported init {other:?}"),
+        };
+        let mut store = self
+            .0
+            .lock()
+            .map_err(|_| candle_core::Error::Msg("parameter store lock poisoned".into()))?;
+        store.get(name, s.dims(), init)
+    }
+
+    fn get_unchecked(&self, name: &str, _dtype: DType, _dev: &Device) -> Result<Tensor> {
+        candle_core::bail!("parameter '{name}': a shape is needed")
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0
+            .lock()
+            .map(|s| {
+                s.vars.contains_key(name)
+                    || s.loaded
+                        .as_ref()
+                        .map(|m| m.contains_key(name))
+                        .unwrap_or(false)
+            })
+            .unwrap_or(false)
     }
 }
 

@@ -37,7 +37,7 @@ pub fn describe() -> NodeDesc {
         ],
         outputs: vec![PortDesc::new("output", "The stylised frame, with the source's alpha.")],
         params: vec![
-            ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', a path to a TransformerNet .safetensors/.pth, or a model.safetensors from wick.train (pairs/style).", Str { default: "multistyle26" }).reloads(),
+            ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', a path to a TransformerNet or CycleGAN ResNet-generator .safetensors/.pth (detected from its keys; bundled: cyclegan_vintage.safetensors, photo → vintage), or a model.safetensors from wick.train (pairs/style/unpaired).", Str { default: "multistyle26" }).reloads(),
             ParamDesc::new("style", "Style", "multistyle26: a style index 0-25, or a blend such as 3:0.5,12:0.5.", Str { default: "0" }).animatable(),
             ParamDesc::new("style_image", "Style image", "model=arbitrary: a painting file (PNG, JPEG, TIFF) to take the style from when nothing is connected to the style input (hosts with one input, e.g. frei0r).", Path { default: "" }),
             ParamDesc::new("strength", "Strength", "0: the source, 1: full style. arbitrary: interpolates the style vector with the source's own (as Magenta does); other models: mixes the pixels.", Float { min: 0.0, max: 1.0, default: 1.0 }).animatable(),
@@ -64,6 +64,8 @@ enum Loaded {
     Net(TransformerNet),
     /// A pairs/style model written by `wick.train` (has `wick.arch`).
     Trained(wick_models::train::img2img::Img2Img),
+    /// A CycleGAN ResNet generator (pretrained `.pth`/safetensors, or `wick.train` unpaired).
+    CycleGan(wick_models::style::ResnetGenerator),
 }
 
 #[derive(Default)]
@@ -146,9 +148,13 @@ impl StyleTransfer {
             "" => return Err(NodeError::BadArgument("param 'model': empty".into())),
             path => {
                 let path = std::path::Path::new(path);
-                match wick_models::train::trained_arch(path) {
-                    Some(_) => Loaded::Trained(wick_models::train::load_img2img(path, &dev)?),
-                    None => Loaded::Net(TransformerNet::load(path, &dev)?),
+                if wick_models::style::ResnetGenerator::detect(path).is_some() {
+                    Loaded::CycleGan(wick_models::style::ResnetGenerator::load(path, &dev)?)
+                } else {
+                    match wick_models::train::trained_arch(path) {
+                        Some(_) => Loaded::Trained(wick_models::train::load_img2img(path, &dev)?),
+                        None => Loaded::Net(TransformerNet::load(path, &dev)?),
+                    }
                 }
             }
         };
@@ -193,6 +199,7 @@ impl Node for StyleTransfer {
             }
             // Small U-Net: runs on the whole frame (`tile` does not apply).
             Loaded::Trained(net) => mix(&net.forward_any(&x)?, &x, strength)?,
+            Loaded::CycleGan(net) => mix(&net.forward(&x)?, &x, strength)?,
             Loaded::Arbitrary {
                 predictor,
                 transform,
