@@ -95,6 +95,15 @@ pub struct PortDesc {
     pub optional: bool,
     /// This input is wanted at the current frame + `frame_offset` (OpenFX GetFramesNeeded).
     pub frame_offset: i32,
+    /// A past-frame input: this input is input `history_of`'s frame at `frame_offset` (< 0),
+    /// e.g. `source`'s previous frame. Such an input is always optional: an adapter feeds it
+    /// only when the host can (sequential render, a frame cache, a readable file) and leaves
+    /// it empty otherwise (clip start, a seek); the node then falls back gracefully. Hosts
+    /// that see only the C ABI recognise it by its name, `<input>@<offset>` (`source@-1`).
+    pub history_of: Option<&'static str>,
+    /// Feed this input only while this param (Float, Int or Bool) is non-zero, e.g. past
+    /// frames only while `temporal` > 0 (OpenFX need not fetch frames the node ignores).
+    pub active_if: Option<&'static str>,
 }
 
 impl PortDesc {
@@ -104,6 +113,8 @@ impl PortDesc {
             help,
             optional: false,
             frame_offset: 0,
+            history_of: None,
+            active_if: None,
         }
     }
     pub fn optional(mut self) -> Self {
@@ -113,6 +124,30 @@ impl PortDesc {
     pub fn at_offset(mut self, frames: i32) -> Self {
         self.frame_offset = frames;
         self
+    }
+    /// Marks this input as a past frame of input `of` (set the offset with `at_offset`, < 0).
+    /// Implies `optional`.
+    pub fn history_of(mut self, of: &'static str) -> Self {
+        self.history_of = Some(of);
+        self.optional = true;
+        self
+    }
+    /// Feed this input only while param `param` is non-zero.
+    pub fn active_if(mut self, param: &'static str) -> Self {
+        self.active_if = Some(param);
+        self
+    }
+    /// Whether the host should feed this input under these param values (`active_if`).
+    pub fn active(&self, params: &Params) -> bool {
+        match self.active_if {
+            None => true,
+            Some(name) => match params.get(name) {
+                Ok(Value::Float(x)) => *x != 0.0,
+                Ok(Value::Int(n)) => *n != 0,
+                Ok(Value::Bool(b)) => *b,
+                _ => true,
+            },
+        }
     }
 }
 
@@ -144,6 +179,18 @@ pub struct NodeDesc {
 impl NodeDesc {
     pub fn temporal(&self) -> bool {
         self.inputs.iter().any(|p| p.frame_offset != 0)
+    }
+    /// The past-frame inputs of input `of`: (input index, frame offset), nearest first.
+    pub fn history(&self, of: &str) -> Vec<(usize, i32)> {
+        let mut h: Vec<(usize, i32)> = self
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.history_of == Some(of))
+            .map(|(i, p)| (i, p.frame_offset))
+            .collect();
+        h.sort_by_key(|&(_, o)| -o);
+        h
     }
     pub fn param(&self, name: &str) -> Option<(usize, &ParamDesc)> {
         self.params.iter().enumerate().find(|(_, p)| p.name == name)
@@ -455,4 +502,53 @@ pub trait Node: Send {
         inputs: &[Option<Image>],
         outputs: &mut [Image],
     ) -> Result<(), NodeError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_ports_are_optional_and_listed_nearest_first() {
+        let d = NodeDesc {
+            id: "t",
+            label: "t",
+            category: "t",
+            help: "",
+            inputs: vec![
+                PortDesc::new("source", ""),
+                PortDesc::new("source@-2", "")
+                    .history_of("source")
+                    .at_offset(-2)
+                    .active_if("temporal"),
+                PortDesc::new("source@-1", "")
+                    .history_of("source")
+                    .at_offset(-1)
+                    .active_if("temporal"),
+            ],
+            outputs: vec![],
+            params: vec![ParamDesc::new(
+                "temporal",
+                "",
+                "",
+                ParamKind::Float {
+                    min: 0.0,
+                    max: 1.0,
+                    default: 0.0,
+                },
+            )],
+            thread_safety: ThreadSafety::InstanceSafe,
+            source: false,
+            long_running: false,
+            cancellable: false,
+        };
+        assert!(d.inputs[1].optional && d.inputs[2].optional);
+        assert_eq!(d.history("source"), vec![(2, -1), (1, -2)]);
+        assert!(d.history("style").is_empty());
+        let mut p = Params::new(&d.params);
+        assert!(d.inputs[0].active(&p));
+        assert!(!d.inputs[1].active(&p));
+        p.set("temporal", Value::Float(0.5)).unwrap();
+        assert!(d.inputs[1].active(&p));
+    }
 }
