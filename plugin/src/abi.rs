@@ -10,7 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use once_cell::sync::Lazy;
 
 use crate::adapter::{contain, run_node, to_cstring, LiveSet};
-use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType};
+use crate::frame::{Frame, FrameMut};
+use crate::image::{FrameFormat, SampleType};
 use crate::node::{NodeError, ParamKind, Params, ProcessCtx, ThreadSafety, Value};
 use crate::nodes::{self, NodeEntry};
 
@@ -578,26 +579,27 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
             }
         }
 
-        // Read all inputs into working images (copies), before any output is touched.
-        let mut inputs: Vec<Option<Image>> = Vec::with_capacity(in_frames.len());
+        // Views of the host's frames, converted once by the node (inputs that share memory
+        // with an output are copied first, in run_node).
+        let mut inputs: Vec<Option<Frame>> = Vec::with_capacity(in_frames.len());
         for (k, f) in in_frames.iter().enumerate() {
             let port = &d.inputs[k];
             if f.data.is_null() && port.optional {
                 inputs.push(None);
                 continue;
             }
-            let what = format!("input '{}'", port.name);
-            let fmt = frame_format(f, &what)?;
-            // SAFETY: validated: data non-null and data_len covers required_len bytes.
-            let bytes = unsafe {
-                std::slice::from_raw_parts(f.data as *const u8, fmt.required_len().unwrap_or(0))
-            };
-            inputs.push(Some(read_frame(bytes, &fmt, &what)?));
+            let fmt = frame_format(f, &format!("input '{}'", port.name))?;
+            // SAFETY: validated: data non-null, data_len covers the rows fmt describes; the
+            // host owns the frame for the call.
+            inputs.push(Some(unsafe { Frame::from_host(f.data as *const u8, &fmt) }));
         }
-        let mut outputs = Vec::with_capacity(out_fmts.len());
-        for f in &out_fmts {
-            outputs.push(Image::new(f.width, f.height)?);
-        }
+        let mut outputs: Vec<FrameMut> = out_frames
+            .iter()
+            .zip(&out_fmts)
+            // SAFETY: validated as the inputs; outputs do not overlap each other (checked
+            // above), inputs overlapping them are detached by run_node.
+            .map(|(f, fmt)| unsafe { FrameMut::from_host(f.data as *mut u8, fmt) })
+            .collect();
 
         let (cb, ud) = (a.progress, a.user_data);
         let mut report = move |fraction: f64, msg: &str| -> bool {
@@ -618,19 +620,7 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
             &i.params,
             &inputs,
             &mut outputs,
-        )?;
-        drop(inputs);
-        for (k, f) in out_frames.iter().enumerate() {
-            // SAFETY: validated above; outputs do not overlap each other; inputs were copied.
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(
-                    f.data as *mut u8,
-                    out_fmts[k].required_len().unwrap_or(0),
-                )
-            };
-            write_frame(&outputs[k], bytes, &out_fmts[k])?;
-        }
-        Ok(())
+        )
     })
 }
 

@@ -6,6 +6,7 @@ use std::ffi::CString;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
+use crate::frame::{Frame, FrameMut};
 use crate::image::Image;
 use crate::node::{Node, NodeDesc, NodeError, Params, ProcessCtx, ThreadSafety};
 
@@ -91,9 +92,78 @@ impl Default for LiveSet {
 /// Process-wide lock for nodes that declare `ThreadSafety::Unsafe`.
 static UNSAFE_NODE_LOCK: Mutex<()> = Mutex::new(());
 
-/// Checks the first connected input against the output size (non-source nodes), then runs the
-/// node, serialised process-wide when it declares itself thread-unsafe.
+fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
+    a.0 < b.1 && b.0 < a.1
+}
+
+/// Owned copies (working format) of the inputs whose memory overlaps an output's: hosts may
+/// process in place (frei0r, the C ABI allow it), and a node must read its inputs whole even
+/// after it started writing. `None` for the inputs that need no copy (the usual case).
+pub fn detach_overlaps(
+    inputs: &[Option<Frame>],
+    outputs: &[FrameMut],
+) -> Result<Vec<Option<Image>>, NodeError> {
+    inputs
+        .iter()
+        .map(|f| match f {
+            Some(f) if outputs.iter().any(|o| overlaps(f.span(), o.span())) => {
+                f.to_image().map(Some)
+            }
+            _ => Ok(None),
+        })
+        .collect()
+}
+
+/// Runs a node on host frames, the part every adapter shares: checks every float input for
+/// NaN/Inf and the first connected input against the output size (non-source nodes), copies
+/// inputs that share memory with an output, then runs the node, serialised process-wide when
+/// it declares itself thread-unsafe.
 pub fn run_node(
+    desc: &NodeDesc,
+    node: &mut dyn Node,
+    ctx: &mut ProcessCtx,
+    params: &Params,
+    inputs: &[Option<Frame>],
+    outputs: &mut [FrameMut],
+) -> Result<(), NodeError> {
+    for (k, f) in inputs.iter().enumerate() {
+        if let Some(f) = f {
+            let name = desc.inputs.get(k).map(|p| p.name).unwrap_or("?");
+            f.check_finite(&format!("input '{name}'"))?;
+        }
+    }
+    if !desc.source {
+        if let (Some(Some(first)), Some(o)) = (inputs.first(), outputs.first()) {
+            if first.width() != o.width() || first.height() != o.height() {
+                return Err(NodeError::BadArgument(format!(
+                    "output size {}x{} must equal the input size {}x{}",
+                    o.width(),
+                    o.height(),
+                    first.width(),
+                    first.height()
+                )));
+            }
+        }
+    }
+    let copies = detach_overlaps(inputs, outputs)?;
+    let inputs: Vec<Option<Frame>> = inputs
+        .iter()
+        .zip(&copies)
+        .map(|(f, c)| match c {
+            Some(img) => Some(img.frame()),
+            None => *f,
+        })
+        .collect();
+    let _lock = if desc.thread_safety == ThreadSafety::Unsafe {
+        Some(UNSAFE_NODE_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
+    } else {
+        None
+    };
+    node.process(ctx, params, &inputs, outputs)
+}
+
+/// [`run_node`] on owned working images (adapters that copy host frames first: OpenFX today).
+pub fn run_images(
     desc: &NodeDesc,
     node: &mut dyn Node,
     ctx: &mut ProcessCtx,
@@ -101,20 +171,10 @@ pub fn run_node(
     inputs: &[Option<Image>],
     outputs: &mut [Image],
 ) -> Result<(), NodeError> {
-    if !desc.source {
-        if let (Some(Some(first)), Some(o)) = (inputs.first(), outputs.first()) {
-            if first.width != o.width || first.height != o.height {
-                return Err(NodeError::BadArgument(format!(
-                    "output size {}x{} must equal the input size {}x{}",
-                    o.width, o.height, first.width, first.height
-                )));
-            }
-        }
-    }
-    let _lock = if desc.thread_safety == ThreadSafety::Unsafe {
-        Some(UNSAFE_NODE_LOCK.lock().unwrap_or_else(|e| e.into_inner()))
-    } else {
-        None
-    };
-    node.process(ctx, params, inputs, outputs)
+    let views: Vec<Option<Frame>> = inputs
+        .iter()
+        .map(|i| i.as_ref().map(Image::frame))
+        .collect();
+    let mut outs: Vec<FrameMut> = outputs.iter_mut().map(Image::frame_mut).collect();
+    run_node(desc, node, ctx, params, &views, &mut outs)
 }

@@ -37,8 +37,9 @@ use std::sync::Mutex;
 
 use once_cell::sync::{Lazy, OnceCell};
 
-use crate::adapter::{contain, run_node, to_cstring, LiveSet};
-use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType, MAX_PIXELS, MAX_SIDE};
+use crate::adapter::{contain, detach_overlaps, run_node, to_cstring, LiveSet};
+use crate::frame::{Frame, FrameMut, PixelFormat};
+use crate::image::{Image, MAX_PIXELS, MAX_SIDE};
 use crate::node::{Node, NodeError, ParamKind, Params, ProcessCtx, Value};
 use crate::nodes::{self, NodeEntry};
 
@@ -616,18 +617,6 @@ fn apply_overrides(params: &mut Params, text: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
-fn rgba8(width: usize, height: usize) -> FrameFormat {
-    FrameFormat {
-        width,
-        height,
-        stride: width * 4,
-        sample: SampleType::U8,
-        channels: 4,
-        premultiplied: false,
-        linear: false,
-    }
-}
-
 /// # Safety
 /// Frame pointers must be null or point to `width*height` RGBA8888 pixels of the instance.
 pub unsafe fn update2(
@@ -646,10 +635,8 @@ pub unsafe fn update2(
         if out.is_null() {
             return warn(spec.name, "f0r_update: output frame is NULL");
         }
-        let fmt = rgba8(inst.width, inst.height);
-        let len = fmt.row_bytes() * inst.height;
-        // SAFETY: the host owns `out` with the instance's frame size (frei0r contract).
-        let out_bytes = unsafe { std::slice::from_raw_parts_mut(out as *mut u8, len) };
+        let (w, h) = (inst.width, inst.height);
+        let stride = (w * 4) as isize;
         let ins: &[*const u32] = match spec.plugin_type {
             F0R_PLUGIN_TYPE_SOURCE => &[],
             F0R_PLUGIN_TYPE_MIXER2 => &[in1, in2],
@@ -658,7 +645,7 @@ pub unsafe fn update2(
         // One entry per declared input: the host's frames, then None for optional inputs
         // frei0r cannot carry (e.g. style-transfer's style input: its style_image param).
         let declared = inst.table.entry.desc.inputs.len();
-        let mut inputs: Vec<Option<Image>> = Vec::with_capacity(declared.max(ins.len()));
+        let mut views: Vec<Option<Frame>> = Vec::with_capacity(declared.max(ins.len()));
         for (k, p) in ins.iter().enumerate() {
             if p.is_null() {
                 return warn(
@@ -666,36 +653,46 @@ pub unsafe fn update2(
                     &format!("f0r_update: input frame {} is NULL", k + 1),
                 );
             }
-            // SAFETY: non-null host frame of the instance's size; copied before `out` is
-            // written (hosts may pass the same buffer for input and output).
-            let b = unsafe { std::slice::from_raw_parts(*p as *const u8, len) };
-            match read_frame(b, &fmt, "input") {
-                Ok(img) => inputs.push(Some(img)),
-                Err(e) => return warn(spec.name, &e.to_string()),
-            }
+            // SAFETY: a host frame of the instance's size (frei0r contract); inputs that are
+            // the output's buffer (in-place hosts) are copied below before anything is written.
+            views.push(Some(unsafe {
+                Frame::from_raw(*p as *const u8, stride, w, h, PixelFormat::RGBA8)
+            }));
         }
-        inputs.resize(declared.max(inputs.len()), None);
-        let img = match render(inst, time, &inputs) {
-            Ok(img) => img,
-            Err(e) => {
-                warn(spec.name, &format!("{}: {e}", inst.table.entry.desc.id));
-                // Pass the (first) input through; a source gives transparent black.
-                match inputs.into_iter().next().flatten() {
-                    Some(i) => i,
-                    None => {
-                        out_bytes.fill(0);
-                        return;
-                    }
-                }
-            }
+        // SAFETY: the host's output frame of the instance's size (frei0r contract).
+        let mut out =
+            unsafe { FrameMut::from_raw(out as *mut u8, stride, w, h, PixelFormat::RGBA8) };
+        // In place: copy such inputs now, so a failed node can still pass its input through.
+        let copies = match detach_overlaps(&views, std::slice::from_ref(&out)) {
+            Ok(c) => c,
+            Err(e) => return warn(spec.name, &e.to_string()),
         };
-        if let Err(e) = write_frame(&img, out_bytes, &fmt) {
-            warn(spec.name, &e.to_string());
+        let mut inputs: Vec<Option<Frame>> = views
+            .iter()
+            .zip(&copies)
+            .map(|(v, c)| c.as_ref().map(Image::frame).or(*v))
+            .collect();
+        inputs.resize(declared.max(inputs.len()), None);
+        if let Err(e) = render(inst, time, &inputs, &mut out) {
+            warn(spec.name, &format!("{}: {e}", inst.table.entry.desc.id));
+            // Pass the (first) input through; a source gives transparent black.
+            let r = match inputs.first().copied().flatten() {
+                Some(i) => out.copy_from(&i),
+                None => out.fill([0.0; 4]),
+            };
+            if let Err(e) = r {
+                warn(spec.name, &e.to_string());
+            }
         }
     })
 }
 
-fn render(inst: &Instance, time: f64, inputs: &[Option<Image>]) -> Result<Image, NodeError> {
+fn render(
+    inst: &Instance,
+    time: f64,
+    inputs: &[Option<Frame>],
+    out: &mut FrameMut,
+) -> Result<(), NodeError> {
     if !time.is_finite() {
         return Err(NodeError::BadArgument(format!("time {time} is not finite")));
     }
@@ -729,11 +726,16 @@ fn render(inst: &Instance, time: f64, inputs: &[Option<Image>]) -> Result<Image,
         with_overrides = p;
         &with_overrides
     };
-    let mut outs = vec![Image::new(inst.width, inst.height)?];
     let mut ctx = ProcessCtx::new(seconds, 0, None);
     let desc = &inst.table.entry.desc;
-    run_node(desc, node.as_mut(), &mut ctx, params, inputs, &mut outs)?;
-    Ok(outs.remove(0))
+    run_node(
+        desc,
+        node.as_mut(),
+        &mut ctx,
+        params,
+        inputs,
+        std::slice::from_mut(out),
+    )
 }
 
 fn xml_escape(s: &str) -> String {

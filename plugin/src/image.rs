@@ -1,9 +1,9 @@
-//! Wick's working image and the conversion from/to every host frame format.
-//!
-//! Nodes see one format: RGBA f32, sRGB-encoded, straight (un-premultiplied) alpha. The
-//! adapters convert host frames (u8/u16/f16/f32, RGB/RGBA, straight/premultiplied, sRGB/linear)
-//! into it and back; this module is the single place those rules live.
+//! Wick's owned working image, host frame formats and their validation, and the sRGB
+//! transfer. Nodes read and write frames through views (`frame.rs`: `Frame`, `FrameMut`),
+//! which convert from/to every host format in one pass; an [`Image`] is the owned working
+//! format (RGBA f32, sRGB-encoded, straight alpha) for copies a node or adapter keeps.
 
+use crate::frame::{Frame, FrameMut};
 use crate::node::NodeError;
 
 /// Largest side and pixel count Wick accepts (frames beyond are refused, not attempted).
@@ -154,97 +154,18 @@ pub fn srgb_to_linear(x: f32) -> f32 {
     }
 }
 
-fn read_sample(bytes: &[u8], sample: SampleType) -> f32 {
-    match sample {
-        SampleType::U8 => bytes[0] as f32 / 255.0,
-        SampleType::U16 => u16::from_ne_bytes([bytes[0], bytes[1]]) as f32 / 65535.0,
-        SampleType::F16 => half::f16::from_ne_bytes([bytes[0], bytes[1]]).to_f32(),
-        SampleType::F32 => f32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]),
-    }
-}
-
-fn write_sample(out: &mut [u8], sample: SampleType, v: f32) {
-    let v = if v.is_nan() { 0.0 } else { v };
-    match sample {
-        SampleType::U8 => out[0] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
-        SampleType::U16 => {
-            out[..2].copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes())
-        }
-        SampleType::F16 => out[..2].copy_from_slice(&half::f16::from_f32(v).to_ne_bytes()),
-        SampleType::F32 => out[..4].copy_from_slice(&v.to_ne_bytes()),
-    }
-}
-
-/// Reads a validated host frame into the working format.
+/// Reads a host frame into an owned working image (validates it; fails on non-finite
+/// samples). Adapters normally hand nodes views instead (`frame::Frame`); this is for code
+/// that needs an owned copy.
 pub fn read_frame(bytes: &[u8], f: &FrameFormat, what: &str) -> Result<Image, NodeError> {
-    let mut img = Image::new(f.width, f.height)?;
-    let ss = f.sample.size();
-    let px = f.channels * ss;
-    for y in 0..f.height {
-        let row = &bytes[y * f.stride..y * f.stride + f.row_bytes()];
-        let out = &mut img.data[y * f.width * 4..(y + 1) * f.width * 4];
-        for x in 0..f.width {
-            let p = &row[x * px..(x + 1) * px];
-            let mut c = [0f32, 0., 0., 1.];
-            for (ch, v) in c.iter_mut().enumerate().take(f.channels) {
-                *v = read_sample(&p[ch * ss..], f.sample);
-            }
-            if c.iter().any(|v| !v.is_finite()) {
-                return Err(NodeError::BadArgument(format!(
-                    "{what}: pixel ({x}, {y}) has a non-finite value {c:?}"
-                )));
-            }
-            if f.channels == 4 && f.premultiplied {
-                let a = c[3];
-                for v in c.iter_mut().take(3) {
-                    *v = if a > 0.0 { *v / a } else { 0.0 };
-                }
-            }
-            if f.linear {
-                for v in c.iter_mut().take(3) {
-                    *v = linear_to_srgb(*v);
-                }
-            }
-            out[x * 4..x * 4 + 4].copy_from_slice(&c);
-        }
-    }
-    Ok(img)
+    let v = Frame::new(bytes, f, what)?;
+    v.check_finite(what)?;
+    v.to_image()
 }
 
-/// Writes a working image into a validated host frame of the same size.
+/// Writes a working image into a host frame of the same size.
 pub fn write_frame(img: &Image, bytes: &mut [u8], f: &FrameFormat) -> Result<(), NodeError> {
-    if img.width != f.width || img.height != f.height {
-        return Err(NodeError::Internal(format!(
-            "node produced {}x{} for a {}x{} output",
-            img.width, img.height, f.width, f.height
-        )));
-    }
-    let ss = f.sample.size();
-    let px = f.channels * ss;
-    for y in 0..f.height {
-        let row_bytes = f.row_bytes();
-        let row = &mut bytes[y * f.stride..y * f.stride + row_bytes];
-        let src = &img.data[y * f.width * 4..(y + 1) * f.width * 4];
-        for x in 0..f.width {
-            let mut c = [src[x * 4], src[x * 4 + 1], src[x * 4 + 2], src[x * 4 + 3]];
-            if f.linear {
-                for v in c.iter_mut().take(3) {
-                    *v = srgb_to_linear(*v);
-                }
-            }
-            if f.channels == 4 && f.premultiplied {
-                let a = c[3].clamp(0.0, 1.0);
-                for v in c.iter_mut().take(3) {
-                    *v *= a;
-                }
-            }
-            let p = &mut row[x * px..(x + 1) * px];
-            for (ch, v) in c.iter().enumerate().take(f.channels) {
-                write_sample(&mut p[ch * ss..], f.sample, *v);
-            }
-        }
-    }
-    Ok(())
+    FrameMut::new(bytes, f, "output")?.write_image(img)
 }
 
 #[cfg(test)]

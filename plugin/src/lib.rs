@@ -8,12 +8,14 @@
 
 pub mod abi;
 mod adapter;
+pub mod frame;
 pub mod frei0r;
 pub mod image;
 pub mod node;
 pub mod nodes;
 pub mod ofx;
 
+pub use frame::{Frame, FrameMut, Out};
 pub use image::Image;
 pub use node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, Value,

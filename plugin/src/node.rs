@@ -3,7 +3,7 @@
 //! Host adapters (the C ABI in `abi.rs`; frei0r and OpenFX beside it) translate their host's
 //! calls into these types, the way nih-plug wraps one `Plugin` trait for CLAP and VST3.
 
-use crate::image::Image;
+use crate::frame::{Frame, FrameMut};
 
 /// How a param's value is typed, with its range and default.
 #[derive(Debug, Clone, PartialEq)]
@@ -490,17 +490,20 @@ impl<'a> ProcessCtx<'a> {
 /// The trait every node implements. Instances are created with default params; the adapter
 /// validates params against the descriptor before the node sees them.
 ///
-/// `inputs` has one entry per declared input (None: an unconnected optional input), converted
-/// to Wick's working format (RGBA f32, sRGB-encoded, straight alpha). `outputs` are pre-sized
-/// by the host; the node fills them in the same working format and the adapter converts back to
-/// the host's frame format.
+/// `inputs` has one entry per declared input (None: an unconnected optional input, or a past
+/// frame the host cannot give), each a borrowed view of the host's frame in the host's own
+/// format: a node converts it once, to the tensor layout it needs (`Frame::to_tensor`,
+/// `planar`; sRGB-encoded values, straight or premultiplied alpha as asked). `outputs` are
+/// views of the host's output frames, sized by the host; the node writes each once
+/// (`FrameMut::write` from a tensor, `write_slice`, `copy_from`, `fill`). Float inputs are
+/// checked finite, and inputs that share memory with an output are copied, before `process`.
 pub trait Node: Send {
     fn process(
         &mut self,
         ctx: &mut ProcessCtx,
         params: &Params,
-        inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError>;
 }
 

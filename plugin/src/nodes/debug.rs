@@ -1,7 +1,7 @@
 //! `wick.debug`: a test-only node (listed only when `WICK_ENABLE_TEST_NODES=1`) that proves
 //! the adapters turn node panics and errors into statuses.
 
-use crate::image::Image;
+use crate::frame::{Frame, FrameMut};
 use crate::node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
 };
@@ -67,8 +67,8 @@ impl Node for Debug {
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
-        inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError> {
         match p.str("mode") {
             "panic" => panic!("wick.debug was asked to panic"),
@@ -81,19 +81,16 @@ impl Node for Debug {
 }
 
 /// The output is the input when given (same size), else `fill` in every channel.
-fn copy_or_fill(input: &Option<Image>, out: &mut Image, fill: f32) -> Result<(), NodeError> {
+fn copy_or_fill(input: &Option<Frame>, out: &mut FrameMut, fill: f32) -> Result<(), NodeError> {
     match input {
-        Some(img) if img.width == out.width && img.height == out.height => {
-            out.data.copy_from_slice(&img.data)
+        Some(img) if img.width() == out.width() && img.height() == out.height() => {
+            out.copy_from(img)
         }
-        Some(_) => {
-            return Err(NodeError::BadArgument(
-                "output size must equal the input size".into(),
-            ))
-        }
-        None => out.data.iter_mut().for_each(|v| *v = fill),
+        Some(_) => Err(NodeError::BadArgument(
+            "output size must equal the input size".into(),
+        )),
+        None => out.fill([fill; 4]),
     }
-    Ok(())
 }
 
 pub const LONG_ID: &str = "wick.debug-long";
@@ -139,17 +136,24 @@ impl Node for DebugLong {
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
-        inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError> {
         let steps = p.i64("steps");
         for i in 0..steps {
             ctx.progress(i as f64 / steps as f64, "working")?;
         }
-        copy_or_fill(&inputs[0], &mut outputs[0], 0.0)?;
-        for px in outputs[0].data.chunks_exact_mut(4) {
-            px[..3].iter_mut().for_each(|v| *v = 1.0 - *v);
+        let out = &mut outputs[0];
+        match &inputs[0] {
+            Some(src) if (src.width(), src.height()) == (out.width(), out.height()) => out
+                .write_rows(false, |y, row| {
+                    src.read_row(y, false, row);
+                    row.chunks_exact_mut(4)
+                        .for_each(|px| px[..3].iter_mut().for_each(|v| *v = 1.0 - *v));
+                    Ok(())
+                }),
+            None => out.fill([1.0, 1.0, 1.0, 0.0]),
+            other => copy_or_fill(other, out, 0.0),
         }
-        Ok(())
     }
 }

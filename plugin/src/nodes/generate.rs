@@ -6,7 +6,7 @@ use wick_models::cppn::{ActivationSet, ColorMode, Cppn, CppnConfig};
 use wick_models::device::DEVICE_CHOICES;
 use wick_models::generator::{latent_walk, slerp, Generator};
 
-use crate::image::Image;
+use crate::frame::{Frame, FrameMut, Out};
 use crate::node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
 };
@@ -229,8 +229,8 @@ impl Node for Generate {
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
-        _inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        _inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError> {
         let time = ctx.time;
         let (seed_a, seed_b) = (p.i64("seed") as u64, p.i64("seed_b") as u64);
@@ -244,12 +244,7 @@ impl Node for Generate {
             za
         };
         let out = &mut outputs[0];
-        let rgb = g.generate(&z, out.width, out.height, zoom)?;
-        let rgb: Vec<f32> = rgb.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
-        for (dst, src) in out.data.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
-            dst[..3].copy_from_slice(src);
-            dst[3] = 1.0;
-        }
-        Ok(())
+        let rgb = g.generate(&z, out.width(), out.height(), zoom)?;
+        out.write(&rgb, Out::interleaved())
     }
 }

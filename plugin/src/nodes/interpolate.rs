@@ -14,7 +14,7 @@ use wick_models::device::DEVICE_CHOICES;
 use wick_models::rife::cuts::{cut_score, DEFAULT_CUT_THRESHOLD};
 use wick_models::rife::{IfNet, DEFAULT_TOLERANCE};
 
-use crate::image::Image;
+use crate::frame::{Frame, FrameMut, Out};
 use crate::node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
 };
@@ -84,24 +84,10 @@ impl Interpolate {
     }
 }
 
-/// RGBA straight → planar [4, H, W] with premultiplied colour.
-fn planar(img: &Image) -> Vec<f32> {
-    let (w, h) = (img.width, img.height);
-    let mut planar = vec![0f32; 4 * w * h];
-    for (i, px) in img.data.chunks_exact(4).enumerate() {
-        let a = px[3];
-        for c in 0..3 {
-            planar[c * w * h + i] = px[c] * a;
-        }
-        planar[3 * w * h + i] = a;
-    }
-    planar
-}
-
-fn to_tensor(planar: Vec<f32>, img: &Image, dev: &Device) -> Result<Tensor, NodeError> {
+fn to_tensor(planar: Vec<f32>, img: &Frame, dev: &Device) -> Result<Tensor, NodeError> {
     Ok(Tensor::from_vec(
         planar,
-        (1, 4, img.height, img.width),
+        (1, 4, img.height(), img.width()),
         dev,
     )?)
 }
@@ -111,8 +97,8 @@ impl Node for Interpolate {
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
-        inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError> {
         let missing = |n: &str| NodeError::BadArgument(format!("input '{n}' is not connected"));
         let a = inputs
@@ -123,28 +109,34 @@ impl Node for Interpolate {
             .get(1)
             .and_then(|x| x.as_ref())
             .ok_or_else(|| missing("b"))?;
-        if (a.width, a.height) != (b.width, b.height) {
+        if (a.width(), a.height()) != (b.width(), b.height()) {
             return Err(NodeError::BadArgument(format!(
                 "frames a ({}x{}) and b ({}x{}) differ in size",
-                a.width, a.height, b.width, b.height
+                a.width(),
+                a.height(),
+                b.width(),
+                b.height()
             )));
         }
         let out = &mut outputs[0];
-        if (out.width, out.height) != (a.width, a.height) {
+        if (out.width(), out.height()) != (a.width(), a.height()) {
             return Err(NodeError::BadArgument(format!(
                 "output {}x{} differs from the input frames' {}x{}",
-                out.width, out.height, a.width, a.height
+                out.width(),
+                out.height(),
+                a.width(),
+                a.height()
             )));
         }
         // Quarters only: their alignments (64, 128, 256) keep the padding small.
         let scale = (p.f64("scale") * 4.0).round().clamp(1.0, 4.0) / 4.0;
         let (t, symmetric, mirror) = (p.f64("t"), p.bool("symmetric"), p.bool("mirror"));
         let tol = p.f64("agreement") as f32;
-        let hw = a.width * a.height;
-        let (pa, pb) = (planar(a), planar(b));
+        // Planar [4, H, W], colour premultiplied (one pass from the host's frames).
+        let (pa, pb) = (a.planar(4, true)?, b.planar(4, true)?);
         let cuts = p.str("cuts");
         if cuts != "off" {
-            let score = cut_score(&pa, &pb, (a.height, a.width));
+            let score = cut_score(&pa, &pb, (a.height(), a.width()));
             let threshold = p.f64("cut_threshold") as f32;
             if score >= threshold {
                 // Never morph across a cut: hold the nearer frame or cross-fade.
@@ -159,37 +151,38 @@ impl Node for Interpolate {
                 )?;
                 let wb = 1.0 - wa;
                 let y: Vec<f32> = pa.iter().zip(&pb).map(|(x, y)| wa * x + wb * y).collect();
-                write_output(out, &y, hw);
+                out.write_slice(&y, 4, Out::premultiplied())?;
                 return Ok(());
             }
         }
         let (net, dev) = self.model(p)?;
         let (ta, tb) = (to_tensor(pa, a, &dev)?, to_tensor(pb, b, &dev)?);
         let y = net.interpolate_ensemble(&ta, &tb, t, scale, symmetric, mirror, tol)?;
-        let y: Vec<f32> = y.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
-        write_output(out, &y, hw);
+        out.write(&y, Out::premultiplied())?;
         Ok(())
-    }
-}
-
-/// The network's planar [4, H, W] premultiplied result to the straight RGBA output.
-fn write_output(out: &mut Image, y: &[f32], hw: usize) {
-    for (i, px) in out.data.chunks_exact_mut(4).enumerate() {
-        let alpha = y[3 * hw + i].clamp(0.0, 1.0);
-        for c in 0..3 {
-            px[c] = if alpha > 1e-6 {
-                y[c * hw + i] / alpha
-            } else {
-                0.0
-            };
-        }
-        px[3] = alpha;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::Image;
+
+    /// Runs the node on working images (the way an adapter passes views of host frames).
+    fn process(
+        node: &mut Interpolate,
+        ctx: &mut ProcessCtx,
+        params: &Params,
+        inputs: &[Option<Image>],
+        outputs: &mut [Image],
+    ) -> Result<(), NodeError> {
+        let frames: Vec<Option<Frame>> = inputs
+            .iter()
+            .map(|i| i.as_ref().map(Image::frame))
+            .collect();
+        let mut outs: Vec<FrameMut> = outputs.iter_mut().map(Image::frame_mut).collect();
+        node.process(ctx, params, &frames, &mut outs)
+    }
 
     fn square(w: usize, h: usize, x0: usize, alpha: f32) -> Image {
         let mut img = Image::new(w, h).unwrap();
@@ -228,7 +221,8 @@ mod tests {
         let mut node = Interpolate::default();
         let mut out = vec![Image::new(w, h).unwrap()];
         let mut ctx = ProcessCtx::new(0.0, 0, None);
-        node.process(
+        process(
+            &mut node,
             &mut ctx,
             &params,
             &[Some(a.clone()), Some(b.clone())],
@@ -249,7 +243,8 @@ mod tests {
         // the padded border rows included.
         let (w2, h2) = (100, 70);
         let mut out2 = vec![Image::new(w2, h2).unwrap()];
-        node.process(
+        process(
+            &mut node,
             &mut ctx,
             &params,
             &[Some(square(w2, h2, 16, 1.0)), Some(square(w2, h2, 40, 1.0))],
@@ -264,7 +259,13 @@ mod tests {
         assert!(min_alpha > 0.9999, "opaque inputs gave alpha {min_alpha}");
         // Mismatched sizes are an error, not a panic.
         let small = square(80, 64, 8, 1.0);
-        let e = node.process(&mut ctx, &params, &[Some(a), Some(small)], &mut out);
+        let e = process(
+            &mut node,
+            &mut ctx,
+            &params,
+            &[Some(a), Some(small)],
+            &mut out,
+        );
         assert!(matches!(e, Err(NodeError::BadArgument(_))));
     }
 
@@ -298,7 +299,8 @@ mod tests {
             };
             {
                 let mut ctx = ProcessCtx::new(0.0, 0, Some(&mut cb));
-                node.process(
+                process(
+                    &mut node,
                     &mut ctx,
                     &params,
                     &[Some(a.clone()), Some(b.clone())],

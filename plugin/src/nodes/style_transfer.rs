@@ -15,6 +15,7 @@ use wick_models::style::{
     self, arbitrary, MultiStyle, StylePredictor, StyleTransform, TransformerNet, NUM_STYLES,
 };
 
+use crate::frame::{Frame, FrameMut, Out};
 use crate::image::Image;
 use crate::node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
@@ -91,27 +92,6 @@ fn weights(name: &str) -> PathBuf {
     style::bundled_weights(name)
 }
 
-fn to_tensor(img: &Image, dev: &Device) -> Result<Tensor, NodeError> {
-    let (w, h) = (img.width, img.height);
-    let mut chw = vec![0f32; 3 * w * h];
-    for (i, px) in img.data.chunks_exact(4).enumerate() {
-        for c in 0..3 {
-            chw[c * w * h + i] = px[c];
-        }
-    }
-    Ok(Tensor::from_vec(chw, (1, 3, h, w), dev)?)
-}
-
-fn hash_image(img: &Image) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (img.width, img.height).hash(&mut h);
-    for v in &img.data {
-        v.to_bits().hash(&mut h);
-    }
-    h.finish()
-}
-
 impl StyleTransfer {
     pub fn create() -> Box<dyn Node> {
         Box::new(Self::default())
@@ -168,14 +148,14 @@ impl Node for StyleTransfer {
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
-        inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError> {
         let src = inputs[0]
             .as_ref()
             .ok_or_else(|| NodeError::BadArgument("the 'source' input is required".into()))?;
         let out = &mut outputs[0];
-        if (out.width, out.height) != (src.width, src.height) {
+        if (out.width(), out.height()) != (src.width(), src.height()) {
             return Err(NodeError::BadArgument(
                 "output size must equal the source size".into(),
             ));
@@ -183,7 +163,7 @@ impl Node for StyleTransfer {
         self.load(p)?;
         ctx.progress(0.0, "stylising")?;
         let (_, dev, model) = self.loaded.as_mut().expect("loaded");
-        let x = to_tensor(src, dev)?;
+        let x = src.rgb_tensor(dev)?;
         let strength = p.f64("strength");
         let tile = p.i64("tile") as usize;
         let styled = match model {
@@ -207,7 +187,7 @@ impl Node for StyleTransfer {
             } => {
                 let path = p.str("style_image");
                 let simg = match inputs.get(1).and_then(|s| s.as_ref()) {
-                    Some(s) => s,
+                    Some(s) => *s,
                     None if !path.is_empty() => {
                         let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
                         let fresh = matches!(&self.style_file,
@@ -216,7 +196,7 @@ impl Node for StyleTransfer {
                             self.style_file =
                                 Some((path.to_string(), mtime, read_style_file(path)?));
                         }
-                        &self.style_file.as_ref().expect("just read").2
+                        self.style_file.as_ref().expect("just read").2.frame()
                     }
                     None => {
                         return Err(NodeError::BadArgument(
@@ -227,11 +207,11 @@ impl Node for StyleTransfer {
                     }
                 };
                 let to256 = |t: &Tensor| wick_models::ops::upsample_bilinear2d(t, 256, 256, false);
-                let h = hash_image(simg);
+                let h = simg.content_hash();
                 let v = match style_cache {
                     Some((k, v)) if *k == h => v.clone(),
                     _ => {
-                        let v = predictor.forward(&to256(&to_tensor(simg, dev)?)?)?;
+                        let v = predictor.forward(&to256(&simg.rgb_tensor(dev)?)?)?;
                         *style_cache = Some((h, v.clone()));
                         v
                     }
@@ -251,19 +231,7 @@ impl Node for StyleTransfer {
         } else {
             styled
         };
-        let (w, h) = (src.width, src.height);
-        let rgb: Vec<f32> = styled.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?;
-        for (i, (o, s)) in out
-            .data
-            .chunks_exact_mut(4)
-            .zip(src.data.chunks_exact(4))
-            .enumerate()
-        {
-            for c in 0..3 {
-                o[c] = rgb[c * w * h + i].clamp(0.0, 1.0);
-            }
-            o[3] = s[3];
-        }
+        out.write(&styled, Out::planar().alpha_of(src).clamped())?;
         ctx.progress(1.0, "done")?;
         Ok(())
     }
@@ -309,10 +277,14 @@ mod tests {
 
     fn run(node: &mut dyn Node, p: &Params, inputs: &[Option<Image>]) -> Result<Image, NodeError> {
         let src = inputs[0].as_ref().unwrap();
-        let mut out = vec![Image::new(src.width, src.height).unwrap()];
+        let mut out = Image::new(src.width, src.height).unwrap();
         let mut ctx = ProcessCtx::new(0.0, 0, None);
-        node.process(&mut ctx, p, inputs, &mut out)?;
-        Ok(out.remove(0))
+        let frames: Vec<Option<Frame>> = inputs
+            .iter()
+            .map(|i| i.as_ref().map(Image::frame))
+            .collect();
+        node.process(&mut ctx, p, &frames, &mut [out.frame_mut()])?;
+        Ok(out)
     }
 
     fn max_diff(a: &Image, b: &Image) -> f32 {

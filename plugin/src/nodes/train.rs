@@ -9,12 +9,12 @@
 //! (same settings as the last call, or a checkpoint at `steps`) the call only renders the
 //! preview. What the run writes into `out` is documented in [`wick_models::train::run`].
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use once_cell::sync::Lazy;
 use wick_models::train::mode::{self, Settings};
 use wick_models::train::run::{RunError, Session};
 
-use crate::image::Image;
+use crate::frame::{Frame, FrameMut, Out};
 use crate::node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
     Value,
@@ -127,25 +127,13 @@ fn settings(p: &Params) -> Settings {
     s
 }
 
-/// RGB of a node image as `[1, 3, H, W]`.
-fn image_tensor(img: &Image) -> Result<Tensor, NodeError> {
-    let (w, h) = (img.width, img.height);
-    let mut chw = vec![0f32; 3 * w * h];
-    for (i, px) in img.data.chunks_exact(4).enumerate() {
-        for c in 0..3 {
-            chw[c * w * h + i] = px[c];
-        }
-    }
-    Ok(Tensor::from_vec(chw, (1, 3, h, w), &Device::Cpu)?)
-}
-
 impl Node for Train {
     fn process(
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
-        inputs: &[Option<Image>],
-        outputs: &mut [Image],
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
     ) -> Result<(), NodeError> {
         let s = settings(p);
         let mut progress = |f: f64, m: &str| ctx.progress(f, m).is_err();
@@ -155,24 +143,22 @@ impl Node for Train {
             Err(RunError::Failed(e)) => return Err(e.into()),
         }
         let preview_in = inputs.first().and_then(|i| i.as_ref());
-        let frame = preview_in.map(image_tensor).transpose()?;
+        let frame = preview_in.map(|f| f.rgb_tensor(&Device::Cpu)).transpose()?;
         let pic = self.session.picture(frame.as_ref())?;
         let out = &mut outputs[0];
-        let (w, h) = (out.width, out.height);
+        let (w, h) = (out.width(), out.height());
         let pic = pic.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
         let pic = if pic.dims()[2..] == [h, w] {
             pic
         } else {
             wick_models::ops::upsample_bilinear2d(&pic.contiguous()?, h, w, false)?
         };
-        let rgb: Vec<f32> = pic.clamp(0f32, 1f32)?.flatten_all()?.to_vec1()?;
-        let keep_alpha = preview_in.filter(|i| (i.width, i.height) == (w, h));
-        for i in 0..w * h {
-            for c in 0..3 {
-                out.data[i * 4 + c] = rgb[c * w * h + i];
-            }
-            out.data[i * 4 + 3] = keep_alpha.map(|s| s.data[i * 4 + 3]).unwrap_or(1.0);
-        }
+        let keep_alpha = preview_in.filter(|i| (i.width(), i.height()) == (w, h));
+        let how = match keep_alpha {
+            Some(s) => Out::planar().alpha_of(s),
+            None => Out::planar(),
+        };
+        out.write(&pic, how.clamped())?;
         ctx.progress(1.0, "done")?;
         Ok(())
     }

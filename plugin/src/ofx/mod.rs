@@ -34,7 +34,7 @@ use std::sync::{Mutex, RwLock};
 
 use once_cell::sync::Lazy;
 
-use crate::adapter::{contain, run_node, to_cstring, LiveSet};
+use crate::adapter::{contain, run_images, to_cstring, LiveSet};
 use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType};
 use crate::node::{Node, Value};
 use crate::node::{NodeDesc, NodeError, ParamDesc, ParamKind, Params, ProcessCtx, ThreadSafety};
@@ -1405,7 +1405,7 @@ fn render(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS) -> R<OfxS
     );
     {
         let mut node = inst.node.lock().unwrap_or_else(|e| e.into_inner());
-        run_node(d, node.as_mut(), &mut ctx, &params, &inputs, &mut outputs)?;
+        run_images(d, node.as_mut(), &mut ctx, &params, &inputs, &mut outputs)?;
     }
     let first = outputs
         .first()
@@ -1546,7 +1546,7 @@ fn instance_changed(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS)
     );
     let r = {
         let mut node = inst.node.lock().unwrap_or_else(|e| e.into_inner());
-        contain(|| run_node(d, node.as_mut(), &mut ctx, &params, &inputs, &mut outputs))
+        contain(|| run_images(d, node.as_mut(), &mut ctx, &params, &inputs, &mut outputs))
     };
     if let Some(p) = progress {
         // SAFETY: ends the progress started above, on every path.
