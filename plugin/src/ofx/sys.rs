@@ -1,6 +1,13 @@
-//! The subset of the OpenFX 1.4 C ABI that Wick uses, declared by hand from the spec and the
-//! headers of AcademySoftwareFoundation/openfx (`include/ofx*.h`). Each item names the header
-//! (and, where the reference guide has one, its section) that defines it.
+//! The subset of the OpenFX C ABI (1.4, plus the 1.5 colour management of `ofxColour.h`) that
+//! Wick uses, declared by hand from the official headers of AcademySoftwareFoundation/openfx
+//! (`include/ofx*.h`) at commit [`OPENFX_COMMIT`]. Each item names the header that defines it.
+//!
+//! Every string and number constant is declared through [`spec_consts!`], which also lists it in
+//! [`STRING_CONSTS`] / [`INT_CONSTS`]; the unit test `ofx::spec_check` compares each one, and the
+//! member order of every suite struct ([`SUITE_MEMBERS`]), with a table extracted from the headers
+//! by `scripts/ofx-spec.py` (`ofx/spec.rs`). The Rust name is always the header's macro name,
+//! also where the value differs from it (`kOfxImageEffectPropSupportsMultipleClipDepths` is
+//! `"OfxImageEffectPropMultipleClipDepths"`).
 //!
 //! Only what the adapter touches is declared; the layouts of the suite structs are complete up
 //! to the last member used, since the host owns them and Wick only reads through them. Suite
@@ -9,6 +16,31 @@
 #![allow(non_upper_case_globals, non_camel_case_types, dead_code)]
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+
+/// The AcademySoftwareFoundation/openfx commit these declarations were checked against
+/// (2026-07-22, "Use aswf ci-openfx images for Linux CI ...").
+pub const OPENFX_COMMIT: &str = "3de640d6f645fe6e346acd57e568d8b0a5ae4574";
+
+/// Declares string (`&CStr`, `&str`) and number constants and lists each with its Rust name in
+/// `STRING_CONSTS` / `INT_CONSTS`, for the spec check.
+macro_rules! spec_consts {
+    (
+        strings { $($(#[$sm:meta])* $s:ident = $sv:literal;)* }
+        names { $($(#[$nm:meta])* $n:ident = $nv:literal;)* }
+        ints { $($(#[$im:meta])* $i:ident = $iv:literal;)* }
+    ) => {
+        $($(#[$sm])* pub const $s: &CStr = $sv;)*
+        $($(#[$nm])* pub const $n: &str = $nv;)*
+        $($(#[$im])* pub const $i: c_int = $iv;)*
+        /// Every string constant above: (Rust name = header macro, value).
+        pub static STRING_CONSTS: &[(&str, &str)] = &[
+            $((stringify!($s), match $sv.to_str() { Ok(s) => s, Err(_) => "" }),)*
+            $((stringify!($n), $nv),)*
+        ];
+        /// Every number constant above: (Rust name = header macro, value).
+        pub static INT_CONSTS: &[(&str, c_int)] = &[$((stringify!($i), $iv),)*];
+    };
+}
 
 // ----- ofxCore.h: basic types ("Structure of the API", "Status codes") -----------------------
 
@@ -63,26 +95,7 @@ pub struct OfxPlugin {
     pub main_entry: Option<OfxPluginEntryPoint>,
 }
 
-// ofxCore.h "Status codes".
-pub const kOfxStatOK: OfxStatus = 0;
-pub const kOfxStatFailed: OfxStatus = 1;
-pub const kOfxStatErrFatal: OfxStatus = 2;
-pub const kOfxStatErrUnknown: OfxStatus = 3;
-pub const kOfxStatErrMissingHostFeature: OfxStatus = 4;
-pub const kOfxStatErrUnsupported: OfxStatus = 5;
-pub const kOfxStatErrExists: OfxStatus = 6;
-pub const kOfxStatErrFormat: OfxStatus = 7;
-pub const kOfxStatErrMemory: OfxStatus = 8;
-pub const kOfxStatErrBadHandle: OfxStatus = 9;
-pub const kOfxStatErrBadIndex: OfxStatus = 10;
-pub const kOfxStatErrValue: OfxStatus = 11;
-pub const kOfxStatReplyYes: OfxStatus = 12;
-pub const kOfxStatReplyNo: OfxStatus = 13;
-pub const kOfxStatReplyDefault: OfxStatus = 14;
-
 // ----- ofxProperty.h: OfxPropertySuiteV1 ("Properties Suite") --------------------------------
-
-pub const kOfxPropertySuite: &CStr = c"OfxPropertySuite";
 
 type PS = OfxPropertySetHandle;
 type P = *const c_char;
@@ -116,8 +129,6 @@ pub struct OfxPropertySuiteV1 {
 
 // ----- ofxImageEffect.h: OfxImageEffectSuiteV1 ("Image Effect Suite") ------------------------
 
-pub const kOfxImageEffectSuite: &CStr = c"OfxImageEffectSuite";
-
 /// ofxImageEffect.h `OfxImageEffectSuiteV1`, in header order.
 #[repr(C)]
 pub struct OfxImageEffectSuiteV1 {
@@ -148,8 +159,6 @@ pub struct OfxImageEffectSuiteV1 {
 
 // ----- ofxParam.h: OfxParameterSuiteV1 ("Parameter Suite") -----------------------------------
 
-pub const kOfxParameterSuite: &CStr = c"OfxParameterSuite";
-
 /// ofxParam.h `OfxParameterSuiteV1`, in header order up to `paramGetValueAtTime`. The value
 /// getters are C-variadic: one out-pointer per component of the param's type.
 #[repr(C)]
@@ -168,10 +177,6 @@ pub struct OfxParameterSuiteV1 {
 
 // ----- ofxMessage.h: OfxMessageSuiteV1 ("Message Suite") -------------------------------------
 
-pub const kOfxMessageSuite: &CStr = c"OfxMessageSuite";
-pub const kOfxMessageError: &CStr = c"OfxMessageError";
-pub const kOfxMessageMessage: &CStr = c"OfxMessageMessage";
-
 /// ofxMessage.h `OfxMessageSuiteV1`: `message(handle, type, id, format, ...)` (printf-style).
 #[repr(C)]
 pub struct OfxMessageSuiteV1 {
@@ -179,8 +184,6 @@ pub struct OfxMessageSuiteV1 {
 }
 
 // ----- ofxProgress.h: OfxProgressSuiteV1 ------------------------------------------------------
-
-pub const kOfxProgressSuite: &CStr = c"OfxProgressSuite";
 
 /// ofxProgress.h `OfxProgressSuiteV1`; `progressUpdate` returns kOfxStatReplyNo to cancel.
 #[repr(C)]
@@ -190,122 +193,256 @@ pub struct OfxProgressSuiteV1 {
     pub progress_end: Option<unsafe extern "C" fn(*mut c_void) -> OfxStatus>,
 }
 
-// ----- ofxCore.h / ofxImageEffect.h: actions ("Actions Passed to An Image Effect") -----------
+/// The C member names of each suite struct above, in declaration order up to the last one Wick
+/// declares, with the struct's size: the spec check compares them with the headers' structs.
+pub static SUITE_MEMBERS: &[(&str, usize, &[&str])] = &[
+    (
+        "OfxPropertySuiteV1",
+        std::mem::size_of::<OfxPropertySuiteV1>(),
+        &[
+            "propSetPointer",
+            "propSetString",
+            "propSetDouble",
+            "propSetInt",
+            "propSetPointerN",
+            "propSetStringN",
+            "propSetDoubleN",
+            "propSetIntN",
+            "propGetPointer",
+            "propGetString",
+            "propGetDouble",
+            "propGetInt",
+            "propGetPointerN",
+            "propGetStringN",
+            "propGetDoubleN",
+            "propGetIntN",
+            "propReset",
+            "propGetDimension",
+        ],
+    ),
+    (
+        "OfxImageEffectSuiteV1",
+        std::mem::size_of::<OfxImageEffectSuiteV1>(),
+        &[
+            "getPropertySet",
+            "getParamSet",
+            "clipDefine",
+            "clipGetHandle",
+            "clipGetPropertySet",
+            "clipGetImage",
+            "clipReleaseImage",
+            "clipGetRegionOfDefinition",
+            "abort",
+        ],
+    ),
+    (
+        "OfxParameterSuiteV1",
+        std::mem::size_of::<OfxParameterSuiteV1>(),
+        &[
+            "paramDefine",
+            "paramGetHandle",
+            "paramSetGetPropertySet",
+            "paramGetPropertySet",
+            "paramGetValue",
+            "paramGetValueAtTime",
+        ],
+    ),
+    (
+        "OfxMessageSuiteV1",
+        std::mem::size_of::<OfxMessageSuiteV1>(),
+        &["message"],
+    ),
+    (
+        "OfxProgressSuiteV1",
+        std::mem::size_of::<OfxProgressSuiteV1>(),
+        &["progressStart", "progressUpdate", "progressEnd"],
+    ),
+];
 
-pub const kOfxImageEffectPluginApi: &CStr = c"OfxImageEffectPluginAPI";
-pub const kOfxImageEffectPluginApiVersion: c_int = 1;
+spec_consts! {
+    strings {
+        // ----- suites (each header's suite name) ------------------------------------------
+        /// ofxProperty.h
+        kOfxPropertySuite = c"OfxPropertySuite";
+        /// ofxImageEffect.h
+        kOfxImageEffectSuite = c"OfxImageEffectSuite";
+        /// ofxParam.h
+        kOfxParameterSuite = c"OfxParameterSuite";
+        /// ofxMessage.h
+        kOfxMessageSuite = c"OfxMessageSuite";
+        /// ofxProgress.h
+        kOfxProgressSuite = c"OfxProgressSuite";
 
-pub const kOfxActionLoad: &CStr = c"OfxActionLoad";
-pub const kOfxActionUnload: &CStr = c"OfxActionUnload";
-pub const kOfxActionDescribe: &CStr = c"OfxActionDescribe";
-pub const kOfxActionCreateInstance: &CStr = c"OfxActionCreateInstance";
-pub const kOfxActionDestroyInstance: &CStr = c"OfxActionDestroyInstance";
-pub const kOfxActionInstanceChanged: &CStr = c"OfxActionInstanceChanged";
-pub const kOfxActionPurgeCaches: &CStr = c"OfxActionPurgeCaches";
-pub const kOfxImageEffectActionDescribeInContext: &CStr = c"OfxImageEffectActionDescribeInContext";
-pub const kOfxImageEffectActionGetRegionOfDefinition: &CStr =
-    c"OfxImageEffectActionGetRegionOfDefinition";
-pub const kOfxImageEffectActionGetFramesNeeded: &CStr = c"OfxImageEffectActionGetFramesNeeded";
-pub const kOfxImageEffectActionGetClipPreferences: &CStr =
-    c"OfxImageEffectActionGetClipPreferences";
-pub const kOfxImageEffectActionRender: &CStr = c"OfxImageEffectActionRender";
+        // ----- ofxMessage.h: message types ------------------------------------------------
+        kOfxMessageError = c"OfxMessageError";
+        kOfxMessageWarning = c"OfxMessageWarning";
+        kOfxMessageMessage = c"OfxMessageMessage";
+        kOfxMessageLog = c"OfxMessageLog";
 
-// ----- ofxCore.h / ofxImageEffect.h: properties ("Properties by object") ----------------------
+        // ----- ofxCore.h / ofxImageEffect.h / ofxColour.h: actions ------------------------
+        kOfxImageEffectPluginApi = c"OfxImageEffectPluginAPI";
+        kOfxActionLoad = c"OfxActionLoad";
+        kOfxActionUnload = c"OfxActionUnload";
+        kOfxActionDescribe = c"OfxActionDescribe";
+        kOfxActionCreateInstance = c"OfxActionCreateInstance";
+        kOfxActionDestroyInstance = c"OfxActionDestroyInstance";
+        kOfxActionInstanceChanged = c"OfxActionInstanceChanged";
+        kOfxActionPurgeCaches = c"OfxActionPurgeCaches";
+        kOfxImageEffectActionDescribeInContext = c"OfxImageEffectActionDescribeInContext";
+        kOfxImageEffectActionGetRegionOfDefinition = c"OfxImageEffectActionGetRegionOfDefinition";
+        kOfxImageEffectActionGetFramesNeeded = c"OfxImageEffectActionGetFramesNeeded";
+        kOfxImageEffectActionGetClipPreferences = c"OfxImageEffectActionGetClipPreferences";
+        kOfxImageEffectActionRender = c"OfxImageEffectActionRender";
+        kOfxImageEffectActionEndSequenceRender = c"OfxImageEffectActionEndSequenceRender";
+        /// ofxColour.h (OFX 1.5)
+        kOfxImageEffectActionGetOutputColourspace = c"OfxImageEffectActionGetOutputColourspace";
 
-pub const kOfxPropName: &CStr = c"OfxPropName";
-pub const kOfxPropLabel: &CStr = c"OfxPropLabel";
-pub const kOfxPropType: &CStr = c"OfxPropType";
-pub const kOfxPropTime: &CStr = c"OfxPropTime";
-pub const kOfxPropInstanceData: &CStr = c"OfxPropInstanceData";
-pub const kOfxPropPluginDescription: &CStr = c"OfxPropPluginDescription";
-pub const kOfxTypeParameter: &CStr = c"OfxTypeParameter";
+        // ----- ofxCore.h: general properties ----------------------------------------------
+        kOfxPropName = c"OfxPropName";
+        kOfxPropLabel = c"OfxPropLabel";
+        kOfxPropType = c"OfxPropType";
+        kOfxPropTime = c"OfxPropTime";
+        kOfxPropInstanceData = c"OfxPropInstanceData";
+        kOfxPropPluginDescription = c"OfxPropPluginDescription";
+        kOfxPropVersionLabel = c"OfxPropVersionLabel";
+        kOfxTypeParameter = c"OfxTypeParameter";
 
-pub const kOfxImageEffectPluginPropGrouping: &CStr = c"OfxImageEffectPluginPropGrouping";
-pub const kOfxImageEffectPropSupportedContexts: &CStr = c"OfxImageEffectPropSupportedContexts";
-pub const kOfxImageEffectPropSupportedPixelDepths: &CStr =
-    c"OfxImageEffectPropSupportedPixelDepths";
-pub const kOfxImageEffectPropSupportedComponents: &CStr = c"OfxImageEffectPropSupportedComponents";
-pub const kOfxImageEffectPropSupportsTiles: &CStr = c"OfxImageEffectPropSupportsTiles";
-pub const kOfxImageEffectPropSupportsMultiResolution: &CStr =
-    c"OfxImageEffectPropSupportsMultiResolution";
-pub const kOfxImageEffectPropSupportsMultipleClipDepths: &CStr =
-    c"OfxImageEffectPropSupportsMultipleClipDepths";
-pub const kOfxImageEffectPropTemporalClipAccess: &CStr = c"OfxImageEffectPropTemporalClipAccess";
-pub const kOfxImageEffectPropSupportsMultipleClipPARs: &CStr =
-    c"OfxImageEffectPropSupportsMultipleClipPARs";
-pub const kOfxImageEffectPluginPropFieldRenderTwiceAlways: &CStr =
-    c"OfxImageEffectPluginPropFieldRenderTwiceAlways";
-pub const kOfxImageEffectPluginRenderThreadSafety: &CStr =
-    c"OfxImageEffectPluginRenderThreadSafety";
-pub const kOfxImageEffectPluginPropHostFrameThreading: &CStr =
-    c"OfxImageEffectPluginPropHostFrameThreading";
-pub const kOfxImageEffectPluginPropSingleInstance: &CStr =
-    c"OfxImageEffectPluginPropSingleInstance";
-pub const kOfxImageEffectRenderUnsafe: &CStr = c"OfxImageEffectRenderUnsafe";
-pub const kOfxImageEffectRenderInstanceSafe: &CStr = c"OfxImageEffectRenderInstanceSafe";
+        // ----- ofxImageEffect.h: effect descriptor and host properties --------------------
+        kOfxImageEffectPluginPropGrouping = c"OfxImageEffectPluginPropGrouping";
+        kOfxImageEffectPropSupportedContexts = c"OfxImageEffectPropSupportedContexts";
+        kOfxImageEffectPropSupportedPixelDepths = c"OfxImageEffectPropSupportedPixelDepths";
+        kOfxImageEffectPropSupportedComponents = c"OfxImageEffectPropSupportedComponents";
+        kOfxImageEffectPropSupportsTiles = c"OfxImageEffectPropSupportsTiles";
+        kOfxImageEffectPropSupportsMultiResolution = c"OfxImageEffectPropSupportsMultiResolution";
+        /// The header's historical quirk: the macro's value lacks "Supports".
+        kOfxImageEffectPropSupportsMultipleClipDepths = c"OfxImageEffectPropMultipleClipDepths";
+        kOfxImageEffectPropTemporalClipAccess = c"OfxImageEffectPropTemporalClipAccess";
+        kOfxImageEffectPropSupportsMultipleClipPARs = c"OfxImageEffectPropSupportsMultipleClipPARs";
+        kOfxImageEffectPluginPropFieldRenderTwiceAlways =
+            c"OfxImageEffectPluginPropFieldRenderTwiceAlways";
+        kOfxImageEffectPluginRenderThreadSafety = c"OfxImageEffectPluginRenderThreadSafety";
+        kOfxImageEffectPluginPropHostFrameThreading = c"OfxImageEffectPluginPropHostFrameThreading";
+        kOfxImageEffectPluginPropSingleInstance = c"OfxImageEffectPluginPropSingleInstance";
+        kOfxImageEffectRenderUnsafe = c"OfxImageEffectRenderUnsafe";
+        kOfxImageEffectRenderInstanceSafe = c"OfxImageEffectRenderInstanceSafe";
+        kOfxImageEffectPropClipPreferencesSlaveParam =
+            c"OfxImageEffectPropClipPreferencesSlaveParam";
 
-pub const kOfxImageEffectPropContext: &CStr = c"OfxImageEffectPropContext";
-pub const kOfxImageEffectContextGenerator: &CStr = c"OfxImageEffectContextGenerator";
-pub const kOfxImageEffectContextFilter: &CStr = c"OfxImageEffectContextFilter";
-pub const kOfxImageEffectContextTransition: &CStr = c"OfxImageEffectContextTransition";
-pub const kOfxImageEffectContextGeneral: &CStr = c"OfxImageEffectContextGeneral";
+        // ----- ofxImageEffect.h: contexts -------------------------------------------------
+        kOfxImageEffectPropContext = c"OfxImageEffectPropContext";
+        kOfxImageEffectContextGenerator = c"OfxImageEffectContextGenerator";
+        kOfxImageEffectContextFilter = c"OfxImageEffectContextFilter";
+        kOfxImageEffectContextTransition = c"OfxImageEffectContextTransition";
+        kOfxImageEffectContextGeneral = c"OfxImageEffectContextGeneral";
 
-pub const kOfxImageEffectOutputClipName: &str = "Output";
-pub const kOfxImageEffectSimpleSourceClipName: &str = "Source";
-pub const kOfxImageEffectTransitionSourceFromClipName: &str = "SourceFrom";
-pub const kOfxImageEffectTransitionSourceToClipName: &str = "SourceTo";
-pub const kOfxImageEffectTransitionParamName: &str = "Transition";
+        // ----- ofxImageEffect.h: clip, instance and image properties ----------------------
+        kOfxImageClipPropOptional = c"OfxImageClipPropOptional";
+        kOfxImageClipPropConnected = c"OfxImageClipPropConnected";
+        kOfxImageEffectPropPixelDepth = c"OfxImageEffectPropPixelDepth";
+        kOfxImageEffectPropComponents = c"OfxImageEffectPropComponents";
+        kOfxImageEffectPropPreMultiplication = c"OfxImageEffectPropPreMultiplication";
+        kOfxImageEffectPropFrameRate = c"OfxImageEffectPropFrameRate";
+        kOfxImageEffectPropProjectSize = c"OfxImageEffectPropProjectSize";
+        kOfxImageEffectPropProjectOffset = c"OfxImageEffectPropProjectOffset";
+        kOfxImageEffectPropRenderScale = c"OfxImageEffectPropRenderScale";
+        kOfxImageEffectPropRegionOfDefinition = c"OfxImageEffectPropRegionOfDefinition";
+        kOfxImageEffectFrameVarying = c"OfxImageEffectFrameVarying";
+        kOfxImagePropData = c"OfxImagePropData";
+        kOfxImagePropBounds = c"OfxImagePropBounds";
+        kOfxImagePropRowBytes = c"OfxImagePropRowBytes";
 
-pub const kOfxImageClipPropOptional: &CStr = c"OfxImageClipPropOptional";
-pub const kOfxImageClipPropConnected: &CStr = c"OfxImageClipPropConnected";
-pub const kOfxImageEffectPropPixelDepth: &CStr = c"OfxImageEffectPropPixelDepth";
-pub const kOfxImageEffectPropComponents: &CStr = c"OfxImageEffectPropComponents";
-pub const kOfxImageEffectPropPreMultiplication: &CStr = c"OfxImageEffectPropPreMultiplication";
-pub const kOfxImageEffectPropFrameRate: &CStr = c"OfxImageEffectPropFrameRate";
-pub const kOfxImageEffectPropProjectSize: &CStr = c"OfxImageEffectPropProjectSize";
-pub const kOfxImageEffectPropRenderScale: &CStr = c"OfxImageEffectPropRenderScale";
-pub const kOfxImageEffectPropRegionOfDefinition: &CStr = c"OfxImageEffectPropRegionOfDefinition";
+        // ----- ofxImageEffect.h: property values ------------------------------------------
+        kOfxBitDepthByte = c"OfxBitDepthByte";
+        kOfxBitDepthShort = c"OfxBitDepthShort";
+        kOfxBitDepthHalf = c"OfxBitDepthHalf";
+        kOfxBitDepthFloat = c"OfxBitDepthFloat";
+        kOfxImageComponentRGBA = c"OfxImageComponentRGBA";
+        kOfxImageComponentRGB = c"OfxImageComponentRGB";
+        kOfxImageOpaque = c"OfxImageOpaque";
+        kOfxImagePreMultiplied = c"OfxImageAlphaPremultiplied";
+        kOfxImageUnPreMultiplied = c"OfxImageAlphaUnPremultiplied";
 
-pub const kOfxBitDepthByte: &CStr = c"OfxBitDepthByte";
-pub const kOfxBitDepthShort: &CStr = c"OfxBitDepthShort";
-pub const kOfxBitDepthHalf: &CStr = c"OfxBitDepthHalf";
-pub const kOfxBitDepthFloat: &CStr = c"OfxBitDepthFloat";
-pub const kOfxImageComponentRGBA: &CStr = c"OfxImageComponentRGBA";
-pub const kOfxImageComponentRGB: &CStr = c"OfxImageComponentRGB";
-pub const kOfxImageOpaque: &CStr = c"OfxImageOpaque";
-pub const kOfxImagePreMultiplied: &CStr = c"OfxImageAlphaPremultiplied";
-pub const kOfxImageUnPreMultiplied: &CStr = c"OfxImageAlphaUnPremultiplied";
+        // ----- ofxParam.h: param types and properties -------------------------------------
+        kOfxParamTypeInteger = c"OfxParamTypeInteger";
+        kOfxParamTypeDouble = c"OfxParamTypeDouble";
+        kOfxParamTypeBoolean = c"OfxParamTypeBoolean";
+        kOfxParamTypeChoice = c"OfxParamTypeChoice";
+        kOfxParamTypeRGBA = c"OfxParamTypeRGBA";
+        kOfxParamTypeString = c"OfxParamTypeString";
+        kOfxParamTypePushButton = c"OfxParamTypePushButton";
+        kOfxParamPropDefault = c"OfxParamPropDefault";
+        kOfxParamPropMin = c"OfxParamPropMin";
+        kOfxParamPropMax = c"OfxParamPropMax";
+        kOfxParamPropDisplayMin = c"OfxParamPropDisplayMin";
+        kOfxParamPropDisplayMax = c"OfxParamPropDisplayMax";
+        kOfxParamPropHint = c"OfxParamPropHint";
+        kOfxParamPropScriptName = c"OfxParamPropScriptName";
+        kOfxParamPropAnimates = c"OfxParamPropAnimates";
+        kOfxParamPropChoiceOption = c"OfxParamPropChoiceOption";
+        kOfxParamPropStringMode = c"OfxParamPropStringMode";
+        kOfxParamPropStringFilePathExists = c"OfxParamPropStringFilePathExists";
+        kOfxParamStringIsSingleLine = c"OfxParamStringIsSingleLine";
+        kOfxParamStringIsFilePath = c"OfxParamStringIsFilePath";
 
-/// ofxImageEffect.h "Image properties".
-pub const kOfxImagePropData: &CStr = c"OfxImagePropData";
-pub const kOfxImagePropBounds: &CStr = c"OfxImagePropBounds";
-pub const kOfxImagePropRowBytes: &CStr = c"OfxImagePropRowBytes";
+        // ----- ofxColour.h (OFX 1.5 colour management) ------------------------------------
+        kOfxImageEffectPropColourManagementStyle = c"OfxImageEffectPropColourManagementStyle";
+        kOfxImageEffectColourManagementNone = c"OfxImageEffectColourManagementNone";
+        kOfxImageEffectColourManagementBasic = c"OfxImageEffectColourManagementBasic";
+        kOfxImageEffectColourManagementCore = c"OfxImageEffectColourManagementCore";
+        kOfxImageEffectColourManagementFull = c"OfxImageEffectColourManagementFull";
+        kOfxImageEffectColourManagementOCIO = c"OfxImageEffectColourManagementOCIO";
+        kOfxImageEffectPropColourManagementAvailableConfigs =
+            c"OfxImageEffectPropColourManagementAvailableConfigs";
+        kOfxImageEffectPropColourManagementConfig = c"OfxImageEffectPropColourManagementConfig";
+        kOfxImageClipPropColourspace = c"OfxImageClipPropColourspace";
+        kOfxImageClipPropPreferredColourspaces = c"OfxImageClipPropPreferredColourspaces";
+        /// ofx-native-v1.5_aces-v1.3_ocio-v2.3.h: the one native config.
+        kOfxConfigIdentifier = c"ofx-native-v1.5_aces-v1.3_ocio-v2.3";
+        /// The colourspaces Wick asks for or writes (same header).
+        kOfxColourspaceOfxSceneLinear = c"ofx_scene_linear";
+        kOfxColourspaceOfxDisplaySdr = c"ofx_display_sdr";
+        kOfxColourspaceLinRec709Srgb = c"lin_rec709_srgb";
+        kOfxColourspaceSrgbTx = c"srgb_tx";
+    }
+    names {
+        /// ofxImageEffect.h: clip and param names of the standard contexts.
+        kOfxImageEffectOutputClipName = "Output";
+        kOfxImageEffectSimpleSourceClipName = "Source";
+        kOfxImageEffectTransitionSourceFromClipName = "SourceFrom";
+        kOfxImageEffectTransitionSourceToClipName = "SourceTo";
+        kOfxImageEffectTransitionParamName = "Transition";
+    }
+    ints {
+        kOfxStatOK = 0;
+        kOfxStatFailed = 1;
+        kOfxStatErrFatal = 2;
+        kOfxStatErrUnknown = 3;
+        kOfxStatErrMissingHostFeature = 4;
+        kOfxStatErrUnsupported = 5;
+        kOfxStatErrExists = 6;
+        kOfxStatErrFormat = 7;
+        kOfxStatErrMemory = 8;
+        kOfxStatErrBadHandle = 9;
+        kOfxStatErrBadIndex = 10;
+        kOfxStatErrValue = 11;
+        kOfxStatReplyYes = 12;
+        kOfxStatReplyNo = 13;
+        kOfxStatReplyDefault = 14;
+        /// ofxImageEffect.h: `OfxPlugin::apiVersion` for "OfxImageEffectPluginAPI".
+        kOfxImageEffectPluginApiVersion = 1;
+    }
+}
 
-/// ofxImageEffect.h, kOfxImageEffectActionGetFramesNeeded / GetClipPreferences out-args: a
-/// prefix followed by the clip's name.
+/// Names the headers build by appending a clip's name (ofxImageEffect.h's GetFramesNeeded and
+/// GetClipPreferences out-args; ofxColour.h's cross-reference "OfxColourspace_<clip>"). Checked
+/// against the prose of the headers by the spec check.
 pub const FRAME_RANGE_PREFIX: &str = "OfxImageClipPropFrameRange_";
 pub const CLIP_COMPONENTS_PREFIX: &str = "OfxImageClipPropComponents_";
-
-// ----- ofxParam.h: param types and properties ("Parameter Properties") -----------------------
-
-pub const kOfxParamTypeInteger: &CStr = c"OfxParamTypeInteger";
-pub const kOfxParamTypeDouble: &CStr = c"OfxParamTypeDouble";
-pub const kOfxParamTypeBoolean: &CStr = c"OfxParamTypeBoolean";
-pub const kOfxParamTypeChoice: &CStr = c"OfxParamTypeChoice";
-pub const kOfxParamTypeRGBA: &CStr = c"OfxParamTypeRGBA";
-pub const kOfxParamTypeString: &CStr = c"OfxParamTypeString";
-pub const kOfxParamTypePushButton: &CStr = c"OfxParamTypePushButton";
-
-pub const kOfxParamPropDefault: &CStr = c"OfxParamPropDefault";
-pub const kOfxParamPropMin: &CStr = c"OfxParamPropMin";
-pub const kOfxParamPropMax: &CStr = c"OfxParamPropMax";
-pub const kOfxParamPropDisplayMin: &CStr = c"OfxParamPropDisplayMin";
-pub const kOfxParamPropDisplayMax: &CStr = c"OfxParamPropDisplayMax";
-pub const kOfxParamPropHint: &CStr = c"OfxParamPropHint";
-pub const kOfxParamPropScriptName: &CStr = c"OfxParamPropScriptName";
-pub const kOfxParamPropAnimates: &CStr = c"OfxParamPropAnimates";
-pub const kOfxParamPropChoiceOption: &CStr = c"OfxParamPropChoiceOption";
-pub const kOfxParamPropStringMode: &CStr = c"OfxParamPropStringMode";
-pub const kOfxParamPropStringFilePathExists: &CStr = c"OfxParamPropStringFilePathExists";
-pub const kOfxParamStringIsSingleLine: &CStr = c"OfxParamStringIsSingleLine";
-pub const kOfxParamStringIsFilePath: &CStr = c"OfxParamStringIsFilePath";
+pub const CLIP_PREFERRED_COLOURSPACES_PREFIX: &str = "OfxImageClipPropPreferredColourspaces_";
+pub const COLOURSPACE_CLIP_PREFIX: &str = "OfxColourspace_";
+pub static CLIP_PREFIXES: &[&str] = &[
+    FRAME_RANGE_PREFIX,
+    CLIP_COMPONENTS_PREFIX,
+    CLIP_PREFERRED_COLOURSPACES_PREFIX,
+    COLOURSPACE_CLIP_PREFIX,
+];
