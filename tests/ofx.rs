@@ -2,6 +2,11 @@
 //! and context renders the same pixels as `wick run` with the same params (±1 at 8 bits,
 //! ≤1e-5 at float), and the failure paths (missing suites, bad images, unsupported depths,
 //! cancel, panics, bad handles) return statuses with messages, without leaking an image.
+//!
+//! Hosts that differ: every node in every context also runs in the host's minimal mode (as the
+//! reference host library: undefined properties refused, missing param types and suites,
+//! out-of-range values); every property Wick sets is one the official headers define for its
+//! object; the host's capabilities, project size and colour management (OFX 1.5) are followed.
 
 mod ofx_host;
 
@@ -16,8 +21,8 @@ use wick_tests::{ofx_bundle, scratch, wick};
 fn serial() -> MutexGuard<'static, ()> {
     static L: Mutex<()> = Mutex::new(());
     let g = L.lock().unwrap_or_else(|e| e.into_inner());
-    let mut l = log();
-    *l = Log::default();
+    *log() = Log::default();
+    reset_host(false);
     g
 }
 
@@ -649,14 +654,32 @@ fn a_missing_mandatory_suite_refuses_to_load() {
         assert_eq!(p.load(), ERR_MISSING_HOST_FEATURE, "without {suite}");
         assert!(bundle(ofx_bundle()).last_error().contains(suite));
     }
-    // A suite whose function Wick calls is NULL.
+    // A function Wick cannot do without is NULL: no param handles, or no value getter at all.
     log().missing.clear();
-    log().holed_param_suite = true;
-    assert_eq!(p.load(), ERR_MISSING_HOST_FEATURE);
-    assert!(bundle(ofx_bundle())
-        .last_error()
-        .contains("param_get_value_at_time"));
-    log().holed_param_suite = false;
+    for holes in [
+        vec!["paramGetHandle"],
+        vec!["paramGetValue", "paramGetValueAtTime"],
+    ] {
+        log().param_holes = holes.clone();
+        assert_eq!(p.load(), ERR_MISSING_HOST_FEATURE, "without {holes:?}");
+        let e = bundle(ofx_bundle()).last_error();
+        assert!(e.contains("param_get"), "{e}");
+    }
+    // Either value getter is enough: the params are read through the other one.
+    for hole in ["paramGetValueAtTime", "paramGetValue"] {
+        log().param_holes = vec![hole];
+        assert_eq!(p.load(), OK, "without {hole}");
+        let mut e = instance(&p, "OfxImageEffectContextGenerator");
+        e.set("seed", Val::I(5));
+        set_output(&mut e, 8, 8, 4, Depth::Byte, false);
+        assert_eq!(p.render(&mut e, 0.0, 1.0), OK, "without {hole}");
+        assert!(
+            !messages().iter().any(|(k, _)| k == "OfxMessageWarning"),
+            "no param fell back to its default without {hole}: {:?}",
+            messages()
+        );
+    }
+    log().param_holes.clear();
     // Message and progress suites are optional: loading works, errors still return statuses.
     log().missing = vec!["OfxMessageSuite".into(), "OfxProgressSuite".into()];
     assert_eq!(p.load(), OK);
@@ -666,11 +689,11 @@ fn a_missing_mandatory_suite_refuses_to_load() {
         messages()
     );
     let mut e = instance(&p, "OfxImageEffectContextGenerator");
-    e.set("width", Val::I(-5)); // outside the param's range
     set_output(&mut e, 8, 8, 4, Depth::Byte, false);
+    e.clip("Output").layout.row_bytes_override = Some(8);
     assert_eq!(p.render(&mut e, 0.0, 1.0), FAILED);
     assert!(messages().is_empty());
-    assert!(bundle(ofx_bundle()).last_error().contains("width"));
+    assert!(bundle(ofx_bundle()).last_error().contains("row bytes"));
     log().missing.clear();
     assert_eq!(p.load(), OK);
     assert_no_leaks();
@@ -813,10 +836,17 @@ fn panics_bad_handles_and_unknown_actions_are_statuses() {
     assert!(messages().iter().any(|(_, t)| t.contains("asked to panic")));
     assert!(bundle(ofx_bundle()).last_error().contains("asked to panic"));
     assert_no_leaks();
-    e.set("mode", Val::I(7)); // out of range choice
-    assert_eq!(p.render(&mut e, 0.0, 1.0), FAILED);
     e.set("mode", Val::I(0));
     assert_eq!(p.render(&mut e, 0.0, 1.0), OK, "the instance keeps working");
+    // A choice index the param does not have: its default ("ok"), with one warning.
+    e.set("mode", Val::I(7));
+    assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
+    assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
+    let warned: Vec<_> = messages()
+        .into_iter()
+        .filter(|(k, t)| k == "OfxMessageWarning" && t.contains("choice index 7"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", messages());
 
     // NULL handle, a descriptor (no instance data), a destroyed instance.
     assert_eq!(
@@ -949,5 +979,509 @@ fn instances_render_on_several_threads_at_once() {
         }
     }
     assert_ne!(serial_out[0], serial_out[1]);
+    assert_no_leaks();
+}
+
+// ----- hosts that differ -------------------------------------------------------------------
+
+/// An 8-bit straight RGBA input picture (no file).
+fn byte_picture(w: usize, h: usize, seed: usize) -> HostImage {
+    let mut img = HostImage::new(w, h, 4, Depth::Byte, false);
+    for (i, p) in picture(w, h, seed).iter().enumerate() {
+        for (c, v) in p.iter().enumerate() {
+            img.samples[i * 4 + c] = (v * 255.0).round();
+        }
+    }
+    img
+}
+
+/// Describe, every context, instance, clip preferences, RoD, frames needed, a render with
+/// 8-bit RGBA inputs at frames 0..=2, destroy: every status as the spec allows, every image
+/// released, the output written.
+fn run_every_context(id: &str) -> Vec<String> {
+    let (w, h) = (24, 16);
+    let p = plugin(id);
+    let d = p.describe();
+    let ctxs = d
+        .props
+        .strs("OfxImageEffectPropSupportedContexts")
+        .unwrap_or_else(|| panic!("{id}: no contexts"));
+    let mut done = Vec::new();
+    for ctx in &ctxs {
+        let what = format!("{id} in {ctx}");
+        let (st, cd) = p.describe_in_context(&d, ctx);
+        assert_eq!(st, OK, "{what}: DescribeInContext");
+        let mut e = p.create_instance(&cd, ctx);
+        for action in [
+            "OfxImageEffectActionGetClipPreferences",
+            "OfxImageEffectActionGetRegionOfDefinition",
+            "OfxImageEffectActionGetFramesNeeded",
+        ] {
+            let (st, _) = p.timed_action(&mut e, action, 1.0);
+            assert!(st == OK || st == REPLY_DEFAULT, "{what}: {action} {st}");
+        }
+        let inputs: Vec<String> = e.clips.keys().filter(|n| *n != "Output").cloned().collect();
+        for (k, name) in inputs.iter().enumerate() {
+            for t in 0..=2 {
+                e.clip(name)
+                    .frames
+                    .insert(t, byte_picture(w, h, k * 3 + t as usize));
+            }
+        }
+        set_output(&mut e, w, h, 4, Depth::Byte, false);
+        assert_eq!(p.render(&mut e, 1.0, 1.0), OK, "{what}: {:?}", messages());
+        let out = rendered(&mut e);
+        assert!(
+            out.samples.iter().any(|v| *v != 0.0),
+            "{what}: the output was not written"
+        );
+        assert_eq!(p.destroy_instance(&mut e), OK, "{what}");
+        assert_eq!(log().live_images, 0, "{what}: images not released");
+        done.push(ctx.clone());
+    }
+    done
+}
+
+#[test]
+fn every_node_in_every_context_renders_in_the_full_and_the_minimal_host() {
+    let _g = serial();
+    let ids: Vec<String> = bundle(ofx_bundle())
+        .plugins
+        .iter()
+        .map(|p| p.identifier())
+        .collect();
+    for minimal in [false, true] {
+        reset_host(minimal);
+        let mut ran = 0;
+        for id in &ids {
+            ran += run_every_context(id).len();
+        }
+        assert!(
+            ran >= ids.len() + 2,
+            "{ran} contexts for {} nodes",
+            ids.len()
+        );
+        let l = log();
+        assert!(
+            l.off_spec.is_empty(),
+            "set but not in the spec: {:?}",
+            l.off_spec
+        );
+        assert!(
+            l.host_errors.is_empty(),
+            "host noticed: {:?}",
+            l.host_errors
+        );
+        if minimal {
+            // The minimal host refused the 1.5 colour properties (and the optional ones):
+            // Wick went on without them.
+            assert!(
+                l.refused
+                    .iter()
+                    .any(|r| r.contains("OfxImageEffectPropColourManagementStyle")),
+                "{:?}",
+                l.refused
+            );
+            assert!(l.messages.is_empty(), "no message suite: {:?}", l.messages);
+        } else {
+            assert!(l.refused.is_empty(), "{:?}", l.refused);
+        }
+    }
+}
+
+#[test]
+fn the_spec_check_of_the_test_host_tells_right_from_wrong() {
+    // The string the first adapter got wrong is not a property of an effect descriptor; the
+    // headers' one is, and a minimal host still has it (not host_optional).
+    assert!(!spec_allows(
+        "EffectDescriptor",
+        "OfxImageEffectPropSupportsMultipleClipDepths",
+        false
+    ));
+    assert!(spec_allows(
+        "EffectDescriptor",
+        "OfxImageEffectPropMultipleClipDepths",
+        true
+    ));
+    // host_optional and 1.5 colour properties: defined, but not by a minimal host.
+    assert!(spec_allows(
+        "EffectDescriptor",
+        "OfxPropPluginDescription",
+        false
+    ));
+    assert!(!spec_allows(
+        "EffectDescriptor",
+        "OfxPropPluginDescription",
+        true
+    ));
+    assert!(spec_allows(
+        "EffectDescriptor",
+        "OfxImageEffectPropColourManagementStyle",
+        false
+    ));
+    assert!(!spec_allows(
+        "ClipDescriptor",
+        "OfxImageEffectPropSupportedPixelDepths",
+        false
+    ));
+    assert!(spec_allows(
+        "Param:OfxParamTypeDouble",
+        "OfxParamPropMin",
+        true
+    ));
+    assert!(!spec_allows(
+        "Param:OfxParamTypeBoolean",
+        "OfxParamPropMin",
+        false
+    ));
+    assert!(spec_allows(
+        "Param:OfxParamTypeString",
+        "OfxParamPropStringMode",
+        true
+    ));
+    assert!(spec_allows(
+        "OutArgs:OfxImageEffectActionGetFramesNeeded",
+        "OfxImageClipPropFrameRange_Source",
+        true
+    ));
+    assert!(!spec_allows(
+        "OutArgs:OfxImageEffectActionGetRegionOfDefinition",
+        "OfxImageClipPropFrameRange_Source",
+        false
+    ));
+}
+
+#[test]
+fn minimal_host_params_fall_back_to_defaults_and_out_of_range_values_are_clamped() {
+    let _g = serial();
+    let d = scratch("ofx-minimal");
+    let (w, h) = (64, 48);
+    let a = byte_input(&picture(w, h, 2), w, h, &d.join("a.png"));
+    let b = byte_input(&picture(w, h, 5), w, h, &d.join("b.png"));
+    // The minimal host answers 2.0 for every double: t (Transition), scale, agreement and
+    // cut_threshold are clamped to 1; Booleans answer true (symmetric, mirror); the Choice
+    // (cuts, device) and String (weights) params it cannot give keep their defaults.
+    reset_host(true);
+    let p = plugin("org.wick.interpolate");
+    let mut e = instance(&p, "OfxImageEffectContextTransition");
+    e.clip("SourceFrom").frames.insert(0, a);
+    e.clip("SourceTo").frames.insert(0, b);
+    set_output(&mut e, w, h, 4, Depth::Byte, false);
+    assert_eq!(
+        p.render(&mut e, 0.0, 1.0),
+        OK,
+        "{}",
+        bundle(ofx_bundle()).last_error()
+    );
+    let out = rendered(&mut e);
+    wick_run(
+        "wick.interpolate",
+        &[&d.join("a.png"), &d.join("b.png")],
+        &d.join("t1sm.png"),
+        &[
+            "t=1",
+            "scale=1",
+            "symmetric=1",
+            "mirror=1",
+            "agreement=1",
+            "cut_threshold=1",
+        ],
+        0,
+    );
+    let m = diff_file(&out, &d.join("t1sm.png"));
+    assert!(m <= 1.0, "clamped t=1 vs wick run: {m}");
+
+    // The full host with a value out of range and a param the host has no instance of: one
+    // log note / one warning per instance and param, however many renders.
+    reset_host(false);
+    let p = plugin("org.wick.style-transfer");
+    let mut e = instance(&p, "OfxImageEffectContextFilter");
+    connect(&mut e, "Style", false);
+    e.clip("Source").frames.insert(0, byte_picture(16, 12, 1));
+    set_output(&mut e, 16, 12, 4, Depth::Byte, false);
+    e.set("strength", Val::D(vec![7.5]));
+    e.params.params.remove("model");
+    e.params.order.retain(|n| n != "model");
+    for _ in 0..3 {
+        assert_eq!(p.render(&mut e, 0.0, 1.0), OK, "{:?}", messages());
+        rendered(&mut e);
+    }
+    let m = messages();
+    let count = |kind: &str, what: &str| {
+        m.iter()
+            .filter(|(k, t)| k == kind && t.contains(what))
+            .count()
+    };
+    assert_eq!(count("OfxMessageWarning", "param 'model'"), 1, "{m:?}");
+    assert_eq!(count("OfxMessageLog", "param 'strength'"), 1, "{m:?}");
+    assert!(
+        m.iter().any(|(_, t)| t.contains("clamped to Float(1.0)")),
+        "{m:?}"
+    );
+    // The host noticed the lookups of the param it lacks (and nothing else).
+    let noticed = std::mem::take(&mut log().host_errors);
+    assert!(
+        noticed.iter().all(|e| e.contains("unknown name model")),
+        "{noticed:?}"
+    );
+    assert_no_leaks();
+}
+
+#[test]
+fn the_hosts_capabilities_are_followed() {
+    let _g = serial();
+    // No temporal clip access: interpolate is a Transition only (its retime reads other
+    // frames), and says it needs no other frames.
+    host_props().set_int("OfxImageEffectPropTemporalClipAccess", &[0]);
+    let p = plugin("org.wick.interpolate");
+    let d = p.describe();
+    assert_eq!(
+        d.props.strs("OfxImageEffectPropSupportedContexts").unwrap(),
+        ["OfxImageEffectContextTransition"]
+    );
+    assert_eq!(d.props.int("OfxImageEffectPropTemporalClipAccess"), Some(0));
+    reset_host(false);
+    let d = plugin("org.wick.interpolate").describe();
+    assert_eq!(d.props.int("OfxImageEffectPropTemporalClipAccess"), Some(1));
+
+    // The pixel depths declared are the host's that Wick has; multiple clip depths and
+    // multi-resolution follow the host.
+    host_props().set_str(
+        "OfxImageEffectPropSupportedPixelDepths",
+        &["OfxBitDepthFloat", "OfxBitDepthByte", "OfxBitDepthDouble"],
+    );
+    let d = plugin("org.wick.style-transfer").describe();
+    assert_eq!(
+        d.props
+            .strs("OfxImageEffectPropSupportedPixelDepths")
+            .unwrap(),
+        ["OfxBitDepthByte", "OfxBitDepthFloat"]
+    );
+    assert_eq!(d.props.int("OfxImageEffectPropMultipleClipDepths"), Some(1));
+    assert_eq!(
+        d.props.int("OfxImageEffectPropSupportsMultiResolution"),
+        Some(1)
+    );
+    reset_host(true);
+    let d = plugin("org.wick.style-transfer").describe();
+    assert_eq!(
+        d.props
+            .strs("OfxImageEffectPropSupportedPixelDepths")
+            .unwrap()
+            .len(),
+        4,
+        "a host that names no depths gets all of Wick's"
+    );
+    assert_eq!(d.props.int("OfxImageEffectPropMultipleClipDepths"), Some(0));
+    assert_eq!(
+        d.props.int("OfxImageEffectPropSupportsMultiResolution"),
+        Some(0)
+    );
+    // Without multi-resolution a generator's output is the project, whatever width/height say.
+    let p = plugin("org.wick.generate");
+    let mut e = instance(&p, "OfxImageEffectContextGenerator");
+    e.set("width", Val::I(32));
+    let (st, rod) = p.timed_action(&mut e, "OfxImageEffectActionGetRegionOfDefinition", 0.0);
+    assert_eq!(st, OK);
+    assert_eq!(
+        rod.dbls("OfxImageEffectPropRegionOfDefinition").unwrap(),
+        [0.0, 0.0, 64.0, 48.0]
+    );
+    assert_no_leaks();
+}
+
+#[test]
+fn a_generator_renders_the_project_size_unless_width_and_height_are_set() {
+    let _g = serial();
+    let d = scratch("ofx-project");
+    let p = plugin("org.wick.generate");
+    let mut e = instance(&p, "OfxImageEffectContextGenerator");
+    e.props
+        .set_dbl("OfxImageEffectPropProjectSize", &[80.0, 40.0]);
+    e.props
+        .set_dbl("OfxImageEffectPropProjectOffset", &[5.0, 3.0]);
+    e.set("seed", Val::I(4));
+    let rod = |p: &Plugin, e: &mut Effect| {
+        let (st, rod) = p.timed_action(e, "OfxImageEffectActionGetRegionOfDefinition", 2.0);
+        assert_eq!(st, OK);
+        rod.dbls("OfxImageEffectPropRegionOfDefinition").unwrap()
+    };
+    // Defaults (0 x 0): the project, offset included.
+    assert_eq!(
+        e.param("width").props.ints("OfxParamPropDefault"),
+        Some(vec![0])
+    );
+    assert_eq!(rod(&p, &mut e), [5.0, 3.0, 85.0, 43.0]);
+    wick_run(
+        "wick.generate",
+        &[],
+        &d.join("project.png"),
+        &["seed=4", "width=80", "height=40"],
+        2,
+    );
+    set_output(&mut e, 80, 40, 4, Depth::Byte, false);
+    assert_eq!(p.render(&mut e, 2.0, 1.0), OK, "{:?}", messages());
+    let m = diff_file(&rendered(&mut e), &d.join("project.png"));
+    assert!(m <= 1.0, "project-size render vs wick run 80x40: {m}");
+    // Width and height set: they override the project.
+    e.set("width", Val::I(32));
+    e.set("height", Val::I(24));
+    assert_eq!(rod(&p, &mut e), [0.0, 0.0, 32.0, 24.0]);
+    // A host without a project size: the node's own default size.
+    e.props.map.remove("OfxImageEffectPropProjectSize");
+    e.set("width", Val::I(0));
+    e.set("height", Val::I(0));
+    assert_eq!(rod(&p, &mut e), [0.0, 0.0, 640.0, 360.0]);
+    assert_no_leaks();
+}
+
+/// The picture as float RGBA holding the sRGB-encoded values of its 8-bit form (what a host
+/// that does not linearise hands on), straight alpha.
+fn srgb_float_input(img8: &HostImage) -> HostImage {
+    let mut img = HostImage::new(img8.width, img8.height, 4, Depth::Float, false);
+    for (o, v) in img.samples.iter_mut().zip(&img8.samples) {
+        *o = v / 255.0;
+    }
+    img
+}
+
+/// Max |float output * 255 - 8-bit PNG| (the float output holds sRGB-encoded values).
+fn diff_srgb_float_vs_png(out: &HostImage, png: &Path) -> f32 {
+    let want = image::open(png).unwrap().to_rgba8().into_raw();
+    out.samples
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a * 255.0 - b as f32).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn what_a_float_image_is_comes_from_the_param_the_hosts_colourspaces_or_the_host() {
+    let _g = serial();
+    let d = scratch("ofx-colour");
+    let (w, h) = (48, 32);
+    let pic = picture(w, h, 6);
+    let src8 = byte_input(&pic, w, h, &d.join("in.png"));
+    let srcf = float_input(&pic, w, h, &d.join("in.exr"));
+    let params = ["style=2", "strength=0.9"];
+    for (i, o) in [("in.png", "out.png"), ("in.exr", "out.exr")] {
+        wick_run("wick.style-transfer", &[&d.join(i)], &d.join(o), &params, 0);
+    }
+    let p = plugin("org.wick.style-transfer");
+    let setup = |p: &Plugin| {
+        let mut e = instance(p, "OfxImageEffectContextFilter");
+        e.set("style", Val::S(c"2".into()));
+        e.set("strength", Val::D(vec![0.9]));
+        connect(&mut e, "Style", false);
+        e
+    };
+    // sRGB-encoded floats: right with the param at sRGB (or as is), wrong with auto here
+    // (this host's floats are linear).
+    let mut e = setup(&p);
+    e.clip("Source").frames.insert(0, srgb_float_input(&src8));
+    set_output(&mut e, w, h, 4, Depth::Float, false);
+    for (choice, right) in [(2, true), (3, true), (0, false)] {
+        e.set("wick_float_input", Val::I(choice));
+        assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
+        let m = diff_srgb_float_vs_png(&rendered(&mut e), &d.join("out.png"));
+        if right {
+            assert!(
+                m <= 1.5,
+                "float_input {choice}: sRGB floats vs the PNG run: {m}"
+            );
+        } else {
+            assert!(
+                m > 10.0,
+                "auto took sRGB floats for linear, and it shows: {m}"
+            );
+        }
+    }
+    // Linear floats with the param at linear: the EXR run.
+    e.clip("Source").frames.insert(0, srcf.clone());
+    set_output(&mut e, w, h, 4, Depth::Float, true);
+    e.set("wick_float_input", Val::I(1));
+    assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
+    let m = diff_file(&rendered(&mut e), &d.join("out.exr"));
+    assert!(m <= 1e-5, "linear floats: {m}");
+
+    // A colour-managed host (OFX 1.5): auto follows the clips' colourspaces.
+    let mut e = setup(&p);
+    e.props.set_str(
+        "OfxImageEffectPropColourManagementStyle",
+        &["OfxImageEffectColourManagementCore"],
+    );
+    let (st, prefs) = p.timed_action(&mut e, "OfxImageEffectActionGetClipPreferences", 0.0);
+    assert_eq!(st, OK);
+    assert_eq!(
+        prefs
+            .strs("OfxImageClipPropPreferredColourspaces_Source")
+            .unwrap(),
+        [
+            "lin_rec709_srgb",
+            "ofx_scene_linear",
+            "srgb_tx",
+            "ofx_display_sdr"
+        ]
+    );
+    e.clip("Output")
+        .props
+        .set_str("OfxImageClipPropColourspace", &["OfxColourspace_Source"]);
+    e.clip("Source")
+        .props
+        .set_str("OfxImageClipPropColourspace", &["srgb_tx"]);
+    e.clip("Source").frames.insert(0, srgb_float_input(&src8));
+    set_output(&mut e, w, h, 4, Depth::Float, false);
+    assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
+    let m = diff_srgb_float_vs_png(&rendered(&mut e), &d.join("out.png"));
+    assert!(m <= 1.5, "srgb_tx clip: {m}");
+    e.clip("Source")
+        .props
+        .set_str("OfxImageClipPropColourspace", &["lin_rec709_srgb"]);
+    e.clip("Source").frames.insert(0, srcf);
+    set_output(&mut e, w, h, 4, Depth::Float, true);
+    assert_eq!(p.render(&mut e, 0.0, 1.0), OK);
+    let m = diff_file(&rendered(&mut e), &d.join("out.exr"));
+    assert!(m <= 1e-5, "lin_rec709_srgb clip: {m}");
+    // The basic style gets basic names only; `as is` asks for nothing.
+    e.props.set_str(
+        "OfxImageEffectPropColourManagementStyle",
+        &["OfxImageEffectColourManagementBasic"],
+    );
+    e.set("wick_float_input", Val::I(1));
+    let (_, prefs) = p.timed_action(&mut e, "OfxImageEffectActionGetClipPreferences", 0.0);
+    assert_eq!(
+        prefs
+            .strs("OfxImageClipPropPreferredColourspaces_Source")
+            .unwrap(),
+        ["ofx_scene_linear"]
+    );
+    e.set("wick_float_input", Val::I(3));
+    let (st, prefs) = p.timed_action(&mut e, "OfxImageEffectActionGetClipPreferences", 0.0);
+    assert_eq!(st, REPLY_DEFAULT);
+    assert!(prefs.map.is_empty());
+    // The output of an effect with inputs is its source's colourspace (the host's default);
+    // a generator picks the first of the host's it writes exactly.
+    let mut ia = PropSet::default();
+    ia.set_str(
+        "OfxImageClipPropPreferredColourspaces",
+        &["ACEScct", "srgb_tx", "ACEScg"],
+    );
+    let (st, _) = p.action_with(
+        &mut e,
+        "OfxImageEffectActionGetOutputColourspace",
+        ia.clone(),
+    );
+    assert_eq!(st, REPLY_DEFAULT);
+    let g = plugin("org.wick.generate");
+    let mut ge = instance(&g, "OfxImageEffectContextGenerator");
+    ge.props.set_str(
+        "OfxImageEffectPropColourManagementStyle",
+        &["OfxImageEffectColourManagementCore"],
+    );
+    let (st, out) = g.action_with(&mut ge, "OfxImageEffectActionGetOutputColourspace", ia);
+    assert_eq!(st, OK);
+    assert_eq!(out.str("OfxImageClipPropColourspace").unwrap(), "srgb_tx");
+    assert!(log().off_spec.is_empty(), "{:?}", log().off_spec);
+
     assert_no_leaks();
 }

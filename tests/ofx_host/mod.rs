@@ -7,7 +7,20 @@
 //! either side shows up as a failing test instead of agreeing with itself.
 //!
 //! The host is strict where the spec allows it to be: property types are fixed at first set,
-//! unknown properties and clips are errors, and every image handed out must be released.
+//! unknown properties and clips are errors, and every image handed out must be released. Every
+//! property the plugin sets on an object is checked against the properties the official
+//! headers define for that object (`spec`, extracted from the headers by
+//! `scripts/ofx-spec.py`); one that is not is logged (`Log::off_spec`).
+//!
+//! Two modes:
+//! - full (the default): every suite, every param type, colour management when a test sets
+//!   it up, images in every depth and layout a test asks for;
+//! - minimal (`minimal()`), behaving like the reference host library (HostSupport) and its
+//!   example host: property sets it does not define (1.5 colour properties, the ones the headers
+//!   mark `host_optional`) answer kOfxStatErrUnknown; no message or progress suite; String
+//!   params have no instance (no handle); Integer, Choice and RGBA gets answer
+//!   kOfxStatErrMissingHostFeature; every Double get answers 2.0 whatever its range; the host
+//!   names no pixel depths and supports neither multiple clip depths nor multi-resolution.
 //!
 //! The param suite's value getters are C-variadic. Rust cannot define variadic functions on
 //! stable, so they are defined with four trailing pointer arguments: on x86-64 System V (and
@@ -16,6 +29,11 @@
 //! trailing pointer (the plugin always calls it with the format "%s").
 
 #![allow(dead_code)]
+
+/// The official headers' names and values (generated from them; see the file's header).
+#[path = "../../plugin/src/ofx/spec.rs"]
+#[rustfmt::skip]
+pub mod spec;
 
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
@@ -58,15 +76,25 @@ pub enum PV {
     Int(Vec<c_int>),
 }
 
-/// A property set: the handle the plugin sees is a pointer to one of these.
+/// A property set: the handle the plugin sees is a pointer to one of these. `kind`: the object
+/// it belongs to, for the spec check of what the plugin sets ("EffectDescriptor",
+/// "ClipDescriptor", "EffectInstance", "ClipInstance", "Image", "Param:<type>",
+/// "OutArgs:<action>"); None: not checked.
 #[derive(Debug, Default, Clone)]
 pub struct PropSet {
     pub map: HashMap<String, PV>,
+    pub kind: Option<String>,
 }
 
 impl PropSet {
     pub fn handle(&mut self) -> *mut c_void {
         self as *mut PropSet as *mut c_void
+    }
+    pub fn of_kind(kind: &str) -> Self {
+        Self {
+            map: HashMap::new(),
+            kind: Some(kind.into()),
+        }
     }
     pub fn set_str(&mut self, k: &str, v: &[&str]) {
         self.map.insert(
@@ -131,6 +159,105 @@ unsafe fn ps_name<'a>(
     ))
 }
 
+fn propset(name: &str) -> Vec<(&'static str, bool)> {
+    spec::PROPSETS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, v, _)| v.to_vec())
+        .unwrap_or_else(|| panic!("no @propset {name} in the headers"))
+}
+
+fn propsetdef(name: &str) -> Vec<&'static str> {
+    spec::PROPSETDEFS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, v, _)| v.to_vec())
+        .unwrap_or_else(|| panic!("no @propsetdef {name} in the headers"))
+}
+
+/// The properties the headers define on a param of type `ty`: the groups of ofxParam.h's
+/// `@propsetdef`s each type has (as its "Properties by object" reference and HostSupport
+/// assign them), plus the type's own `@propset`.
+fn param_props(ty: &str) -> Vec<&'static str> {
+    let group_page = ty == "OfxParamTypeGroup" || ty == "OfxParamTypePage";
+    let mut v = propsetdef("ParamsCommon");
+    if !group_page {
+        v.extend(propsetdef("ParamsAllButGroupPage"));
+    }
+    if !group_page && ty != "OfxParamTypePushButton" {
+        v.extend(propsetdef("ParamsValue"));
+    }
+    let double = matches!(
+        ty,
+        "OfxParamTypeDouble"
+            | "OfxParamTypeDouble2D"
+            | "OfxParamTypeDouble3D"
+            | "OfxParamTypeRGB"
+            | "OfxParamTypeRGBA"
+    );
+    let int = matches!(
+        ty,
+        "OfxParamTypeInteger" | "OfxParamTypeInteger2D" | "OfxParamTypeInteger3D"
+    );
+    if double || int {
+        v.extend(propsetdef("ParamsNumeric"));
+    }
+    if double {
+        v.extend(propsetdef("ParamsDouble"));
+    }
+    let own = match ty {
+        "OfxParamTypeDouble" => Some("ParamDouble1D"),
+        "OfxParamTypeString" => Some("ParamsString"),
+        "OfxParamTypeChoice" => Some("ParamsChoice"),
+        _ => None,
+    };
+    if let Some(own) = own {
+        v.extend(propset(own).into_iter().map(|(p, _)| p));
+    }
+    v
+}
+
+/// Out-args named by appending a clip's name, per action (the headers' prose for each action).
+fn clip_suffixed(action: &str) -> &'static [&'static str] {
+    match action {
+        "OfxImageEffectActionGetClipPreferences" => &[
+            "OfxImageClipPropComponents_",
+            "OfxImageClipPropDepth_",
+            "OfxImageClipPropPreferredColourspaces_",
+            "OfxImageClipPropPAR_",
+        ],
+        "OfxImageEffectActionGetFramesNeeded" => &["OfxImageClipPropFrameRange_"],
+        "OfxImageEffectActionGetRegionsOfInterest" => &["OfxImageClipPropRoI_"],
+        _ => &[],
+    }
+}
+
+/// Whether the headers define `prop` on an object of `kind` (see `PropSet::kind`). `minimal`:
+/// as a minimal OpenFX 1.4 host does, without the properties the headers mark
+/// `host_optional` and the 1.5 colour management ones.
+pub fn spec_allows(kind: &str, prop: &str, minimal: bool) -> bool {
+    let colour_1_5 = prop.contains("Colourspace") || prop.contains("ColourManagement");
+    if minimal && colour_1_5 {
+        return false;
+    }
+    if let Some(ty) = kind.strip_prefix("Param:") {
+        return param_props(ty).contains(&prop);
+    }
+    if let Some(action) = kind.strip_prefix("OutArgs:") {
+        let (_, _, outs, _) = spec::ACTIONS
+            .iter()
+            .find(|(a, ..)| *a == action)
+            .unwrap_or_else(|| panic!("no @actiondef {action}"));
+        return outs.contains(&prop)
+            || clip_suffixed(action)
+                .iter()
+                .any(|p| prop.starts_with(p) && prop.len() > p.len());
+    }
+    propset(kind)
+        .iter()
+        .any(|(p, host_optional)| *p == prop && !(minimal && *host_optional))
+}
+
 macro_rules! prop_setter {
     ($fname:ident, $t:ty, $variant:ident, $conv:expr) => {
         unsafe extern "C" fn $fname(
@@ -145,6 +272,16 @@ macro_rules! prop_setter {
             };
             if i < 0 {
                 return ERR_BAD_INDEX;
+            }
+            if let Some(kind) = &set.kind {
+                if !spec_allows(kind, &name, false) {
+                    log().off_spec.push(format!("{kind}: {name}"));
+                }
+                if log().minimal && !spec_allows(kind, &name, true) && !set.map.contains_key(&name)
+                {
+                    log().refused.push(format!("{kind}: {name}"));
+                    return ERR_UNKNOWN;
+                }
             }
             let entry = set
                 .map
@@ -308,8 +445,15 @@ pub struct Log {
     pub abort: bool,
     /// Suites fetchSuite refuses.
     pub missing: Vec<String>,
-    /// fetchSuite hands out a parameter suite whose paramGetValueAtTime is NULL.
-    pub holed_param_suite: bool,
+    /// Parameter suite functions fetchSuite hands out as NULL ("paramGetHandle",
+    /// "paramGetValue", "paramGetValueAtTime").
+    pub param_holes: Vec<&'static str>,
+    /// The minimal host mode (see the module comment).
+    pub minimal: bool,
+    /// Properties the plugin set that the headers do not define on that object.
+    pub off_spec: Vec<String>,
+    /// Property sets the minimal host refused (kOfxStatErrUnknown).
+    pub refused: Vec<String>,
 }
 
 pub fn log() -> MutexGuard<'static, Log> {
@@ -465,7 +609,7 @@ fn lend(
             img.encode(v, &mut mem[base + i * ss..base + (i + 1) * ss]);
         }
     }
-    let mut props = Box::<PropSet>::default();
+    let mut props = Box::new(PropSet::of_kind("Image"));
     // kOfxImagePropData points at the bottom-left pixel (bounds.x1, bounds.y1).
     let data = if layout.negative_row_bytes {
         mem.as_mut_ptr().wrapping_add((img.height - 1) * stride)
@@ -682,7 +826,7 @@ unsafe extern "C" fn clip_define(
     }
     let e = &mut *(e as *mut Effect);
     let name = CStr::from_ptr(name).to_string_lossy().into_owned();
-    let mut props = PropSet::default();
+    let mut props = PropSet::of_kind("ClipDescriptor");
     props.set_str("OfxPropName", &[&name]);
     let c = e.clips.entry(name).or_insert_with(|| {
         Box::new(Clip {
@@ -716,7 +860,10 @@ unsafe fn lookup<T>(
             OK
         }
         None => {
-            note_error(&format!("{what} of unknown name {name}"));
+            // A minimal host lacks some params on purpose: the plugin must cope.
+            if !(what == "paramGetHandle" && log().minimal) {
+                note_error(&format!("{what} of unknown name {name}"));
+            }
             ERR_UNKNOWN
         }
     }
@@ -827,8 +974,8 @@ unsafe extern "C" fn param_define(
         note_error(&format!("param {name} defined twice"));
         return ERR_EXISTS;
     }
-    let mut props = PropSet::default();
     let ty = CStr::from_ptr(ty).to_string_lossy().into_owned();
+    let mut props = PropSet::of_kind(&format!("Param:{ty}"));
     props.set_str("OfxPropName", &[&name]);
     props.set_str("OfxParamPropType", &[&ty]);
     let mut p = Box::new(Param {
@@ -877,6 +1024,15 @@ fn value(p: &Param) -> Option<Val> {
 
 /// Writes a param's value through the variadic out-pointers (one per component).
 unsafe fn write_value(p: &mut Param, a: [*mut c_void; 4]) -> c_int {
+    if log().minimal {
+        // As HostSupport's example host: doubles are 2.0, booleans true, the rest missing.
+        match p.ty.as_str() {
+            "OfxParamTypeDouble" => *(a[0] as *mut f64) = 2.0,
+            "OfxParamTypeBoolean" => *(a[0] as *mut c_int) = 1,
+            _ => return ERR_MISSING_HOST_FEATURE,
+        }
+        return OK;
+    }
     let Some(v) = value(p) else {
         note_error(&format!("param of type {} has no value", p.ty));
         return ERR_UNKNOWN;
@@ -938,27 +1094,31 @@ unsafe extern "C" fn param_get_value_at_time(
 }
 
 /// ofxParam.h OfxParameterSuiteV1 up to paramGetValueAtTime (all Wick reads); the getters are
-/// variadic in C (see the module comment).
+/// variadic in C (see the module comment). Functions a test may hand out as NULL are `Option`s.
 #[repr(C)]
+#[derive(Clone, Copy)]
 struct ParameterSuite {
     define:
         unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char, *mut *mut c_void) -> c_int,
-    get_handle: unsafe extern "C" fn(
-        *mut c_void,
-        *const c_char,
-        *mut *mut c_void,
-        *mut *mut c_void,
-    ) -> c_int,
+    get_handle: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            *const c_char,
+            *mut *mut c_void,
+            *mut *mut c_void,
+        ) -> c_int,
+    >,
     set_props: unsafe extern "C" fn(*mut c_void, *mut *mut c_void) -> c_int,
     props: unsafe extern "C" fn(*mut c_void, *mut *mut c_void) -> c_int,
-    get_value: unsafe extern "C" fn(
-        *mut c_void,
-        *mut c_void,
-        *mut c_void,
-        *mut c_void,
-        *mut c_void,
-    ) -> c_int,
-    /// Optional here so a test can hand out a suite with this function missing (NULL).
+    get_value: Option<
+        unsafe extern "C" fn(
+            *mut c_void,
+            *mut c_void,
+            *mut c_void,
+            *mut c_void,
+            *mut c_void,
+        ) -> c_int,
+    >,
     get_value_at_time: Option<
         unsafe extern "C" fn(
             *mut c_void,
@@ -973,18 +1133,27 @@ struct ParameterSuite {
 
 static PARAMETER_SUITE: ParameterSuite = ParameterSuite {
     define: param_define,
-    get_handle: param_get_handle,
+    get_handle: Some(param_get_handle),
     set_props: props_of::<ParamSet>,
     props: props_of::<Param>,
-    get_value: param_get_value,
+    get_value: Some(param_get_value),
     get_value_at_time: Some(param_get_value_at_time),
 };
 
-/// The same suite with paramGetValueAtTime NULL (for the missing-function test).
-static PARAMETER_SUITE_HOLED: ParameterSuite = ParameterSuite {
-    get_value_at_time: None,
-    ..PARAMETER_SUITE
-};
+/// The parameter suite with the functions named in `Log::param_holes` NULL (leaked: a few per
+/// test run).
+fn holed_parameter_suite(holes: &[&str]) -> *const c_void {
+    let mut s = PARAMETER_SUITE;
+    for h in holes {
+        match *h {
+            "paramGetHandle" => s.get_handle = None,
+            "paramGetValue" => s.get_value = None,
+            "paramGetValueAtTime" => s.get_value_at_time = None,
+            other => panic!("no hole {other}"),
+        }
+    }
+    Box::leak(Box::new(s)) as *const ParameterSuite as *const c_void
+}
 
 unsafe extern "C" fn message(
     _h: *mut c_void,
@@ -1071,15 +1240,17 @@ unsafe extern "C" fn fetch_suite(
         return null();
     }
     let name = CStr::from_ptr(name).to_string_lossy().into_owned();
-    if log().missing.contains(&name) {
+    let (missing, minimal, holes) = {
+        let l = log();
+        (l.missing.contains(&name), l.minimal, l.param_holes.clone())
+    };
+    if missing || (minimal && (name == "OfxMessageSuite" || name == "OfxProgressSuite")) {
         return null();
     }
     match (name.as_str(), version) {
         ("OfxPropertySuite", 1) => &PROPERTY_SUITE as *const _ as *const c_void,
         ("OfxImageEffectSuite", 1) => &IMAGE_EFFECT_SUITE as *const _ as *const c_void,
-        ("OfxParameterSuite", 1) if log().holed_param_suite => {
-            &PARAMETER_SUITE_HOLED as *const _ as *const c_void
-        }
+        ("OfxParameterSuite", 1) if !holes.is_empty() => holed_parameter_suite(&holes),
         ("OfxParameterSuite", 1) => &PARAMETER_SUITE as *const _ as *const c_void,
         ("OfxMessageSuite", 1) => &MESSAGE_SUITE as *const _ as *const c_void,
         ("OfxProgressSuite", 1) => &PROGRESS_SUITE as *const _ as *const c_void,
@@ -1202,15 +1373,35 @@ pub struct Plugin {
     pub raw: &'static RawPlugin,
 }
 
-fn host() -> *mut RawHost {
-    static H: OnceLock<usize> = OnceLock::new();
-    *H.get_or_init(|| {
-        let mut props = PropSet::default();
-        props.set_str("OfxPropName", &["org.wick.testhost"]);
-        props.set_str("OfxPropLabel", &["Wick OFX test host"]);
-        props.set_int("OfxImageEffectHostPropIsBackground", &[1]);
-        props.set_int("OfxImageEffectPropSupportsTiles", &[1]);
-        props.set_int("OfxImageEffectPropTemporalClipAccess", &[1]);
+/// The host's property set in a mode: full (every depth, multiple clip depths,
+/// multi-resolution) or minimal (as HostSupport's example host: no depths named, neither).
+fn host_propset(minimal: bool) -> PropSet {
+    let mut props = PropSet::default();
+    props.set_int("OfxPropAPIVersion", &[1, 4]);
+    props.set_str("OfxPropName", &["org.wick.testhost"]);
+    props.set_str("OfxPropLabel", &["Wick OFX test host"]);
+    props.set_int("OfxImageEffectHostPropIsBackground", &[1]);
+    props.set_int("OfxImageEffectPropSupportsTiles", &[1]);
+    props.set_int("OfxImageEffectPropTemporalClipAccess", &[1]);
+    props.set_str(
+        "OfxImageEffectPropSupportedComponents",
+        &["OfxImageComponentRGBA", "OfxImageComponentAlpha"],
+    );
+    props.set_str(
+        "OfxImageEffectPropSupportedContexts",
+        &[
+            "OfxImageEffectContextGenerator",
+            "OfxImageEffectContextFilter",
+            "OfxImageEffectContextGeneral",
+            "OfxImageEffectContextTransition",
+        ],
+    );
+    props.set_int("OfxImageEffectPropMultipleClipDepths", &[!minimal as c_int]);
+    props.set_int(
+        "OfxImageEffectPropSupportsMultiResolution",
+        &[!minimal as c_int],
+    );
+    if !minimal {
         props.set_str(
             "OfxImageEffectPropSupportedPixelDepths",
             &[
@@ -1220,12 +1411,41 @@ fn host() -> *mut RawHost {
                 "OfxBitDepthFloat",
             ],
         );
-        let props = Box::leak(Box::new(props));
-        Box::leak(Box::new(RawHost {
+    }
+    props
+}
+
+struct HostPtr(*mut RawHost, *mut PropSet);
+unsafe impl Send for HostPtr {}
+unsafe impl Sync for HostPtr {}
+
+fn host_ptrs() -> &'static HostPtr {
+    static H: OnceLock<HostPtr> = OnceLock::new();
+    H.get_or_init(|| {
+        let props = Box::leak(Box::new(host_propset(false)));
+        let raw = Box::leak(Box::new(RawHost {
             host: props.handle(),
             fetch_suite,
-        })) as *mut RawHost as usize
-    }) as *mut RawHost
+        }));
+        HostPtr(raw, props)
+    })
+}
+
+fn host() -> *mut RawHost {
+    host_ptrs().0
+}
+
+/// The host's property set, to change what the host says it can do before the next Load.
+/// Tests take turns (one at a time), so the plugin never reads it while a test writes it.
+pub fn host_props() -> &'static mut PropSet {
+    // SAFETY: leaked, never freed; tests are serialised.
+    unsafe { &mut *host_ptrs().1 }
+}
+
+/// Resets the host to a mode (the host's properties and `Log::minimal`).
+pub fn reset_host(minimal: bool) {
+    *host_props() = host_propset(minimal);
+    log().minimal = minimal;
 }
 
 pub struct Args {
@@ -1261,7 +1481,7 @@ impl Plugin {
     }
 
     pub fn describe(&self) -> Box<Effect> {
-        let mut d = Effect::new(PropSet::default());
+        let mut d = Effect::new(PropSet::of_kind("EffectDescriptor"));
         let st = self.call("OfxActionDescribe", d.handle(), None, None);
         assert_eq!(st, OK, "Describe");
         d
@@ -1284,13 +1504,17 @@ impl Plugin {
     /// their defaults. `CreateInstance` is called.
     pub fn create_instance(&self, ctx_desc: &Effect, ctx: &str) -> Box<Effect> {
         let mut props = (*ctx_desc.props).clone();
+        props.kind = Some("EffectInstance".into());
         props.set_str("OfxImageEffectPropContext", &[ctx]);
         props.set_dbl("OfxImageEffectPropFrameRate", &[24.0]);
         props.set_dbl("OfxImageEffectPropProjectSize", &[64.0, 48.0]);
+        props.set_dbl("OfxImageEffectPropProjectOffset", &[0.0, 0.0]);
         props.set_int("OfxPropIsInteractive", &[0]);
+        let minimal = log().minimal;
         let mut e = Effect::new(props);
         for (name, c) in &ctx_desc.clips {
             let mut p = (*c.props).clone();
+            p.kind = Some("ClipInstance".into());
             p.set_int("OfxImageClipPropConnected", &[1]);
             e.clips.insert(
                 name.clone(),
@@ -1305,6 +1529,10 @@ impl Plugin {
         }
         for name in &ctx_desc.params.order {
             let p = &ctx_desc.params.params[name];
+            // HostSupport's example host makes no instance of a String param.
+            if minimal && p.ty == "OfxParamTypeString" {
+                continue;
+            }
             e.params.order.push(name.clone());
             e.params.params.insert(
                 name.clone(),
@@ -1352,7 +1580,13 @@ impl Plugin {
         let mut ia = PropSet::default();
         ia.set_dbl("OfxPropTime", &[time]);
         ia.set_dbl("OfxImageEffectPropRenderScale", &[1.0, 1.0]);
-        let mut oa = PropSet::default();
+        self.action_with(e, action, ia)
+    }
+
+    /// An action with the given in-args, returning its status and out-args (checked against
+    /// the action's out-args in the headers).
+    pub fn action_with(&self, e: &mut Effect, action: &str, mut ia: PropSet) -> (c_int, PropSet) {
+        let mut oa = PropSet::of_kind(&format!("OutArgs:{action}"));
         let st = self.call(action, e.handle(), Some(&mut ia), Some(&mut oa));
         (st, oa)
     }
