@@ -31,7 +31,11 @@ use std::rc::Rc;
 use serde::Deserialize;
 
 use crate::io::{load_image, output_frame, save_image, Depth};
-use crate::{Frame, HostError, Instance, ParamType, ParamValue, Plugin, Sample};
+use crate::video::{self, EncodeSettings, VideoSink, VideoSource};
+use crate::{Frame, HostError, Instance, NodeInfo, ParamType, ParamValue, Plugin, Sample};
+
+/// The node `retime` graph nodes run for their in-between frames.
+pub const INTERPOLATE: &str = "wick.interpolate";
 
 /// Parses a render-farm frame spec: `1-100`, `1-100x2`, `1,5,9`, or mixes (`1-10,20,30-40x5`).
 pub fn parse_frames(spec: &str) -> Result<Vec<i64>, HostError> {
@@ -136,6 +140,20 @@ struct NodeSpec {
     depth: Option<u32>,
     first: Option<i64>,
     last: Option<i64>,
+    // Video writers (`path` ending .mp4/.mov/...): encoder settings, see `video::EncodeSettings`.
+    codec: Option<String>,
+    crf: Option<f64>,
+    preset: Option<String>,
+    profile: Option<String>,
+    pix_fmt: Option<String>,
+    fps: Option<f64>,
+    /// A read node's name or a media file whose audio the video gets.
+    audio: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    // Retime nodes: output frames per input frame, and the frame where both coincide.
+    factor: Option<u32>,
+    origin: Option<i64>,
 }
 
 /// Linear keyframes of one numeric param: name, type, [frame, value] pairs.
@@ -147,10 +165,32 @@ enum Kind {
         first: Option<i64>,
         last: Option<i64>,
     },
+    /// A video file: frames 1 ..= info.frames, held at the ends (and at `first`/`last`).
+    ReadVideo {
+        path: PathBuf,
+        info: video::Info,
+        first: Option<i64>,
+        last: Option<i64>,
+    },
     Write {
         pattern: String,
         input: usize,
         depth: Option<Depth>,
+    },
+    /// A video file; `####` in its name is the render's first frame (chunked renders).
+    WriteVideo {
+        pattern: String,
+        input: usize,
+        settings: EncodeSettings,
+        audio: Option<PathBuf>,
+    },
+    /// Output frame f shows input position origin + (f − origin) / factor: input frames pass
+    /// through, in-betweens come from `wick.interpolate` (params) at t = the fraction.
+    Retime {
+        input: usize,
+        factor: u32,
+        origin: i64,
+        params: Vec<(String, ParamValue)>,
     },
     Node {
         id: String,
@@ -172,6 +212,25 @@ pub struct Graph {
     pub fps: f64,
     pub frames: Option<String>,
     base: PathBuf,
+}
+
+/// A node's `params` table checked against its description.
+fn node_params(
+    info: &NodeInfo,
+    n: &NodeSpec,
+    id: &str,
+) -> Result<Vec<(String, ParamValue)>, HostError> {
+    let mut params = Vec::new();
+    for (k, v) in &n.params {
+        let p = info.param(k).ok_or_else(|| {
+            HostError::BadArgument(format!(
+                "graph: node '{}' ({id}) has no param '{k}'",
+                n.name
+            ))
+        })?;
+        params.push((k.clone(), p.parse(&toml_to_text(v))?));
+    }
+    Ok(params)
 }
 
 fn toml_to_text(v: &toml::Value) -> String {
@@ -217,15 +276,136 @@ impl Graph {
         };
         let mut nodes = Vec::new();
         for n in &file.nodes {
+            let writes_video = n.kind == "write"
+                && n.path
+                    .as_deref()
+                    .is_some_and(|p| video::is_video_path(Path::new(p)));
+            let video_only = [
+                ("codec", n.codec.is_some()),
+                ("crf", n.crf.is_some()),
+                ("preset", n.preset.is_some()),
+                ("profile", n.profile.is_some()),
+                ("pix_fmt", n.pix_fmt.is_some()),
+                ("fps", n.fps.is_some()),
+                ("audio", n.audio.is_some()),
+                ("args", !n.args.is_empty()),
+            ];
+            if let Some((k, _)) = video_only.iter().find(|(_, set)| *set && !writes_video) {
+                return Err(bad(format!(
+                    "node '{}': '{k}' applies to write nodes with a video path (.mp4, .mov, ...)",
+                    n.name
+                )));
+            }
+            if (n.factor.is_some() || n.origin.is_some()) && n.kind != "retime" {
+                return Err(bad(format!(
+                    "node '{}': 'factor' and 'origin' apply to retime nodes",
+                    n.name
+                )));
+            }
             let kind = match n.kind.as_str() {
-                "read" => Kind::Read {
-                    pattern: n
+                "read" => {
+                    let pattern = n
                         .path
                         .clone()
-                        .ok_or_else(|| bad(format!("read node '{}' needs a path", n.name)))?,
-                    first: n.first,
-                    last: n.last,
-                },
+                        .ok_or_else(|| bad(format!("read node '{}' needs a path", n.name)))?;
+                    if video::is_video_path(Path::new(&pattern)) {
+                        let path = base.join(&pattern);
+                        let info = video::probe(&path)?;
+                        Kind::ReadVideo {
+                            path,
+                            info,
+                            first: n.first,
+                            last: n.last,
+                        }
+                    } else {
+                        Kind::Read {
+                            pattern,
+                            first: n.first,
+                            last: n.last,
+                        }
+                    }
+                }
+                "write" if writes_video => {
+                    let input = find(
+                        n.input.as_deref().ok_or_else(|| {
+                            bad(format!("write node '{}' needs an input", n.name))
+                        })?,
+                        &n.name,
+                    )?;
+                    if n.depth.is_some() {
+                        return Err(bad(format!(
+                            "write node '{}': a video's depth comes from pix_fmt (e.g. \
+                             yuv422p10le), not 'depth'",
+                            n.name
+                        )));
+                    }
+                    let audio = match &n.audio {
+                        None => None,
+                        Some(a) => Some(
+                            match file.nodes.iter().find(|m| &m.name == a && m.kind == "read") {
+                                Some(m) => base.join(m.path.as_deref().unwrap_or_default()),
+                                None => base.join(a),
+                            },
+                        ),
+                    };
+                    let pattern = n.path.clone().unwrap_or_default();
+                    let settings = EncodeSettings {
+                        codec: n.codec.clone(),
+                        crf: n.crf,
+                        preset: n.preset.clone(),
+                        profile: n.profile.clone(),
+                        pix_fmt: n.pix_fmt.clone(),
+                        // 0 = the graph's rate (times upstream retime factors), set below.
+                        fps: n.fps.unwrap_or(0.0),
+                        audio: None,
+                        args: n.args.clone(),
+                    };
+                    if let Some(f) = n.fps {
+                        if !(f.is_finite() && f > 0.0 && f <= 1000.0) {
+                            return Err(bad(format!(
+                                "write node '{}': fps must be in (0, 1000], got {f}",
+                                n.name
+                            )));
+                        }
+                    }
+                    // Check the encoder and its options now, not after the first frame.
+                    let probe_settings = EncodeSettings {
+                        fps: 24.0,
+                        ..settings.clone()
+                    };
+                    wick_video::plan(&base.join(expand_pattern(&pattern, 1)), &probe_settings)
+                        .map_err(|e| bad(format!("write node '{}': {}", n.name, e)))?;
+                    Kind::WriteVideo {
+                        pattern,
+                        input,
+                        settings,
+                        audio,
+                    }
+                }
+                "retime" => {
+                    let input = find(
+                        n.input.as_deref().ok_or_else(|| {
+                            bad(format!("retime node '{}' needs an input", n.name))
+                        })?,
+                        &n.name,
+                    )?;
+                    let factor = n.factor.unwrap_or(2);
+                    if !(1..=1000).contains(&factor) {
+                        return Err(bad(format!(
+                            "retime node '{}': factor must be 1..1000, got {factor}",
+                            n.name
+                        )));
+                    }
+                    let info = plugin
+                        .node(INTERPOLATE)
+                        .map_err(|e| bad(format!("retime node '{}': {e}", n.name)))?;
+                    Kind::Retime {
+                        input,
+                        factor,
+                        origin: n.origin.unwrap_or(1),
+                        params: node_params(info, n, INTERPOLATE)?,
+                    }
+                }
                 "write" => {
                     let input = find(
                         n.input.as_deref().ok_or_else(|| {
@@ -283,13 +463,7 @@ impl Graph {
                             )));
                         }
                     }
-                    let mut params = Vec::new();
-                    for (k, v) in &n.params {
-                        let p = info.param(k).ok_or_else(|| {
-                            bad(format!("node '{}' ({id}) has no param '{k}'", n.name))
-                        })?;
-                        params.push((k.clone(), p.parse(&toml_to_text(v))?));
-                    }
+                    let params = node_params(info, n, id)?;
                     let mut keys = Vec::new();
                     for (k, points) in &n.keyframes {
                         let p = info.param(k).ok_or_else(|| {
@@ -320,21 +494,21 @@ impl Graph {
                 kind,
             });
         }
-        let g = Graph {
+        let mut g = Graph {
             nodes,
             fps,
             frames: file.frames,
             base,
         };
         g.check_acyclic()?;
-        if !g.nodes.iter().any(|n| matches!(n.kind, Kind::Write { .. })) {
+        if !g.nodes.iter().any(|n| n.writer_input().is_some()) {
             return Err(bad(
                 "the graph has no write node, so it renders nothing".into()
             ));
         }
         for n in &g.nodes {
-            if let Kind::Write { input, .. } = n.kind {
-                if !matches!(g.nodes[input].kind, Kind::Node { .. }) {
+            if let Some(input) = n.writer_input() {
+                if !matches!(g.nodes[input].kind, Kind::Node { .. } | Kind::Retime { .. }) {
                     return Err(bad(format!(
                         "write node '{}' must be fed by a Wick node",
                         n.name
@@ -342,7 +516,77 @@ impl Graph {
                 }
             }
         }
+        // A video read sets the defaults: the graph's fps is its rate, the frame range its
+        // frames (through any retime nodes on the way to the first writer).
+        if file.fps.is_none() {
+            if let Some(info) = g.nodes.iter().find_map(|n| match &n.kind {
+                Kind::ReadVideo { info, .. } => Some(info),
+                _ => None,
+            }) {
+                g.fps = info.fps();
+            }
+        }
+        if g.frames.is_none() {
+            if let Some(w) = g.nodes.iter().position(|n| n.writer_input().is_some()) {
+                if let Some((a, b)) = g.range_of(w) {
+                    g.frames = Some(format!("{a}-{b}"));
+                }
+            }
+        }
+        let rates: Vec<f64> = (0..g.nodes.len()).map(|i| g.rate_of(i)).collect();
+        for (i, n) in g.nodes.iter_mut().enumerate() {
+            if let Kind::WriteVideo { settings, .. } = &mut n.kind {
+                if settings.fps == 0.0 {
+                    settings.fps = rates[i];
+                }
+            }
+        }
         Ok(g)
+    }
+
+    /// The frame range node `i` can show: a video's frames, a read's `first`..`last`, mapped
+    /// through retime nodes; `None` when unbounded (generators, open sequences).
+    fn range_of(&self, i: usize) -> Option<(i64, i64)> {
+        match &self.nodes[i].kind {
+            Kind::ReadVideo {
+                info, first, last, ..
+            } => Some((
+                first.unwrap_or(1).max(1),
+                last.unwrap_or(info.frames as i64).min(info.frames as i64),
+            )),
+            Kind::Read {
+                first: Some(a),
+                last: Some(b),
+                ..
+            } => Some((*a, *b)),
+            Kind::Read { .. } => None,
+            Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => self.range_of(*input),
+            Kind::Retime {
+                input,
+                factor,
+                origin,
+                ..
+            } => self.range_of(*input).map(|(a, b)| {
+                let k = *factor as i64;
+                (origin + (a - origin) * k, origin + (b - origin) * k)
+            }),
+            Kind::Node { inputs, .. } => inputs.iter().flatten().find_map(|u| self.range_of(*u)),
+        }
+    }
+
+    /// Frames per second at node `i`: the graph's, times the retime factors upstream.
+    fn rate_of(&self, i: usize) -> f64 {
+        match &self.nodes[i].kind {
+            Kind::Read { .. } | Kind::ReadVideo { .. } => self.fps,
+            Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => self.rate_of(*input),
+            Kind::Retime { input, factor, .. } => self.rate_of(*input) * *factor as f64,
+            Kind::Node { inputs, .. } => inputs
+                .iter()
+                .flatten()
+                .map(|u| self.rate_of(*u))
+                .next()
+                .unwrap_or(self.fps),
+        }
     }
 
     fn check_acyclic(&self) -> Result<(), HostError> {
@@ -359,8 +603,10 @@ impl Graph {
             }
             state[i] = 1;
             let ups: Vec<usize> = match &g.nodes[i].kind {
-                Kind::Read { .. } => vec![],
-                Kind::Write { input, .. } => vec![*input],
+                Kind::Read { .. } | Kind::ReadVideo { .. } => vec![],
+                Kind::Write { input, .. }
+                | Kind::WriteVideo { input, .. }
+                | Kind::Retime { input, .. } => vec![*input],
                 Kind::Node { inputs, .. } => inputs.iter().flatten().copied().collect(),
             };
             for u in ups {
@@ -376,15 +622,34 @@ impl Graph {
         Ok(())
     }
 
-    /// The output paths this graph writes for `frame`.
+    /// The output paths this graph writes for `frame` (a video writer's file, named for a
+    /// render starting at `frame`).
     pub fn outputs(&self, frame: i64) -> Vec<PathBuf> {
         self.nodes
             .iter()
             .filter_map(|n| match &n.kind {
-                Kind::Write { pattern, .. } => Some(self.base.join(expand_pattern(pattern, frame))),
+                Kind::Write { pattern, .. } | Kind::WriteVideo { pattern, .. } => {
+                    Some(self.base.join(expand_pattern(pattern, frame)))
+                }
                 _ => None,
             })
             .collect()
+    }
+
+    /// Whether any writer writes a video file (frames must then render in increasing order).
+    pub fn writes_video(&self) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| matches!(n.kind, Kind::WriteVideo { .. }))
+    }
+}
+
+impl GNode {
+    fn writer_input(&self) -> Option<usize> {
+        match &self.kind {
+            Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => Some(*input),
+            _ => None,
+        }
     }
 }
 
@@ -439,31 +704,99 @@ impl Want {
     }
 }
 
-/// Renders a graph: one instance per node, kept across frames (models load once).
+/// sRGB transfer: encoded → linear (as the plugin's frame writer).
+fn srgb_to_linear(x: f32) -> f32 {
+    if x <= 0.040_45 {
+        x / 12.92
+    } else {
+        ((x + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// A working frame (f32 RGBA, sRGB, straight) in another format, converted exactly as the
+/// plugin writes its outputs (transfer, premultiply, clamp and round). Not for f16.
+fn from_working(src: &Frame, want: Want) -> Frame {
+    let mut out = want.frame(src.width, src.height);
+    let ch = want.channels as usize;
+    let ss = out.sample.size();
+    for (p, px) in src.data.chunks_exact(16).enumerate() {
+        let mut c = [0f32; 4];
+        for (k, v) in c.iter_mut().enumerate() {
+            *v = f32::from_ne_bytes([px[4 * k], px[4 * k + 1], px[4 * k + 2], px[4 * k + 3]]);
+        }
+        if want.linear {
+            for v in c.iter_mut().take(3) {
+                *v = srgb_to_linear(*v);
+            }
+        }
+        if ch == 4 && want.premultiplied {
+            let a = c[3].clamp(0.0, 1.0);
+            for v in c.iter_mut().take(3) {
+                *v *= a;
+            }
+        }
+        let o = &mut out.data[p * ch * ss..(p + 1) * ch * ss];
+        for (k, v) in c.iter().enumerate().take(ch) {
+            let v = if v.is_nan() { 0.0 } else { *v };
+            let d = &mut o[k * ss..(k + 1) * ss];
+            match want.sample {
+                0 => d[0] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
+                1 => {
+                    d.copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes())
+                }
+                _ => d.copy_from_slice(&v.to_ne_bytes()),
+            }
+        }
+    }
+    out
+}
+
+/// Renders a graph: one instance per node, kept across frames (models load once). Video
+/// reads stream through one decoder each; video writes are finished by [`Renderer::finish`]
+/// (dropped unfinished, they leave no file).
 pub struct Renderer<'p> {
     graph: Graph,
     instances: HashMap<usize, Instance<'p>>,
-    /// Frames near the current one, shared (not copied) between their consumers.
-    cache: HashMap<(usize, i64, Want), Rc<Frame>>,
+    sources: HashMap<usize, VideoSource>,
+    sinks: HashMap<usize, VideoSink>,
+    /// Frames used by the current or the previous `render_frame` call, shared (not copied)
+    /// between their consumers, with the call that last used them: sequential renders reuse
+    /// f+1 (interpolation), f−k (temporal windows) and retime sources without recomputing.
+    cache: HashMap<(usize, i64, Want), (Rc<Frame>, u64)>,
+    generation: u64,
+    /// The render's frame count, when known (bounds a video writer's copied audio).
+    planned: Option<usize>,
 }
 
 impl<'p> Renderer<'p> {
     pub fn new(graph: Graph, plugin: &'p Plugin) -> Result<Self, HostError> {
         let mut instances = HashMap::new();
+        let mut sources = HashMap::new();
         for (i, n) in graph.nodes.iter().enumerate() {
-            if let Kind::Node { id, params, .. } = &n.kind {
-                let mut inst = plugin.instance(id)?;
-                for (k, v) in params {
-                    inst.set_param(k, v)
-                        .map_err(|e| HostError::BadArgument(format!("node '{}': {e}", n.name)))?;
+            let (id, params) = match &n.kind {
+                Kind::Node { id, params, .. } => (id.as_str(), params),
+                Kind::Retime { params, .. } => (INTERPOLATE, params),
+                Kind::ReadVideo { path, info, .. } => {
+                    sources.insert(i, VideoSource::with_info(path, info.clone()));
+                    continue;
                 }
-                instances.insert(i, inst);
+                _ => continue,
+            };
+            let mut inst = plugin.instance(id)?;
+            for (k, v) in params {
+                inst.set_param(k, v)
+                    .map_err(|e| HostError::BadArgument(format!("node '{}': {e}", n.name)))?;
             }
+            instances.insert(i, inst);
         }
         Ok(Renderer {
             graph,
             instances,
+            sources,
+            sinks: HashMap::new(),
             cache: HashMap::new(),
+            generation: 0,
+            planned: None,
         })
     }
 
@@ -471,43 +804,105 @@ impl<'p> Renderer<'p> {
         &self.graph
     }
 
-    /// Renders and writes every output of `frame`. Returns the paths written.
+    /// Tells the renderer how many frames this render has (a video writer then cuts the audio
+    /// it copies to the video's length).
+    pub fn plan_frames(&mut self, count: usize) {
+        self.planned = Some(count);
+    }
+
+    /// Renders and writes every output of `frame`. Returns the paths written (a video
+    /// writer's file once per frame it received).
     pub fn render_frame(
         &mut self,
         frame: i64,
         progress: &mut dyn FnMut(f64, &str) -> bool,
     ) -> Result<Vec<PathBuf>, HostError> {
-        // Keep cached frames near this one only (temporal nodes reuse f+1 at the next frame).
-        self.cache.retain(|(_, f, _), _| (*f - frame).abs() <= 2);
+        self.generation += 1;
+        let keep = self.generation - 1;
+        self.cache.retain(|_, (_, g)| *g >= keep);
         let mut written = Vec::new();
-        let writers: Vec<(String, usize, Option<Depth>)> = self
-            .graph
-            .nodes
-            .iter()
-            .filter_map(|n| match &n.kind {
+        let writers: Vec<usize> = (0..self.graph.nodes.len())
+            .filter(|&i| self.graph.nodes[i].writer_input().is_some())
+            .collect();
+        for w in writers {
+            match &self.graph.nodes[w].kind {
                 Kind::Write {
                     pattern,
                     input,
                     depth,
-                } => Some((pattern.clone(), *input, *depth)),
-                _ => None,
-            })
-            .collect();
-        for (pattern, input, depth) in writers {
-            let path = self.graph.base.join(expand_pattern(&pattern, frame));
-            let depth = depth.unwrap_or(Depth::U8);
-            let probe = output_frame(&path, depth, 1, 1)?;
-            let want = Want::of(
-                probe.sample,
-                probe.channels,
-                probe.premultiplied,
-                probe.linear,
-            );
-            let out = self.eval(input, frame, want, progress)?;
-            save_image(&out, &path)?;
-            written.push(path);
+                } => {
+                    let (input, depth) = (*input, *depth);
+                    let path = self.graph.base.join(expand_pattern(pattern, frame));
+                    let depth = depth.unwrap_or(Depth::U8);
+                    let probe = output_frame(&path, depth, 1, 1)?;
+                    let want = Want::of(
+                        probe.sample,
+                        probe.channels,
+                        probe.premultiplied,
+                        probe.linear,
+                    );
+                    let out = self.eval(input, frame, want, progress)?;
+                    save_image(&out, &path)?;
+                    written.push(path);
+                }
+                Kind::WriteVideo {
+                    pattern,
+                    input,
+                    settings,
+                    audio,
+                } => {
+                    let input = *input;
+                    if !self.sinks.contains_key(&w) {
+                        let path = self.graph.base.join(expand_pattern(pattern, frame));
+                        let mut settings = settings.clone();
+                        settings.audio = audio.as_ref().map(|a| video::AudioSource {
+                            path: a.clone(),
+                            start: ((frame - 1) as f64 / settings.fps).max(0.0),
+                        });
+                        let sink = VideoSink::new(&path, settings, self.planned)?;
+                        self.sinks.insert(w, sink);
+                    }
+                    let layout = self.sinks[&w].layout();
+                    let (sample, channels) = video::frame_format(layout);
+                    let want = Want::of(sample, channels, false, false);
+                    let out = self.eval(input, frame, want, progress)?;
+                    let sink = self.sinks.get_mut(&w).expect("sink");
+                    sink.push(frame, &out)?;
+                    written.push(sink.path().to_path_buf());
+                }
+                _ => unreachable!("writers only"),
+            }
         }
         Ok(written)
+    }
+
+    /// Finishes every video being written (renamed into place). Returns their paths.
+    pub fn finish(&mut self) -> Result<Vec<PathBuf>, HostError> {
+        let mut done = Vec::new();
+        let mut sinks: Vec<(usize, VideoSink)> = self.sinks.drain().collect();
+        sinks.sort_by_key(|(i, _)| *i);
+        for (_, s) in sinks {
+            if let Some(p) = s.finish()? {
+                done.push(p);
+            }
+        }
+        Ok(done)
+    }
+
+    /// Frames held in the renderer's cache (bounded by what two consecutive frames use).
+    pub fn cached_frames(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// `ffmpeg` decoder processes started per video read node (1 each for a sequential render).
+    pub fn decoder_starts(&self) -> Vec<(String, usize)> {
+        let mut v: Vec<(String, usize)> = self
+            .sources
+            .iter()
+            .map(|(i, s)| (self.graph.nodes[*i].name.clone(), s.decoder_starts()))
+            .collect();
+        v.sort();
+        v
     }
 
     fn eval(
@@ -517,7 +912,9 @@ impl<'p> Renderer<'p> {
         want: Want,
         progress: &mut dyn FnMut(f64, &str) -> bool,
     ) -> Result<Rc<Frame>, HostError> {
-        if let Some(f) = self.cache.get(&(i, frame, want)) {
+        let generation = self.generation;
+        if let Some((f, g)) = self.cache.get_mut(&(i, frame, want)) {
+            *g = generation;
             return Ok(Rc::clone(f));
         }
         let name = self.graph.nodes[i].name.clone();
@@ -528,7 +925,7 @@ impl<'p> Renderer<'p> {
             },
             other => other,
         };
-        let result = match &self.graph.nodes[i].kind {
+        let result: Rc<Frame> = match &self.graph.nodes[i].kind {
             Kind::Read {
                 pattern,
                 first,
@@ -541,9 +938,55 @@ impl<'p> Renderer<'p> {
                 if let Some(b) = last {
                     f = f.min(*b);
                 }
-                load_image(&self.graph.base.join(expand_pattern(pattern, f)))?
+                Rc::new(load_image(
+                    &self.graph.base.join(expand_pattern(pattern, f)),
+                )?)
             }
-            Kind::Write { .. } => unreachable!("writers feed nothing"),
+            Kind::ReadVideo { first, last, .. } => {
+                let mut f = frame;
+                if let Some(a) = first {
+                    f = f.max(*a);
+                }
+                if let Some(b) = last {
+                    f = f.min(*b);
+                }
+                self.sources.get_mut(&i).expect("video source").frame(f)?
+            }
+            Kind::Write { .. } | Kind::WriteVideo { .. } => unreachable!("writers feed nothing"),
+            Kind::Retime {
+                input,
+                factor,
+                origin,
+                ..
+            } => {
+                let (input, n, origin) = (*input, *factor as i64, *origin);
+                let a = origin + (frame - origin).div_euclid(n);
+                let k = (frame - origin).rem_euclid(n);
+                if k == 0 && (want == Want::WORKING || want.sample == 2) {
+                    self.eval(input, a, want, progress)?
+                } else if k == 0 {
+                    // The working frame the in-betweens also use (computed once), converted.
+                    let fa = self.eval(input, a, Want::WORKING, progress)?;
+                    Rc::new(from_working(&fa, want))
+                } else {
+                    let fa = self.eval(input, a, Want::WORKING, progress)?;
+                    let fb = self.eval(input, a + 1, Want::WORKING, progress)?;
+                    let t = k as f64 / n as f64;
+                    let inst = self.instances.get_mut(&i).expect("instance per node");
+                    inst.set_param("t", &ParamValue::Float(t)).map_err(ctx)?;
+                    let mut out = vec![want.frame(fa.width, fa.height)];
+                    let time = frame as f64 / (self.graph.fps * n as f64);
+                    inst.process(
+                        time,
+                        frame,
+                        &[Some(&*fa), Some(&*fb)],
+                        &mut out,
+                        Some(progress),
+                    )
+                    .map_err(ctx)?;
+                    Rc::new(out.pop().expect("one output"))
+                }
+            }
             Kind::Node {
                 inputs,
                 offsets,
@@ -581,11 +1024,11 @@ impl<'p> Renderer<'p> {
                 let time = frame as f64 / self.graph.fps;
                 inst.process(time, frame, &refs, &mut out, Some(progress))
                     .map_err(ctx)?;
-                out.pop().expect("one output")
+                Rc::new(out.pop().expect("one output"))
             }
         };
-        let result = Rc::new(result);
-        self.cache.insert((i, frame, want), Rc::clone(&result));
+        self.cache
+            .insert((i, frame, want), (Rc::clone(&result), generation));
         Ok(result)
     }
 }

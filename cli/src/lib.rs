@@ -12,7 +12,10 @@ use wick_host_sdk::{
 
 pub mod frei0r;
 pub mod graph;
+pub mod render;
 pub mod retime;
 pub mod sheet;
+pub mod stylize;
 pub mod train;
 pub mod validate;
+pub mod video;

@@ -142,6 +142,37 @@ impl Pattern {
     }
 }
 
+/// Retime with a video on either side: the graph read → retime → write, rendered by the graph
+/// renderer (`wick stylize` without its style node); the input video's audio is copied into a
+/// video output.
+fn retime_video(
+    plugin: &Plugin,
+    args: &RetimeArgs,
+    cancel: &(dyn Fn() -> bool + Sync),
+) -> Result<(), HostError> {
+    let a = crate::stylize::StylizeArgs {
+        input: args.input.clone(),
+        output: args.out.clone(),
+        skip_style: true,
+        retime: args.factor,
+        params: args
+            .params
+            .iter()
+            .map(|kv| format!("interpolate.{kv}"))
+            .collect(),
+        progress_bar: args.progress_bar,
+        cell: 320,
+        ..Default::default()
+    };
+    crate::stylize::stylize(plugin, &a, cancel)
+}
+
+/// The frame numbers of a sequence pattern (`f.%04d.png` / `f.####.png`) present on disk,
+/// ascending.
+pub(crate) fn scan_sequence(pattern: &str) -> Result<Vec<i64>, HostError> {
+    Pattern::parse(&hashes_to_printf(pattern))?.scan()
+}
+
 /// Retimes the sequence; `cancel` is polled between frames and by the node.
 pub fn retime(
     plugin: &Plugin,
@@ -153,6 +184,11 @@ pub fn retime(
             "--factor {} must be 1..1000",
             args.factor
         )));
+    }
+    if crate::video::is_video_path(Path::new(&args.input))
+        || crate::video::is_video_path(Path::new(&args.out))
+    {
+        return retime_video(plugin, args, cancel);
     }
     let n = args.factor as i64;
     let (inp, outp) = (

@@ -19,8 +19,8 @@ pub struct SheetArgs {
     pub params: Vec<String>,
 }
 
-/// 3×5 bitmap glyphs for the labels: digits, then 's', 'r', 'c'.
-const GLYPHS: [(char, [u8; 5]); 13] = [
+/// 3×5 bitmap glyphs for the labels: digits, a few letters and signs.
+const GLYPHS: [(char, [u8; 5]); 29] = [
     ('0', [0b111, 0b101, 0b101, 0b101, 0b111]),
     ('1', [0b010, 0b110, 0b010, 0b010, 0b111]),
     ('2', [0b111, 0b001, 0b111, 0b100, 0b111]),
@@ -34,10 +34,26 @@ const GLYPHS: [(char, [u8; 5]); 13] = [
     ('s', [0b011, 0b100, 0b010, 0b001, 0b110]),
     ('r', [0b000, 0b110, 0b101, 0b100, 0b100]),
     ('c', [0b000, 0b011, 0b100, 0b100, 0b011]),
+    ('a', [0b000, 0b011, 0b101, 0b101, 0b011]),
+    ('e', [0b010, 0b101, 0b111, 0b100, 0b011]),
+    ('f', [0b011, 0b100, 0b110, 0b100, 0b100]),
+    ('i', [0b010, 0b000, 0b010, 0b010, 0b010]),
+    ('l', [0b110, 0b010, 0b010, 0b010, 0b111]),
+    ('m', [0b000, 0b111, 0b111, 0b101, 0b101]),
+    ('n', [0b000, 0b110, 0b101, 0b101, 0b101]),
+    ('p', [0b110, 0b101, 0b110, 0b100, 0b100]),
+    ('t', [0b010, 0b111, 0b010, 0b010, 0b011]),
+    ('x', [0b000, 0b101, 0b010, 0b010, 0b101]),
+    ('y', [0b101, 0b101, 0b011, 0b001, 0b110]),
+    ('+', [0b000, 0b010, 0b111, 0b010, 0b000]),
+    ('.', [0b000, 0b000, 0b000, 0b000, 0b010]),
+    ('=', [0b000, 0b111, 0b000, 0b111, 0b000]),
+    (':', [0b000, 0b010, 0b000, 0b010, 0b000]),
+    ('/', [0b001, 0b001, 0b010, 0b100, 0b100]),
 ];
 
 /// Draws `text` in white on a black box at (x, y) of an RGBA8 canvas, `scale` pixels per dot.
-fn label(canvas: &mut image::RgbaImage, x: u32, y: u32, text: &str, scale: u32) {
+pub(crate) fn label(canvas: &mut image::RgbaImage, x: u32, y: u32, text: &str, scale: u32) {
     let w = (text.len() as u32 * 4 + 1) * scale;
     let h = 7 * scale;
     for yy in y..(y + h).min(canvas.height()) {

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use wick_cli::graph::{parse_frames, Graph, Renderer};
 use wick_cli::validate;
 use wick_host_sdk::io::{load_image, output_frame, save_image, Depth};
@@ -37,6 +36,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Assemble the frei0r plugin folder (wick_style.so, wick_generate.so, wick_interpolate.so
@@ -92,14 +93,16 @@ enum Cmd {
         #[arg(long)]
         frames: Option<String>,
     },
-    /// Retime an image sequence N× with wick.interpolate (N−1 in-betweens per pair, t = k/N).
+    /// Retime a video or image sequence N× with wick.interpolate (N−1 in-betweens per pair,
+    /// t = k/N).
     Retime {
-        /// Input frames: in/f.%04d.png or in/f.####.png.
+        /// Input: a video (in.mp4, .mov, ...) or frames in/f.%04d.png / in/f.####.png.
         input: String,
         /// Output frames per input frame (2 = double the frame rate).
         #[arg(long)]
         factor: u32,
-        /// Output frames: out/f.%04d.png (same file type as the input).
+        /// Output: a video (out.mp4: N× the input's fps, its audio copied) or frames
+        /// out/f.%04d.png (sequence to sequence: the input's file type).
         #[arg(long)]
         out: String,
         /// wick.interpolate params, NAME=VALUE (e.g. scale=0.5).
@@ -108,6 +111,67 @@ enum Cmd {
         /// Frame pairs processed side by side (each op also uses every core; 2 fills the gaps).
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+    },
+    /// Stylise a video or image sequence: read -> wick.style-transfer -> [retime] -> write, with
+    /// a progress bar and ETA (the graph renderer; --save-graph keeps the graph).
+    Stylize {
+        /// Input: a video (shot.mp4, .mov, ...) or frames in/f.%04d.png / in/f.####.png.
+        input: String,
+        /// Output: a video (out.mp4: H.264; .mov: ProRes 422 HQ; .webm: VP9) or frames
+        /// out/f.%04d.png.
+        output: String,
+        /// Built-in style 0-25 or a blend, e.g. 3:0.5,12:0.5.
+        #[arg(long, default_value = "7")]
+        style: String,
+        /// Temporal stability (wick.style-transfer's `temporal` param).
+        #[arg(long)]
+        temporal: Option<String>,
+        /// Output frames per input frame with wick.interpolate (2 = double the frame rate).
+        #[arg(long, default_value_t = 1)]
+        retime: u32,
+        /// wick.style-transfer params NAME=VALUE (model=..., strength=..., preserve_color=...);
+        /// interpolate.NAME=VALUE for the retime (interpolate.scale=0.5).
+        #[arg(long = "param", num_args = 1..)]
+        params: Vec<String>,
+        /// Output frames to render, e.g. 1-48 (default: all).
+        #[arg(long)]
+        frames: Option<String>,
+        /// Video codec: h264, h265, prores, vp9, av1, ffv1 or an FFmpeg encoder name.
+        #[arg(long)]
+        codec: Option<String>,
+        /// Constant rate factor (H.264/H.265/VP9/AV1).
+        #[arg(long)]
+        crf: Option<f64>,
+        /// Encoder preset (x264/x265: ultrafast ... veryslow).
+        #[arg(long)]
+        preset: Option<String>,
+        /// Pixel format of the video, e.g. yuv420p, yuv422p10le.
+        #[arg(long)]
+        pix_fmt: Option<String>,
+        /// Output frame rate (default: the input's x retime).
+        #[arg(long)]
+        fps: Option<f64>,
+        /// Frame rate of an image-sequence input (default 24).
+        #[arg(long)]
+        input_fps: Option<f64>,
+        /// Do not copy the input video's audio.
+        #[arg(long)]
+        no_audio: bool,
+        /// Also write a contact sheet of the styles used (PNG).
+        #[arg(long)]
+        sheet: Option<PathBuf>,
+        /// Also write a picture strip: input | stylised | in-between | next (PNG).
+        #[arg(long)]
+        strip: Option<PathBuf>,
+        /// Input frame for the sheet and strip (default: the middle of the shot).
+        #[arg(long)]
+        strip_frame: Option<i64>,
+        /// Cell width of the sheet and strip in pixels.
+        #[arg(long, default_value_t = 320)]
+        cell: u32,
+        /// Write the graph this renders (a `wick render` file).
+        #[arg(long)]
+        save_graph: Option<PathBuf>,
     },
     /// Contact sheet: the photo and all 26 built-in styles of wick.style-transfer, labelled.
     Sheet {
@@ -226,6 +290,52 @@ fn main() {
                 jobs,
             };
             wick_cli::retime::retime(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
+        }
+        Cmd::Stylize {
+            input,
+            output,
+            style,
+            temporal,
+            retime,
+            params,
+            frames,
+            codec,
+            crf,
+            preset,
+            pix_fmt,
+            fps,
+            input_fps,
+            no_audio,
+            sheet,
+            strip,
+            strip_frame,
+            cell,
+            save_graph,
+        } => {
+            let args = wick_cli::stylize::StylizeArgs {
+                input,
+                output,
+                style,
+                temporal,
+                retime,
+                params,
+                frames,
+                codec,
+                crf,
+                preset,
+                pix_fmt,
+                fps,
+                input_fps,
+                no_audio,
+                sheet,
+                strip,
+                strip_frame,
+                cell,
+                save_graph,
+                progress_bar: std::io::stderr().is_terminal(),
+                skip_style: false,
+            };
+            wick_cli::stylize::stylize(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
         }
         Cmd::Sheet {
             photo,
@@ -405,52 +515,10 @@ fn render(plugin: &Plugin, graph_path: &Path, frames: Option<&str>) -> Result<()
         })?;
     let list = parse_frames(&spec)?;
     let mut r = Renderer::new(graph, plugin)?;
-    let tty = std::io::stderr().is_terminal();
-    let bar = if tty {
-        let b = ProgressBar::new(list.len() as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} frames  {elapsed_precise} eta {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
+    let opts = wick_cli::render::RenderOptions {
+        progress_bar: std::io::stderr().is_terminal(),
     };
-    let t0 = Instant::now();
-    for (k, f) in list.iter().enumerate() {
-        if CANCEL.load(Ordering::SeqCst) {
-            bar.abandon();
-            return Err(HostError::Plugin {
-                status: ffi::WICK_ERR_CANCELLED,
-                message: format!("cancelled before frame {f}"),
-            });
-        }
-        let tf = Instant::now();
-        let mut cb = progress_cb();
-        let written = r.render_frame(*f, &mut cb)?;
-        let ms = tf.elapsed().as_secs_f64() * 1e3;
-        if tty {
-            bar.set_message(format!("frame {f}"));
-            bar.inc(1);
-        } else {
-            let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
-            eprintln!(
-                "wick: frame {f} ({}/{}) {ms:.0} ms -> {}",
-                k + 1,
-                list.len(),
-                names.join(", ")
-            );
-        }
-    }
-    bar.finish_and_clear();
-    let s = t0.elapsed().as_secs_f64();
-    eprintln!(
-        "wick: rendered {} frame(s) in {s:.2} s ({:.1} ms/frame)",
-        list.len(),
-        s * 1e3 / list.len().max(1) as f64
-    );
+    wick_cli::render::render_frames(&mut r, &list, &opts, &|| CANCEL.load(Ordering::SeqCst))?;
     Ok(())
 }
 

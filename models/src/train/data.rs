@@ -1,4 +1,5 @@
-//! Training material: image files (folders, single files, frame patterns) loaded as tensors,
+//! Training material: image files (folders, single files, frame patterns) and video files
+//! (every frame, numbered from 1, decoded by FFmpeg through `wick-video`) loaded as tensors,
 //! and seeded sampling of random crops with flips (identical for an input and its target).
 
 use std::path::{Path, PathBuf};
@@ -131,6 +132,32 @@ impl CropSet {
 /// File extensions read as training images.
 pub const EXTS: [&str; 6] = ["png", "jpg", "jpeg", "tif", "tiff", "exr"];
 
+/// Where one training image comes from: an image file, or frame `frame` (from 1) of a video.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Src {
+    File(PathBuf),
+    Video { path: PathBuf, frame: usize },
+}
+
+impl Src {
+    /// The file (the image, or the video holding the frame).
+    pub fn path(&self) -> &Path {
+        match self {
+            Src::File(p) | Src::Video { path: p, .. } => p,
+        }
+    }
+    /// For messages: `a/b.png` or `shot.mp4 frame 12`.
+    pub fn display(&self) -> String {
+        match self {
+            Src::File(p) => p.display().to_string(),
+            Src::Video { path, frame } => format!("{} frame {frame}", path.display()),
+        }
+    }
+}
+
+/// One listed training image: its matching key (file stem or frame number) and source.
+pub type Item = (String, Src);
+
 fn bad(msg: impl Into<String>) -> ModelError {
     ModelError::BadInput(msg.into())
 }
@@ -161,19 +188,30 @@ pub fn split_pattern(name: &str) -> Option<(String, usize, String)> {
     Some((name[..i].to_string(), n, name[i + n..].to_string()))
 }
 
-/// The images named by `spec` (folder, file or frame pattern), sorted, each with its matching
-/// key (file stem for folders and files, frame number for patterns). `what` names the param
-/// in errors.
-pub fn list_images(
-    what: &str,
-    spec: &str,
-) -> std::result::Result<Vec<(String, PathBuf)>, ModelError> {
+/// The images named by `spec` (folder, file, frame pattern or video file), sorted, each with
+/// its matching key (file stem for folders and files, frame number for patterns and videos).
+/// `what` names the param in errors.
+pub fn list_images(what: &str, spec: &str) -> std::result::Result<Vec<Item>, ModelError> {
     if spec.is_empty() {
         return Err(bad(format!(
-            "param '{what}' is empty: give a folder, an image or a frame pattern"
+            "param '{what}' is empty: give a folder, an image, a frame pattern or a video"
         )));
     }
     let p = Path::new(spec);
+    if wick_video::is_video_path(p) {
+        let info = wick_video::probe(p).map_err(|e| bad(format!("{what}: {e}")))?;
+        return Ok((1..=info.frames)
+            .map(|n| {
+                (
+                    n.to_string(),
+                    Src::Video {
+                        path: p.to_path_buf(),
+                        frame: n,
+                    },
+                )
+            })
+            .collect());
+    }
     let stem = |p: &Path| {
         p.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -185,12 +223,12 @@ pub fn list_images(
         for e in rd.flatten() {
             let f = e.path();
             if f.is_file() && is_image(&f) {
-                out.push((stem(&f), f));
+                out.push((stem(&f), Src::File(f)));
             }
         }
         out.sort_by(|a, b| a.1.cmp(&b.1));
     } else if p.is_file() {
-        out.push((stem(p), p.to_path_buf()));
+        out.push((stem(p), Src::File(p.to_path_buf())));
     } else {
         let name = p
             .file_name()
@@ -227,7 +265,10 @@ pub fn list_images(
             }
         }
         nums.sort();
-        out = nums.into_iter().map(|(k, f)| (k.to_string(), f)).collect();
+        out = nums
+            .into_iter()
+            .map(|(k, f)| (k.to_string(), Src::File(f)))
+            .collect();
     }
     if out.is_empty() {
         return Err(bad(format!(
@@ -243,6 +284,15 @@ pub fn list_images(
 pub fn load_rgb(path: &Path, max_side: usize) -> std::result::Result<Tensor, ModelError> {
     let img =
         image::open(path).map_err(|e| bad(format!("cannot read image {}: {e}", path.display())))?;
+    image_rgb(img, &path.display().to_string(), max_side)
+}
+
+/// A decoded image as RGB 0..1 `[3, H, W]` (CPU), its long side scaled down to `max_side`.
+fn image_rgb(
+    img: image::DynamicImage,
+    name: &str,
+    max_side: usize,
+) -> std::result::Result<Tensor, ModelError> {
     let img = if max_side > 0 && img.width().max(img.height()) as usize > max_side {
         let s = max_side as f64 / img.width().max(img.height()) as f64;
         let (w, h) = (
@@ -256,21 +306,84 @@ pub fn load_rgb(path: &Path, max_side: usize) -> std::result::Result<Tensor, Mod
     let rgb = img.to_rgb32f();
     let (w, h) = rgb.dimensions();
     if rgb.as_raw().iter().any(|v| !v.is_finite()) {
-        return Err(bad(format!(
-            "image {} has non-finite pixel values",
-            path.display()
-        )));
+        return Err(bad(format!("image {name} has non-finite pixel values")));
     }
     let t = Tensor::from_vec(rgb.into_raw(), (h as usize, w as usize, 3), &Device::Cpu)?;
     Ok(t.permute((2, 0, 1))?.contiguous()?)
 }
 
-/// [`load_rgb`] of every listed file.
-pub fn load_all(
-    files: &[(String, PathBuf)],
-    max_side: usize,
-) -> std::result::Result<Vec<Tensor>, ModelError> {
-    files.iter().map(|(_, f)| load_rgb(f, max_side)).collect()
+/// Frame `frame` of a decoder as an image (8-bit, or 16-bit for deeper video).
+fn video_image(
+    dec: &mut wick_video::Decoder,
+    frame: usize,
+) -> std::result::Result<image::DynamicImage, ModelError> {
+    let data = dec.read(frame).map_err(|e| bad(e.to_string()))?;
+    let (w, h) = (dec.info().width, dec.info().height);
+    let corrupt = || {
+        bad(format!(
+            "{}: frame {frame} has a bad size",
+            dec.path().display()
+        ))
+    };
+    Ok(if dec.layout().deep {
+        let v: Vec<u16> = data
+            .chunks_exact(2)
+            .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+            .collect();
+        image::DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(w, h, v).ok_or_else(corrupt)?)
+    } else {
+        image::DynamicImage::ImageRgb8(
+            image::ImageBuffer::from_raw(w, h, data).ok_or_else(corrupt)?,
+        )
+    })
+}
+
+/// One listed image as RGB 0..1 `[3, H, W]` (see [`load_rgb`]).
+pub fn load_src(src: &Src, max_side: usize) -> std::result::Result<Tensor, ModelError> {
+    match src {
+        Src::File(p) => load_rgb(p, max_side),
+        Src::Video { path, frame } => {
+            let layout = video_layout(path)?;
+            let mut dec =
+                wick_video::Decoder::open_as(path, layout).map_err(|e| bad(e.to_string()))?;
+            image_rgb(video_image(&mut dec, *frame)?, &src.display(), max_side)
+        }
+    }
+}
+
+/// RGB, 16-bit for deep sources (alpha is not trained on).
+fn video_layout(path: &Path) -> std::result::Result<wick_video::Layout, ModelError> {
+    let info = wick_video::probe(path).map_err(|e| bad(e.to_string()))?;
+    Ok(wick_video::Layout {
+        deep: info.layout.deep,
+        alpha: false,
+    })
+}
+
+/// [`load_src`] of every listed item; the frames of one video stream through one decoder.
+pub fn load_all(files: &[Item], max_side: usize) -> std::result::Result<Vec<Tensor>, ModelError> {
+    let mut decoders: Vec<(PathBuf, wick_video::Decoder)> = Vec::new();
+    let mut out = Vec::with_capacity(files.len());
+    for (_, src) in files {
+        match src {
+            Src::File(p) => out.push(load_rgb(p, max_side)?),
+            Src::Video { path, frame } => {
+                let k = match decoders.iter().position(|(p, _)| p == path) {
+                    Some(k) => k,
+                    None => {
+                        let layout = video_layout(path)?;
+                        let dec = wick_video::Decoder::open_as(path, layout)
+                            .map_err(|e| bad(e.to_string()))?;
+                        decoders.push((path.clone(), dec));
+                        decoders.len() - 1
+                    }
+                };
+                let img = video_image(&mut decoders[k].1, *frame)?;
+                out.push(image_rgb(img, &src.display(), max_side)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Checks `img` is `[3, H, W]` and resizes it (bilinear) so its short side is at least `min`.

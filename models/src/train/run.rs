@@ -257,10 +257,10 @@ fn load_data(kind: DataKind, s: &Settings) -> Result<(TrainData, Option<Tensor>)
     };
     let mut inputs = data::list_images("input", &s.str("input"))?;
     // The held-out frames are the last `holdout` inputs; the first of them is the preview.
-    let take_holdout = |files: &mut Vec<(String, PathBuf)>| -> Result<Option<Tensor>, ModelError> {
+    let take_holdout = |files: &mut Vec<data::Item>| -> Result<Option<Tensor>, ModelError> {
         let n = split(files.len())?;
         let held = if holdout > 0 {
-            Some(data::load_rgb(&files[n].1, max_side)?)
+            Some(data::load_src(&files[n].1, max_side)?)
         } else {
             None
         };
@@ -270,7 +270,7 @@ fn load_data(kind: DataKind, s: &Settings) -> Result<(TrainData, Option<Tensor>)
     Ok(match kind {
         DataKind::Matched => {
             let targets = data::list_images("target", &s.str("target"))?;
-            let by_key: std::collections::BTreeMap<&str, &PathBuf> =
+            let by_key: std::collections::BTreeMap<&str, &data::Src> =
                 targets.iter().map(|(k, f)| (k.as_str(), f)).collect();
             let mut pairs = Vec::new();
             for (k, f) in &inputs {
@@ -285,7 +285,7 @@ fn load_data(kind: DataKind, s: &Settings) -> Result<(TrainData, Option<Tensor>)
             }
             let n = split(pairs.len())?.min(max_images);
             let held = if holdout > 0 {
-                Some(data::load_rgb(
+                Some(data::load_src(
                     &pairs[pairs.len() - holdout].0 .1,
                     max_side,
                 )?)
