@@ -494,7 +494,8 @@ fn train_reads_video_files_as_frame_sources() {
         .arg("--preview")
         .arg(d.join("video-preview.png")));
     assert!(
-        read(&d.join("from-png/model.safetensors")) == read(&d.join("from-video/model.safetensors")),
+        read(&d.join("from-png/model.safetensors"))
+            == read(&d.join("from-video/model.safetensors")),
         "training on the video's frames equals training on the same frames as files"
     );
     assert!(read(&d.join("png-preview.png")) == read(&d.join("video-preview.png")));
