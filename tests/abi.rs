@@ -1,6 +1,6 @@
 //! The C ABI through the host SDK: listing, params, rendering, determinism, panics.
 
-use wick_host_sdk::{ffi, Frame, ParamValue, Plugin};
+use wick_host_sdk::{ffi, Frame, ParamRole, ParamValue, Plugin};
 use wick_tests::artifacts;
 
 fn plugin() -> Plugin {
@@ -42,6 +42,28 @@ fn lists_nodes_with_params() {
     }
     assert_eq!(g.param("width").unwrap().default, ParamValue::Int(640));
     assert_eq!(g.param("height").unwrap().default, ParamValue::Int(360));
+}
+
+/// Roles (ABI 1.1) tell hosts what a param means; hosts need not go by names.
+#[test]
+fn param_roles_are_declared() {
+    let p = plugin();
+    let g = p.node("wick.generate").unwrap();
+    let role = |n: &wick_host_sdk::NodeInfo, name: &str| n.param(name).unwrap().role;
+    assert_eq!(role(g, "width"), Some(ParamRole::OutputWidth));
+    assert_eq!(role(g, "height"), Some(ParamRole::OutputHeight));
+    assert_eq!(role(g, "seed"), None);
+    assert_eq!(g.role(ParamRole::OutputWidth).unwrap().name, "width");
+    let i = p.node("wick.interpolate").unwrap();
+    assert_eq!(i.role(ParamRole::Time).unwrap().name, "t");
+    assert!(p
+        .node("wick.style-transfer")
+        .unwrap()
+        .role(ParamRole::Time)
+        .is_none());
+    let mut inst = p.instance("wick.generate").unwrap();
+    inst.set_param("width", &ParamValue::Int(33)).unwrap();
+    assert_eq!(inst.source_size().unwrap(), (33, 360));
 }
 
 #[test]

@@ -21,7 +21,7 @@ use core::ffi::{c_char, c_void};
 /// `WICK_ABI_VERSION_MAJOR`: the major version the host passes to `get_api`.
 pub const WICK_ABI_VERSION_MAJOR: u32 = 1;
 /// `WICK_ABI_VERSION_MINOR`.
-pub const WICK_ABI_VERSION_MINOR: u32 = 0;
+pub const WICK_ABI_VERSION_MINOR: u32 = 1;
 /// `WICK_ENTRY_SYMBOL`: the one exported symbol, NUL-terminated (as `dlsym`/libloading want).
 pub const WICK_ENTRY_SYMBOL: &[u8] = b"wick_entry\0";
 
@@ -134,6 +134,12 @@ pub const WICK_PARAM_COLOR: wick_param_type = 6;
 pub const WICK_PARAM_FLAG_ANIMATABLE: u32 = 1;
 /// Changing it reloads a model (expensive).
 pub const WICK_PARAM_FLAG_NEEDS_RELOAD: u32 = 2;
+/// Role (ABI 1.1): FLOAT 0..1, the position between two inputs.
+pub const WICK_PARAM_FLAG_ROLE_TIME: u32 = 4;
+/// Role (ABI 1.1): INT, a source node's output width in pixels.
+pub const WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH: u32 = 8;
+/// Role (ABI 1.1): INT, a source node's output height in pixels.
+pub const WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT: u32 = 16;
 
 /// `wick_param_descriptor`.
 #[repr(C)]

@@ -7,7 +7,7 @@
 // The SDK items the command modules name as `crate::...` (they lived in the SDK crate until
 // the split of issue #14 and kept their paths).
 use wick_host_sdk::{
-    ffi, io, Frame, HostError, Instance, NodeInfo, ParamType, ParamValue, Plugin, Sample,
+    ffi, io, Frame, HostError, Instance, NodeInfo, ParamRole, ParamType, ParamValue, Plugin, Sample,
 };
 
 pub mod frei0r;

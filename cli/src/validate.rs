@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::ffi::{c_void, CStr, CString};
 
 use crate::ffi::{self, wick_frame, wick_process_args, wick_value};
-use crate::{Frame, Instance, NodeInfo, ParamType, ParamValue, Plugin, Sample};
+use crate::{Frame, Instance, NodeInfo, ParamRole, ParamType, ParamValue, Plugin, Sample};
 
 /// One check's outcome.
 #[derive(Debug, Clone)]
@@ -48,9 +48,9 @@ pub fn small_instance<'p>(
 ) -> Result<Instance<'p>, crate::HostError> {
     let mut inst = plugin.instance(&node.id)?;
     if node.source {
-        for (k, v) in [("width", W), ("height", H)] {
-            if node.param(k).is_some() {
-                inst.set_param(k, &ParamValue::Int(v as i64))?;
+        for (role, v) in [(ParamRole::OutputWidth, W), (ParamRole::OutputHeight, H)] {
+            if let Some(p) = node.role(role) {
+                inst.set_param(&p.name, &ParamValue::Int(v as i64))?;
             }
         }
     }
@@ -141,8 +141,11 @@ fn check_descriptor(n: &NodeInfo, ids: &mut HashSet<String>) -> Vec<String> {
             }
             _ => {}
         }
-        if n.source && (n.param("width").is_none() || n.param("height").is_none()) {
-            errs.push("a source node needs width and height params".into());
+        if n.source
+            && (n.role(ParamRole::OutputWidth).is_none()
+                || n.role(ParamRole::OutputHeight).is_none())
+        {
+            errs.push("a source node needs output width and height params (roles)".into());
         }
     }
     errs

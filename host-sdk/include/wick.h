@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define WICK_ABI_VERSION_MAJOR 1
-#define WICK_ABI_VERSION_MINOR 0
+#define WICK_ABI_VERSION_MINOR 1 /* 1.1: param role flags (WICK_PARAM_FLAG_ROLE_*) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Status codes                                                                               */
@@ -124,7 +124,19 @@ typedef struct wick_param_descriptor {
 
 #define WICK_PARAM_FLAG_ANIMATABLE 1u /* may change per frame (hosts may keyframe it) */
 #define WICK_PARAM_FLAG_NEEDS_RELOAD 2u /* changing it reloads a model (expensive) */
+/* Roles (ABI 1.1; a 1.0 plugin sets none): what a param means to a host, so hosts need not
+ * go by names. At most one role flag per param. */
+#define WICK_PARAM_FLAG_ROLE_TIME 4u          /* FLOAT 0..1: the position between two inputs */
+#define WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH 8u  /* INT: a source node's output width in pixels */
+#define WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT 16u /* INT: a source node's output height */
 
+/* Past frames: an optional input named "<input>@<offset>" with a negative frame_offset (e.g.
+ * "source@-1", frame_offset -1) is a past frame of input <input>. A host that renders a
+ * sequence passes that input's frame at (frame + frame_offset) in it, as an ordinary input,
+ * or NULL data where there is none (before the sequence start, or after a seek when it keeps
+ * no earlier frames): the node then falls back (e.g. style-transfer stylises that frame on
+ * its own). Passing them makes the output depend only on the input frames in the window, so
+ * any frame can be rendered alone, in any order, on any machine. */
 typedef struct wick_port_descriptor {
     const char *name;
     const char *help;

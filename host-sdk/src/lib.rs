@@ -85,6 +85,18 @@ pub enum ParamType {
     Color,
 }
 
+/// What a param means to a host (`WICK_PARAM_FLAG_ROLE_*`, ABI 1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamRole {
+    /// The position between two inputs, 0..1.
+    Time,
+    /// A source node's output width in pixels.
+    OutputWidth,
+    /// A source node's output height in pixels.
+    OutputHeight,
+}
+
 /// A typed param value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(untagged)]
@@ -125,6 +137,8 @@ pub struct ParamInfo {
     pub choices: Vec<String>,
     pub animatable: bool,
     pub needs_reload: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<ParamRole>,
 }
 
 impl ParamInfo {
@@ -192,6 +206,22 @@ pub struct NodeInfo {
 impl NodeInfo {
     pub fn param(&self, name: &str) -> Option<&ParamInfo> {
         self.params.iter().find(|p| p.name == name)
+    }
+    /// The param with this role; for a plugin of ABI 1.0 (no role flags), the conventional
+    /// name (`t`, `width`, `height`).
+    pub fn role(&self, role: ParamRole) -> Option<&ParamInfo> {
+        self.params
+            .iter()
+            .find(|p| p.role == Some(role))
+            .or_else(|| {
+                let name = match role {
+                    ParamRole::Time => "t",
+                    ParamRole::OutputWidth => "width",
+                    ParamRole::OutputHeight => "height",
+                };
+                self.param(name)
+                    .filter(|p| p.role.is_none() && !self.params.iter().any(|q| q.role.is_some()))
+            })
     }
 }
 
@@ -384,6 +414,20 @@ unsafe fn node_info(d: &ffi::wick_node_descriptor) -> NodeInfo {
                     choices,
                     animatable: p.flags & ffi::WICK_PARAM_FLAG_ANIMATABLE != 0,
                     needs_reload: p.flags & ffi::WICK_PARAM_FLAG_NEEDS_RELOAD != 0,
+                    role: [
+                        (ffi::WICK_PARAM_FLAG_ROLE_TIME, ParamRole::Time),
+                        (
+                            ffi::WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH,
+                            ParamRole::OutputWidth,
+                        ),
+                        (
+                            ffi::WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT,
+                            ParamRole::OutputHeight,
+                        ),
+                    ]
+                    .into_iter()
+                    .find(|(f, _)| p.flags & f != 0)
+                    .map(|(_, r)| r),
                 }
             })
             .collect()
@@ -616,17 +660,24 @@ impl Instance<'_> {
         Ok(())
     }
 
-    /// Output size of a source node from its `width`/`height` params (used where the host has
-    /// no frame size of its own).
+    /// Output size of a source node from its output-size params (roles `OutputWidth`,
+    /// `OutputHeight`; used where the host has no frame size of its own).
     pub fn source_size(&mut self) -> Result<(u32, u32), HostError> {
-        let mut get = |k: &str| match self.get_param(k) {
-            Ok(ParamValue::Int(n)) => Ok(n as u32),
-            _ => Err(HostError::BadArgument(format!(
-                "{}: no input and no '{k}' param to size the output",
-                self.info.id
+        let id = self.info.id.clone();
+        let names = [ParamRole::OutputWidth, ParamRole::OutputHeight]
+            .map(|r| self.info.role(r).map(|p| p.name.clone()));
+        let mut get = |k: &Option<String>, what: &str| match k {
+            Some(k) => match self.get_param(k) {
+                Ok(ParamValue::Int(n)) => Ok(n as u32),
+                _ => Err(HostError::BadArgument(format!(
+                    "{id}: param '{k}' does not give the output {what}"
+                ))),
+            },
+            None => Err(HostError::BadArgument(format!(
+                "{id}: no input and no output-{what} param to size the output"
             ))),
         };
-        Ok((get("width")?, get("height")?))
+        Ok((get(&names[0], "width")?, get(&names[1], "height")?))
     }
 
     pub fn get_param(&mut self, name: &str) -> Result<ParamValue, HostError> {

@@ -1,4 +1,6 @@
-//! The C ABI v1 adapter (`host-sdk/include/wick.h`) over the `Node` trait.
+//! The C ABI v1 adapter (`host-sdk/include/wick.h`) over the `Node` trait: the C descriptors,
+//! the exported functions, C values and frames. Instances, running a node and frame
+//! conversion are the adapter core's (`adapter/`, `frame.rs`).
 //!
 //! Every exported function catches panics, validates every pointer, size, stride and enum before
 //! touching memory, and returns a status with a readable message.
@@ -9,10 +11,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use once_cell::sync::Lazy;
 
-use crate::adapter::{contain, run_node, to_cstring, LiveSet};
+use crate::adapter::{contain, to_cstring, Call, Live, NodeInstance};
 use crate::frame::{Frame, FrameMut};
 use crate::image::{FrameFormat, SampleType};
-use crate::node::{NodeError, ParamKind, Params, ProcessCtx, ThreadSafety, Value};
+use crate::node::{NodeError, ParamKind, ParamRole, Params, ThreadSafety, Value};
 use crate::nodes::{self, NodeEntry};
 
 // The C declarations (wick.h), shared with the host SDK and checked against the header.
@@ -158,7 +160,14 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
             max: 0.0,
             choice_count: 0,
             choices: std::ptr::null(),
-            flags: (p.animatable as u32) | ((p.needs_reload as u32) << 1),
+            flags: (p.animatable as u32)
+                | ((p.needs_reload as u32) << 1)
+                | match p.role {
+                    None => 0,
+                    Some(ParamRole::Time) => WICK_PARAM_FLAG_ROLE_TIME,
+                    Some(ParamRole::OutputWidth) => WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH,
+                    Some(ParamRole::OutputHeight) => WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT,
+                },
         };
         match &p.kind {
             ParamKind::Float { min, max, default } => {
@@ -231,28 +240,26 @@ static C_DESCS: Lazy<Vec<CDesc>> = Lazy::new(|| nodes::REGISTRY.iter().map(build
 // Instances
 // ---------------------------------------------------------------------------------------------
 
-/// An instance of a node, behind the opaque `wick_instance*`.
+/// An instance of a node, behind the opaque `wick_instance*`: the core's node instance and
+/// what the C ABI keeps per instance (the params the host set, the last error, the string a
+/// `param_get` handed out).
 pub struct Instance {
-    entry: &'static NodeEntry,
-    node: Box<dyn crate::node::Node>,
+    core: NodeInstance,
     params: Params,
     last_error: CString,
     scratch: CString,
 }
 
-/// Addresses of live instances.
-static LIVE: LiveSet = LiveSet::new();
-
-fn is_live(p: *const wick_instance) -> bool {
-    LIVE.contains(p as usize)
-}
+/// The live instances.
+static LIVE: Live<Instance> = Live::new();
 
 /// Runs `f` on a live instance, recording its error message on the instance.
 fn with_instance(
     inst: *mut wick_instance,
     f: impl FnOnce(&mut Instance) -> Result<(), NodeError>,
 ) -> i32 {
-    if !is_live(inst) {
+    // SAFETY: the header makes the host serialise calls on one instance.
+    let Some(instance) = (unsafe { LIVE.get_mut(inst as *mut Instance) }) else {
         return plugin_guard(|| {
             Err(bad(if inst.is_null() {
                 "instance is NULL".to_string()
@@ -261,10 +268,7 @@ fn with_instance(
                     .to_string()
             }))
         });
-    }
-    // SAFETY: `inst` is a live instance created by `instance_create`; the header makes the host
-    // serialise calls on one instance.
-    let instance = unsafe { &mut *(inst as *mut Instance) };
+    };
     instance.last_error = CString::default();
     let mut msg = String::new();
     let status = guard(|m| msg = m.to_string(), || f(instance));
@@ -342,19 +346,13 @@ extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut wick_instan
                 ids.join(", ")
             ))
         })?;
-        let inst = Box::new(Instance {
-            entry,
-            node: (entry.create)(),
-            params: Params::new(&entry.desc.params),
+        let core = NodeInstance::new(entry);
+        let p = LIVE.add(Instance {
+            params: core.default_params(),
+            core,
             last_error: CString::default(),
             scratch: CString::default(),
-        });
-        let p = Box::into_raw(inst);
-        if let Err(e) = LIVE.insert(p as usize) {
-            // SAFETY: just created by Box::into_raw and never shared.
-            drop(unsafe { Box::from_raw(p) });
-            return Err(e);
-        }
+        })?;
         // SAFETY: checked non-null.
         unsafe { *out = p as *mut wick_instance };
         Ok(())
@@ -362,15 +360,7 @@ extern "C" fn instance_create(node_id: *const c_char, out: *mut *mut wick_instan
 }
 
 extern "C" fn instance_destroy(inst: *mut wick_instance) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        if inst.is_null() {
-            return;
-        }
-        if LIVE.remove(inst as usize) {
-            // SAFETY: it was live, created by Box::into_raw, and is now removed from the table.
-            drop(unsafe { Box::from_raw(inst as *mut Instance) });
-        }
-    }));
+    let _ = catch_unwind(AssertUnwindSafe(|| LIVE.destroy(inst as *mut Instance)));
 }
 
 fn value_from_c(v: &wick_value) -> Result<Value, NodeError> {
@@ -420,8 +410,9 @@ extern "C" fn param_get(
         if out.is_null() {
             return Err(bad("param_get: out is NULL"));
         }
-        let (_, desc) = i.entry.desc.param(name).ok_or_else(|| {
-            NodeError::UnknownParam(format!("unknown param '{name}' on {}", i.entry.desc.id))
+        let d = i.core.desc();
+        let (_, desc) = d.param(name).ok_or_else(|| {
+            NodeError::UnknownParam(format!("unknown param '{name}' on {}", d.id))
         })?;
         let mut v = wick_value {
             type_: 0,
@@ -534,7 +525,7 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
         }
         // SAFETY: non-null; host-owned for the duration of the call.
         let a = unsafe { &*args };
-        let d = &i.entry.desc;
+        let d = i.core.desc();
         if !a.time.is_finite() {
             return Err(bad(format!("process: time {} is not finite", a.time)));
         }
@@ -612,23 +603,21 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
                 None => false,
             }
         };
-        let mut ctx = ProcessCtx::new(a.time, a.frame, Some(&mut report));
-        run_node(
-            d,
-            i.node.as_mut(),
-            &mut ctx,
-            &i.params,
-            &inputs,
-            &mut outputs,
-        )
+        i.core.run(Call {
+            time: a.time,
+            frame: a.frame,
+            params: &i.params,
+            inputs: &inputs,
+            outputs: &mut outputs,
+            progress: Some(&mut report),
+        })
     })
 }
 
 extern "C" fn instance_last_error(inst: *const wick_instance) -> *const c_char {
     static EMPTY: &CStr = c"";
-    if !is_live(inst) {
-        return EMPTY.as_ptr();
+    match LIVE.get(inst as *const Instance) {
+        Some(i) => i.last_error.as_ptr(),
+        None => EMPTY.as_ptr(),
     }
-    // SAFETY: live instance; the host serialises calls on it.
-    unsafe { (*(inst as *const Instance)).last_error.as_ptr() }
 }

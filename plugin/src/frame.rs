@@ -406,6 +406,64 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// An owned copy of a frame in its own pixel format (a byte copy, no conversion): what a
+/// host handed over, kept for a later call (past frames for hosts that give one frame per call).
+pub struct StoredFrame {
+    bytes: Vec<u8>,
+    width: usize,
+    height: usize,
+    pf: PixelFormat,
+}
+
+impl StoredFrame {
+    /// A view of the stored pixels.
+    pub fn frame(&self) -> Frame<'_> {
+        let stride = (self.width * self.pf.pixel_bytes()) as isize;
+        // SAFETY: `bytes` holds `height` contiguous rows of `width` pixels, borrowed shared.
+        unsafe {
+            Frame::from_raw(
+                self.bytes.as_ptr(),
+                stride,
+                self.width,
+                self.height,
+                self.pf,
+            )
+        }
+    }
+}
+
+impl Frame<'_> {
+    /// Copies the frame's bytes as they are (a placed frame is stored in the working format).
+    pub fn to_stored(&self) -> Result<StoredFrame, NodeError> {
+        if !self.stored() {
+            let img = self.to_image()?;
+            let bytes = img.data.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            return Ok(StoredFrame {
+                bytes,
+                width: img.width,
+                height: img.height,
+                pf: PixelFormat::WORKING,
+            });
+        }
+        let r = &self.raw;
+        let row = r.width * r.pf.pixel_bytes();
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(row * r.height).map_err(|_| {
+            NodeError::OutOfMemory(format!("cannot keep a {}x{} frame", r.width, r.height))
+        })?;
+        for y in 0..r.height {
+            // SAFETY: `from_raw`'s contract: each row holds `row` readable bytes.
+            bytes.extend_from_slice(unsafe { std::slice::from_raw_parts(r.row_ptr(y), row) });
+        }
+        Ok(StoredFrame {
+            bytes,
+            width: r.width,
+            height: r.height,
+            pf: r.pf,
+        })
+    }
+}
+
 fn alloc_f32(n: usize, w: usize, h: usize) -> Result<Vec<f32>, NodeError> {
     let mut v = Vec::new();
     v.try_reserve_exact(n)

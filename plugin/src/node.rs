@@ -36,6 +36,19 @@ pub enum ParamKind {
     },
 }
 
+/// What a param means to a host, beyond its value: adapters act on roles, never on names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamRole {
+    /// The position in time between two inputs, 0..1 (a Float): OpenFX's Transition param,
+    /// a retime's `t`.
+    Time,
+    /// A source node's output width in pixels (an Int): hosts with a frame size of their own
+    /// (frei0r, OpenFX generators' region of definition) set it or read it.
+    OutputWidth,
+    /// A source node's output height in pixels (an Int).
+    OutputHeight,
+}
+
 /// A param of a node.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamDesc {
@@ -47,6 +60,8 @@ pub struct ParamDesc {
     pub animatable: bool,
     /// Changing it reloads a model.
     pub needs_reload: bool,
+    /// What it means to a host (time, output size), if anything.
+    pub role: Option<ParamRole>,
 }
 
 impl ParamDesc {
@@ -63,6 +78,7 @@ impl ParamDesc {
             kind,
             animatable: false,
             needs_reload: false,
+            role: None,
         }
     }
     pub fn animatable(mut self) -> Self {
@@ -71,6 +87,10 @@ impl ParamDesc {
     }
     pub fn reloads(mut self) -> Self {
         self.needs_reload = true;
+        self
+    }
+    pub fn role(mut self, role: ParamRole) -> Self {
+        self.role = Some(role);
         self
     }
     pub fn default_value(&self) -> Value {
@@ -170,7 +190,8 @@ pub struct NodeDesc {
     pub outputs: Vec<PortDesc>,
     pub params: Vec<ParamDesc>,
     pub thread_safety: ThreadSafety,
-    /// Source node: no required inputs; output size from `width`/`height` params.
+    /// Source node: no required inputs; output size from its `OutputWidth`/`OutputHeight`
+    /// params.
     pub source: bool,
     pub long_running: bool,
     pub cancellable: bool,
@@ -194,6 +215,20 @@ impl NodeDesc {
     }
     pub fn param(&self, name: &str) -> Option<(usize, &ParamDesc)> {
         self.params.iter().enumerate().find(|(_, p)| p.name == name)
+    }
+    /// The param with this role (the first, if several claim it).
+    pub fn role(&self, role: ParamRole) -> Option<(usize, &ParamDesc)> {
+        self.params
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.role == Some(role))
+    }
+    /// The output-size params of a source node, (width, height) indices, when it has both.
+    pub fn output_size(&self) -> Option<(usize, usize)> {
+        Some((
+            self.role(ParamRole::OutputWidth)?.0,
+            self.role(ParamRole::OutputHeight)?.0,
+        ))
     }
 }
 

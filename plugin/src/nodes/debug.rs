@@ -3,7 +3,8 @@
 
 use crate::frame::{Frame, FrameMut};
 use crate::node::{
-    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, ParamRole, Params, PortDesc, ProcessCtx,
+    ThreadSafety,
 };
 
 pub const ID: &str = "wick.debug";
@@ -35,7 +36,8 @@ pub fn describe() -> NodeDesc {
                     max: 32768,
                     default: 64,
                 },
-            ),
+            )
+            .role(ParamRole::OutputWidth),
             ParamDesc::new(
                 "height",
                 "Height",
@@ -45,7 +47,8 @@ pub fn describe() -> NodeDesc {
                     max: 32768,
                     default: 48,
                 },
-            ),
+            )
+            .role(ParamRole::OutputHeight),
         ],
         thread_safety: ThreadSafety::FullySafe,
         source: true,
@@ -155,5 +158,83 @@ impl Node for DebugLong {
             None => out.fill([1.0, 1.0, 1.0, 0.0]),
             other => copy_or_fill(other, out, 0.0),
         }
+    }
+}
+
+pub const HISTORY_ID: &str = "wick.debug-history";
+
+/// `wick.debug-history`: a test-only node (listed with `WICK_ENABLE_TEST_NODES=1`) with
+/// past-frame inputs `source@-1` and `source@-2`, fed while `temporal` is on. Its output is
+/// the mean of the source and the past frames it was given, with alpha 1/(1 + how many it was
+/// given): proves each adapter feeds past frames, and which.
+pub fn describe_history() -> NodeDesc {
+    NodeDesc {
+        id: HISTORY_ID,
+        label: "Debug History (test only)",
+        category: "Wick/Test",
+        help: "Mean of the source and its past frames; alpha = 1/(1 + past frames given).",
+        inputs: vec![
+            PortDesc::new("source", "The current frame."),
+            PortDesc::new("source@-1", "The source's previous frame.")
+                .history_of("source")
+                .at_offset(-1)
+                .active_if("temporal"),
+            PortDesc::new("source@-2", "The source's frame before that.")
+                .history_of("source")
+                .at_offset(-2)
+                .active_if("temporal"),
+        ],
+        outputs: vec![PortDesc::new("output", "The mean.")],
+        params: vec![ParamDesc::new(
+            "temporal",
+            "Temporal",
+            "Use the past frames.",
+            ParamKind::Bool { default: true },
+        )],
+        thread_safety: ThreadSafety::InstanceSafe,
+        source: false,
+        long_running: false,
+        cancellable: false,
+    }
+}
+
+pub struct DebugHistory;
+
+impl DebugHistory {
+    pub fn create() -> Box<dyn Node> {
+        Box::new(DebugHistory)
+    }
+}
+
+impl Node for DebugHistory {
+    fn process(
+        &mut self,
+        _ctx: &mut ProcessCtx,
+        _p: &Params,
+        inputs: &[Option<Frame>],
+        outputs: &mut [FrameMut],
+    ) -> Result<(), NodeError> {
+        let out = &mut outputs[0];
+        let given: Vec<&Frame> = inputs.iter().flatten().collect();
+        if given
+            .iter()
+            .any(|f| (f.width(), f.height()) != (out.width(), out.height()))
+        {
+            return Err(NodeError::BadArgument("frames differ in size".into()));
+        }
+        let n = given.len() as f32;
+        let mut rows = vec![vec![0f32; out.width() * 4]; given.len()];
+        out.write_rows(false, |y, row| {
+            for (f, r) in given.iter().zip(rows.iter_mut()) {
+                f.read_row(y, false, r);
+            }
+            for (x, px) in row.chunks_exact_mut(4).enumerate() {
+                for (c, v) in px[..3].iter_mut().enumerate() {
+                    *v = rows.iter().map(|r| r[x * 4 + c]).sum::<f32>() / n;
+                }
+                px[3] = 1.0 / n;
+            }
+            Ok(())
+        })
     }
 }

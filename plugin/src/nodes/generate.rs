@@ -8,7 +8,8 @@ use wick_models::generator::{latent_walk, slerp, Generator};
 
 use crate::frame::{Frame, FrameMut, Out};
 use crate::node::{
-    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, ParamRole, Params, PortDesc, ProcessCtx,
+    ThreadSafety,
 };
 
 pub const ID: &str = "wick.generate";
@@ -149,7 +150,8 @@ pub fn describe() -> NodeDesc {
                     max: 32768,
                     default: 640,
                 },
-            ),
+            )
+            .role(ParamRole::OutputWidth),
             ParamDesc::new(
                 "height",
                 "Height",
@@ -159,7 +161,8 @@ pub fn describe() -> NodeDesc {
                     max: 32768,
                     default: 360,
                 },
-            ),
+            )
+            .role(ParamRole::OutputHeight),
             ParamDesc::new(
                 "device",
                 "Device",

@@ -16,7 +16,8 @@ use wick_models::rife::{IfNet, DEFAULT_TOLERANCE};
 
 use crate::frame::{Frame, FrameMut, Out};
 use crate::node::{
-    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, ParamRole, Params, PortDesc, ProcessCtx,
+    ThreadSafety,
 };
 
 pub const ID: &str = "wick.interpolate";
@@ -35,7 +36,7 @@ pub fn describe() -> NodeDesc {
         ],
         outputs: vec![PortDesc::new("output", "The frame at time t.")],
         params: vec![
-            ParamDesc::new("t", "Time", "Position between a (0) and b (1).", Float { min: 0.0, max: 1.0, default: 0.5 }).animatable(),
+            ParamDesc::new("t", "Time", "Position between a (0) and b (1).", Float { min: 0.0, max: 1.0, default: 0.5 }).animatable().role(ParamRole::Time),
             ParamDesc::new("scale", "Flow scale", "Resolution of the flow estimate: 1 for up to HD, 0.5 for 2K-4K, 0.25 for 8K (faster, coarser); taken to the nearest quarter.", Float { min: 0.25, max: 1.0, default: 1.0 }),
             ParamDesc::new("symmetric", "Symmetric", "Average the a→b and b→a estimates (better, twice the time).", Bool { default: false }),
             ParamDesc::new("mirror", "Mirror ensemble", "Also average the estimate on left-right mirrored frames (better, twice the time again).", Bool { default: false }),

@@ -37,7 +37,8 @@ pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
             create: train::Train::create,
         },
     ];
-    if std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {
+    // The crate's own unit tests always see them (they drive the adapters in-process).
+    if cfg!(test) || std::env::var("WICK_ENABLE_TEST_NODES").as_deref() == Ok("1") {
         v.push(NodeEntry {
             desc: debug::describe(),
             create: debug::Debug::create,
@@ -45,6 +46,14 @@ pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
         v.push(NodeEntry {
             desc: debug::describe_long(),
             create: debug::DebugLong::create,
+        });
+    }
+    // Past-frame inputs: the crate's own tests only, until the OpenFX adapter feeds them
+    // (adapter core, issue #14 part 3).
+    if cfg!(test) {
+        v.push(NodeEntry {
+            desc: debug::describe_history(),
+            create: debug::DebugHistory::create,
         });
     }
     v

@@ -16,8 +16,8 @@ use wick_models::train::run::{RunError, Session};
 
 use crate::frame::{Frame, FrameMut, Out};
 use crate::node::{
-    Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
-    Value,
+    Node, NodeDesc, NodeError, ParamDesc, ParamKind, ParamRole, Params, PortDesc, ProcessCtx,
+    ThreadSafety, Value,
 };
 
 pub const ID: &str = "wick.train";
@@ -48,18 +48,24 @@ fn params() -> Vec<ParamDesc> {
             })
             .collect();
         let int = |min: i64, max: i64, default: i64| ParamKind::Int { min, max, default };
-        v.push(ParamDesc::new(
-            "width",
-            "Width",
-            "Preview width where the host gives no frame size.",
-            int(1, 32768, 640),
-        ));
-        v.push(ParamDesc::new(
-            "height",
-            "Height",
-            "Preview height where the host gives no frame size.",
-            int(1, 32768, 360),
-        ));
+        v.push(
+            ParamDesc::new(
+                "width",
+                "Width",
+                "Preview width where the host gives no frame size.",
+                int(1, 32768, 640),
+            )
+            .role(ParamRole::OutputWidth),
+        );
+        v.push(
+            ParamDesc::new(
+                "height",
+                "Height",
+                "Preview height where the host gives no frame size.",
+                int(1, 32768, 360),
+            )
+            .role(ParamRole::OutputHeight),
+        );
         v
     });
     PARAMS.clone()
@@ -112,7 +118,7 @@ impl Train {
 fn settings(p: &Params) -> Settings {
     let mut s = Settings::defaults();
     for d in p.descs() {
-        if matches!(d.name, "width" | "height") {
+        if d.role.is_some() {
             continue;
         }
         let v = match p.get(d.name) {

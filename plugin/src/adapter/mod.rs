@@ -1,5 +1,22 @@
-//! Helpers every host adapter (C ABI, OpenFX) shares: panic containment, C strings, the table
-//! of live instance pointers, and running a node under its declared thread-safety level.
+//! The adapter core: everything the host adapters (C ABI `abi.rs`, OpenFX `ofx/`, frei0r
+//! `frei0r/`) share, so that each adapter keeps only its host's protocol.
+//!
+//! | concern | here |
+//! |---|---|
+//! | panics never reach the host | [`contain`], [`quiet_panics`] |
+//! | instance lifecycle: handing out pointers, refusing ones not handed out | [`Live`] |
+//! | one node instance, its lock and the run of a call | [`NodeInstance`], [`Call`] |
+//! | frames: borrowed views of host memory, in-place inputs, NaN/size checks | [`run_node`], [`detach_overlaps`] (views in `frame.rs`) |
+//! | params read from a host: defaults for missing ones, clamping, roles | [`params`] |
+//! | temporal inputs: which past frames a node wants, a cache for one-frame-per-call hosts | [`history`] |
+//! | progress and cancel | `ProcessCtx` (node.rs): the adapter passes its host's callback |
+//! | errors | `NodeError`; each adapter maps it to its host's statuses |
+
+pub mod history;
+mod instance;
+pub mod params;
+
+pub use instance::{Call, Live, NodeInstance};
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -51,7 +68,7 @@ pub fn contain<T>(f: impl FnOnce() -> Result<T, NodeError>) -> Result<T, NodeErr
 }
 
 /// Addresses of the instances an adapter handed out: a pointer it did not hand out (or already
-/// destroyed) is refused instead of dereferenced.
+/// destroyed) is refused instead of dereferenced. [`Live`] wraps it with ownership.
 pub struct LiveSet(Mutex<Option<HashSet<usize>>>);
 
 impl LiveSet {
@@ -126,10 +143,19 @@ pub fn run_node(
     inputs: &[Option<Frame>],
     outputs: &mut [FrameMut],
 ) -> Result<(), NodeError> {
+    if inputs.len() != desc.inputs.len() || outputs.len() != desc.outputs.len() {
+        return Err(NodeError::Internal(format!(
+            "{}: adapter passed {} input(s) and {} output(s) for {} and {}",
+            desc.id,
+            inputs.len(),
+            outputs.len(),
+            desc.inputs.len(),
+            desc.outputs.len()
+        )));
+    }
     for (k, f) in inputs.iter().enumerate() {
         if let Some(f) = f {
-            let name = desc.inputs.get(k).map(|p| p.name).unwrap_or("?");
-            f.check_finite(&format!("input '{name}'"))?;
+            f.check_finite(&format!("input '{}'", desc.inputs[k].name))?;
         }
     }
     if !desc.source {

@@ -1,0 +1,319 @@
+//! Temporal inputs (`PortDesc::history_of`): a node may declare optional inputs that are past
+//! frames of one of its inputs (`source@-1`, `source@-2`, ...). Each adapter feeds them the
+//! way its host can:
+//!
+//! - the C ABI and `wick render`: the host passes them as ordinary inputs (the frame at the
+//!   port's offset, or NULL data where there is none: before the sequence start);
+//! - OpenFX: the clip is fetched at the negative offsets (GetFramesNeeded asks for them only
+//!   while the ports are [active](active));
+//! - frei0r, whose hosts hand one frame per call: a [`Feeder`] keeps the last few input frames
+//!   keyed by time and feeds them while the host's times advance one frame at a time; after a
+//!   seek (or at the start) it feeds none, and the node falls back to per-frame processing.
+//!
+//! A past frame the host cannot give is `None`, never an error.
+
+use std::collections::VecDeque;
+
+use crate::frame::{Frame, StoredFrame};
+use crate::node::{NodeDesc, NodeError, Params};
+
+/// The past-frame inputs of one input `of`: (input index, frame offset < 0), nearest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    pub of: usize,
+    pub ports: Vec<(usize, i32)>,
+}
+
+/// One [`Track`] per input that has past-frame inputs.
+pub fn tracks(desc: &NodeDesc) -> Vec<Track> {
+    desc.inputs
+        .iter()
+        .enumerate()
+        .filter_map(|(of, p)| {
+            let ports: Vec<(usize, i32)> = desc
+                .history(p.name)
+                .into_iter()
+                .filter(|(_, o)| *o < 0)
+                .collect();
+            (!ports.is_empty()).then_some(Track { of, ports })
+        })
+        .collect()
+}
+
+/// Whether input `port` is to be fed under these params (`PortDesc::active_if`).
+pub fn active(desc: &NodeDesc, port: usize, params: &Params) -> bool {
+    desc.inputs.get(port).is_some_and(|p| p.active(params))
+}
+
+/// Whether any past-frame input is to be fed under these params.
+pub fn wanted(desc: &NodeDesc, params: &Params) -> bool {
+    desc.inputs
+        .iter()
+        .enumerate()
+        .any(|(i, p)| p.history_of.is_some() && active(desc, i, params))
+}
+
+/// How this call's time follows the previous call's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The first call.
+    Start,
+    /// One frame after the previous call.
+    Next,
+    /// The same time again (a re-render).
+    Repeat,
+    /// Anything else: a seek, frames out of order, a pause in the times.
+    Seek,
+}
+
+/// Steps longer than this (seconds) are never one frame (1 fps and slower is not video).
+const MAX_PERIOD: f64 = 1.0;
+/// Steps shorter than this are never one frame either.
+const MIN_PERIOD: f64 = 1e-4;
+
+/// Past frames for hosts that give one frame per call (frei0r): the last few frames of each
+/// tracked input, keyed by time, and the frame period learnt from the host's times (the
+/// smallest step between two calls, 1e-4 to 1 s; frei0r tells no frame rate). A past frame is
+/// fed when the calls step one period at a time (or repeat a time) and the frame at
+/// `time + offset·period` is kept; otherwise (a seek) none is fed and the cache restarts.
+pub struct Feeder {
+    tracks: Vec<(Track, VecDeque<(f64, StoredFrame)>)>,
+    depth: usize,
+    last: Option<f64>,
+    period: Option<f64>,
+}
+
+impl Feeder {
+    pub fn new(desc: &NodeDesc) -> Self {
+        let tracks: Vec<Track> = tracks(desc);
+        let depth = tracks
+            .iter()
+            .flat_map(|t| t.ports.iter().map(|(_, o)| o.unsigned_abs() as usize))
+            .max()
+            .unwrap_or(0);
+        Feeder {
+            tracks: tracks.into_iter().map(|t| (t, VecDeque::new())).collect(),
+            depth,
+            last: None,
+            period: None,
+        }
+    }
+
+    /// The node has no past-frame inputs: nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.tracks.is_empty()
+    }
+
+    fn step(&mut self, time: f64) -> Step {
+        let Some(last) = self.last else {
+            return Step::Start;
+        };
+        let dt = time - last;
+        if dt == 0.0 {
+            return Step::Repeat;
+        }
+        if (MIN_PERIOD..=MAX_PERIOD).contains(&dt) {
+            self.period = Some(self.period.map_or(dt, |p| p.min(dt)));
+        }
+        match self.period {
+            Some(p) if (dt - p).abs() <= 0.25 * p => Step::Next,
+            _ => Step::Seek,
+        }
+    }
+
+    /// Before a call at `time` (seconds): fills the active past-frame entries of `inputs`
+    /// from the cache when this call follows the previous one, and says how it follows.
+    pub fn feed<'s>(
+        &'s mut self,
+        desc: &NodeDesc,
+        params: &Params,
+        time: f64,
+        inputs: &mut [Option<Frame<'s>>],
+    ) -> Step {
+        let step = self.step(time);
+        self.last = Some(time);
+        if step == Step::Seek {
+            for (_, cache) in &mut self.tracks {
+                cache.clear();
+            }
+        }
+        let (Some(p), Step::Next | Step::Repeat) = (self.period, step) else {
+            return step;
+        };
+        for (track, cache) in &self.tracks {
+            for &(port, off) in &track.ports {
+                if !active(desc, port, params) || port >= inputs.len() {
+                    continue;
+                }
+                let at = time + off as f64 * p;
+                inputs[port] = cache
+                    .iter()
+                    .find(|(t, _)| (t - at).abs() <= 0.25 * p)
+                    .map(|(_, f)| f.frame());
+            }
+        }
+        step
+    }
+
+    /// After a call at `time`: keeps this call's frame of each tracked input whose past-frame
+    /// inputs are active (a byte copy), with the `depth` frames before it.
+    pub fn remember(
+        &mut self,
+        desc: &NodeDesc,
+        params: &Params,
+        time: f64,
+        inputs: &[Option<Frame>],
+    ) -> Result<(), NodeError> {
+        for (track, cache) in &mut self.tracks {
+            let wanted = track.ports.iter().any(|&(p, _)| active(desc, p, params));
+            let Some(Some(frame)) = inputs.get(track.of).filter(|_| wanted) else {
+                cache.clear();
+                continue;
+            };
+            cache.retain(|(t, _)| *t != time);
+            cache.push_back((time, frame.to_stored()?));
+            // This frame and the `depth` before it (a repeated time needs them all).
+            while cache.len() > self.depth + 1 {
+                cache.pop_front();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::Image;
+    use crate::node::{ParamDesc, ParamKind, PortDesc, ThreadSafety, Value};
+
+    fn desc() -> NodeDesc {
+        NodeDesc {
+            id: "t",
+            label: "t",
+            category: "t",
+            help: "",
+            inputs: vec![
+                PortDesc::new("source", ""),
+                PortDesc::new("style", "").optional(),
+                PortDesc::new("source@-1", "")
+                    .history_of("source")
+                    .at_offset(-1)
+                    .active_if("temporal"),
+                PortDesc::new("source@-2", "")
+                    .history_of("source")
+                    .at_offset(-2)
+                    .active_if("temporal"),
+            ],
+            outputs: vec![],
+            params: vec![ParamDesc::new(
+                "temporal",
+                "",
+                "",
+                ParamKind::Float {
+                    min: 0.0,
+                    max: 1.0,
+                    default: 1.0,
+                },
+            )],
+            thread_safety: ThreadSafety::InstanceSafe,
+            source: false,
+            long_running: false,
+            cancellable: false,
+        }
+    }
+
+    /// A 1x1 frame whose red value names the frame.
+    fn frame(n: usize) -> Image {
+        let mut i = Image::new(1, 1).unwrap();
+        i.data[0] = n as f32 / 100.0;
+        i
+    }
+
+    /// Feeds frames at these times and returns, per call, the step and which frames were fed
+    /// as source@-1 and source@-2 (by their number).
+    fn run(
+        d: &NodeDesc,
+        p: &Params,
+        times: &[(f64, usize)],
+    ) -> Vec<(Step, Option<usize>, Option<usize>)> {
+        let mut f = Feeder::new(d);
+        let mut out = Vec::new();
+        for &(t, n) in times {
+            let img = frame(n);
+            let name = |x: &Option<Frame>| x.map(|f| (f.pixel(0, 0)[0] * 100.0).round() as usize);
+            let step;
+            let fed;
+            {
+                let mut inputs = vec![Some(img.frame()), None, None, None];
+                step = f.feed(d, p, t, &mut inputs);
+                fed = (name(&inputs[2]), name(&inputs[3]));
+            }
+            f.remember(d, p, t, &[Some(img.frame()), None, None, None])
+                .unwrap();
+            out.push((step, fed.0, fed.1));
+        }
+        out
+    }
+
+    #[test]
+    fn consecutive_times_feed_the_previous_frames_and_a_seek_feeds_none() {
+        let d = desc();
+        assert_eq!(
+            tracks(&d),
+            vec![Track {
+                of: 0,
+                ports: vec![(2, -1), (3, -2)]
+            }]
+        );
+        let p = Params::new(&d.params);
+        // 25 fps in seconds (melt); a seek from frame 3 to frame 10, then on; a re-render.
+        let t = |n: usize| n as f64 / 25.0;
+        let got = run(
+            &d,
+            &p,
+            &[
+                (t(0), 0),
+                (t(1), 1),
+                (t(2), 2),
+                (t(3), 3),
+                (t(10), 10),
+                (t(11), 11),
+                (t(12), 12),
+                (t(12), 12),
+                (t(11), 11),
+            ],
+        );
+        use Step::*;
+        assert_eq!(
+            got,
+            vec![
+                (Start, None, None),
+                (Next, Some(0), None),
+                (Next, Some(1), Some(0)),
+                (Next, Some(2), Some(1)),
+                (Seek, None, None),
+                (Next, Some(10), None),
+                (Next, Some(11), Some(10)),
+                (Repeat, Some(11), Some(10)),
+                (Seek, None, None),
+            ]
+        );
+        // FFmpeg's milliseconds (40 ms a frame), converted to seconds by the adapter.
+        let ms = run(&d, &p, &[(0.0, 0), (0.04, 1), (0.08, 2)]);
+        assert_eq!(ms[2], (Next, Some(1), Some(0)));
+    }
+
+    #[test]
+    fn inactive_ports_are_neither_fed_nor_kept() {
+        let d = desc();
+        let mut p = Params::new(&d.params);
+        p.set("temporal", Value::Float(0.0)).unwrap();
+        let got = run(&d, &p, &[(0.0, 0), (0.04, 1), (0.08, 2)]);
+        assert!(got.iter().all(|(_, a, b)| a.is_none() && b.is_none()));
+        // A node without past-frame inputs: nothing to do.
+        let mut plain = desc();
+        plain.inputs.truncate(2);
+        assert!(Feeder::new(&plain).is_empty());
+    }
+}
