@@ -251,3 +251,44 @@ fn unknown_params_and_bad_values_are_refused() {
         assert!(e.to_string().contains("cuda"), "{e}");
     }
 }
+
+/// Past-frame inputs (`source@-1`, `source@-2`) are ordinary inputs in the C ABI: the host
+/// passes the earlier frames, or NULL data where it has none, and the node uses what it got
+/// (the test node averages them; alpha says how many past frames it was given).
+#[test]
+fn past_frames_are_ordinary_inputs() {
+    let p = plugin();
+    let n = p.node("wick.debug-history").unwrap();
+    let names: Vec<(&str, i32, bool)> = n
+        .inputs
+        .iter()
+        .map(|i| (i.name.as_str(), i.frame_offset, i.optional))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("source", 0, false),
+            ("source@-1", -1, true),
+            ("source@-2", -2, true)
+        ]
+    );
+    assert!(n.temporal);
+    let grey = |v: u8| {
+        let mut f = Frame::new_u8(6, 4);
+        f.data
+            .chunks_exact_mut(4)
+            .for_each(|px| px.copy_from_slice(&[v, v, v, 255]));
+        f
+    };
+    let (f0, f1, f2) = (grey(10), grey(20), grey(60));
+    let mut inst = p.instance("wick.debug-history").unwrap();
+    let mut run = |inputs: &[Option<&Frame>]| {
+        let mut out = vec![Frame::new_u8(6, 4)];
+        inst.process(0.0, 0, inputs, &mut out, None).unwrap();
+        let px = &out[0].data[..4];
+        (px[0], px[3])
+    };
+    assert_eq!(run(&[Some(&f2), None, None]), (60, 255), "the clip start");
+    assert_eq!(run(&[Some(&f2), Some(&f1), None]), (40, 128));
+    assert_eq!(run(&[Some(&f2), Some(&f1), Some(&f0)]), (30, 85));
+}

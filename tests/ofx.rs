@@ -1485,3 +1485,60 @@ fn what_a_float_image_is_comes_from_the_param_the_hosts_colourspaces_or_the_host
 
     assert_no_leaks();
 }
+
+/// Past-frame inputs (`source@-1`, `source@-2` of the test node) are read from the Source clip
+/// at negative offsets: GetFramesNeeded asks for them only while `temporal` is on, a frame the
+/// clip does not have (its start) is not fed, the descriptor prefers sequential render, and
+/// the node gets the frames a C ABI host would pass (`tests/abi.rs`).
+#[test]
+fn past_frames_are_fetched_at_negative_offsets() {
+    let _g = serial();
+    let p = plugin("org.wick.debug-history");
+    assert_eq!(
+        p.describe()
+            .props
+            .int("OfxImageEffectInstancePropSequentialRender"),
+        Some(2)
+    );
+    let mut e = instance(&p, "OfxImageEffectContextFilter");
+    let clips: Vec<String> = e.clips.keys().cloned().collect();
+    assert!(
+        clips.iter().all(|c| c == "Source" || c == "Output"),
+        "past frames are no clips of their own: {clips:?}"
+    );
+    let (w, h) = (6, 4);
+    let grey = |v: f32| {
+        let mut img = HostImage::new(w, h, 4, Depth::Byte, false);
+        for px in img.samples.chunks_exact_mut(4) {
+            px.copy_from_slice(&[v, v, v, 255.0]);
+        }
+        img
+    };
+    for (f, v) in [(5, 10.0), (6, 20.0), (7, 60.0)] {
+        e.clip("Source").frames.insert(f, grey(v));
+    }
+    let (st, needed) = p.timed_action(&mut e, "OfxImageEffectActionGetFramesNeeded", 7.0);
+    assert_eq!(st, OK);
+    assert_eq!(
+        needed.dbls("OfxImageClipPropFrameRange_Source").unwrap(),
+        [5.0, 7.0]
+    );
+    let at = |e: &mut Effect, t: f64| {
+        set_output(e, w, h, 4, Depth::Byte, false);
+        assert_eq!(p.render(e, t, 1.0), OK, "{:?}", messages());
+        let out = rendered(e);
+        (out.samples[0], out.samples[3])
+    };
+    assert_eq!(at(&mut e, 7.0), (30.0, 85.0), "frames 7, 6, 5");
+    assert_eq!(at(&mut e, 6.0), (15.0, 128.0), "frame 4 does not exist");
+    assert_eq!(at(&mut e, 5.0), (10.0, 255.0), "the clip start");
+    // `temporal` off: no past frames asked for or fed.
+    e.set("temporal", Val::I(0));
+    let (_, needed) = p.timed_action(&mut e, "OfxImageEffectActionGetFramesNeeded", 7.0);
+    assert_eq!(
+        needed.dbls("OfxImageClipPropFrameRange_Source").unwrap(),
+        [7.0, 7.0]
+    );
+    assert_eq!(at(&mut e, 7.0), (60.0, 255.0));
+    assert_no_leaks();
+}

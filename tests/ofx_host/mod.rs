@@ -160,11 +160,19 @@ unsafe fn ps_name<'a>(
 }
 
 fn propset(name: &str) -> Vec<(&'static str, bool)> {
-    spec::PROPSETS
+    let mut v = spec::PROPSETS
         .iter()
         .find(|(n, ..)| *n == name)
         .map(|(_, v, _)| v.to_vec())
-        .unwrap_or_else(|| panic!("no @propset {name} in the headers"))
+        .unwrap_or_else(|| panic!("no @propset {name} in the headers"));
+    if name == "EffectDescriptor" {
+        // The headers' @propset lists it on the instance only, but the reference host library
+        // defines it on the descriptor too (HostSupport ofxhImageEffect.cpp,
+        // effectDescriptorStuff) and Natron reads it from there (OfxEffectInstance.cpp): a
+        // plugin sets it on both. Host-optional: the minimal host refuses it.
+        v.push(("OfxImageEffectInstancePropSequentialRender", true));
+    }
+    v
 }
 
 fn propsetdef(name: &str) -> Vec<&'static str> {

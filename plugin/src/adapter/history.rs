@@ -62,7 +62,10 @@ pub enum Step {
     Next,
     /// The same time again (a re-render).
     Repeat,
-    /// Anything else: a seek, frames out of order, a pause in the times.
+    /// A few frames away, either way: frames out of order (hosts that render frames on
+    /// several threads, e.g. melt's `real_time=-2`). Past frames already seen are fed.
+    Near,
+    /// Anything else: a seek, a jump, times that are no frames apart.
     Seek,
 }
 
@@ -71,11 +74,15 @@ const MAX_PERIOD: f64 = 1.0;
 /// Steps shorter than this are never one frame either.
 const MIN_PERIOD: f64 = 1e-4;
 
+/// Extra frames kept beyond the deepest offset, for frames that arrive out of order.
+const SLACK: usize = 3;
+
 /// Past frames for hosts that give one frame per call (frei0r): the last few frames of each
 /// tracked input, keyed by time, and the frame period learnt from the host's times (the
 /// smallest step between two calls, 1e-4 to 1 s; frei0r tells no frame rate). A past frame is
-/// fed when the calls step one period at a time (or repeat a time) and the frame at
-/// `time + offset·period` is kept; otherwise (a seek) none is fed and the cache restarts.
+/// fed when the frame at `time + offset·period` was seen and the call is within a few frames
+/// of the previous one (in order, repeated, or out of order as parallel renders go); after a
+/// seek none is fed and the cache restarts.
 pub struct Feeder {
     tracks: Vec<(Track, VecDeque<(f64, StoredFrame)>)>,
     depth: usize,
@@ -115,8 +122,10 @@ impl Feeder {
         if (MIN_PERIOD..=MAX_PERIOD).contains(&dt) {
             self.period = Some(self.period.map_or(dt, |p| p.min(dt)));
         }
+        let window = (self.depth + SLACK) as f64;
         match self.period {
             Some(p) if (dt - p).abs() <= 0.25 * p => Step::Next,
+            Some(p) if dt.abs() <= (window + 0.25) * p => Step::Near,
             _ => Step::Seek,
         }
     }
@@ -137,7 +146,7 @@ impl Feeder {
                 cache.clear();
             }
         }
-        let (Some(p), Step::Next | Step::Repeat) = (self.period, step) else {
+        let (Some(p), Step::Next | Step::Repeat | Step::Near) = (self.period, step) else {
             return step;
         };
         for (track, cache) in &self.tracks {
@@ -156,7 +165,7 @@ impl Feeder {
     }
 
     /// After a call at `time`: keeps this call's frame of each tracked input whose past-frame
-    /// inputs are active (a byte copy), with the `depth` frames before it.
+    /// inputs are active (a byte copy), with the frames before it that may still be needed.
     pub fn remember(
         &mut self,
         desc: &NodeDesc,
@@ -172,8 +181,10 @@ impl Feeder {
             };
             cache.retain(|(t, _)| *t != time);
             cache.push_back((time, frame.to_stored()?));
-            // This frame and the `depth` before it (a repeated time needs them all).
-            while cache.len() > self.depth + 1 {
+            cache.make_contiguous().sort_by(|a, b| a.0.total_cmp(&b.0));
+            // This frame, the `depth` before it (a repeated time needs them all) and a few
+            // more for frames that come out of order: the latest times are kept.
+            while cache.len() > self.depth + 1 + SLACK {
                 cache.pop_front();
             }
         }
@@ -267,7 +278,8 @@ mod tests {
             }]
         );
         let p = Params::new(&d.params);
-        // 25 fps in seconds (melt); a seek from frame 3 to frame 10, then on; a re-render.
+        // 25 fps in seconds (melt); a seek from frame 3 to frame 10, then on; a re-render; one
+        // frame back (out of order: frame 9 was never seen); a jump back to the start.
         let t = |n: usize| n as f64 / 25.0;
         let got = run(
             &d,
@@ -282,6 +294,7 @@ mod tests {
                 (t(12), 12),
                 (t(12), 12),
                 (t(11), 11),
+                (t(0), 0),
             ],
         );
         use Step::*;
@@ -296,6 +309,7 @@ mod tests {
                 (Next, Some(10), None),
                 (Next, Some(11), Some(10)),
                 (Repeat, Some(11), Some(10)),
+                (Near, Some(10), None),
                 (Seek, None, None),
             ]
         );

@@ -187,20 +187,3 @@ pub fn run_node(
     };
     node.process(ctx, params, &inputs, outputs)
 }
-
-/// [`run_node`] on owned working images (adapters that copy host frames first: OpenFX today).
-pub fn run_images(
-    desc: &NodeDesc,
-    node: &mut dyn Node,
-    ctx: &mut ProcessCtx,
-    params: &Params,
-    inputs: &[Option<Image>],
-    outputs: &mut [Image],
-) -> Result<(), NodeError> {
-    let views: Vec<Option<Frame>> = inputs
-        .iter()
-        .map(|i| i.as_ref().map(Image::frame))
-        .collect();
-    let mut outs: Vec<FrameMut> = outputs.iter_mut().map(Image::frame_mut).collect();
-    run_node(desc, node, ctx, params, &views, &mut outs)
-}

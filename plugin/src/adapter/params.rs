@@ -8,64 +8,92 @@
 
 use crate::node::{NodeDesc, NodeError, ParamDesc, ParamKind, ParamRole, Params, Value};
 
-// Used by the OpenFX adapter once it is on the core (#14 part 3); tested below.
-#[allow(dead_code)]
 /// What a host's read of one param gave.
 pub enum Read {
-    /// A value, validated and clamped by [`read`].
+    /// A value: clamped into range by [`read`], validated by `Params::set`.
     Value(Value),
-    /// The host does not have this param (or failed to give it): the default is used, and
-    /// the reason is reported once per call in the returned notes.
+    /// The host does not have this param (or failed to give it; why): the default is used.
     Missing(String),
 }
 
-// Used by the OpenFX adapter once it is on the core (#14 part 3); tested below.
-#[allow(dead_code)]
+/// What [`read`] did to a param's value, for the host's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteKind {
+    /// The value was outside the range and was clamped.
+    Clamped,
+    /// The host gave no usable value: the default was used.
+    Defaulted,
+}
+
+/// One thing [`read`] did to a param's value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Note {
+    pub param: &'static str,
+    pub kind: NoteKind,
+    /// One line: `param 'NAME': ...`.
+    pub text: String,
+}
+
 /// `value` brought into `desc`'s range: numbers are clamped into [min, max] (host sliders can
 /// overshoot: keyframe interpolation, typed values); other kinds pass unchanged (and
-/// `Params::set` validates them). The second value says what was changed, if anything.
-pub fn clamp(desc: &ParamDesc, value: Value) -> (Value, Option<String>) {
-    let name = desc.name;
+/// `Params::set` validates them). `true` when it changed.
+pub fn clamp(desc: &ParamDesc, value: Value) -> (Value, bool) {
     match (&desc.kind, value) {
         (ParamKind::Float { min, max, .. }, Value::Float(x)) if x.is_finite() => {
             let c = x.clamp(*min, *max);
-            let note = (c != x).then(|| format!("param '{name}': {x} clamped to {c}"));
-            (Value::Float(c), note)
+            (Value::Float(c), c != x)
         }
         (ParamKind::Int { min, max, .. }, Value::Int(n)) => {
             let c = n.clamp(*min, *max);
-            let note = (c != n).then(|| format!("param '{name}': {n} clamped to {c}"));
-            (Value::Int(c), note)
+            (Value::Int(c), c != n)
         }
-        (_, v) => (v, None),
+        (_, v) => (v, false),
     }
 }
 
-// Used by the OpenFX adapter once it is on the core (#14 part 3); tested below.
-#[allow(dead_code)]
-/// Reads every param of `desc` from a host, `get(index, desc)` giving each: a missing one
-/// takes its default, numbers are clamped ([`clamp`]), and each value is validated by
-/// `Params::set` (an invalid one, e.g. NaN or an unknown enum choice, is an error naming the
-/// param). Returns the params and one note per default used or value clamped.
+/// Reads every param of `desc` from a host, `get(index, desc)` giving each, so that a render
+/// never fails on what a host legally differs in: a missing value takes the param's default,
+/// a number outside the range is clamped ([`clamp`]), and a value `Params::set` refuses (NaN,
+/// an unknown choice, a string too long) takes the default too. Returns the params and one
+/// [`Note`] per value clamped or defaulted. An error only from `get` itself.
 pub fn read(
     desc: &NodeDesc,
     mut get: impl FnMut(usize, &ParamDesc) -> Result<Read, NodeError>,
-) -> Result<(Params, Vec<String>), NodeError> {
+) -> Result<(Params, Vec<Note>), NodeError> {
     let mut params = Params::new(&desc.params);
     let mut notes = Vec::new();
     for (i, p) in desc.params.iter().enumerate() {
-        match get(i, p)? {
+        let name = p.name;
+        let why = match get(i, p)? {
             Read::Value(v) => {
-                let (v, note) = clamp(p, v);
-                notes.extend(note);
-                params.set(p.name, v)?;
+                let (c, clamped) = clamp(p, v.clone());
+                match params.set(name, c.clone()) {
+                    Ok(()) => {
+                        if clamped {
+                            notes.push(Note {
+                                param: name,
+                                kind: NoteKind::Clamped,
+                                text: format!(
+                                    "param '{name}': the host's value {v:?} is outside the \
+                                     param's range; clamped to {c:?}"
+                                ),
+                            });
+                        }
+                        continue;
+                    }
+                    Err(e) => format!("the host's value is not usable ({e})"),
+                }
             }
-            Read::Missing(why) => notes.push(format!(
-                "param '{}': {why}; its default {:?} is used",
-                p.name,
+            Read::Missing(why) => why,
+        };
+        notes.push(Note {
+            param: name,
+            kind: NoteKind::Defaulted,
+            text: format!(
+                "param '{name}': {why}; using its default {:?}",
                 p.default_value()
-            )),
-        }
+            ),
+        });
     }
     Ok((params, notes))
 }
@@ -89,8 +117,6 @@ pub fn set_output_size(
     Ok(())
 }
 
-// Used by the OpenFX adapter once it is on the core (#14 part 3); tested below.
-#[allow(dead_code)]
 /// A source node's output size from its params (roles), for hosts without a frame size of
 /// their own (OpenFX generators, the run button). `None` when the node has no such params.
 pub fn output_size(desc: &NodeDesc, params: &Params) -> Option<(usize, usize)> {
@@ -114,6 +140,8 @@ mod tests {
             Ok(match pd.name {
                 "seed" => Read::Value(Value::Int(-5)),
                 "mix" => Read::Value(Value::Float(1.5)),
+                "speed" => Read::Value(Value::Float(f64::NAN)),
+                "activation" => Read::Value(Value::Str("no such choice".into())),
                 "zoom" => Read::Missing("the host has no such param".into()),
                 _ => Read::Value(pd.default_value()),
             })
@@ -121,20 +149,26 @@ mod tests {
         .unwrap();
         assert_eq!(p.i64("seed"), 0);
         assert_eq!(p.f64("mix"), 1.0);
+        let default = |n: &str| d.param(n).unwrap().1.default_value();
+        for n in ["speed", "activation", "zoom"] {
+            assert_eq!(p.get(n).unwrap(), &default(n), "{n}");
+        }
+        let kinds: Vec<(&str, NoteKind)> = notes.iter().map(|n| (n.param, n.kind)).collect();
         assert_eq!(
-            p.get("zoom").unwrap(),
-            &d.param("zoom").unwrap().1.default_value()
+            kinds,
+            [
+                ("seed", NoteKind::Clamped),
+                ("mix", NoteKind::Clamped),
+                ("speed", NoteKind::Defaulted),
+                ("activation", NoteKind::Defaulted),
+                ("zoom", NoteKind::Defaulted),
+            ],
+            "{notes:?}"
         );
-        assert_eq!(notes.len(), 3, "{notes:?}");
-        // Invalid values are still errors, naming the param.
-        let e = read(d, |_, pd| {
-            Ok(match pd.name {
-                "mix" => Read::Value(Value::Float(f64::NAN)),
-                _ => Read::Value(pd.default_value()),
-            })
-        })
-        .unwrap_err();
-        assert!(e.to_string().contains("mix"), "{e}");
+        assert!(notes[1].text.contains("clamped to Float(1.0)"), "{notes:?}");
+        // An error of the host read itself is the caller's.
+        let e = read(d, |_, _| Err(NodeError::Internal("host gone".into()))).unwrap_err();
+        assert!(e.to_string().contains("host gone"), "{e}");
     }
 
     #[test]

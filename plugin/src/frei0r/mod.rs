@@ -32,9 +32,10 @@
 //! - Pixels: RGBA8888, straight alpha, sRGB, as all three hosts deliver it.
 //! - Past frames: frei0r hands one frame per call, so for a node with past-frame inputs
 //!   (`PortDesc::history_of`, e.g. `source@-1`) each instance keeps its last input frames keyed
-//!   by time (`adapter::history::Feeder`) and feeds them while the host's times advance one
-//!   frame at a time; after a seek it feeds none (the node then works frame by frame) and says
-//!   so once on stderr.
+//!   by time (`adapter::history::Feeder`) and feeds those it has seen while the host's times
+//!   stay within a few frames of each other (in order, repeated, or out of order as melt's
+//!   frame threads go); after a seek it feeds none (the node then works frame by frame) and
+//!   says so once on stderr. One render thread gives exactly `wick render`'s frames.
 //! - Files: `mod.rs` (the plugin table, instances, update), `params.rs` (param mapping and
 //!   get/set), `kdenlive.rs` (Kdenlive's XML), `export.rs` (the `frei0r_plugin!` symbols). The
 //!   shared work (instances, frames, params, past frames, running the node) is the adapter
@@ -457,16 +458,28 @@ fn render(
     } else {
         history.feed(d, params, seconds, &mut inputs)
     };
-    if step == Step::Seek && history::wanted(d, params) {
-        warn(
-            name,
-            &format!(
-                "{}: the host's times are not one frame apart (a seek, or frames out of \
-                 order): no past frames are fed there, so such frames are processed on their \
-                 own (said once)",
-                d.id
+    if history::wanted(d, params) {
+        // Said once per process: after a seek, or when frames come out of order without the
+        // ones before them (parallel frame threads), those frames are processed on their own.
+        let missing = d.inputs.iter().enumerate().any(|(i, p)| {
+            p.history_of.is_some() && history::active(d, i, params) && inputs[i].is_none()
+        });
+        let why = match step {
+            Step::Seek => Some(
+                "the host's times jumped (a seek): no past frames are fed there, so such \
+                 frames are processed on their own until the times run on one frame apart",
             ),
-        );
+            Step::Near if missing => Some(
+                "frames came out of order without the frames before them (the host renders \
+                 frames on several threads, e.g. melt real_time < -1): such frames get the \
+                 past frames already seen, or are processed on their own; render on one thread \
+                 (real_time=-1) for the same result as `wick render`",
+            ),
+            _ => None,
+        };
+        if let Some(why) = why {
+            warn(name, &format!("{}: {why} (said once)", d.id));
+        }
     }
     let result = inst.core.run(Call {
         time: seconds,

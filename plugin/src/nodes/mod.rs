@@ -47,10 +47,6 @@ pub static REGISTRY: Lazy<Vec<NodeEntry>> = Lazy::new(|| {
             desc: debug::describe_long(),
             create: debug::DebugLong::create,
         });
-    }
-    // Past-frame inputs: the crate's own tests only, until the OpenFX adapter feeds them
-    // (adapter core, issue #14 part 3).
-    if cfg!(test) {
         v.push(NodeEntry {
             desc: debug::describe_history(),
             create: debug::DebugHistory::create,

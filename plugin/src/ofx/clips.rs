@@ -1,5 +1,6 @@
-//! Images: fetching and releasing them, validated views of their memory, fitting inputs to the
-//! output's bounds, and what each clip's values are (the colour encoding).
+//! Images: fetching and releasing them, validated views of their memory handed to the node as
+//! frames (no copy: rows bottom-up, a negative stride), inputs fitted to the output's bounds
+//! by placement, past frames, and what each clip's values are (the colour encoding).
 
 use std::ffi::{c_int, c_void};
 use std::ptr::{null, null_mut};
@@ -9,8 +10,10 @@ use super::host::{host_fn, note_once, Suites};
 use super::params::FloatInput;
 use super::sys::*;
 use super::{OfxErr, PS, R};
-use crate::image::{read_frame, write_frame, FrameFormat, Image, SampleType};
-use crate::node::{NodeDesc, NodeError};
+use crate::adapter::history;
+use crate::frame::{Frame, FrameMut, PixelFormat};
+use crate::image::{FrameFormat, SampleType};
+use crate::node::{NodeDesc, NodeError, Params};
 
 /// A fetched image, released on drop (every path, panics included).
 pub(super) struct Fetched<'a> {
@@ -147,13 +150,15 @@ pub(super) fn is_linear(
 // Views
 // ---------------------------------------------------------------------------------------------
 
-/// A validated view of an OFX image: bottom-up rows `row_bytes` apart (either sign) from
-/// `data`, the pixel at (bounds.x1, bounds.y1).
-pub(super) struct View {
+/// A fetched image with a validated view of its memory: bottom-up rows `row_bytes` apart
+/// (either sign) from `data`, the pixel at (bounds.x1, bounds.y1). The image stays fetched
+/// (not released) while this lives, and the frames it hands out borrow it.
+pub(super) struct View<'a> {
+    _img: Fetched<'a>,
     data: *mut u8,
     pub bounds: OfxRectI,
     row_bytes: isize,
-    /// The same pixels as one contiguous top-down frame.
+    /// Size and pixel format (`stride`: the bytes of one row of pixels).
     pub fmt: FrameFormat,
 }
 
@@ -169,16 +174,16 @@ pub(super) fn sample_of(depth: &str) -> Option<SampleType> {
     .map(|(_, t)| t)
 }
 
-impl View {
+impl<'a> View<'a> {
     /// Checks that the image's bounds, depth, components and row bytes agree before anything
     /// touches its memory. `linear`: decides, from the image's sample type, whether its values
     /// are linear light.
     pub fn new(
         s: &Suites,
-        img: &Fetched,
+        img: Fetched<'a>,
         what: &str,
         linear: impl FnOnce(SampleType) -> bool,
-    ) -> R<View> {
+    ) -> R<View<'a>> {
         let ps = img.props;
         let data = s.get_ptr(ps, kOfxImagePropData)? as *mut u8;
         if data.is_null() {
@@ -247,6 +252,7 @@ impl View {
             .checked_mul(row_bytes)
             .ok_or_else(|| OfxErr::failed(format!("{what}: row bytes x height overflows")))?;
         Ok(View {
+            _img: img,
             data,
             bounds,
             row_bytes,
@@ -254,99 +260,119 @@ impl View {
         })
     }
 
-    /// Start of the `r`-th row from the top.
-    fn row_ptr(&self, r: usize) -> *mut u8 {
-        let from_bottom = (self.fmt.height - 1 - r) as isize;
+    /// The top row (OFX rows run bottom-up: the top row is the last in the image's order).
+    fn top(&self) -> *mut u8 {
+        let from_bottom = (self.fmt.height - 1) as isize;
         self.data.wrapping_offset(from_bottom * self.row_bytes)
     }
 
-    fn alloc(&self) -> R<Vec<u8>> {
-        let n = self
-            .fmt
-            .required_len()
-            .ok_or_else(|| OfxErr::failed("image size overflows"))?;
-        let mut v = Vec::new();
-        v.try_reserve_exact(n).map_err(|_| {
-            OfxErr::from(NodeError::OutOfMemory(format!(
-                "cannot allocate {n} bytes for a {}x{} image",
-                self.fmt.width, self.fmt.height
-            )))
-        })?;
-        v.resize(n, 0);
-        Ok(v)
+    /// The image as a frame, top row first (stride −row bytes): no copy.
+    pub fn frame(&self) -> Frame<'_> {
+        let f = &self.fmt;
+        // SAFETY: validated view of a fetched image (released only when `self` drops): each
+        // row holds `row` readable bytes (host contract). Inputs that share memory with the
+        // output are copied before the node writes (adapter::run_node).
+        unsafe {
+            Frame::from_raw(
+                self.top(),
+                -self.row_bytes,
+                f.width,
+                f.height,
+                PixelFormat::of(f),
+            )
+        }
     }
 
-    /// Reads the image into Wick's working format (top-down).
-    pub fn read(&self, what: &str) -> R<Image> {
-        let mut buf = self.alloc()?;
-        let row = self.fmt.stride;
-        for r in 0..self.fmt.height {
-            // SAFETY: validated view; each row holds `row` bytes at row_ptr(r) (host contract).
-            let src = unsafe { std::slice::from_raw_parts(self.row_ptr(r), row) };
-            buf[r * row..(r + 1) * row].copy_from_slice(src);
+    /// The image as a frame placed on the `to` bounds: cropped or padded with transparent
+    /// black where the bounds differ, never resampled (no copy either way).
+    pub fn frame_on(&self, to: OfxRectI) -> Frame<'_> {
+        let f = self.frame();
+        if self.bounds == to {
+            return f;
         }
-        Ok(read_frame(&buf, &self.fmt, what)?)
+        let (from, w, h) = (
+            self.bounds,
+            (to.x2 - to.x1) as usize,
+            (to.y2 - to.y1) as usize,
+        );
+        f.placed(w, h, (from.x1 - to.x1) as i64, (to.y2 - from.y2) as i64)
     }
 
-    /// Writes a working image of the view's size into the host image.
-    pub fn write(&self, img: &Image) -> R<()> {
-        let mut buf = self.alloc()?;
-        write_frame(img, &mut buf, &self.fmt)?;
-        let row = self.fmt.stride;
-        for r in 0..self.fmt.height {
-            // SAFETY: validated output view; the host owns `row` writable bytes per row.
-            let dst = unsafe { std::slice::from_raw_parts_mut(self.row_ptr(r), row) };
-            dst.copy_from_slice(&buf[r * row..(r + 1) * row]);
+    /// The image as a writable frame, top row first: the node writes the host's pixels.
+    pub fn frame_mut(&mut self) -> FrameMut<'_> {
+        let f = &self.fmt;
+        // SAFETY: validated view of the fetched output image: each row holds `row` writable
+        // bytes that this render alone writes (host contract).
+        unsafe {
+            FrameMut::from_raw(
+                self.top(),
+                -self.row_bytes,
+                f.width,
+                f.height,
+                PixelFormat::of(f),
+            )
         }
-        Ok(())
     }
 }
 
-/// Places `img` (at `from` bounds) into a transparent image of `to` bounds: inputs whose
-/// bounds differ from the output's are cropped or padded, never resampled.
-pub(super) fn place(img: Image, from: OfxRectI, to: OfxRectI) -> R<Image> {
-    if from == to {
-        return Ok(img);
-    }
-    let tw = (to.x2 - to.x1) as usize;
-    let th = (to.y2 - to.y1) as usize;
-    let mut out = Image::new(tw, th)?;
-    let (x1, x2) = (from.x1.max(to.x1), from.x2.min(to.x2));
-    let (y1, y2) = (from.y1.max(to.y1), from.y2.min(to.y2));
-    if x1 >= x2 || y1 >= y2 {
-        return Ok(out);
-    }
-    let n = (x2 - x1) as usize * 4;
-    for y in y1..y2 {
-        let sr = (from.y2 - 1 - y) as usize;
-        let dr = (to.y2 - 1 - y) as usize;
-        let so = (sr * img.width + (x1 - from.x1) as usize) * 4;
-        let d0 = (dr * tw + (x1 - to.x1) as usize) * 4;
-        out.data[d0..d0 + n].copy_from_slice(&img.data[so..so + n]);
-    }
-    Ok(out)
-}
-
-/// The inputs of one render: each node input's working image (None: optional and not
-/// connected), and the bounds they were fitted to.
-pub(super) struct Inputs {
-    pub images: Vec<Option<Image>>,
+/// The inputs of one render: a view of each fetched image, which node input each feeds, and
+/// the bounds they are fitted to.
+pub(super) struct Inputs<'a> {
+    views: Vec<View<'a>>,
+    /// Per node input: the index of its view (None: not connected, or a past frame the host
+    /// cannot give).
+    ports: Vec<Option<usize>>,
     pub bounds: Option<OfxRectI>,
+}
+
+impl Inputs<'_> {
+    /// One frame per node input, on the fitted bounds.
+    pub fn frames(&self) -> Vec<Option<Frame<'_>>> {
+        self.ports
+            .iter()
+            .map(|v| {
+                v.map(|i| {
+                    let view = &self.views[i];
+                    view.frame_on(self.bounds.unwrap_or(view.bounds))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The frame range a clip has images for, when the host says.
+fn frame_range(s: &Suites, clip_props: PS) -> Option<(f64, f64)> {
+    let lo = s
+        .get_double(clip_props, kOfxImageEffectPropFrameRange, 0)
+        .ok()?;
+    let hi = s
+        .get_double(clip_props, kOfxImageEffectPropFrameRange, 1)
+        .ok()?;
+    (lo.is_finite() && hi.is_finite() && lo <= hi).then_some((lo, hi))
 }
 
 /// Fetches every input of the node at `time` from its clip, each port at its frame offset
 /// (held at `time` when the host has no temporal clip access, or at the end of a clip), as
-/// working images with the `target` bounds (or the first input's bounds when `None`).
-pub(super) fn fetch_inputs(
-    s: &Suites,
+/// views fitted to the `target` bounds (or the first input's bounds when `None`). Past-frame
+/// inputs (`PortDesc::history_of`) are fetched only while active under `params`, and only
+/// where the clip has a frame (its frame range): otherwise they are None, never an error
+/// (the clip start, a host without temporal access).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn fetch_inputs<'s>(
+    s: &'s Suites,
     d: &NodeDesc,
     clips: &[ClipMap],
+    params: &Params,
     float_input: FloatInput,
     h: *mut c_void,
     time: f64,
     mut target: Option<OfxRectI>,
-) -> R<Inputs> {
-    let mut images: Vec<Option<Image>> = vec![None; d.inputs.len()];
+) -> R<Inputs<'s>> {
+    let mut inputs = Inputs {
+        views: Vec::new(),
+        ports: vec![None; d.inputs.len()],
+        bounds: None,
+    };
     for c in clips {
         let (clip, cps) = s.clip(h, &c.name)?;
         let connected = s.get_int(cps, kOfxImageClipPropConnected, 0).unwrap_or(1) != 0;
@@ -361,24 +387,34 @@ pub(super) fn fetch_inputs(
         }
         for &(port, off) in &c.ports {
             let what = format!("clip '{}' (input '{}')", c.name, d.inputs[port].name);
-            let off = if s.caps.temporal_clip_access { off } else { 0 };
-            // At the end of a clip the next frame does not exist: hold the current one.
-            let img = match fetch(s, clip, &c.name, time + off as f64) {
-                Err(_) if off != 0 => fetch(s, clip, &c.name, time)?,
-                r => r?,
+            let past = d.inputs[port].history_of.is_some();
+            let img = if past {
+                let at = time + off as f64;
+                let inside = frame_range(s, cps).is_none_or(|(lo, hi)| (lo..=hi).contains(&at));
+                if !(s.caps.temporal_clip_access && inside && history::active(d, port, params)) {
+                    continue;
+                }
+                match fetch(s, clip, &c.name, at) {
+                    Ok(img) => img,
+                    Err(_) => continue,
+                }
+            } else {
+                let off = if s.caps.temporal_clip_access { off } else { 0 };
+                // At the end of a clip the next frame does not exist: hold the current one.
+                match fetch(s, clip, &c.name, time + off as f64) {
+                    Err(_) if off != 0 => fetch(s, clip, &c.name, time)?,
+                    r => r?,
+                }
             };
             let space = colourspace(s, h, cps);
-            let v = View::new(s, &img, &what, |t| {
+            let v = View::new(s, img, &what, |t| {
                 is_linear(s, space.as_deref(), t, float_input)
             })?;
-            let pixels = v.read(&what)?;
-            drop(img);
-            let to = *target.get_or_insert(v.bounds);
-            images[port] = Some(place(pixels, v.bounds, to)?);
+            target.get_or_insert(v.bounds);
+            inputs.ports[port] = Some(inputs.views.len());
+            inputs.views.push(v);
         }
     }
-    Ok(Inputs {
-        images,
-        bounds: target,
-    })
+    inputs.bounds = target;
+    Ok(inputs)
 }

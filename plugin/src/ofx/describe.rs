@@ -8,7 +8,8 @@ use super::host::{host_fn, HostCaps, Suites};
 use super::params::{self, OfxParam};
 use super::sys::*;
 use super::{cname, OfxErr, PS, R, RUN_BUTTON};
-use crate::node::{NodeDesc, ParamDesc, ParamKind, ThreadSafety};
+use crate::adapter::history;
+use crate::node::{NodeDesc, ParamDesc, ParamKind, ParamRole, ThreadSafety};
 use crate::nodes::NodeEntry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,8 +84,9 @@ fn capitalised(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The param shown as the Transition param: the node's `Time` role (a Float).
 fn t_param(d: &NodeDesc) -> Option<usize> {
-    d.param("t")
+    d.role(ParamRole::Time)
         .filter(|(_, p)| matches!(p.kind, ParamKind::Float { .. }))
         .map(|(i, _)| i)
 }
@@ -93,6 +95,25 @@ fn required(d: &NodeDesc) -> Vec<usize> {
     (0..d.inputs.len())
         .filter(|&i| !d.inputs[i].optional)
         .collect()
+}
+
+/// A past-frame input (`PortDesc::history_of`): read from its input's clip, not a clip of its
+/// own.
+fn is_past(d: &NodeDesc, i: usize) -> bool {
+    d.inputs[i].history_of.is_some()
+}
+
+/// Adds each past-frame input to the clip that reads the input it is a past frame of, at its
+/// (negative) offset.
+fn attach_past_frames(d: &NodeDesc, clips: &mut [ClipMap]) {
+    for t in history::tracks(d) {
+        if let Some(c) = clips
+            .iter_mut()
+            .find(|c| c.ports.iter().any(|&(p, _)| p == t.of))
+        {
+            c.ports.extend(t.ports.iter().copied());
+        }
+    }
 }
 
 /// The contexts a node is offered in, by a host with (`temporal`) or without temporal clip
@@ -121,7 +142,8 @@ pub fn contexts(d: &NodeDesc, temporal: bool) -> Vec<Context> {
 }
 
 /// The clips of a node in a context. Every input keeps its port's frame offset (the retime
-/// General context maps all required inputs onto one `Source` clip at their offsets).
+/// General context maps all required inputs onto one `Source` clip at their offsets); past-frame
+/// inputs are read from their input's clip at their offsets.
 pub fn layout(d: &NodeDesc, context: Context) -> Layout {
     let own = |i: usize, name: String| ClipMap {
         label: capitalised(d.inputs[i].name),
@@ -152,7 +174,7 @@ pub fn layout(d: &NodeDesc, context: Context) -> Layout {
                     ..own(i, String::new())
                 });
             }
-            for i in (0..d.inputs.len()).filter(|i| !req.contains(i)) {
+            for i in (0..d.inputs.len()).filter(|&i| !req.contains(&i) && !is_past(d, i)) {
                 clips.push(own(i, capitalised(d.inputs[i].name)));
             }
         }
@@ -164,12 +186,12 @@ pub fn layout(d: &NodeDesc, context: Context) -> Layout {
                 ports: req.iter().map(|&i| (i, d.inputs[i].frame_offset)).collect(),
                 optional: false,
             });
-            for i in (0..d.inputs.len()).filter(|i| !req.contains(i)) {
+            for i in (0..d.inputs.len()).filter(|&i| !req.contains(&i) && !is_past(d, i)) {
                 clips.push(own(i, capitalised(d.inputs[i].name)));
             }
         }
         Context::General => {
-            for i in 0..d.inputs.len() {
+            for i in (0..d.inputs.len()).filter(|&i| !is_past(d, i)) {
                 let name = if i == 0 {
                     kOfxImageEffectSimpleSourceClipName.to_string()
                 } else {
@@ -179,6 +201,7 @@ pub fn layout(d: &NodeDesc, context: Context) -> Layout {
             }
         }
     }
+    attach_past_frames(d, &mut clips);
     Layout {
         context,
         clips,
@@ -262,6 +285,15 @@ pub(super) fn describe(s: &Suites, e: &NodeEntry, handle: *mut c_void) -> R<OfxS
     ];
     for (p, v) in flags {
         opt(s.set_int(ps, p, 0, v as c_int), p)?;
+    }
+    // Past-frame inputs: the node is farm-safe (a frame depends only on its window of input
+    // frames), but renders in frame order reuse work: 2, "best rendered sequentially, correct
+    // if not".
+    if d.inputs.iter().any(|p| p.history_of.is_some()) {
+        opt(
+            s.set_int(ps, kOfxImageEffectInstancePropSequentialRender, 0, 2),
+            kOfxImageEffectInstancePropSequentialRender,
+        )?;
     }
     // Fielded material is rendered as whole frames, once.
     opt(
@@ -571,6 +603,18 @@ mod tests {
         let src = l.clips.iter().find(|c| c.name == "Source").unwrap();
         assert_eq!(src.ports, [(0, 0)]);
         assert!(l.temporal(), "GetFramesNeeded asks for the previous frame");
+    }
+
+    /// Past-frame inputs are read from their input's clip, not clips of their own.
+    #[test]
+    fn past_frames_join_their_inputs_clip() {
+        let d = crate::nodes::debug::describe_history();
+        assert_eq!(contexts(&d, true), [Context::Filter]);
+        let l = layout(&d, Context::Filter);
+        assert_eq!(l.clips.len(), 1, "{:?}", l.clips);
+        assert_eq!(l.clips[0].name, "Source");
+        assert_eq!(l.clips[0].ports, [(0, 0), (1, -1), (2, -2)]);
+        assert!(l.temporal(), "GetFramesNeeded asks for the past frames");
     }
 
     #[test]

@@ -322,7 +322,7 @@ fn dispatch(
     } else if action == kOfxImageEffectActionGetRegionOfDefinition {
         render::region_of_definition(&s, inst, handle, in_args, out_args)
     } else if action == kOfxImageEffectActionGetFramesNeeded {
-        render::frames_needed(&s, inst, in_args, out_args)
+        render::frames_needed(&s, inst, handle, in_args, out_args)
     } else if action == kOfxImageEffectActionGetClipPreferences {
         render::clip_preferences(&s, inst, handle, out_args)
     } else if action == kOfxImageEffectActionGetOutputColourspace {

@@ -1,7 +1,8 @@
-//! Params as OpenFX shows them and reading their values. A host may lack a param type (no
-//! handle), refuse a value (kOfxStatErrMissingHostFeature) or give one outside the declared
-//! range: Wick then uses the param's default (one warning per instance and param) or clamps
-//! the value (noted in the host's log), and renders.
+//! Params as OpenFX shows them and reading their values through the host's getters. A host may
+//! lack a param type (no handle), refuse a value (kOfxStatErrMissingHostFeature) or give one
+//! outside the declared range: the adapter core's policy (`adapter::params::read`) then uses
+//! the param's default (one warning per instance and param) or clamps the value (noted in the
+//! host's log), and the render goes on.
 
 use std::collections::HashSet;
 use std::ffi::{c_char, c_int, c_void, CStr};
@@ -12,7 +13,8 @@ use super::describe::Context;
 use super::host::Suites;
 use super::sys::*;
 use super::{cname, OfxErr, R};
-use crate::node::{NodeDesc, ParamDesc, ParamKind, Params, Value};
+use crate::adapter::params::{self, Note, NoteKind, Read as Got};
+use crate::node::{NodeDesc, NodeError, ParamDesc, ParamKind, ParamRole, Params, Value};
 
 /// The adapter's own param: what a float image is (the colour encoding of half and float
 /// clips).
@@ -41,11 +43,14 @@ pub(super) struct OfxParam {
     pub hint: String,
 }
 
-/// Generator contexts size the output from the project: `width`/`height` default to 0, which
-/// means the project size; a non-zero value overrides it.
+/// Generator contexts size the output from the project: the output-size params (roles) default
+/// to 0, which means the project size; a non-zero value overrides it.
 fn project_sized(ctx: Context, p: &ParamDesc) -> bool {
     ctx == Context::Generator
-        && (p.name == "width" || p.name == "height")
+        && matches!(
+            p.role,
+            Some(ParamRole::OutputWidth | ParamRole::OutputHeight)
+        )
         && matches!(p.kind, ParamKind::Int { .. })
 }
 
@@ -92,7 +97,7 @@ pub(super) fn adapter_params(_d: &NodeDesc, _ctx: Context) -> Vec<OfxParam> {
 pub(super) struct Read {
     pub params: Params,
     pub float_input: FloatInput,
-    /// Generator `width`/`height` left at 0: the output is the project size.
+    /// Generator output width/height (roles) left at 0: the output is the project size.
     pub project_width: bool,
     pub project_height: bool,
 }
@@ -108,13 +113,6 @@ impl Warned {
             .map(|mut g| g.insert(key.to_string()))
             .unwrap_or(false)
     }
-}
-
-/// Where a value came from, when it is not the host's as given.
-enum Got {
-    Value(Value),
-    /// The host could not give one (why).
-    Missing(String),
 }
 
 /// Reads one param's value through the variadic getter, at `time` when the host has
@@ -214,35 +212,21 @@ fn get_value(
     Ok(Got::Value(v))
 }
 
-/// Brings a value into the param's range. `Err`: not usable at all (not finite).
-fn clamp(kind: &ParamKind, v: Value) -> Result<(Value, bool), String> {
-    Ok(match (kind, v) {
-        (ParamKind::Float { min, max, .. }, Value::Float(x)) => {
-            if !x.is_finite() {
-                return Err(format!("{x} is not a finite number"));
-            }
-            let c = x.clamp(*min, *max);
-            (Value::Float(c), c != x)
-        }
-        (ParamKind::Int { min, max, .. }, Value::Int(n)) => {
-            let c = n.clamp(*min, *max);
-            (Value::Int(c), c != n)
-        }
-        (ParamKind::Color { .. }, Value::Color(c)) => {
-            if c.iter().any(|x| !x.is_finite()) {
-                return Err(format!("{c:?} is not finite"));
-            }
-            (Value::Color(c), false)
-        }
-        (ParamKind::Str { .. } | ParamKind::Path { .. }, Value::Str(s)) if s.len() > 4096 => {
-            return Err("the string is longer than 4096 bytes".into())
-        }
-        (_, v) => (v, false),
-    })
+/// Posts a core note once per instance and param: clamped values to the host's log, defaults
+/// used as warnings.
+fn post_note(s: &Suites, h: *mut c_void, warned: &Warned, n: &Note) {
+    let (key, kind) = match n.kind {
+        NoteKind::Clamped => ("clamp", kOfxMessageLog),
+        NoteKind::Defaulted => ("default", kOfxMessageWarning),
+    };
+    if warned.first(&format!("{key}/{}", n.param)) {
+        s.post(h, kind, &format!("Wick: {}", n.text));
+    }
 }
 
-/// Reads every param of the instance at `time`: the node's (validated by `Params::set`) and
-/// the adapter's.
+/// Reads every param of the instance at `time` through the host's getters: the node's, with the
+/// adapter core's policy (defaults for what the host cannot give, clamping, validation;
+/// `adapter::params::read`), and the adapter's own.
 pub(super) fn read_params(
     s: &Suites,
     d: &NodeDesc,
@@ -253,58 +237,46 @@ pub(super) fn read_params(
 ) -> R<Read> {
     let pset = s.param_set(h)?;
     let ctx = layout.context;
-    let mut params = Params::new(&d.params);
-    let read = |name: &str, kind: &ParamKind, default: Value| -> R<Value> {
-        let why = match get_value(s, pset, name, kind, time)? {
-            Got::Value(v) => match clamp(kind, v.clone()) {
-                Ok((c, clamped)) => {
-                    if clamped && warned.first(&format!("clamp/{name}")) {
-                        s.post(
-                            h,
-                            kOfxMessageLog,
-                            &format!(
-                                "Wick: param '{name}': the host's value {v:?} is outside the \
-                                 param's range; clamped to {c:?}"
-                            ),
-                        );
-                    }
-                    return Ok(c);
-                }
-                Err(why) => why,
-            },
-            Got::Missing(why) => why,
-        };
-        if warned.first(&format!("default/{name}")) {
-            s.post(
-                h,
-                kOfxMessageWarning,
-                &format!("Wick: param '{name}': {why}; using its default {default:?}"),
-            );
-        }
-        Ok(default)
-    };
     let (mut project_width, mut project_height) = (false, false);
-    for (i, p) in d.params.iter().enumerate() {
-        let name = layout.param_name(i, p);
+    let (params, notes) = params::read(d, |i, p| {
         let op = ofx_param(ctx, p);
-        let v = read(name, &op.desc.kind, op.desc.default_value())?;
-        if project_sized(ctx, p) && v == Value::Int(0) {
+        let got = get_value(s, pset, layout.param_name(i, p), &op.desc.kind, time)
+            .map_err(|e| NodeError::Internal(e.msg))?;
+        if project_sized(ctx, p) && matches!(got, Got::Value(Value::Int(0))) {
             // 0: the project size, resolved by the caller; the node keeps its default.
-            if p.name == "width" {
-                project_width = true;
-            } else {
-                project_height = true;
+            match p.role {
+                Some(ParamRole::OutputWidth) => project_width = true,
+                _ => project_height = true,
             }
-            continue;
+            return Ok(Got::Value(p.default_value()));
         }
-        params
-            .set(p.name, v)
-            .map_err(|e| OfxErr::failed(e.to_string()))?;
+        Ok(got)
+    })
+    .map_err(|e| OfxErr::failed(e.to_string()))?;
+    for n in &notes {
+        post_note(s, h, warned, n);
     }
     let mut float_input = FloatInput::Auto;
     for p in adapter_params(d, ctx) {
         if p.desc.name == FLOAT_INPUT_PARAM {
-            let v = read(p.desc.name, &p.desc.kind, p.desc.default_value())?;
+            let v = match get_value(s, pset, p.desc.name, &p.desc.kind, time)? {
+                Got::Value(v) => v,
+                Got::Missing(why) => {
+                    post_note(
+                        s,
+                        h,
+                        warned,
+                        &Note {
+                            param: FLOAT_INPUT_PARAM,
+                            kind: NoteKind::Defaulted,
+                            text: format!(
+                                "param '{FLOAT_INPUT_PARAM}': {why}; using its default \"auto\""
+                            ),
+                        },
+                    );
+                    p.desc.default_value()
+                }
+            };
             float_input = match v {
                 Value::Str(s) if s == "linear" => FloatInput::Linear,
                 Value::Str(s) if s == "sRGB" => FloatInput::Srgb,

@@ -12,20 +12,20 @@ use super::host::{note_once, Suites};
 use super::params::{read_params, FloatInput, Read, Warned};
 use super::sys::*;
 use super::{cname, OfxErr, PS, R, RUN_BUTTON};
-use crate::adapter::{contain, run_images, to_cstring, LiveSet};
+use crate::adapter::{contain, history, params, to_cstring, Call, Live, NodeInstance};
+use crate::frame::FrameMut;
 use crate::image::Image;
-use crate::node::{Node, NodeError, ParamKind, ProcessCtx};
+use crate::node::NodeError;
 use crate::nodes::NodeEntry;
 
 /// Frames per second when the host does not say (`kOfxImageEffectPropFrameRate`).
 const DEFAULT_FPS: f64 = 24.0;
 
-/// Wick's data behind an OFX instance (`kOfxPropInstanceData`).
+/// Wick's data behind an OFX instance (`kOfxPropInstanceData`): the core's node instance (its
+/// lock serialises renders on several threads and InstanceChanged) and what OpenFX needs.
 pub(super) struct OfxInstance {
-    entry: &'static NodeEntry,
+    core: NodeInstance,
     layout: Layout,
-    /// Serialises calls on one instance (renders on several threads, InstanceChanged).
-    node: Mutex<Box<dyn Node>>,
     /// Long-running nodes: the result of the last run, shown by Render.
     result: Mutex<Option<Image>>,
     /// Params already warned about (a default used, a value clamped).
@@ -34,11 +34,11 @@ pub(super) struct OfxInstance {
 
 impl OfxInstance {
     fn params(&self, s: &Suites, h: *mut c_void, time: f64) -> R<Read> {
-        read_params(s, &self.entry.desc, &self.layout, &self.warned, h, time)
+        read_params(s, self.core.desc(), &self.layout, &self.warned, h, time)
     }
 }
 
-static LIVE: LiveSet = LiveSet::new();
+static LIVE: Live<OfxInstance> = Live::new();
 
 pub(super) fn create_instance(s: &Suites, e: &'static NodeEntry, h: *mut c_void) -> R<OfxStatus> {
     let ps = s.effect_props(h)?;
@@ -51,23 +51,24 @@ pub(super) fn create_instance(s: &Suites, e: &'static NodeEntry, h: *mut c_void)
                 format!("{} does not support the context '{name}'", e.desc.id),
             )
         })?;
-    let inst = Box::new(OfxInstance {
-        entry: e,
+    let p = LIVE.add(OfxInstance {
+        core: NodeInstance::new(e),
         layout: layout(&e.desc, ctx),
-        node: Mutex::new((e.create)()),
         result: Mutex::new(None),
         warned: Warned::default(),
-    });
-    let p = Box::into_raw(inst);
-    let r = LIVE
-        .insert(p as usize)
-        .map_err(OfxErr::from)
-        .and_then(|_| s.set_ptr(ps, kOfxPropInstanceData, p as *mut c_void));
-    if let Err(e) = r {
-        LIVE.remove(p as usize);
-        // SAFETY: created above by Box::into_raw and not handed out.
-        drop(unsafe { Box::from_raw(p) });
+    })?;
+    if let Err(e) = s.set_ptr(ps, kOfxPropInstanceData, p as *mut c_void) {
+        LIVE.destroy(p);
         return Err(e);
+    }
+    // Past-frame inputs: best rendered in frame order, correct in any (the instance's copy of
+    // the descriptor's flag, plugin-writable per the programming reference).
+    if e.desc.inputs.iter().any(|i| i.history_of.is_some()) {
+        s.optional(
+            s.set_int(ps, kOfxImageEffectInstancePropSequentialRender, 0, 2),
+            kOfxImageEffectInstancePropSequentialRender,
+            "an effect instance",
+        )?;
     }
     Ok(kOfxStatOK)
 }
@@ -79,13 +80,11 @@ pub(super) fn instance(s: &Suites, h: *mut c_void) -> R<&'static OfxInstance> {
     let p = s
         .get_ptr(ps, kOfxPropInstanceData)
         .map_err(|e| OfxErr::bad_handle(format!("not a Wick instance: {}", e.msg)))?;
-    if !LIVE.contains(p as usize) {
-        return Err(OfxErr::bad_handle(
+    LIVE.get(p as *const OfxInstance).ok_or_else(|| {
+        OfxErr::bad_handle(
             "the effect handle carries no live Wick instance (not created, or destroyed)",
-        ));
-    }
-    // SAFETY: live (created by create_instance, not yet destroyed); shared access only.
-    Ok(unsafe { &*(p as *const OfxInstance) })
+        )
+    })
 }
 
 pub(super) fn destroy_instance(
@@ -94,12 +93,11 @@ pub(super) fn destroy_instance(
     inst: &'static OfxInstance,
 ) -> R<OfxStatus> {
     let p = inst as *const OfxInstance as *mut OfxInstance;
-    if LIVE.remove(p as usize) {
+    if LIVE.contains(p) {
         if let Ok(ps) = s.effect_props(h) {
             let _ = s.set_ptr(ps, kOfxPropInstanceData, null_mut());
         }
-        // SAFETY: removed from the live table: no other call can reach it now.
-        drop(unsafe { Box::from_raw(p) });
+        LIVE.destroy(p);
     }
     Ok(kOfxStatOK)
 }
@@ -145,17 +143,27 @@ fn project(s: &Suites, h: *mut c_void) -> Option<[f64; 4]> {
 // ---------------------------------------------------------------------------------------------
 
 pub(super) fn render(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS) -> R<OfxStatus> {
-    let d = &inst.entry.desc;
+    let d = inst.core.desc();
     let time = time_arg(s, in_args)?;
     let read = inst.params(s, h, time)?;
     let (out_clip, out_ps) = s.clip(h, kOfxImageEffectOutputClipName)?;
     let out_space = colourspace(s, h, out_ps);
     let out_img = fetch(s, out_clip, kOfxImageEffectOutputClipName, time)?;
-    let out = View::new(s, &out_img, "output", |t| {
+    let mut out = View::new(s, out_img, "output", |t| {
         is_linear(s, out_space.as_deref(), t, read.float_input)
     })?;
     let (w, hgt) = (out.fmt.width, out.fmt.height);
-    let inputs = |target| fetch_inputs(s, d, &inst.layout.clips, read.float_input, h, time, target);
+    let ins = fetch_inputs(
+        s,
+        d,
+        &inst.layout.clips,
+        &read.params,
+        read.float_input,
+        h,
+        time,
+        Some(out.bounds),
+    )?;
+    let frames = ins.frames();
 
     if inst.layout.run_button {
         // Long-running node: show the last result; before the first run, pass the first input
@@ -166,48 +174,32 @@ pub(super) fn render(s: &Suites, inst: &OfxInstance, h: *mut c_void, in_args: PS
             .map_err(|_| OfxErr::failed("result lock poisoned"))?
             .clone()
             .filter(|r| r.width == w && r.height == hgt);
-        let img = match shown {
-            Some(r) => r,
-            None => match inputs(Some(out.bounds))?
-                .images
-                .iter_mut()
-                .find_map(Option::take)
-            {
-                Some(i) => i,
-                None => Image::new(w, hgt)?,
-            },
-        };
-        out.write(&img)?;
+        let mut o = out.frame_mut();
+        match (shown, frames.iter().flatten().next()) {
+            (Some(r), _) => o.write_image(&r)?,
+            (None, Some(first)) => o.copy_from(first)?,
+            (None, None) => o.fill([0.0; 4])?,
+        }
         return Ok(kOfxStatOK);
     }
 
-    let ins = inputs(Some(out.bounds))?;
-    let mut outputs = Vec::with_capacity(d.outputs.len());
-    for _ in &d.outputs {
-        outputs.push(Image::new(w, hgt)?);
-    }
+    // The first output is the host's image, written in place; further outputs (none today)
+    // go to scratch images.
+    let mut extra: Vec<Image> = (1..d.outputs.len())
+        .map(|_| Image::new(w, hgt))
+        .collect::<Result<_, _>>()?;
+    let mut outputs: Vec<FrameMut> = std::iter::once(out.frame_mut())
+        .chain(extra.iter_mut().map(Image::frame_mut))
+        .collect();
     let mut aborted = move |_f: f64, _m: &str| s.aborted(h);
-    let mut ctx = ProcessCtx::new(
-        time / frame_rate(s, h),
-        time.round() as i64,
-        Some(&mut aborted),
-    );
-    {
-        let mut node = inst.node.lock().unwrap_or_else(|e| e.into_inner());
-        run_images(
-            d,
-            node.as_mut(),
-            &mut ctx,
-            &read.params,
-            &ins.images,
-            &mut outputs,
-        )?;
-    }
-    let first = outputs
-        .first()
-        .ok_or_else(|| OfxErr::failed(format!("{} has no output", d.id)))?;
-    out.write(first)?;
-    drop(out_img);
+    inst.core.run(Call {
+        time: time / frame_rate(s, h),
+        frame: time.round() as i64,
+        params: &read.params,
+        inputs: &frames,
+        outputs: &mut outputs,
+        progress: Some(&mut aborted),
+    })?;
     Ok(kOfxStatOK)
 }
 
@@ -226,17 +218,14 @@ pub(super) fn region_of_definition(
     in_args: PS,
     out_args: PS,
 ) -> R<OfxStatus> {
-    let d = &inst.entry.desc;
-    let sized = matches!(
-        (d.param("width"), d.param("height")),
-        (Some((_, w)), Some((_, hh)))
-            if matches!(w.kind, ParamKind::Int { .. }) && matches!(hh.kind, ParamKind::Int { .. })
-    );
-    if inst.layout.context != Context::Generator || !sized {
+    let d = inst.core.desc();
+    if inst.layout.context != Context::Generator || d.output_size().is_none() {
         return Ok(kOfxStatReplyDefault);
     }
     let time = time_arg(s, in_args)?;
     let p = inst.params(s, h, time)?;
+    let (own_w, own_h) = params::output_size(d, &p.params).unwrap_or((640, 360));
+    let (own_w, own_h) = (own_w as f64, own_h as f64);
     let proj = project(s, h);
     let (mut pw, mut ph) = (p.project_width, p.project_height);
     if !s.caps.multi_resolution && proj.is_some() && !(pw && ph) {
@@ -249,24 +238,9 @@ pub(super) fn region_of_definition(
         (pw, ph) = (true, true);
     }
     // Without a project size from the host, the node's own default size.
-    let [ox, oy, sw, sh] = proj.unwrap_or_else(|| {
-        [
-            0.0,
-            0.0,
-            p.params.i64("width") as f64,
-            p.params.i64("height") as f64,
-        ]
-    });
-    let (x1, x2) = if pw {
-        (ox, ox + sw)
-    } else {
-        (0.0, p.params.i64("width") as f64)
-    };
-    let (y1, y2) = if ph {
-        (oy, oy + sh)
-    } else {
-        (0.0, p.params.i64("height") as f64)
-    };
+    let [ox, oy, sw, sh] = proj.unwrap_or([0.0, 0.0, own_w, own_h]);
+    let (x1, x2) = if pw { (ox, ox + sw) } else { (0.0, own_w) };
+    let (y1, y2) = if ph { (oy, oy + sh) } else { (0.0, own_h) };
     s.set_doubles(
         out_args,
         kOfxImageEffectPropRegionOfDefinition,
@@ -275,20 +249,29 @@ pub(super) fn region_of_definition(
     Ok(kOfxStatOK)
 }
 
-/// Temporal clips ask for every frame their inputs are read at.
+/// Temporal clips ask for every frame their inputs are read at: past-frame inputs (negative
+/// offsets) only while the params make them active (e.g. `temporal` > 0).
 pub(super) fn frames_needed(
     s: &Suites,
     inst: &OfxInstance,
+    h: *mut c_void,
     in_args: PS,
     out_args: PS,
 ) -> R<OfxStatus> {
     if !inst.layout.temporal() || !s.caps.temporal_clip_access {
         return Ok(kOfxStatReplyDefault);
     }
+    let d = inst.core.desc();
     let time = time_arg(s, in_args)?;
+    let params = inst.params(s, h, time)?.params;
     for c in &inst.layout.clips {
-        let lo = c.ports.iter().map(|(_, o)| *o).min().unwrap_or(0) as f64;
-        let hi = c.ports.iter().map(|(_, o)| *o).max().unwrap_or(0) as f64;
+        let offsets = c
+            .ports
+            .iter()
+            .filter(|&&(p, _)| d.inputs[p].history_of.is_none() || history::active(d, p, &params))
+            .map(|(_, o)| *o);
+        let lo = offsets.clone().min().unwrap_or(0) as f64;
+        let hi = offsets.max().unwrap_or(0) as f64;
         let prop = cname(&format!("{FRAME_RANGE_PREFIX}{}", c.name));
         s.set_doubles(out_args, &prop, &[time + lo, time + hi])?;
     }
@@ -454,18 +437,24 @@ pub(super) fn instance_changed(
     {
         return Ok(kOfxStatReplyDefault);
     }
-    let d = &inst.entry.desc;
+    let d = inst.core.desc();
     let time = time_arg(s, in_args).unwrap_or(0.0);
     let read = inst.params(s, h, time)?;
     let params = &read.params;
-    let ins = fetch_inputs(s, d, &inst.layout.clips, read.float_input, h, time, None)?;
-    let (w, hh) = match ins.bounds {
-        Some(b) => ((b.x2 - b.x1) as usize, (b.y2 - b.y1) as usize),
-        None if d.param("width").is_some() && d.param("height").is_some() => (
-            params.i64("width").max(1) as usize,
-            params.i64("height").max(1) as usize,
-        ),
-        None => match project(s, h) {
+    let ins = fetch_inputs(
+        s,
+        d,
+        &inst.layout.clips,
+        params,
+        read.float_input,
+        h,
+        time,
+        None,
+    )?;
+    let (w, hh) = match (ins.bounds, params::output_size(d, params)) {
+        (Some(b), _) => ((b.x2 - b.x1) as usize, (b.y2 - b.y1) as usize),
+        (None, Some(size)) => size,
+        (None, None) => match project(s, h) {
             Some([_, _, w, hh]) => (
                 w.clamp(1.0, 32768.0) as usize,
                 hh.clamp(1.0, 32768.0) as usize,
@@ -477,6 +466,7 @@ pub(super) fn instance_changed(
     for _ in &d.outputs {
         outputs.push(Image::new(w, hh)?);
     }
+    let frames = ins.frames();
     let progress = s.progress;
     if let Some(p) = progress {
         let label = to_cstring(d.label);
@@ -494,22 +484,17 @@ pub(super) fn instance_changed(
         Some(_) => false,
         None => false,
     };
-    let mut ctx = ProcessCtx::new(
-        time / frame_rate(s, h),
-        time.round() as i64,
-        Some(&mut update),
-    );
     let r = {
-        let mut node = inst.node.lock().unwrap_or_else(|e| e.into_inner());
+        let mut views: Vec<FrameMut> = outputs.iter_mut().map(Image::frame_mut).collect();
         contain(|| {
-            run_images(
-                d,
-                node.as_mut(),
-                &mut ctx,
+            inst.core.run(Call {
+                time: time / frame_rate(s, h),
+                frame: time.round() as i64,
                 params,
-                &ins.images,
-                &mut outputs,
-            )
+                inputs: &frames,
+                outputs: &mut views,
+                progress: Some(&mut update),
+            })
         })
     };
     if let Some(p) = progress {

@@ -317,6 +317,13 @@ spec_consts! {
         /// The header's historical quirk: the macro's value lacks "Supports".
         kOfxImageEffectPropSupportsMultipleClipDepths = c"OfxImageEffectPropMultipleClipDepths";
         kOfxImageEffectPropTemporalClipAccess = c"OfxImageEffectPropTemporalClipAccess";
+        /// Set by a plugin: 2 = best rendered in frame order, correct in any order. Defined on
+        /// the effect descriptor by the reference host library (HostSupport ofxhImageEffect.cpp)
+        /// and read from it by Natron; on the instance by the programming reference.
+        kOfxImageEffectInstancePropSequentialRender =
+            c"OfxImageEffectInstancePropSequentialRender";
+        /// The frame range a clip (instance) has images for.
+        kOfxImageEffectPropFrameRange = c"OfxImageEffectPropFrameRange";
         kOfxImageEffectPropSupportsMultipleClipPARs = c"OfxImageEffectPropSupportsMultipleClipPARs";
         kOfxImageEffectPluginPropFieldRenderTwiceAlways =
             c"OfxImageEffectPluginPropFieldRenderTwiceAlways";
