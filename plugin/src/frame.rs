@@ -131,6 +131,27 @@ pub struct FrameMut<'a> {
 // SAFETY: a `FrameMut` is an exclusive borrow of bytes (like `&'a mut [u8]`).
 unsafe impl Send for FrameMut<'_> {}
 
+/// Whole-frame passes (conversions that write every pixel into another buffer), counted in
+/// the crate's tests to check the copies per call the docs claim.
+#[cfg(test)]
+pub(crate) mod passes {
+    use std::cell::Cell;
+    thread_local!(static N: Cell<usize> = const { Cell::new(0) });
+    pub fn add() {
+        N.with(|n| n.set(n.get() + 1));
+    }
+    /// The passes on this thread since the last call.
+    pub fn take() -> usize {
+        N.with(|n| n.replace(0))
+    }
+}
+
+#[inline]
+fn count_pass() {
+    #[cfg(test)]
+    passes::add();
+}
+
 fn bad(msg: String) -> NodeError {
     NodeError::BadArgument(msg)
 }
@@ -302,6 +323,7 @@ impl<'a> Frame<'a> {
         let (w, h) = (self.width(), self.height());
         let hw = w * h;
         let mut planes = alloc_f32(channels * hw, w, h)?;
+        count_pass();
         self.for_rows(premultiplied, |y, row| {
             for (c, plane) in planes.chunks_exact_mut(hw).enumerate() {
                 let dst = &mut plane[y * w..(y + 1) * w];
@@ -339,6 +361,7 @@ impl<'a> Frame<'a> {
     pub fn to_image(&self) -> Result<Image, NodeError> {
         let w = self.width();
         let mut img = Image::new(w, self.height())?;
+        count_pass();
         self.for_rows(false, |y, row| {
             img.data[y * w * 4..(y + 1) * w * 4].copy_from_slice(row);
             Ok(())
@@ -447,6 +470,7 @@ impl Frame<'_> {
         }
         let r = &self.raw;
         let row = r.width * r.pf.pixel_bytes();
+        count_pass();
         let mut bytes = Vec::new();
         bytes.try_reserve_exact(row * r.height).map_err(|_| {
             NodeError::OutOfMemory(format!("cannot keep a {}x{} frame", r.width, r.height))
@@ -678,23 +702,30 @@ impl<'f, 'a> Out<'f, 'a> {
 }
 
 /// Calls `f` with the tensor's values as a contiguous f32 slice: a CPU f32 contiguous tensor's
-/// own storage (no copy); anything else is converted first (a GPU download, a dtype cast).
+/// own storage (no copy); otherwise the tensor is made so first (a GPU download, a dtype
+/// cast, or one `contiguous()` copy of a strided view such as a crop).
 pub fn with_f32_slice<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R, NodeError> {
-    {
-        let (storage, layout) = t.storage_and_layout();
-        if let (Storage::Cpu(cpu), Some((a, b))) = (&*storage, layout.contiguous_offsets()) {
-            if t.dtype() == DType::F32 {
-                let s = cpu.as_slice::<f32>()?;
-                return Ok(f(&s[a..b]));
-            }
-        }
+    let t = if t.device().is_cpu() {
+        t.clone()
+    } else {
+        t.to_device(&Device::Cpu)?
+    };
+    let t = if t.dtype() == DType::F32 {
+        t
+    } else {
+        t.to_dtype(DType::F32)?
+    };
+    if !t.is_contiguous() {
+        count_pass();
     }
-    let v: Vec<f32> = t
-        .to_device(&Device::Cpu)?
-        .to_dtype(DType::F32)?
-        .flatten_all()?
-        .to_vec1()?;
-    Ok(f(&v))
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (Storage::Cpu(cpu), Some((a, b))) => Ok(f(&cpu.as_slice::<f32>()?[a..b])),
+        _ => Err(NodeError::Internal(
+            "a contiguous CPU tensor without CPU storage".into(),
+        )),
+    }
 }
 
 impl<'a> FrameMut<'a> {
@@ -790,6 +821,7 @@ impl<'a> FrameMut<'a> {
     ) -> Result<(), NodeError> {
         let pf = self.raw.pf;
         let mut row = vec![0f32; self.width() * 4];
+        count_pass();
         for y in 0..self.height() {
             f(y, &mut row)?;
             encode_pixels(&mut row, premultiplied, pf, self.row_bytes(y));
@@ -1152,6 +1184,19 @@ mod tests {
         // Wrong size: an internal error, not a panic.
         let mut small = Image::new(4, 3).unwrap();
         assert!(small.frame_mut().write(&t, Out::planar()).is_err());
+        // A crop (a strided view, as a model that pads and crops back gives): made contiguous.
+        let crop = t.narrow(3, 1, 4).unwrap();
+        small.frame_mut().write(&crop, Out::planar()).unwrap();
+        assert_eq!(small.pixel(0, 2)[1], o2.pixel(1, 2)[1]);
+        // A contiguous CPU tensor is read in place: the slice is its storage.
+        let own = {
+            let (st, l) = t.storage_and_layout();
+            match &*st {
+                Storage::Cpu(c) => c.as_slice::<f32>().unwrap()[l.start_offset()..].as_ptr(),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(with_f32_slice(&t, |s| s.as_ptr()).unwrap(), own);
     }
 
     /// Premultiplied planes into a premultiplied sRGB frame are written as they are.

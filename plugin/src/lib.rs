@@ -3,8 +3,9 @@
 //! OpenFX 1.4 in [`ofx`] (`OfxGetNumberOfPlugins` / `OfxGetPlugin`: every node as an image
 //! effect; `scripts/build-ofx.sh` packages the library as `Wick.ofx.bundle`). The frei0r adapter
 //! ([`frei0r`]) is built into one small library per node (`plugin/frei0r/*`, frei0r allows
-//! one plugin per file). Shared adapter helpers (panic containment, live-instance table) are
-//! in `adapter`.
+//! one plugin per file). What all adapters share — instances, running a node, params from
+//! hosts, past frames — is the adapter core in `adapter`, and nodes read and write host frames
+//! through the views in [`frame`] (docs/architecture.md).
 
 pub mod abi;
 mod adapter;

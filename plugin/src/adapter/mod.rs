@@ -187,3 +187,99 @@ pub fn run_node(
     };
     node.process(ctx, params, &inputs, outputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::passes;
+    use crate::image::{FrameFormat, SampleType};
+    use crate::node::Value;
+    use crate::nodes;
+
+    /// A host buffer: u8 RGBA straight sRGB (the C ABI, frei0r) or f32 RGBA premultiplied
+    /// linear (OpenFX float clips), with a picture in it.
+    fn host(w: usize, h: usize, float: bool, seed: usize) -> (Vec<u8>, FrameFormat) {
+        let f = FrameFormat {
+            width: w,
+            height: h,
+            stride: w * 4 * if float { 4 } else { 1 } + 8,
+            sample: if float {
+                SampleType::F32
+            } else {
+                SampleType::U8
+            },
+            channels: 4,
+            premultiplied: float,
+            linear: float,
+        };
+        let mut img = Image::new(w, h).unwrap();
+        for (i, px) in img.data.chunks_exact_mut(4).enumerate() {
+            let (x, y) = ((i % w + seed * 7) as f32, (i / w) as f32);
+            px.copy_from_slice(&[
+                (x * 0.05).sin() * 0.4 + 0.5,
+                (y * 0.07).cos() * 0.4 + 0.5,
+                ((x + y) * 0.03).sin() * 0.4 + 0.5,
+                1.0,
+            ]);
+        }
+        let mut buf = vec![0u8; f.required_len().unwrap()];
+        FrameMut::new(&mut buf, &f, "h")
+            .unwrap()
+            .write_image(&img)
+            .unwrap();
+        (buf, f)
+    }
+
+    /// Whole-frame passes outside the model for one call of `id`, as an adapter makes it
+    /// (views of the host's buffers; `in_place`: the output is the first input's buffer).
+    fn passes_of(id: &str, w: usize, h: usize, float: bool, in_place: bool) -> usize {
+        let e = nodes::find(id).unwrap();
+        let d = &e.desc;
+        let mut params = Params::new(&d.params);
+        if d.param("device").is_some() {
+            params.set("device", Value::Str("cpu".into())).unwrap();
+        }
+        let mut node = (e.create)();
+        let ins: Vec<(Vec<u8>, FrameFormat)> = d
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.optional)
+            .map(|(k, _)| host(w, h, float, k))
+            .collect();
+        let (mut obuf, of) = host(w, h, float, 9);
+        let out_ptr = if in_place {
+            ins[0].0.as_ptr() as *mut u8
+        } else {
+            obuf.as_mut_ptr()
+        };
+        let mut inputs: Vec<Option<Frame>> = ins
+            .iter()
+            // SAFETY: validated buffers that outlive the call.
+            .map(|(b, f)| Some(unsafe { Frame::from_host(b.as_ptr(), f) }))
+            .collect();
+        inputs.resize(d.inputs.len(), None);
+        // SAFETY: as the inputs; an input sharing it is detached by run_node.
+        let mut outputs = vec![unsafe { FrameMut::from_host(out_ptr, &of) }];
+        let mut ctx = ProcessCtx::new(0.0, 0, None);
+        passes::take();
+        run_node(d, node.as_mut(), &mut ctx, &params, &inputs, &mut outputs).unwrap();
+        passes::take()
+    }
+
+    /// The copies per process call that docs/architecture.md states: one pass per input
+    /// frame (host format → planar tensor data) and one per output frame (tensor storage →
+    /// host format), whatever the host format; one more per input an in-place host shares
+    /// with the output. (A node whose result is a strided view would add one `contiguous()`.)
+    #[test]
+    fn copies_per_call() {
+        for float in [false, true] {
+            assert_eq!(passes_of("wick.generate", 64, 48, float, false), 1);
+            assert_eq!(passes_of("wick.style-transfer", 64, 48, float, false), 2);
+            assert_eq!(passes_of("wick.interpolate", 128, 64, float, false), 3);
+        }
+        assert_eq!(passes_of("wick.style-transfer", 64, 48, false, true), 3);
+        // An unaligned size (the model pads and crops back inside): still 3.
+        assert_eq!(passes_of("wick.interpolate", 100, 70, false, false), 3);
+    }
+}
