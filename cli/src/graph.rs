@@ -45,11 +45,12 @@ pub fn parse_frames(spec: &str) -> Result<Vec<i64>, HostError> {
         if part.is_empty() {
             return Err(bad("empty item"));
         }
-        let (range, step) = match part.split_once('x') {
+        // A step after 'x' (Wick, OpenCue) or ':' (Open Job Description, Deadline).
+        let (range, step) = match part.split_once(['x', ':']) {
             Some((r, s)) => (
                 r,
                 s.parse::<i64>()
-                    .map_err(|_| bad("step after 'x' is not an integer"))?,
+                    .map_err(|_| bad("step after 'x' or ':' is not an integer"))?,
             ),
             None => (part, 1),
         };

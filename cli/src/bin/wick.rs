@@ -1,8 +1,9 @@
 //! `wick`: the bundled test host. It loads the Wick plugin through the host SDK (never by
 //! linking to it) and runs nodes on image files and node graphs.
 //!
-//! Exit codes: 0 every frame written; 2 bad arguments or graph; 3 missing plugin or model;
-//! 4 render failure; 130 cancelled (Ctrl-C).
+//! Exit codes ([`wick_cli::exit`]): 0 every frame written; 2 bad arguments or graph; 3 missing
+//! plugin or model; 4 render failure; 75 device unavailable or out of memory (retryable);
+//! 130 cancelled (Ctrl-C).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -15,10 +16,10 @@ use wick_cli::validate;
 use wick_host_sdk::io::{load_image, output_frame, save_image, Depth};
 use wick_host_sdk::{default_plugin_path, ffi, Frame, HostError, Plugin};
 
-const EXIT_BAD_ARGS: i32 = 2;
-const EXIT_MISSING: i32 = 3;
-const EXIT_RENDER: i32 = 4;
-const EXIT_CANCELLED: i32 = 130;
+use wick_cli::exit::{
+    BAD_ARGS as EXIT_BAD_ARGS, CANCELLED as EXIT_CANCELLED, MISSING as EXIT_MISSING,
+    RENDER as EXIT_RENDER, RETRY as EXIT_RETRY,
+};
 
 static CANCEL: AtomicBool = AtomicBool::new(false);
 
@@ -202,6 +203,11 @@ enum Cmd {
         #[arg(long = "param", num_args = 1..)]
         params: Vec<String>,
     },
+    /// Render a graph on a farm: a Slurm job array, or an Open Job Description template.
+    Submit {
+        #[command(subcommand)]
+        engine: wick_cli::submit::Engine,
+    },
     /// Conformance run: descriptors, lifecycle, bad input, threads. Exits non-zero on failure.
     Validate {
         /// Instances rendered concurrently on as many threads.
@@ -219,7 +225,8 @@ fn exit_code(e: &HostError) -> i32 {
         HostError::BadArgument(_) => EXIT_BAD_ARGS,
         HostError::Io { .. } => EXIT_RENDER,
         HostError::Plugin { status, .. } => match *status {
-            ffi::WICK_ERR_MODEL | ffi::WICK_ERR_DEVICE => EXIT_MISSING,
+            ffi::WICK_ERR_MODEL => EXIT_MISSING,
+            ffi::WICK_ERR_DEVICE | ffi::WICK_ERR_OUT_OF_MEMORY => EXIT_RETRY,
             ffi::WICK_ERR_BAD_ARGUMENT
             | ffi::WICK_ERR_UNKNOWN_NODE
             | ffi::WICK_ERR_UNKNOWN_PARAM => EXIT_BAD_ARGS,
@@ -240,7 +247,7 @@ fn main() {
         if CANCEL.swap(true, Ordering::SeqCst) {
             std::process::exit(EXIT_CANCELLED);
         }
-        eprintln!("\nwick: cancelling (Ctrl-C again to quit at once)...");
+        eprintln!("\nwick: cancelling (Ctrl-C or SIGTERM again to quit at once)...");
     });
     if let Cmd::Frei0r { out, from, weights } = &cli.cmd {
         if let Err(e) = frei0r_folder(out, from.as_deref(), weights.as_deref()) {
@@ -361,6 +368,11 @@ fn main() {
             wick_cli::train::train(&plugin, &args, &|| CANCEL.load(Ordering::SeqCst))
         }
         Cmd::Validate { threads, verbose } => validate_cmd(&plugin, threads, verbose),
+        Cmd::Submit { engine } => match wick_cli::submit::run(&plugin, &path, &engine) {
+            Ok(0) => Ok(()),
+            Ok(code) => std::process::exit(code),
+            Err(e) => Err(e),
+        },
     };
     if let Err(e) = r {
         fail(e);
