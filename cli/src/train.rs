@@ -107,6 +107,21 @@ pub fn parse_config_str(
     Ok(TrainConfig { params, preview })
 }
 
+/// This process's rank when an MPI launcher started it with more than one process (Open MPI's
+/// `mpirun`, MPICH's Hydra, Slurm's `srun`); `None` otherwise.
+pub fn launcher_rank() -> Option<usize> {
+    let get = |v: &str| std::env::var(v).ok()?.trim().parse::<usize>().ok();
+    let size = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"]
+        .iter()
+        .find_map(|v| get(v))?;
+    if size < 2 {
+        return None;
+    }
+    ["OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"]
+        .iter()
+        .find_map(|v| get(v))
+}
+
 /// Runs a training config; `cancel` is polled from the progress callback. On cancel the node
 /// has written its last checkpoint; the error's status is `WICK_ERR_CANCELLED`.
 pub fn train(
@@ -148,8 +163,16 @@ pub fn train(
     };
     let tty = args.progress_bar;
     let mut last = String::new();
+    // In a distributed run (mpirun/srun) rank 0 reports the steps; the others say only where
+    // they start and end (their step lines are the same, the loss being the combined batch's).
+    let rank = launcher_rank();
     let mut cb = |f: f64, msg: &str| {
-        if tty {
+        if let Some(r) = rank.filter(|&r| r > 0) {
+            if !msg.starts_with("step ") && msg != last {
+                eprintln!("wick: train [rank {r}] {msg}");
+                last = msg.to_string();
+            }
+        } else if tty {
             bar.set_position((f * 1000.0).round() as u64);
             bar.set_message(msg.to_string());
         } else if msg != last {
@@ -173,14 +196,20 @@ pub fn train(
         }
         return Err(e);
     }
-    if let Some(p) = &args.preview_out {
+    if let (Some(p), None) = (&args.preview_out, rank.filter(|&r| r > 0)) {
         save_image(&outs[0], p)?;
         eprintln!("wick: preview -> {}", p.display());
     }
-    eprintln!(
-        "wick: train done in {:.1} s -> {}",
-        t0.elapsed().as_secs_f64(),
-        Path::new(&out_dir).join("model.safetensors").display()
-    );
+    match rank.filter(|&r| r > 0) {
+        Some(r) => eprintln!(
+            "wick: train [rank {r}] done in {:.1} s (rank 0 writes the files)",
+            t0.elapsed().as_secs_f64()
+        ),
+        None => eprintln!(
+            "wick: train done in {:.1} s -> {}",
+            t0.elapsed().as_secs_f64(),
+            Path::new(&out_dir).join("model.safetensors").display()
+        ),
+    }
     Ok(())
 }

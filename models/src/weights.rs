@@ -56,7 +56,7 @@ pub fn bundled(name: &str) -> PathBuf {
 
 /// The folder of the shared library (or executable) this code is linked into.
 #[cfg(unix)]
-fn library_dir() -> Option<PathBuf> {
+pub(crate) fn library_dir() -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     // SAFETY: dladdr only reads the loader's tables; `info` is a plain out-struct and
     // `dli_fname` (when set) a NUL-terminated string owned by the loader.
@@ -73,7 +73,7 @@ fn library_dir() -> Option<PathBuf> {
 }
 
 #[cfg(not(unix))]
-fn library_dir() -> Option<PathBuf> {
+pub(crate) fn library_dir() -> Option<PathBuf> {
     None
 }
 

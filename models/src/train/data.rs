@@ -100,9 +100,16 @@ impl CropSet {
         })
     }
 
-    /// Draws this batch's crop positions from `rng`.
+    /// Draws this batch's crop positions from `rng` (in a data-parallel step, the whole batch
+    /// is drawn and this rank's share returned: [`super::dist::shard`]).
     pub fn draw(&self, rng: &mut ChaCha8Rng) -> Vec<CropSpec> {
-        draw_crops(rng, &self.sizes, self.crop, self.batch, self.vflip)
+        super::dist::shard(draw_crops(
+            rng,
+            &self.sizes,
+            self.crop,
+            self.batch,
+            self.vflip,
+        ))
     }
 
     /// The image crops `[B, 3, crop, crop]`.

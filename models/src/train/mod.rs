@@ -20,6 +20,7 @@
 //! need, so a checkpoint is also a model file. [`Trainer::save_model`] writes the slim version.
 
 pub mod data;
+pub mod dist;
 pub mod gan;
 pub mod img2img;
 pub mod loss;
@@ -253,6 +254,8 @@ pub struct Trainer {
     device: Device,
     mode: Box<dyn TrainMode>,
     step: u64,
+    /// The group of a data-parallel run ([`dist`]); `None` for one process.
+    dist: Option<Arc<dist::Dist>>,
 }
 
 fn bad(msg: impl Into<String>) -> ModelError {
@@ -285,7 +288,30 @@ impl Trainer {
             device: device.clone(),
             mode,
             step: 0,
+            dist: None,
         })
+    }
+
+    /// Makes this trainer one rank of a data-parallel run (see [`dist`]): its steps train on
+    /// the rank's share of each batch and sync with the other ranks. `cfg.batch` is the global
+    /// batch and must give every rank at least one item.
+    pub fn set_dist(&mut self, d: Option<Arc<dist::Dist>>) -> std::result::Result<(), ModelError> {
+        if let Some(d) = &d {
+            if self.cfg.batch < d.size {
+                return Err(bad(format!(
+                    "batch {} is smaller than the {} ranks of this distributed run: the batch is \
+                     the global batch, split between the ranks; raise 'batch' to at least {}",
+                    self.cfg.batch, d.size, d.size
+                )));
+            }
+        }
+        self.dist = d;
+        Ok(())
+    }
+
+    /// The data-parallel group, if any.
+    pub fn dist(&self) -> Option<&Arc<dist::Dist>> {
+        self.dist.as_ref()
     }
 
     /// Steps done so far.
@@ -308,9 +334,18 @@ impl Trainer {
     /// One optimisation step.
     pub fn step(&mut self) -> std::result::Result<StepStats, ModelError> {
         let mut rng = self.rng_at(self.step);
-        let (loss, parts) = self.mode.step(&mut rng)?;
+        let dist = self.dist.clone();
+        let guard = dist.as_ref().map(|d| d.enter_step(self.cfg.batch));
+        let (loss, mut parts) = self.mode.step(&mut rng)?;
+        drop(guard);
         self.step += 1;
-        let loss = loss.to_scalar::<f32>()?;
+        let mut loss = loss.to_scalar::<f32>()?;
+        if let Some(d) = &dist {
+            loss = d.combine(loss, &mut parts, self.cfg.batch)?;
+            if d.sync_every > 1 && self.step.is_multiple_of(d.sync_every) {
+                d.average_state(self)?;
+            }
+        }
         if !loss.is_finite() {
             return Err(ModelError::BadInput(format!(
                 "loss became {loss} at step {}",
@@ -338,8 +373,9 @@ impl Trainer {
         save_safetensors_atomic(&self.with_arch(self.mode.model_tensors())?, path)
     }
 
-    /// Writes everything needed to resume exactly (parameters, Adam state, step, seed), atomically.
-    pub fn save_checkpoint(&self, path: &Path) -> std::result::Result<(), ModelError> {
+    /// Every tensor of a checkpoint: parameters, Adam state (`opt.{i}.`), `train.step`,
+    /// `train.seed`, `wick.arch`.
+    pub fn checkpoint_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut t = self.with_arch(self.mode.params().tensors())?;
         for (i, o) in self.mode.optimizers().iter().enumerate() {
             t.extend(o.state(&format!("opt.{i}."))?);
@@ -349,7 +385,24 @@ impl Trainer {
             "train.seed".into(),
             u64_to_tensor(self.cfg.seed, &self.device)?,
         );
-        save_safetensors_atomic(&t, path)
+        Ok(t)
+    }
+
+    /// Writes everything needed to resume exactly (parameters, Adam state, step, seed), atomically.
+    pub fn save_checkpoint(&self, path: &Path) -> std::result::Result<(), ModelError> {
+        save_safetensors_atomic(&self.checkpoint_tensors()?, path)
+    }
+
+    /// Steps already taken since the last [`dist::Dist::average_state`] of a run that
+    /// averages every K steps: brings the ranks together now (before a checkpoint or at the
+    /// end). A no-op for one process or gradient sync every step. Collective.
+    pub fn sync_ranks(&mut self) -> std::result::Result<(), ModelError> {
+        if let Some(d) = self.dist.clone() {
+            if d.sync_every > 1 && !self.step.is_multiple_of(d.sync_every) {
+                d.average_state(self)?;
+            }
+        }
+        Ok(())
     }
 
     /// Restores a checkpoint written by [`Trainer::save_checkpoint`] for the same configuration.
@@ -357,6 +410,17 @@ impl Trainer {
     /// set (a file that loads but does not match reports which tensor is wrong).
     pub fn resume(&mut self, path: &Path) -> std::result::Result<(), ModelError> {
         let t = load_safetensors(path, &self.device)?;
+        self.apply_checkpoint(&t, path)
+    }
+
+    /// Sets parameters, optimiser state and step from checkpoint tensors (what
+    /// [`Trainer::checkpoint_tensors`] gives) after checking they are this network's;
+    /// `path` names their source in errors.
+    pub fn apply_checkpoint(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        path: &Path,
+    ) -> std::result::Result<(), ModelError> {
         let wrap = |e: candle_core::Error| ModelError::weights(path, e.to_string());
         let arch = t
             .get("wick.arch")
@@ -390,11 +454,11 @@ impl Trainer {
         }
         // Validate everything before changing anything.
         let names: Vec<String> = self.mode.params().vars().keys().cloned().collect();
-        self.check_tensors(&t, &names, path, "checkpoint")?;
+        self.check_tensors(t, &names, path, "checkpoint")?;
         for (i, o) in self.mode.optimizers_mut().iter_mut().enumerate() {
-            o.load_state(&t, &format!("opt.{i}.")).map_err(wrap)?;
+            o.load_state(t, &format!("opt.{i}.")).map_err(wrap)?;
         }
-        self.mode.params().set_from(&t, "").map_err(wrap)?;
+        self.mode.params().set_from(t, "").map_err(wrap)?;
         self.step = step;
         Ok(())
     }

@@ -57,14 +57,21 @@ impl Adam {
         })
     }
 
-    /// One update from `grads`; variables without a gradient are left untouched.
+    /// One update from `grads`; variables without a gradient are left untouched. In a
+    /// data-parallel step the gradients are first summed over the ranks
+    /// ([`super::dist::reduce_grads`]).
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let reduced = super::dist::reduce_grads(&self.vars, grads)?;
         self.t += 1;
         let c = self.cfg;
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
         for (i, (_, var)) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else {
+            let g = match &reduced {
+                Some(r) => r[i].as_ref(),
+                None => grads.get(var.as_tensor()),
+            };
+            let Some(g) = g else {
                 continue;
             };
             let m = ((&self.m[i] * c.beta1)? + (g * (1.0 - c.beta1))?)?;

@@ -22,6 +22,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 
 use super::data::{self, TrainData};
+use super::dist::{Dist, DISTRIBUTED_CHOICES};
 use super::mode::{DataKind, ModeSpec, ParamKind, ParamSpec, Settings};
 use super::{plot, Mode, StepStats, TrainConfig, Trainer};
 use crate::device::DEVICE_CHOICES;
@@ -60,6 +61,8 @@ pub static RUN_PARAMS: &[ParamSpec] = &[
     ParamSpec::new("max_seconds", "Time budget", "Stop after the step that passes this many seconds of training in this call, as if `steps` were reached (0: no limit). Runs stopped by time are not reproducible step for step.", ParamKind::Float { min: 0.0, max: 1e9, default: 0.0 }),
     ParamSpec::new("resume", "Resume", "Continue from checkpoint.safetensors in the output folder if there is one.", ParamKind::Bool { default: true }),
     ParamSpec::new("device", "Device", "Compute device.", ParamKind::Enum { choices: &DEVICE_CHOICES, default: "auto" }),
+    ParamSpec::new("distributed", "Distributed", "Data-parallel training over MPI: auto (when started by mpirun/srun with more than one task, or COPYCAT_WORLD_SIZE > 1), off (always one process), mpi (always join MPI). `batch` is then the global batch, split between the ranks; rank 0 alone writes files. Needs libwick_mpi.so (scripts/farm/mpi-build.sh).", ParamKind::Enum { choices: &DISTRIBUTED_CHOICES, default: "auto" }),
+    ParamSpec::new("sync_every", "Sync every", "Distributed runs: 1 sums the ranks' gradients every step (the same training as one process on the combined batch); K > 1 lets each rank take K local steps, then averages the models (fewer exchanges). 0: COPYCAT_SYNC_INTERVAL if set, else 1.", int(0, 1_000_000, 0)),
 ];
 
 /// Why a run stopped without finishing.
@@ -415,7 +418,9 @@ impl Session {
         f.trainer.picture(frame.as_ref())
     }
 
-    /// Loads data and builds the trainer (validating everything before touching `out`).
+    /// Loads data and builds the trainer (validating everything before touching `out`). In a
+    /// distributed run, joins the group first, agrees with the other ranks that every rank
+    /// set up, and gives every rank rank 0's state (rank 0 alone resumes or loads `weights`).
     fn setup(
         &mut self,
         s: &Settings,
@@ -427,6 +432,44 @@ impl Session {
         if out.is_empty() {
             return Err(bad("param 'out' is empty: give an output folder").into());
         }
+        let out = PathBuf::from(out);
+        let dist = Dist::from_settings(s)?.map(Arc::new);
+        let r = self.build(s, spec, cfg, &out, dist.as_ref(), progress);
+        let Some(d) = dist else {
+            return r;
+        };
+        // Every rank learns whether every rank is ready before any waits on another; a rank
+        // that failed reports its own error, the others name it.
+        let r = match (d.which(r.is_err()), r) {
+            (Err(e), _) => Err(e.into()),
+            (Ok(_), Err(e)) => Err(e),
+            (Ok(failed), Ok(_)) if !failed.is_empty() => Err(bad(format!(
+                "distributed training: rank(s) {failed:?} of {} could not set up (see their \
+                 messages)",
+                d.size
+            ))
+            .into()),
+            (Ok(_), Ok((mut trainer, holdout, out))) => d
+                .broadcast_state(&mut trainer)
+                .map(|()| (trainer, holdout, out))
+                .map_err(RunError::from),
+        };
+        if r.is_err() {
+            let _ = d.finish();
+        }
+        r
+    }
+
+    fn build(
+        &mut self,
+        s: &Settings,
+        spec: &ModeSpec,
+        cfg: TrainConfig,
+        out: &Path,
+        dist: Option<&Arc<Dist>>,
+        progress: &mut Progress,
+    ) -> Result<(Trainer, Option<Tensor>, PathBuf), RunError> {
+        let root = dist.is_none_or(|d| d.is_root());
         report(progress, 0.0, "loading training data")?;
         let (data, holdout) = load_data(spec.data, s)?;
         let dev = crate::select_device(&s.str("device"))?;
@@ -436,9 +479,11 @@ impl Session {
             None
         };
         let mut trainer = Trainer::new(cfg, data, net, &dev)?;
-        let out = PathBuf::from(out);
+        trainer.set_dist(dist.cloned())?;
         let ckpt = out.join(CHECKPOINT);
-        if s.bool("resume") && ckpt.exists() {
+        if !root {
+            // Rank 0's state (resumed or initial weights) arrives by broadcast.
+        } else if s.bool("resume") && ckpt.exists() {
             trainer.resume(&ckpt).map_err(|e| match e {
                 ModelError::Weights { path, msg } => ModelError::Weights {
                     path,
@@ -452,13 +497,15 @@ impl Session {
         } else if !s.str("weights").is_empty() {
             trainer.init_from(Path::new(&s.str("weights")))?;
         }
-        std::fs::create_dir_all(&out).map_err(|e| {
-            bad(format!(
-                "cannot create output folder {}: {e}",
-                out.display()
-            ))
-        })?;
-        Ok((trainer, holdout, out))
+        if root {
+            std::fs::create_dir_all(out).map_err(|e| {
+                bad(format!(
+                    "cannot create output folder {}: {e}",
+                    out.display()
+                ))
+            })?;
+        }
+        Ok((trainer, holdout, out.to_path_buf()))
     }
 
     fn train(
@@ -467,75 +514,181 @@ impl Session {
         progress: &mut Progress,
     ) -> Result<(Trainer, Option<Tensor>), RunError> {
         let (mut trainer, holdout, out) = self.setup(s, progress)?;
-        let mode_name = s.str("mode");
-        let steps = s.i64("steps").max(1) as u64;
-        let ck_every = s.i64("checkpoint_every").max(1) as u64;
-        let sheet_every = s.i64("sheet_every").max(0) as u64;
-        let start = trainer.steps_done();
-        let mut log = LossLog::read(&out.join(LOSSES), start);
-        let files = Files {
-            out: &out,
-            mode: &mode_name,
-        };
-        let t0 = Instant::now();
-        let msg0 = if start > 0 {
-            format!("resumed at step {start}/{steps}")
+        let dist = trainer.dist().cloned();
+        let r = train_loop(&mut trainer, s, &out, progress);
+        if let Some(d) = dist {
+            // The finished trainer works alone (previews); the group ends here, on every rank
+            // after the same last collective.
+            trainer.set_dist(None)?;
+            let fin = d.finish();
+            r?;
+            fin?;
         } else {
-            format!(
-                "training {mode_name} ({} parameters), {steps} steps",
-                trainer.param_count()
-            )
-        };
-        report(progress, start as f64 / steps as f64, &msg0)?;
-        let budget = s.f64("max_seconds");
-        while trainer.steps_done() < steps {
-            if budget > 0.0 && t0.elapsed().as_secs_f64() >= budget {
-                // A cancel here is the host's to report after the final save below (ProcessCtx
-                // keeps the flag).
-                let _ = progress(
-                    1.0,
-                    &format!(
-                        "time budget {budget} s reached at step {}/{steps}",
-                        trainer.steps_done()
-                    ),
-                );
-                break;
-            }
-            let st = trainer.step()?;
-            log.push(&st);
-            let done = st.step - start;
-            let per = t0.elapsed().as_secs_f64() / done as f64;
-            let parts: Vec<String> = st
-                .parts
-                .iter()
-                .map(|(n, v)| format!("{n} {v:.5}"))
-                .collect();
-            let msg = format!(
-                "step {}/{steps} loss {:.5} [{}] {per:.2} s/step eta {}",
-                st.step,
-                st.loss,
-                parts.join(" "),
-                fmt_secs(per * (steps - st.step) as f64)
-            );
-            if st.step.is_multiple_of(ck_every) && st.step < steps {
-                files.save(&trainer, &log)?;
-            }
-            if sheet_every > 0 && st.step.is_multiple_of(sheet_every) && st.step < steps {
-                files.sheets(&trainer, &log)?;
-            }
-            if progress(st.step as f64 / steps as f64, &msg) {
-                // Keep what was learned: the checkpoint is written atomically, so the previous
-                // one stays valid until this one is complete.
-                files.save(&trainer, &log)?;
-                return Err(RunError::Cancelled);
-            }
-        }
-        if trainer.steps_done() > start || !out.join(MODEL).exists() {
-            files.save(&trainer, &log)?;
-            files.sheets(&trainer, &log)?;
+            r?;
         }
         Ok((trainer, holdout))
     }
+}
+
+/// In a distributed run: whether any rank set each flag; alone: the flags.
+fn agree(d: Option<&Arc<Dist>>, flags: &[bool]) -> Result<Vec<bool>, ModelError> {
+    match d {
+        Some(d) => d.any(flags),
+        None => Ok(flags.to_vec()),
+    }
+}
+
+/// After rank 0 tried to write its files: every rank learns whether that failed (rank 0 gets
+/// its own error, the others one naming it).
+fn agree_written(d: Option<&Arc<Dist>>, r: Result<(), ModelError>) -> Result<(), ModelError> {
+    let failed = agree(d, &[r.is_err()])?[0];
+    match (r, failed) {
+        (Err(e), _) => Err(e),
+        (Ok(()), true) => Err(bad(
+            "distributed training: rank 0 could not write its files (see its message)",
+        )),
+        (Ok(()), false) => Ok(()),
+    }
+}
+
+fn train_loop(
+    trainer: &mut Trainer,
+    s: &Settings,
+    out: &Path,
+    progress: &mut Progress,
+) -> Result<(), RunError> {
+    let dist = trainer.dist().cloned();
+    let d = dist.as_ref();
+    let root = d.is_none_or(|d| d.is_root());
+    let mode_name = s.str("mode");
+    let steps = s.i64("steps").max(1) as u64;
+    let ck_every = s.i64("checkpoint_every").max(1) as u64;
+    let sheet_every = s.i64("sheet_every").max(0) as u64;
+    let start = trainer.steps_done();
+    let mut log = if root {
+        LossLog::read(&out.join(LOSSES), start)
+    } else {
+        LossLog::default()
+    };
+    let files = Files {
+        out,
+        mode: &mode_name,
+    };
+    // Only rank 0 writes; every rank takes part in the syncs around the writes.
+    let save = |t: &mut Trainer, log: &LossLog, sheets: bool| -> Result<(), ModelError> {
+        t.sync_ranks()?;
+        if let Some(d) = d {
+            d.check_same(t)?;
+        }
+        let r = if root {
+            files
+                .save(t, log)
+                .and_then(|()| if sheets { files.sheets(t, log) } else { Ok(()) })
+        } else {
+            Ok(())
+        };
+        agree_written(d, r)
+    };
+    let t0 = Instant::now();
+    let group = match d {
+        Some(d) => format!(
+            ", rank {} of {} ({}), {}",
+            d.rank,
+            d.size,
+            d.engine(),
+            if d.sync_every == 1 {
+                "gradients synced every step".to_string()
+            } else {
+                format!("models averaged every {} steps", d.sync_every)
+            }
+        ),
+        None => String::new(),
+    };
+    let msg0 = if start > 0 {
+        format!("resumed at step {start}/{steps}{group}")
+    } else {
+        format!(
+            "training {mode_name} ({} parameters), {steps} steps{group}",
+            trainer.param_count()
+        )
+    };
+    report(progress, start as f64 / steps as f64, &msg0)?;
+    let budget = s.f64("max_seconds");
+    while trainer.steps_done() < steps {
+        if budget > 0.0 && agree(d, &[t0.elapsed().as_secs_f64() >= budget])?[0] {
+            // A cancel here is the host's to report after the final save below (ProcessCtx
+            // keeps the flag).
+            let _ = progress(
+                1.0,
+                &format!(
+                    "time budget {budget} s reached at step {}/{steps}",
+                    trainer.steps_done()
+                ),
+            );
+            break;
+        }
+        let st = match (trainer.step(), d) {
+            (Ok(st), _) => st,
+            (Err(e), None) => return Err(e.into()),
+            // The other ranks would wait for this one in the next collective.
+            (Err(e), Some(d)) => d.abort(&e.to_string(), 4),
+        };
+        log.push(&st);
+        let done = st.step - start;
+        let per = t0.elapsed().as_secs_f64() / done as f64;
+        let parts: Vec<String> = st
+            .parts
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.5}"))
+            .collect();
+        let msg = format!(
+            "step {}/{steps} loss {:.5} [{}] {per:.2} s/step eta {}",
+            st.step,
+            st.loss,
+            parts.join(" "),
+            fmt_secs(per * (steps - st.step) as f64)
+        );
+        let sheet_due = sheet_every > 0 && st.step.is_multiple_of(sheet_every) && st.step < steps;
+        if st.step.is_multiple_of(ck_every) && st.step < steps {
+            save(trainer, &log, false)?;
+        }
+        if sheet_due {
+            trainer.sync_ranks()?;
+            agree_written(
+                d,
+                if root {
+                    files.sheets(trainer, &log)
+                } else {
+                    Ok(())
+                },
+            )?;
+        }
+        let cancel = progress(st.step as f64 / steps as f64, &msg);
+        if agree(d, &[cancel])?[0] {
+            // Keep what was learned: the checkpoint is written atomically, so the previous
+            // one stays valid until this one is complete.
+            save(trainer, &log, false)?;
+            return Err(RunError::Cancelled);
+        }
+    }
+    // The final files. In a distributed run every rank takes part in the last sync and check
+    // (only rank 0 knows whether its model file exists, and only it writes).
+    let write = trainer.steps_done() > start || !out.join(MODEL).exists();
+    if write || d.is_some() {
+        trainer.sync_ranks()?;
+        if let Some(d) = d {
+            d.check_same(trainer)?;
+        }
+        let r = if root && write {
+            files
+                .save(trainer, &log)
+                .and_then(|()| files.sheets(trainer, &log))
+        } else {
+            Ok(())
+        };
+        agree_written(d, r)?;
+    }
+    Ok(())
 }
 
 /// Where a run's files go.

@@ -118,10 +118,15 @@ pub(crate) fn adam_groups(
         .collect()
 }
 
-/// `n × d` standard-normal values from `rng` as a tensor.
+/// `n × d` standard-normal values from `rng` as a tensor (in a data-parallel step with `n` the
+/// batch, all are drawn and this rank's rows returned: [`super::dist::shard_rows`]).
 pub(crate) fn normal(rng: &mut ChaCha8Rng, n: usize, d: usize, dev: &Device) -> Result<Tensor> {
     let v: Vec<f32> = (0..n * d).map(|_| StandardNormal.sample(rng)).collect();
-    Tensor::from_vec(v, (n, d), dev)
+    let t = Tensor::from_vec(v, (n, d), dev)?;
+    match super::dist::shard_rows(n) {
+        Some(r) => t.narrow(0, r.start, r.len()),
+        None => Ok(t),
+    }
 }
 
 /// Contact sheet of an image mode: up to 4 rows of input | output (| target when
