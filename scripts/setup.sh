@@ -20,12 +20,32 @@ gst_plugin_dir=/usr/lib/$(uname -m)-linux-gnu/gstreamer-1.0
 [ -f "$gst_plugin_dir/libgstpng.so" ] || need_apt+=(gstreamer1.0-plugins-good)
 [ -f "$gst_plugin_dir/libgstvideoconvertscale.so" ] || [ -f "$gst_plugin_dir/libgstvideoconvert.so" ] || need_apt+=(gstreamer1.0-plugins-base)
 
-if [ ${#need_apt[@]} -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup: installing ${need_apt[*]}" >&2
+# The farm engines tests/farm.rs drives (docs/farm.md): Slurm with munge (scripts/farm/slurm-up.sh
+# configures and starts a one-node cluster), Open MPI and libclang (libwick_mpi.so, built by
+# scripts/farm/mpi-build.sh), python3-venv (openjd-cli from PyPI, scripts/farm/openjd-install.sh).
+# Without recommends: the servers' recommended extras (mail, databases) are not needed.
+need_farm=()
+[ -x /usr/sbin/munged ] || need_farm+=(munge)
+[ -x /usr/sbin/slurmctld ] || need_farm+=(slurmctld)
+[ -x /usr/sbin/slurmd ] || need_farm+=(slurmd)
+command -v sbatch >/dev/null 2>&1 || need_farm+=(slurm-client)
+command -v mpirun >/dev/null 2>&1 || need_farm+=(openmpi-bin)
+pkg-config --exists ompi 2>/dev/null || need_farm+=(libopenmpi-dev)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need_farm+=(libclang-dev)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_farm+=(python3-venv)
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if [ ${#need_apt[@]} -gt 0 ] || [ ${#need_farm[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}" >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if [ ${#need_farm[@]} -gt 0 ]; then
+  echo "setup: installing ${need_farm[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_farm[@]}" >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
