@@ -554,7 +554,10 @@ fn srun_starts_the_ranks_under_slurm() {
     let cfg = train_config(&d, 3);
     let a = artifacts();
     let out = |n: &str| format!("out={}", d.join(n).display());
-    ok(mpirun(2).arg("train").arg(&cfg).args(["--param", &out("mpirun")]));
+    ok(mpirun(2)
+        .arg("train")
+        .arg(&cfg)
+        .args(["--param", &out("mpirun")]));
     let s = ok(Command::new("srun")
         .args(["-n", "2", "--mpi=pmix", "--export=ALL"])
         .env("WICK_PLUGIN", &a.plugin)
