@@ -341,7 +341,7 @@ impl Inputs<'_> {
 }
 
 /// The frame range a clip has images for, when the host says.
-fn frame_range(s: &Suites, clip_props: PS) -> Option<(f64, f64)> {
+pub(super) fn frame_range(s: &Suites, clip_props: PS) -> Option<(f64, f64)> {
     let lo = s
         .get_double(clip_props, kOfxImageEffectPropFrameRange, 0)
         .ok()?;

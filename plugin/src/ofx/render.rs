@@ -6,7 +6,9 @@ use std::ffi::{c_int, c_void, CStr};
 use std::ptr::null_mut;
 use std::sync::Mutex;
 
-use super::clips::{classify, colourspace, fetch, fetch_inputs, is_linear, Encoding, View};
+use super::clips::{
+    classify, colourspace, fetch, fetch_inputs, frame_range, is_linear, Encoding, View,
+};
 use super::describe::{contexts, layout, Context, Layout};
 use super::host::{note_once, Suites};
 use super::params::{read_params, FloatInput, Read, Warned};
@@ -270,10 +272,18 @@ pub(super) fn frames_needed(
             .iter()
             .filter(|&&(p, _)| d.inputs[p].history_of.is_none() || history::active(d, p, &params))
             .map(|(_, o)| *o);
-        let lo = offsets.clone().min().unwrap_or(0) as f64;
-        let hi = offsets.max().unwrap_or(0) as f64;
+        let mut lo = time + offsets.clone().min().unwrap_or(0) as f64;
+        let hi = time + offsets.max().unwrap_or(0) as f64;
+        // Past frames before the clip's first are not fed (fetch_inputs): not asked for either
+        // (NatronRenderer 2.5 renders transparent black when asked for frames before a clip's
+        // start).
+        if let Ok((_, cps)) = s.clip(h, &c.name) {
+            if let Some((first, _)) = frame_range(s, cps) {
+                lo = lo.max(first.min(time));
+            }
+        }
         let prop = cname(&format!("{FRAME_RANGE_PREFIX}{}", c.name));
-        s.set_doubles(out_args, &prop, &[time + lo, time + hi])?;
+        s.set_doubles(out_args, &prop, &[lo, hi])?;
     }
     Ok(kOfxStatOK)
 }
