@@ -8,7 +8,9 @@
 //!         models/weights/rife42.safetensors [SCALE [symmetric] [mirror]]
 //!
 //! `tol=X` sets the composition's agreement tolerance (`IfNet::interpolate_fused`, default
-//! `DEFAULT_TOLERANCE`; 0 = RIFE's own composition); `dump=DIR` also writes each job's raw
+//! `DEFAULT_TOLERANCE`), `still=PX` its still-motion radius (default `DEFAULT_STILL_MOTION`) and
+//! `blur=SIGMA` the prefilter of the frames the network sees (default `DEFAULT_PREFILTER`; all
+//! three 0 = RIFE's own composition); `dump=DIR` also writes each job's raw
 //! estimate. `symmetric` averages the (A, B, T) and (B, A, 1 - T) estimates (twice the time); `mirror`
 //! also averages the estimate on left-right mirrored frames (twice again). Consecutive jobs run
 //! two at a time (`WICK_RIFE_INFLIGHT=N` changes it), as `wick retime --jobs 2` does; the time
@@ -99,6 +101,27 @@ fn main() -> Res<()> {
         .map(|s| s.parse())
         .transpose()?
         .unwrap_or(wick_models::rife::DEFAULT_TOLERANCE);
+    // `still=PX`: the composition's still-motion radius (0 = off).
+    let still: f32 = args
+        .iter()
+        .skip(2)
+        .find_map(|s| s.strip_prefix("still="))
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(wick_models::rife::DEFAULT_STILL_MOTION);
+    // `blur=SIGMA`: the prefilter of the frames the network sees (0 = off).
+    let blur: f32 = args
+        .iter()
+        .skip(2)
+        .find_map(|s| s.strip_prefix("blur="))
+        .map(|v| v.parse())
+        .transpose()?
+        .unwrap_or(wick_models::rife::DEFAULT_PREFILTER);
+    let comp = wick_models::rife::Composition {
+        tolerance: tol,
+        still_motion: still,
+        prefilter: blur,
+    };
     let dump = args
         .iter()
         .skip(2)
@@ -137,7 +160,7 @@ fn main() -> Res<()> {
                 .par_iter()
                 .map(|(a, b, t, _)| -> Result<Vec<f32>, String> {
                     let out = net
-                        .interpolate_ensemble(a, b, *t, scale, symmetric, mirror, tol)
+                        .interpolate_ensemble(a, b, *t, scale, symmetric, mirror, comp)
                         .map_err(|e| e.to_string())?;
                     // Force the computation before timing.
                     out.flatten_all()
@@ -159,7 +182,7 @@ fn main() -> Res<()> {
         eprintln!("{} frames: {:.0} ms", group.len(), s * 1e3);
         if let Some(dir) = &dump {
             for (a, b, t, out) in &inputs {
-                let e = net.estimate(a, b, *t, scale)?;
+                let e = net.estimate_prefiltered(a, b, *t, scale, blur)?;
                 let v = Tensor::cat(&[&e.flow, &e.mask], 1)?
                     .flatten_all()?
                     .to_vec1::<f32>()?;
@@ -172,7 +195,7 @@ fn main() -> Res<()> {
         }
     }
     println!(
-        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric}, mirror {mirror}, tol {tol})"
+        "rife_interp: {count} frames, network time {total:.2} s (scale {scale}, symmetric {symmetric}, mirror {mirror}, tol {tol}, still {still}, blur {blur})"
     );
     Ok(())
 }

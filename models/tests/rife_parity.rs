@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
-use wick_models::rife::{alignment, IfNet};
+use wick_models::rife::{alignment, Composition, IfNet};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -196,10 +196,18 @@ fn mirror_ensemble_is_left_right_equivariant() {
             .unwrap()
     };
     let y = net
-        .interpolate_ensemble(&a, &b, 0.5, 1.0, false, true, 0.0)
+        .interpolate_ensemble(&a, &b, 0.5, 1.0, false, true, Composition::RIFE)
         .unwrap();
     let ym = net
-        .interpolate_ensemble(&flip(&a), &flip(&b), 0.5, 1.0, false, true, 0.0)
+        .interpolate_ensemble(
+            &flip(&a),
+            &flip(&b),
+            0.5,
+            1.0,
+            false,
+            true,
+            Composition::RIFE,
+        )
         .unwrap();
     let d = max_abs(&flip(&ym), &y);
     let plain = net.interpolate(&a, &b, 0.5, 1.0).unwrap();

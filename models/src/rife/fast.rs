@@ -519,7 +519,15 @@ const AGREE_WINDOW: usize = 5;
 /// large motion). So the weight of warped `img0` is `g·(1 − t) + (1 − g)·sigmoid(mask)`, with
 /// `g = exp(−(d / tol)²)` and `d` the mean absolute RGB difference of the two warps over a
 /// [`AGREE_WINDOW`]² box: where they disagree (occlusions, flow errors) the network's mask
-/// rules as before. `tol` ≤ 0 gives RIFE's composition.
+/// rules as before.
+///
+/// Where the motion is small, the two warps are averaged at the time weights whatever their
+/// difference ([`Composition::still_motion`]): with `m` the largest total displacement
+/// `|flow0| + |flow1|` (pixels) over the same box, `g` is at least `exp(−(m / still)²)`. An
+/// occlusion is at most as wide as the motion around it, so there the mask has next to nothing
+/// to choose, and what it does choose is mostly one frame's noise and compression error
+/// (measured: +0.04 to +0.33 dB on small, near-static and low-resolution clips, nothing lost on
+/// large motion). `still` ≤ 0 turns this off; with `tol` ≤ 0 too, this is RIFE's composition.
 ///
 /// `img0`, `img1`: [c, h, w]; `flow`: [4, h, w]; `mask`: [h, w] (logits).
 #[allow(clippy::too_many_arguments)]
@@ -531,6 +539,7 @@ pub(super) fn compose_agreeing(
     mask: &[f32],
     t: f32,
     tol: f32,
+    still: f32,
 ) -> Vec<f32> {
     let hw = h * w;
     let mut w0 = take(c * hw);
@@ -556,8 +565,11 @@ pub(super) fn compose_agreeing(
             *o = 1.0 / (1.0 + (-m).exp());
         }
     });
-    if tol > 0.0 {
-        // d: |w0 - w1| averaged over RGB, then a separable box filter (edges clamped).
+    let r = (AGREE_WINDOW / 2) as isize;
+    let lin = 1.0 - t;
+    // Per pixel: the agreement gate's box-averaged disagreement (scaled by 1 / tol) and the
+    // largest total motion in the box (scaled by 1 / still).
+    let agree = (tol > 0.0).then(|| {
         let mut d = take(hw);
         d.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
             for (j, o) in row.iter_mut().enumerate() {
@@ -568,31 +580,44 @@ pub(super) fn compose_agreeing(
                     / 3.0;
             }
         });
-        let r = (AGREE_WINDOW / 2) as isize;
-        let mut horiz = take(hw);
-        horiz.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
-            let src = &d[i * w..][..w];
+        let s = box_filter(
+            &d,
+            (h, w),
+            r,
+            |a, b| a + b,
+            1.0 / (tol * AGREE_WINDOW.pow(2) as f32),
+        );
+        give(d);
+        s
+    });
+    let still_gate = (still > 0.0).then(|| {
+        let mut m = take(hw);
+        m.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
             for (j, o) in row.iter_mut().enumerate() {
-                let s: f32 = (-r..=r)
-                    .map(|dj| src[(j as isize + dj).clamp(0, w as isize - 1) as usize])
-                    .sum();
-                *o = s / AGREE_WINDOW as f32;
+                let k = i * w + j;
+                let (a, b) = (
+                    flow[k].hypot(flow[hw + k]),
+                    flow[2 * hw + k].hypot(flow[3 * hw + k]),
+                );
+                *o = a + b;
             }
         });
-        let lin = 1.0 - t;
-        let inv = 1.0 / (tol * AGREE_WINDOW as f32);
+        let s = box_filter(&m, (h, w), r, f32::max, 1.0 / still);
+        give(m);
+        s
+    });
+    if agree.is_some() || still_gate.is_some() {
         wt.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
             for (j, o) in row.iter_mut().enumerate() {
-                let s: f32 = (-r..=r)
-                    .map(|di| horiz[(i as isize + di).clamp(0, h as isize - 1) as usize * w + j])
-                    .sum();
-                let x = s * inv;
-                let g = (-x * x).exp();
+                let k = i * w + j;
+                let gate = |x: &Option<Vec<f32>>| x.as_ref().map_or(0.0, |v| (-v[k] * v[k]).exp());
+                let g = gate(&agree).max(gate(&still_gate));
                 *o = g * lin + (1.0 - g) * *o;
             }
         });
-        give(d);
-        give(horiz);
+    }
+    for v in [agree, still_gate].into_iter().flatten() {
+        give(v);
     }
     let mut out = take(c * hw);
     out.par_chunks_mut(w).enumerate().for_each(|(r, row)| {
@@ -606,5 +631,38 @@ pub(super) fn compose_agreeing(
     for v in [w0, w1, wt] {
         give(v);
     }
+    out
+}
+
+/// A separable (2r + 1)² box reduction of an [h, w] plane with `op` (sum or max), edges clamped,
+/// times `scale`. A pool buffer.
+fn box_filter(
+    x: &[f32],
+    (h, w): (usize, usize),
+    r: isize,
+    op: impl Fn(f32, f32) -> f32 + Sync,
+    scale: f32,
+) -> Vec<f32> {
+    let mut horiz = take(h * w);
+    horiz.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
+        let src = &x[i * w..][..w];
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = (-r..=r)
+                .map(|dj| src[(j as isize + dj).clamp(0, w as isize - 1) as usize])
+                .reduce(&op)
+                .unwrap_or(0.0);
+        }
+    });
+    let mut out = take(h * w);
+    out.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = (-r..=r)
+                .map(|di| horiz[(i as isize + di).clamp(0, h as isize - 1) as usize * w + j])
+                .reduce(&op)
+                .unwrap_or(0.0)
+                * scale;
+        }
+    });
+    give(horiz);
     out
 }

@@ -21,11 +21,95 @@ use crate::ModelError;
 pub mod cuts;
 mod fast;
 
-/// Default `tolerance` of [`IfNet::interpolate_fused`] (0..1 colour units): where the two warped
-/// frames differ by less than about this, they are averaged at the time weights instead of the
-/// network's mask. Chosen on real clips (BENCHMARKS.md, Interpolation): 0.125 (32/255) gained
-/// +0.1 to +1.3 dB on slow, noisy, compressed and small clips and cost ≤ 0.03 dB on large motion.
+/// Default [`Composition::tolerance`] (0..1 colour units): where the two warped frames differ
+/// by less than about this, they are averaged at the time weights instead of the network's mask.
+/// Chosen on real clips (BENCHMARKS.md, Interpolation): 0.125 (32/255) gained +0.1 to +1.3 dB on
+/// slow, noisy, compressed and small clips and cost ≤ 0.03 dB on large motion.
 pub const DEFAULT_TOLERANCE: f32 = 0.125;
+
+/// Default [`Composition::still_motion`] (pixels): where the total motion around a pixel is
+/// below about this, the two warped frames are averaged at the time weights. Chosen on real
+/// clips (BENCHMARKS.md, Interpolation): 4 px gained +0.04 to +0.33 dB on small, near-static and
+/// low-resolution clips at no loss on large motion (8 px: −0.02 dB on bikes).
+pub const DEFAULT_STILL_MOTION: f32 = 4.0;
+
+/// Default [`Composition::prefilter`] (σ, pixels): off. Measured on real clips (BENCHMARKS.md,
+/// Interpolation), σ = 1 gained +0.2 dB on sensor noise (a real static-camera clip and
+/// synthetic noise) and +0.5 dB on a slow hand-held clip, but lost 0.34 dB on a clean,
+/// detailed one: an option for noisy footage until it is chosen per shot.
+pub const DEFAULT_PREFILTER: f32 = 0.0;
+
+/// How the frame at `t` is made from the network's estimate (see `fast::compose_agreeing`):
+/// the network sees the frames blurred by `prefilter` (motion only: the result is composed from
+/// the sharp frames); RIFE's per-pixel mask is relaxed toward the time weights (1 − t, t) where
+/// the two warps agree within `tolerance` or where the motion around the pixel is below
+/// `still_motion` pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Composition {
+    /// Agreement tolerance, 0..1 colour units; 0 = off.
+    pub tolerance: f32,
+    /// Still-motion radius in pixels (both flows' lengths summed, largest over a 5×5 box);
+    /// 0 = off.
+    pub still_motion: f32,
+    /// σ in pixels of the Gaussian blur of the frames the network estimates motion on (noise
+    /// and compression blocks make a sharp-frame estimate jitter); 0 = off.
+    pub prefilter: f32,
+}
+
+impl Composition {
+    /// RIFE's own composition: the network's mask everywhere, on the frames as they are.
+    pub const RIFE: Self = Self {
+        tolerance: 0.0,
+        still_motion: 0.0,
+        prefilter: 0.0,
+    };
+
+    fn is_rife(&self) -> bool {
+        self.tolerance <= 0.0 && self.still_motion <= 0.0 && self.prefilter <= 0.0
+    }
+}
+
+impl Default for Composition {
+    fn default() -> Self {
+        Self {
+            tolerance: DEFAULT_TOLERANCE,
+            still_motion: DEFAULT_STILL_MOTION,
+            prefilter: DEFAULT_PREFILTER,
+        }
+    }
+}
+
+/// A Gaussian blur of σ `sigma` pixels (taps to 3σ, edges repeated) of every channel of an
+/// NCHW tensor; the tensor itself for σ ≤ 0.
+pub fn gaussian_blur(x: &Tensor, sigma: f32) -> Result<Tensor> {
+    if sigma <= 0.0 {
+        return Ok(x.clone());
+    }
+    let c = x.dim(1)?;
+    let r = (3.0 * sigma).ceil() as usize;
+    let taps: Vec<f32> = (0..=2 * r)
+        .map(|i| {
+            let d = i as f32 - r as f32;
+            (-0.5 * d * d / (sigma * sigma)).exp()
+        })
+        .collect();
+    let sum: f32 = taps.iter().sum();
+    let k = 2 * r + 1;
+    let kernel: Vec<f32> = (0..c)
+        .flat_map(|_| {
+            taps.iter()
+                .flat_map(|a| taps.iter().map(move |b| a * b / (sum * sum)))
+        })
+        .collect();
+    let w = Tensor::from_vec(kernel, (c, 1, k, k), x.device())?.to_dtype(x.dtype())?;
+    let p = Conv2dParams {
+        stride: 1,
+        padding: r,
+        dilation: 1,
+        groups: c,
+    };
+    ops::conv2d_padded(x, &w, None, p, ops::PadMode::Replicate)
+}
 
 /// Channels of each block's hidden features, coarse to fine (RIFE 4.2x).
 const BLOCK_CHANNELS: [usize; 5] = [192, 128, 96, 64, 32];
@@ -463,11 +547,24 @@ impl IfNet {
         t: f64,
         scale: f64,
     ) -> std::result::Result<Estimate, ModelError> {
+        self.estimate_prefiltered(img0, img1, t, scale, 0.0)
+    }
+
+    /// [`IfNet::estimate`] on the frames blurred by a Gaussian of σ `prefilter` pixels
+    /// ([`Composition::prefilter`]; 0 = the frames as they are).
+    pub fn estimate_prefiltered(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+        prefilter: f32,
+    ) -> std::result::Result<Estimate, ModelError> {
         let (_, _, h, w) = check_pair(img0, img1, t)?;
         let a = alignment(scale)?;
         let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
         let pad = |x: &Tensor| -> Result<Tensor> {
-            let x = x.narrow(1, 0, 3)?;
+            let x = gaussian_blur(&x.narrow(1, 0, 3)?, prefilter)?;
             if (ph, pw) == (h, w) {
                 return Ok(x);
             }
@@ -512,21 +609,22 @@ impl IfNet {
 impl IfNet {
     /// Interpolates two frames of any size like [`IfNet::interpolate`], but composes the
     /// network's estimate with the mask relaxed toward the time weights where the two warped
-    /// frames agree within `tolerance` (0..1 units; `fast::compose_agreeing`); `tolerance` 0 is
-    /// [`IfNet::interpolate`]. Runs the composition on the CPU whatever the device.
+    /// frames agree or the motion is small ([`Composition`]; `fast::compose_agreeing`);
+    /// [`Composition::RIFE`] is [`IfNet::interpolate`]. Runs the composition on the CPU
+    /// whatever the device.
     pub fn interpolate_fused(
         &self,
         img0: &Tensor,
         img1: &Tensor,
         t: f64,
         scale: f64,
-        tolerance: f32,
+        comp: Composition,
     ) -> std::result::Result<Tensor, ModelError> {
-        if tolerance <= 0.0 {
+        if comp.is_rife() {
             return self.interpolate(img0, img1, t, scale);
         }
         let (n, c, h, w) = check_pair(img0, img1, t)?;
-        let e = self.estimate(img0, img1, t, scale)?;
+        let e = self.estimate_prefiltered(img0, img1, t, scale, comp.prefilter)?;
         let cpu = |x: &Tensor| -> Result<Vec<f32>> {
             x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()
         };
@@ -541,7 +639,8 @@ impl IfNet {
                 &flow[i * 4 * hw..][..4 * hw],
                 &mask[i * hw..][..hw],
                 t as f32,
-                tolerance,
+                comp.tolerance,
+                comp.still_motion,
             );
             out.extend_from_slice(&y);
             ops::buffers::give(y);
@@ -551,27 +650,27 @@ impl IfNet {
 
     /// [`IfNet::interpolate`] run both ways — (img0, img1, t) and (img1, img0, 1 − t) — and
     /// averaged: a time-symmetric estimate (like RIFE's former `ensemble` option) at twice the
-    /// cost. `tolerance` as in [`IfNet::interpolate_fused`].
+    /// cost. `comp` as in [`IfNet::interpolate_fused`].
     pub fn interpolate_symmetric(
         &self,
         img0: &Tensor,
         img1: &Tensor,
         t: f64,
         scale: f64,
-        tolerance: f32,
+        comp: Composition,
     ) -> std::result::Result<Tensor, ModelError> {
         // The two passes are independent: run side by side (fills the cores better than one
         // pass's per-op parallelism alone).
         let (fwd, bwd) = rayon::join(
-            || self.interpolate_fused(img0, img1, t, scale, tolerance),
-            || self.interpolate_fused(img1, img0, 1.0 - t, scale, tolerance),
+            || self.interpolate_fused(img0, img1, t, scale, comp),
+            || self.interpolate_fused(img1, img0, 1.0 - t, scale, comp),
         );
         Ok(((fwd? + bwd?)? * 0.5)?)
     }
 
     /// [`IfNet::interpolate`] or [`IfNet::interpolate_symmetric`], and with `mirror` also run on
     /// the left-right mirrored frames (mirrored back) and averaged with it: a test-time ensemble
-    /// at twice the cost again. `tolerance` as in [`IfNet::interpolate_fused`].
+    /// at twice the cost again. `comp` as in [`IfNet::interpolate_fused`].
     #[allow(clippy::too_many_arguments)]
     pub fn interpolate_ensemble(
         &self,
@@ -581,13 +680,13 @@ impl IfNet {
         scale: f64,
         symmetric: bool,
         mirror: bool,
-        tolerance: f32,
+        comp: Composition,
     ) -> std::result::Result<Tensor, ModelError> {
         let one = |a: &Tensor, b: &Tensor| {
             if symmetric {
-                self.interpolate_symmetric(a, b, t, scale, tolerance)
+                self.interpolate_symmetric(a, b, t, scale, comp)
             } else {
-                self.interpolate_fused(a, b, t, scale, tolerance)
+                self.interpolate_fused(a, b, t, scale, comp)
             }
         };
         if !mirror {
@@ -733,7 +832,8 @@ mod tests {
 
     /// The agreement composition: tolerance 0 is RIFE's composition exactly; a frame with itself
     /// comes back (identity); on a moving pattern it stays close to RIFE's (the warps agree, so
-    /// only the mask moves toward the time weights).
+    /// only the mask moves toward the time weights); the still-motion gate blends a static pair
+    /// at the time weights.
     #[test]
     fn fused_composition() {
         let dev = Device::Cpu;
@@ -752,20 +852,77 @@ mod tests {
         };
         let (a, b) = (frame(0.0), frame(3.0));
         let rife = net.interpolate(&a, &b, 0.4, 1.0).unwrap();
-        let zero = net.interpolate_fused(&a, &b, 0.4, 1.0, 0.0).unwrap();
-        assert_eq!(max_abs(&rife, &zero), 0.0);
-        let fused = net
-            .interpolate_fused(&a, &b, 0.4, 1.0, DEFAULT_TOLERANCE)
+        let zero = net
+            .interpolate_fused(&a, &b, 0.4, 1.0, Composition::RIFE)
             .unwrap();
+        assert_eq!(max_abs(&rife, &zero), 0.0);
+        let agree = Composition {
+            still_motion: 0.0,
+            prefilter: 0.0,
+            ..Composition::default()
+        };
+        let fused = net.interpolate_fused(&a, &b, 0.4, 1.0, agree).unwrap();
         let d = max_abs(&rife, &fused);
         println!("fused vs RIFE composition on a moving pattern: max abs {d:.2e}");
         assert!(d > 0.0 && d < 0.05, "{d}");
         let same = net
-            .interpolate_fused(&a, &a, 0.4, 1.0, DEFAULT_TOLERANCE)
+            .interpolate_fused(&a, &a, 0.4, 1.0, Composition::default())
             .unwrap();
         let e = max_abs(&same, &a);
         println!("a frame with itself: max abs {e:.2e}");
         assert!(e < 4e-3, "{e}"); // about 1/255: the flow of a frame with itself is ~0, not 0
+                                  // Still motion: a static pair that differs only by fine noise (flows ~0) comes back as
+                                  // the blend at the time weights, whatever the mask says; with the gate off it does not.
+        let noisy = (&a + Tensor::randn(0f32, 0.03, a.dims(), &dev).unwrap()).unwrap();
+        let blend = ((&a * 0.6).unwrap() + (&noisy * 0.4).unwrap()).unwrap();
+        let still = Composition {
+            tolerance: 0.0,
+            still_motion: DEFAULT_STILL_MOTION,
+            prefilter: 1.0,
+        };
+        let got = net.interpolate_fused(&a, &noisy, 0.4, 1.0, still).unwrap();
+        let rife = net
+            .interpolate_fused(&a, &noisy, 0.4, 1.0, Composition::RIFE)
+            .unwrap();
+        let (e_still, e_rife) = (max_abs(&got, &blend), max_abs(&rife, &blend));
+        println!(
+            "static noisy pair vs time-weighted blend: still gate {e_still:.2e}, RIFE {e_rife:.2e}"
+        );
+        assert!(
+            e_still < 0.02 && e_still < 0.5 * e_rife,
+            "{e_still} {e_rife}"
+        );
+    }
+
+    /// The prefilter: a constant frame stays constant (edges repeated), an impulse spreads into
+    /// a normalised Gaussian, σ 0 is the identity.
+    #[test]
+    fn gaussian_prefilter() {
+        let dev = Device::Cpu;
+        let flat = Tensor::full(0.3f32, (1, 3, 20, 24), &dev).unwrap();
+        assert!(max_abs(&gaussian_blur(&flat, 1.0).unwrap(), &flat) < 1e-6);
+        let mut v = vec![0f32; 21 * 21];
+        v[10 * 21 + 10] = 1.0;
+        let imp = Tensor::from_vec(v, (1, 1, 21, 21), &dev).unwrap();
+        let b = gaussian_blur(&imp, 1.0).unwrap();
+        let sum = b.sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let px = |i: usize, j: usize| {
+            b.get(0)
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .get(i)
+                .unwrap()
+                .get(j)
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap()
+        };
+        assert!((sum - 1.0).abs() < 1e-5, "{sum}");
+        // Separable Gaussian: centre (1/Σ)², one step off × e^(-1/2).
+        let ratio = px(10, 11) / px(10, 10);
+        assert!((ratio - (-0.5f32).exp()).abs() < 1e-5, "{ratio}");
+        assert_eq!(max_abs(&gaussian_blur(&imp, 0.0).unwrap(), &imp), 0.0);
     }
 
     #[test]
