@@ -16,7 +16,7 @@ Degraded variants (--degrade) stand in for material you do not have: `noise` (Ga
 noise, sigma 6/255, new every frame), `qcif` (downscaled to 176x144), `jpeg` (every frame
 through JPEG quality 20: blocking and ringing).
 
-    cargo build --release                       # target/release/wick + libwick.so
+    cargo build --release --workspace           # target/release/wick + libwick.so
     python3 tools/bench_interpolate.py ../shared/media/clips/box.mp4 --first 100 --frames 49
     python3 tools/bench_interpolate.py my_clip.mov --factor 2 --degrade noise qcif --json out.json
 
@@ -216,7 +216,7 @@ def main():
         tgt = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
         args.wick = os.path.join(tgt, "release", "wick")
     if not os.path.exists(args.wick):
-        sys.exit(f"{args.wick} missing: cargo build --release")
+        sys.exit(f"{args.wick} missing: cargo build --release --workspace")
     work = tempfile.mkdtemp(prefix="wick-bench-interp-")
     try:
         cache = {}
