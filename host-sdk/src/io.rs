@@ -3,7 +3,9 @@
 //! Files load in their native precision (8-bit → u8, 16-bit → u16, EXR → f32 linear
 //! premultiplied). Outputs are allocated by the host in the file's format (see
 //! [`output_format`]) so the plugin converts once and nothing is crushed to 8 bits on the way.
-//! Writes are atomic: a temp file in the same folder, then a rename.
+//! Reads go through `wick_common::imagefile` (regular files only, size cap, a truncated JPEG
+//! refused, decode limits); writes through `wick_common::fs::write_atomic` (a temp file in the
+//! same folder, then a rename).
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
@@ -47,7 +49,8 @@ pub fn io_err(path: &Path, msg: impl std::fmt::Display) -> HostError {
     }
 }
 
-fn format_of(path: &Path) -> Result<ImageFormat, HostError> {
+/// The file type of `path`, from its extension (what output files are written as).
+pub fn format_of(path: &Path) -> Result<ImageFormat, HostError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -67,15 +70,11 @@ fn format_of(path: &Path) -> Result<ImageFormat, HostError> {
     })
 }
 
-/// Loads an image file as a frame in its native precision.
+/// Loads an image file as a frame in its native precision. Only a regular file is read; a
+/// file cut short (a JPEG without its end marker) is an error naming the path.
 pub fn load_image(path: &Path) -> Result<Frame, HostError> {
     let fmt = format_of(path)?;
-    let reader = image::ImageReader::open(path).map_err(|e| io_err(path, e))?;
-    let img = reader
-        .with_guessed_format()
-        .map_err(|e| io_err(path, e))?
-        .decode()
-        .map_err(|e| io_err(path, e))?;
+    let img = wick_common::imagefile::open(path).map_err(|e| io_err(path, e))?;
     let (w, h) = (img.width(), img.height());
     let exr = fmt == ImageFormat::OpenExr;
     Ok(match img {
@@ -196,25 +195,144 @@ pub fn save_image(frame: &Frame, path: &Path) -> Result<(), HostError> {
     write_atomic(path, &bytes)
 }
 
-/// Writes `bytes` to a temp file beside `path`, then renames it over `path`.
+/// Writes `bytes` to a temp file beside `path`, then renames it over `path` (the one atomic
+/// writer, `wick_common::fs::write_atomic`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    wick_common::fs::write_atomic(path, bytes).map_err(|e| io_err(path, e))
+}
+
+/// The temp name used for atomic writes: hidden, in the same folder, unique per process and
+/// call (`wick_common::fs::temp_name`).
+pub fn tmp_name(path: &Path) -> PathBuf {
+    wick_common::fs::temp_name(path)
+}
+
+/// sRGB transfer, linear → encoded (the same curve the plugin uses).
+fn linear_to_srgb(x: f32) -> f32 {
+    if x <= 0.003_130_8 {
+        x * 12.92
+    } else {
+        1.055 * x.powf(1.0 / 2.4) - 0.055
     }
-    let tmp = tmp_name(path);
-    let r = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = r {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io_err(path, e));
+}
+
+/// sRGB transfer, encoded → linear.
+fn srgb_to_linear(x: f32) -> f32 {
+    if x <= 0.040_45 {
+        x / 12.92
+    } else {
+        ((x + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// IEEE half → f32.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = (h >> 10) & 0x1f;
+    let man = (h & 0x3ff) as f32;
+    sign * match exp {
+        0 => man * 2f32.powi(-24),
+        31 if man == 0.0 => f32::INFINITY,
+        31 => f32::NAN,
+        e => (1.0 + man / 1024.0) * 2f32.powi(e as i32 - 15),
+    }
+}
+
+/// Converts a frame into another of the same size in `dst`'s format (sample type, channels,
+/// alpha, colour space), as the plugin converts frames: un-premultiply, change the transfer
+/// curve, premultiply, quantise (rounded, clamped to 0..1 for integer samples). A 3-channel
+/// destination drops alpha; a 3-channel source is opaque. Used where a host copies a frame to a
+/// file of another type (e.g. `wick retime` PNG in, JPEG out).
+pub fn convert_frame(src: &Frame, dst: &mut Frame) -> Result<(), HostError> {
+    if (src.width, src.height) != (dst.width, dst.height) {
+        return Err(HostError::BadArgument(format!(
+            "convert_frame: {}x{} into {}x{}",
+            src.width, src.height, dst.width, dst.height
+        )));
+    }
+    let (sc, dc) = (src.channels as usize, dst.channels as usize);
+    let (ss, ds) = (src.sample.size(), dst.sample.size());
+    let n = src.width as usize * src.height as usize;
+    if src.data.len() != n * sc * ss || dst.data.len() != n * dc * ds {
+        return Err(HostError::BadArgument(
+            "convert_frame: buffer length does not match the frame".into(),
+        ));
+    }
+    let read = |b: &[u8]| -> f32 {
+        match src.sample {
+            Sample::U8 => b[0] as f32 / 255.0,
+            Sample::U16 => u16::from_ne_bytes([b[0], b[1]]) as f32 / 65535.0,
+            Sample::F16 => f16_to_f32(u16::from_ne_bytes([b[0], b[1]])),
+            Sample::F32 => f32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+        }
+    };
+    for i in 0..n {
+        let p = &src.data[i * sc * ss..(i + 1) * sc * ss];
+        let mut c = [0f32, 0.0, 0.0, 1.0];
+        for (k, v) in c.iter_mut().enumerate().take(sc) {
+            *v = read(&p[k * ss..]);
+        }
+        if sc == 4 && src.premultiplied {
+            let a = c[3];
+            for v in c.iter_mut().take(3) {
+                *v = if a > 0.0 { *v / a } else { 0.0 };
+            }
+        }
+        if src.linear != dst.linear {
+            for v in c.iter_mut().take(3) {
+                *v = if dst.linear {
+                    srgb_to_linear(*v)
+                } else {
+                    linear_to_srgb(*v)
+                };
+            }
+        }
+        if dc == 4 && dst.premultiplied {
+            let a = c[3].clamp(0.0, 1.0);
+            for v in c.iter_mut().take(3) {
+                *v *= a;
+            }
+        }
+        let q = &mut dst.data[i * dc * ds..(i + 1) * dc * ds];
+        for (k, v) in c.iter().enumerate().take(dc) {
+            let v = if v.is_nan() { 0.0 } else { *v };
+            let o = &mut q[k * ds..];
+            match dst.sample {
+                Sample::U8 => o[0] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
+                Sample::U16 => o[..2]
+                    .copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes()),
+                Sample::F16 => {
+                    return Err(HostError::BadArgument(
+                        "convert_frame: half-float output is not supported".into(),
+                    ))
+                }
+                Sample::F32 => o[..4].copy_from_slice(&v.to_ne_bytes()),
+            }
+        }
     }
     Ok(())
 }
 
-/// The temp name used for atomic writes: hidden, in the same folder, unique per process.
-pub fn tmp_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.{}.wick-tmp", std::process::id()))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn convert_u8_rgba_to_rgb_and_exr_and_back() {
+        let mut src = Frame::new_u8(2, 1);
+        src.data = vec![255, 128, 0, 255, 10, 20, 30, 0];
+        let mut rgb = Frame::new(2, 1, Sample::U8, 3, false, false);
+        convert_frame(&src, &mut rgb).unwrap();
+        assert_eq!(rgb.data, vec![255, 128, 0, 10, 20, 30]);
+        let mut exr = Frame::new(2, 1, Sample::F32, 4, true, true);
+        convert_frame(&src, &mut exr).unwrap();
+        let mut back = Frame::new_u8(2, 1);
+        convert_frame(&exr, &mut back).unwrap();
+        // The opaque pixel survives; the transparent one keeps alpha 0 (its colour is gone,
+        // as premultiplied alpha has none).
+        assert_eq!(&back.data[..4], &src.data[..4]);
+        assert_eq!(back.data[7], 0);
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+    }
 }

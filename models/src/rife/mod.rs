@@ -765,6 +765,7 @@ fn flip_width(x: &Tensor) -> Result<Tensor> {
 /// tensors IFNet uses (`encode.*`, `block*`; training-only `teacher.*`/`caltime.*` are dropped)
 /// and stripping a `module.` prefix (checkpoints saved from DataParallel carry it).
 pub fn read_pth_state_dict(path: &Path) -> std::result::Result<Vec<(String, Tensor)>, ModelError> {
+    crate::weights::check_pth(path)?;
     let all = candle_core::pickle::read_all(path)
         .map_err(|e| ModelError::weights(path, format!("cannot read PyTorch checkpoint: {e}")))?;
     let mut out = Vec::new();

@@ -312,23 +312,15 @@ impl ResnetGenerator {
     /// pickle only; no weights are read). `None` when it is not a ResNet generator.
     pub fn detect(path: &Path) -> Option<Layout> {
         if is_safetensors(path) {
-            let bytes = std::fs::read(path).ok()?;
-            let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
-            let names: std::collections::HashSet<&str> = st.names().into_iter().collect();
-            let first = st.tensor("model.1.weight").ok().map(|t| t.shape().to_vec());
-            let mut l = Layout::detect(&|n| names.contains(n), first)?;
-            let arch: Vec<f32> = match st.tensor("wick.arch") {
-                Ok(t) if t.dtype() == safetensors::Dtype::F32 => t
-                    .data()
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                _ => vec![],
-            };
+            // The header alone (and the few bytes of `wick.arch`): no weights are read.
+            let mut h = crate::weights::SafetensorsHeader::open(path).ok()?;
+            let first = h.tensors.get("model.1.weight").map(|t| t.shape.clone());
+            let mut l = Layout::detect(&|n| h.tensors.contains_key(n), first)?;
+            let arch = h.read_small_f32("wick.arch", 64).unwrap_or_default();
             l.residual = arch.len() >= 4 && arch[0] == RESNET_ARCH && arch[3] == 1.0;
             Some(l)
         } else {
-            let pth = candle_core::pickle::PthTensors::new(path, None).ok()?;
+            let pth = crate::weights::check_pth(path).ok()?;
             let infos = pth.tensor_infos();
             let first = infos
                 .get("model.1.weight")
@@ -351,9 +343,7 @@ impl ResnetGenerator {
         let vb = if is_safetensors(path) {
             crate::weights::var_builder(path, device)?
         } else {
-            VarBuilder::from_pth(path, DType::F32, device).map_err(|e| {
-                ModelError::weights(path, format!("not a readable PyTorch checkpoint: {e}"))
-            })?
+            crate::weights::pth_var_builder(path, device)?
         };
         let g = Self::new(vb, &layout).map_err(|e| {
             ModelError::weights(path, format!("not a CycleGAN ResNet generator: {e}"))
@@ -415,9 +405,10 @@ impl ResnetGenerator {
         }
     }
 
-    /// RGB 0..1 `[N, 3, H, W]` of any size (H, W ≥ 8) → 0..1 of the same size.
+    /// RGB 0..1 `[N, 3, H, W]` of any size (small frames are padded to 8 and cropped back) →
+    /// 0..1 of the same size.
     pub fn forward(&self, image: &Tensor) -> std::result::Result<Tensor, ModelError> {
-        super::check_image(image, 8)?;
+        super::check_image(image, 1)?;
         let (x, size) = super::pad_to_multiple(image, 4)?;
         let y = self.forward_raw(&((x * 2.0)? - 1.0)?)?;
         Ok(super::crop_to(

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Result, Tensor};
+use candle_core::{Device, Result, Tensor};
 use candle_nn::{init, VarBuilder};
 
 use crate::ops;
@@ -167,9 +167,7 @@ impl TransformerNet {
             if !path.exists() {
                 return Err(ModelError::weights(path, "file not found"));
             }
-            VarBuilder::from_pth(path, DType::F32, device).map_err(|e| {
-                ModelError::weights(path, format!("not a readable PyTorch checkpoint: {e}"))
-            })?
+            crate::weights::pth_var_builder(path, device)?
         };
         Self::new(vb).map_err(|e| {
             ModelError::weights(path, format!("not a fast-neural-style TransformerNet: {e}"))
@@ -213,7 +211,7 @@ impl TransformerNet {
 
     /// Stylises `[N, 3, H, W]` 0..1 → 0..1 (sizes padded to a multiple of 4 and cropped back).
     pub fn forward(&self, image: &Tensor) -> std::result::Result<Tensor, ModelError> {
-        super::check_image(image, 2)?;
+        super::check_image(image, 1)?;
         let (x, size) = super::pad_to_multiple(image, 4)?;
         let y = self.forward_255(&(x * 255.0)?)?;
         Ok(super::crop_to(&(y / 255.0)?.clamp(0f32, 1f32)?, size)?)

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use wick_common::pattern::FramePattern;
+
 use candle_core::{DType, Device, Result, Tensor};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -177,22 +179,13 @@ fn is_image(p: &Path) -> bool {
 }
 
 /// Splits a frame pattern's file name into (prefix, digits, suffix): `f.%04d.png` → ("f.", 4,
-/// ".png"), `f.####.png` → ("f.", 4, ".png"), `f.%d.png` → ("f.", 0, ".png").
+/// ".png"), `f.####.png` → ("f.", 4, ".png"), `f.%d.png` → ("f.", 0, ".png"). The one
+/// frame-pattern parser is `wick_common::pattern::FramePattern`; this is its parts.
 pub fn split_pattern(name: &str) -> Option<(String, usize, String)> {
-    if let Some(i) = name.find('%') {
-        let rest = &name[i + 1..];
-        let d = rest.find('d')?;
-        let spec = &rest[..d];
-        let width = if spec.is_empty() {
-            0
-        } else {
-            spec.trim_start_matches('0').parse().ok()?
-        };
-        return Some((name[..i].to_string(), width, rest[d + 1..].to_string()));
-    }
-    let i = name.find('#')?;
-    let n = name[i..].chars().take_while(|&c| c == '#').count();
-    Some((name[..i].to_string(), n, name[i + n..].to_string()))
+    FramePattern::parse(name)
+        .ok()
+        .flatten()
+        .map(|p| (p.prefix, p.width, p.suffix))
 }
 
 /// The images named by `spec` (folder, file, frame pattern or video file), sorted, each with
@@ -237,41 +230,12 @@ pub fn list_images(what: &str, spec: &str) -> std::result::Result<Vec<Item>, Mod
     } else if p.is_file() {
         out.push((stem(p), Src::File(p.to_path_buf())));
     } else {
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let Some((pre, width, suf)) = split_pattern(&name) else {
-            return Err(bad(format!("{what}: no such folder or file: {spec}")));
+        let pattern = match FramePattern::parse(spec) {
+            Ok(Some(pattern)) => pattern,
+            Ok(None) => return Err(bad(format!("{what}: no such folder or file: {spec}"))),
+            Err(e) => return Err(bad(format!("{what}: {e}"))),
         };
-        let dir = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let rd = std::fs::read_dir(&dir).map_err(|e| {
-            bad(format!(
-                "{what}: folder {} of pattern {spec}: {e}",
-                dir.display()
-            ))
-        })?;
-        let mut nums = Vec::new();
-        for e in rd.flatten() {
-            let n = e.file_name().to_string_lossy().into_owned();
-            if n.len() < pre.len() + suf.len() || !n.starts_with(&pre) || !n.ends_with(&suf) {
-                continue;
-            }
-            let mid = &n[pre.len()..n.len() - suf.len()];
-            if mid.is_empty() || !mid.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
-            }
-            if width > 0 && mid.len() != width {
-                continue;
-            }
-            if let Ok(k) = mid.parse::<i64>() {
-                nums.push((k, e.path()));
-            }
-        }
-        nums.sort();
+        let nums = pattern.scan().map_err(|e| bad(format!("{what}: {e}")))?;
         out = nums
             .into_iter()
             .map(|(k, f)| (k.to_string(), Src::File(f)))
@@ -289,8 +253,8 @@ pub fn list_images(what: &str, spec: &str) -> std::result::Result<Vec<Item>, Mod
 /// An image file as RGB 0..1 `[3, H, W]` (CPU), its long side scaled down to `max_side`
 /// (0: as it is).
 pub fn load_rgb(path: &Path, max_side: usize) -> std::result::Result<Tensor, ModelError> {
-    let img =
-        image::open(path).map_err(|e| bad(format!("cannot read image {}: {e}", path.display())))?;
+    let img = wick_common::imagefile::open(path)
+        .map_err(|e| bad(format!("cannot read image {}: {e}", path.display())))?;
     image_rgb(img, &path.display().to_string(), max_side)
 }
 

@@ -565,18 +565,9 @@ fn read_arch(
 /// when the file is missing, not safetensors, or has no `wick.arch` (then it is some other kind
 /// of model and its own loader reports what is wrong).
 pub fn trained_arch(path: &Path) -> Option<Vec<f32>> {
-    let bytes = std::fs::read(path).ok()?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).ok()?;
-    let v = st.tensor("wick.arch").ok()?;
-    if v.dtype() != safetensors::Dtype::F32 {
-        return None;
-    }
-    Some(
-        v.data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-    )
+    crate::weights::SafetensorsHeader::open(path)
+        .ok()?
+        .read_small_f32("wick.arch", 64)
 }
 
 /// Loads an image-to-image model written by the pairs or style mode.

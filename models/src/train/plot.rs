@@ -128,23 +128,13 @@ pub fn loss_curve_png(
     save_png_atomic(&image::DynamicImage::ImageRgb8(img), path)
 }
 
-/// Writes a PNG atomically (temp file + rename).
+/// Writes a PNG atomically (`wick_common::fs::write_atomic_with`: temp file + rename).
 pub fn save_png_atomic(img: &image::DynamicImage, path: &Path) -> Result<(), ModelError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp.png", std::process::id()));
-    let r = img
-        .save_with_format(&tmp, image::ImageFormat::Png)
-        .map_err(|e| ModelError::weights(path, format!("PNG write failed: {e}")))
-        .and_then(|_| {
-            std::fs::rename(&tmp, path).map_err(|e| ModelError::weights(path, e.to_string()))
-        });
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r
+    wick_common::fs::write_atomic_with(path, |tmp| {
+        img.save_with_format(tmp, image::ImageFormat::Png)
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|e| ModelError::weights(path, format!("PNG write failed: {e}")))
 }
 
 /// RGB 0..1 `[3, H, W]` tensor → 8-bit image.

@@ -138,7 +138,7 @@ impl LossLog {
 
     /// Rows of an earlier run's `losses.csv` up to `upto` steps (a resumed run keeps them).
     pub fn read(path: &Path, upto: u64) -> Self {
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(text) = wick_common::fs::read_regular_text(path, wick_common::fs::GIB) else {
             return Self::default();
         };
         let mut lines = text.lines();
@@ -186,16 +186,8 @@ impl LossLog {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let r = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if r.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    r.map_err(|e| ModelError::weights(path, format!("cannot write: {e}")))
+    wick_common::fs::write_atomic(path, bytes)
+        .map_err(|e| ModelError::weights(path, format!("cannot write: {e}")))
 }
 
 /// `m:ss` or `h:mm:ss`.

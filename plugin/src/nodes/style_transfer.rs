@@ -78,7 +78,7 @@ pub struct StyleTransfer {
 
 /// Reads a style painting from a file into the working format (sRGB, straight alpha).
 fn read_style_file(path: &str) -> Result<Image, NodeError> {
-    let img = ::image::open(path)
+    let img = wick_common::imagefile::open(std::path::Path::new(path))
         .map_err(|e| NodeError::BadArgument(format!("param 'style_image': {path}: {e}")))?
         .to_rgba32f();
     let (w, h) = img.dimensions();
