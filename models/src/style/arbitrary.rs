@@ -614,13 +614,13 @@ impl StyleTransform {
         }
     }
 
-    /// Stylises `content` `[N, 3, H, W]` (0..1, any size ≥ 8) with `style` `[N, 100]` or `[100]`.
+    /// Stylises `content` `[N, 3, H, W]` (0..1, any size; small frames are padded to 8 and cropped back) with `style` `[N, 100]` or `[100]`.
     pub fn forward(
         &self,
         content: &Tensor,
         style: &Tensor,
     ) -> std::result::Result<Tensor, ModelError> {
-        super::check_image(content, 8)?;
+        super::check_image(content, 1)?;
         let n = content.dim(0)?;
         let style = match style.dims() {
             [d] if *d == STYLE_DIM => style

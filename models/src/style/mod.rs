@@ -31,15 +31,23 @@ pub fn bundled_weights(name: &str) -> PathBuf {
     crate::weights::bundled(name)
 }
 
-/// Pads an NCHW image by reflection on the bottom/right so H and W are multiples of `m`
-/// (networks with two stride-2 stages need 4); returns the padded tensor and the original size.
+/// The smallest side the style networks run at: their first and last 9×9 (or 7×7)
+/// reflection-padded convolutions need more than 4 pixels, and the 3×3 residual blocks at a
+/// quarter of the size need at least 2. Smaller frames (down to 1×1) are padded up to it and
+/// cropped back, so every frame size works.
+pub(crate) const MIN_SIDE: usize = 8;
+
+/// Pads an NCHW image on the bottom/right so H and W are multiples of `m` (networks with two
+/// stride-2 stages need 4) and at least [`MIN_SIDE`]: by reflection, or by replicating the edge
+/// where the image is too small to reflect. Returns the padded tensor and the original size.
 pub(crate) fn pad_to_multiple(
     x: &candle_core::Tensor,
     m: usize,
 ) -> candle_core::Result<(candle_core::Tensor, (usize, usize))> {
     let (_, _, h, w) = x.dims4()?;
-    let ph = (m - h % m) % m;
-    let pw = (m - w % m) % m;
+    let target = |n: usize| n.max(MIN_SIDE).next_multiple_of(m);
+    let ph = target(h) - h;
+    let pw = target(w) - w;
     if ph == 0 && pw == 0 {
         return Ok((x.clone(), (h, w)));
     }

@@ -160,7 +160,7 @@ impl MultiStyle {
         image: &Tensor,
         style_weights: &Tensor,
     ) -> std::result::Result<Tensor, ModelError> {
-        super::check_image(image, 2)?;
+        super::check_image(image, 1)?;
         let n = image.dim(0)?;
         let mix = match style_weights.dims() {
             [s] if *s == self.styles => style_weights
