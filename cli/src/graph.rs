@@ -24,7 +24,7 @@
 //! with a frame offset (e.g. interpolate's second frame) is fed the upstream frame at f+offset.
 //! Every frame's result depends only on its frame number, so chunked renders equal whole ones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -37,25 +37,49 @@ use crate::{Frame, HostError, Instance, NodeInfo, ParamType, ParamValue, Plugin,
 /// The node `retime` graph nodes run for their in-between frames.
 pub const INTERPOLATE: &str = "wick.interpolate";
 
-/// Parses a render-farm frame spec: `1-100`, `1-100x2`, `1,5,9`, or mixes (`1-10,20,30-40x5`).
+/// The largest frame number `wick render` accepts (in either sign): 2^53 − 1, the largest
+/// integer a float time holds exactly, far from where `frame + offset` could overflow.
+pub const MAX_FRAME: i64 = (1 << 53) - 1;
+
+/// The largest graph file read (a 50,000-node graph is ~3 MB).
+pub const MAX_GRAPH_FILE: u64 = 64 * wick_common::fs::MIB;
+
+/// The most frames one spec may list (all its items together).
+pub const MAX_FRAMES: usize = 10_000_000;
+
+/// Parses a render-farm frame spec: `1-100`, `1-100x2` (or `1-100:2`), `1,5,9`, or mixes
+/// (`1-10,20,30-40x5`).
+/// Frame numbers are integers within ±[`MAX_FRAME`]; a spec lists at most [`MAX_FRAMES`]
+/// frames. All arithmetic is checked: what would overflow is refused, never wrapped.
 pub fn parse_frames(spec: &str) -> Result<Vec<i64>, HostError> {
-    let bad = |m: &str| HostError::BadArgument(format!("frame spec '{spec}': {m}"));
+    let bad = |m: String| HostError::BadArgument(format!("frame spec '{spec}': {m}"));
+    let num = |t: &str| -> Result<i64, HostError> {
+        let n: i64 = t
+            .parse()
+            .map_err(|_| bad(format!("'{t}' is not an integer")))?;
+        if n.unsigned_abs() > MAX_FRAME as u64 {
+            return Err(bad(format!(
+                "frame {n} is out of range (frame numbers are within ±{MAX_FRAME})"
+            )));
+        }
+        Ok(n)
+    };
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim) {
         if part.is_empty() {
-            return Err(bad("empty item"));
+            return Err(bad("empty item".into()));
         }
         // A step after 'x' (Wick, OpenCue) or ':' (Open Job Description, Deadline).
         let (range, step) = match part.split_once(['x', ':']) {
             Some((r, s)) => (
                 r,
                 s.parse::<i64>()
-                    .map_err(|_| bad("step after 'x' or ':' is not an integer"))?,
+                    .map_err(|_| bad("step after 'x' or ':' is not an integer".into()))?,
             ),
             None => (part, 1),
         };
         if step < 1 {
-            return Err(bad("step must be at least 1"));
+            return Err(bad("step must be at least 1".into()));
         }
         // Allow negative frame numbers: split on a '-' that is not the leading sign.
         let split = range
@@ -67,52 +91,24 @@ pub fn parse_frames(spec: &str) -> Result<Vec<i64>, HostError> {
             Some(i) => (&range[..i], &range[i + 1..]),
             None => (range, range),
         };
-        let a: i64 = a.parse().map_err(|_| bad("not an integer"))?;
-        let b: i64 = b.parse().map_err(|_| bad("not an integer"))?;
+        let (a, b) = (num(a)?, num(b)?);
         if b < a {
-            return Err(bad("range end is before its start"));
+            return Err(bad("range end is before its start".into()));
         }
-        if (b - a) / step > 10_000_000 {
-            return Err(bad("too many frames"));
+        // Both ends are within ±2^53, so the span and the count fit an i64.
+        let count = (b - a) / step + 1;
+        if count as u64 > (MAX_FRAMES - out.len()) as u64 {
+            return Err(bad(format!("more than {MAX_FRAMES} frames")));
         }
-        let mut f = a;
-        while f <= b {
-            out.push(f);
-            f += step;
-        }
+        out.extend((0..count).map(|k| a + k * step));
     }
     Ok(out)
 }
 
-/// Expands `name.####.png` (or `%04d`) with a frame number; a path with no pattern is used as is.
+/// Expands `name.####.png` (or `%04d`, `%d`) with a frame number; a path with no pattern is
+/// used as is (`wick_common::pattern`, the one frame-pattern parser).
 pub fn expand_pattern(pattern: &str, frame: i64) -> String {
-    if let Some(start) = pattern.find('#') {
-        let n = pattern[start..].chars().take_while(|c| *c == '#').count();
-        return format!(
-            "{}{:0width$}{}",
-            &pattern[..start],
-            frame,
-            &pattern[start + n..],
-            width = n
-        );
-    }
-    if let Some(start) = pattern.find('%') {
-        let rest = &pattern[start + 1..];
-        if let Some(d) = rest.find('d') {
-            let spec = &rest[..d];
-            if spec.chars().all(|c| c.is_ascii_digit()) {
-                let width: usize = spec.trim_start_matches('0').parse().unwrap_or(0);
-                return format!(
-                    "{}{:0width$}{}",
-                    &pattern[..start],
-                    frame,
-                    &rest[d + 1..],
-                    width = width
-                );
-            }
-        }
-    }
-    pattern.to_string()
+    wick_common::pattern::expand(pattern, frame)
 }
 
 #[derive(Debug, Deserialize)]
@@ -245,10 +241,10 @@ fn toml_to_text(v: &toml::Value) -> String {
 impl Graph {
     /// Reads and checks a graph file against the plugin's nodes and params.
     pub fn load(path: &Path, plugin: &Plugin) -> Result<Graph, HostError> {
-        let text = std::fs::read_to_string(path).map_err(|e| HostError::Io {
-            path: path.into(),
-            msg: e.to_string(),
-        })?;
+        // A regular file of bounded size only: a device or FIFO named as the graph is refused.
+        // An unreadable graph is a bad argument (exit 2), like a malformed one.
+        let text = wick_common::fs::read_regular_text(path, MAX_GRAPH_FILE)
+            .map_err(|e| HostError::BadArgument(format!("graph {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         Graph::parse(&text, base, plugin)
     }
@@ -296,6 +292,15 @@ impl Graph {
                     "node '{}': '{k}' applies to write nodes with a video path (.mp4, .mov, ...)",
                     n.name
                 )));
+            }
+            for (k, v) in [("first", n.first), ("last", n.last), ("origin", n.origin)] {
+                if v.is_some_and(|v| v.unsigned_abs() > MAX_FRAME as u64) {
+                    return Err(bad(format!(
+                        "node '{}': {k} is out of range (frame numbers are within \
+                         ±{MAX_FRAME})",
+                        n.name
+                    )));
+                }
             }
             if (n.factor.is_some() || n.origin.is_some()) && n.kind != "retime" {
                 return Err(bad(format!(
@@ -527,14 +532,14 @@ impl Graph {
                 g.fps = info.fps();
             }
         }
+        let (ranges, rates) = g.ranges_and_rates()?;
         if g.frames.is_none() {
             if let Some(w) = g.nodes.iter().position(|n| n.writer_input().is_some()) {
-                if let Some((a, b)) = g.range_of(w) {
+                if let Some((a, b)) = ranges[w] {
                     g.frames = Some(format!("{a}-{b}"));
                 }
             }
         }
-        let rates: Vec<f64> = (0..g.nodes.len()).map(|i| g.rate_of(i)).collect();
         for (i, n) in g.nodes.iter_mut().enumerate() {
             if let Kind::WriteVideo { settings, .. } = &mut n.kind {
                 if settings.fps == 0.0 {
@@ -545,82 +550,119 @@ impl Graph {
         Ok(g)
     }
 
-    /// The frame range node `i` can show: a video's frames, a read's `first`..`last`, mapped
-    /// through retime nodes; `None` when unbounded (generators, open sequences).
-    fn range_of(&self, i: usize) -> Option<(i64, i64)> {
+    /// The nodes node `i` reads from, with the frame offset of each link (0 but for node
+    /// inputs declared at an offset).
+    fn upstream(&self, i: usize) -> Vec<(usize, i32)> {
         match &self.nodes[i].kind {
-            Kind::ReadVideo {
-                info, first, last, ..
-            } => Some((
-                first.unwrap_or(1).max(1),
-                last.unwrap_or(info.frames as i64).min(info.frames as i64),
-            )),
-            Kind::Read {
-                first: Some(a),
-                last: Some(b),
-                ..
-            } => Some((*a, *b)),
-            Kind::Read { .. } => None,
-            Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => self.range_of(*input),
-            Kind::Retime {
-                input,
-                factor,
-                origin,
-                ..
-            } => self.range_of(*input).map(|(a, b)| {
-                let k = *factor as i64;
-                (origin + (a - origin) * k, origin + (b - origin) * k)
-            }),
-            Kind::Node { inputs, .. } => inputs.iter().flatten().find_map(|u| self.range_of(*u)),
+            Kind::Read { .. } | Kind::ReadVideo { .. } => vec![],
+            Kind::Write { input, .. }
+            | Kind::WriteVideo { input, .. }
+            | Kind::Retime { input, .. } => vec![(*input, 0)],
+            Kind::Node {
+                inputs, offsets, ..
+            } => inputs
+                .iter()
+                .zip(offsets)
+                .filter_map(|(u, o)| u.map(|u| (u, *o)))
+                .collect(),
         }
     }
 
-    /// Frames per second at node `i`: the graph's, times the retime factors upstream.
-    fn rate_of(&self, i: usize) -> f64 {
-        match &self.nodes[i].kind {
-            Kind::Read { .. } | Kind::ReadVideo { .. } => self.fps,
-            Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => self.rate_of(*input),
-            Kind::Retime { input, factor, .. } => self.rate_of(*input) * *factor as f64,
-            Kind::Node { inputs, .. } => inputs
-                .iter()
-                .flatten()
-                .map(|u| self.rate_of(*u))
-                .next()
-                .unwrap_or(self.fps),
+    /// Every node after the nodes it reads from; a cycle is an error. An explicit stack, not
+    /// recursion: any number of nodes in constant stack (as everything that walks the graph).
+    fn topo_order(&self) -> Result<Vec<usize>, HostError> {
+        // 0: not visited, 1: on the current path, 2: done.
+        let mut state = vec![0u8; self.nodes.len()];
+        let mut order = Vec::with_capacity(self.nodes.len());
+        let mut stack: Vec<(usize, bool)> = Vec::new();
+        for start in 0..self.nodes.len() {
+            stack.push((start, false));
+            while let Some((i, leaving)) = stack.pop() {
+                if leaving {
+                    state[i] = 2;
+                    order.push(i);
+                    continue;
+                }
+                match state[i] {
+                    1 => {
+                        return Err(HostError::BadArgument(format!(
+                            "graph: cycle through node '{}'",
+                            self.nodes[i].name
+                        )))
+                    }
+                    2 => continue,
+                    _ => {}
+                }
+                state[i] = 1;
+                stack.push((i, true));
+                for (u, _) in self.upstream(i) {
+                    if state[u] != 2 {
+                        stack.push((u, false));
+                    }
+                }
+            }
         }
+        Ok(order)
     }
 
     fn check_acyclic(&self) -> Result<(), HostError> {
-        fn visit(g: &Graph, i: usize, state: &mut Vec<u8>) -> Result<(), HostError> {
-            match state[i] {
-                1 => {
-                    return Err(HostError::BadArgument(format!(
-                        "graph: cycle through node '{}'",
-                        g.nodes[i].name
-                    )))
+        self.topo_order().map(|_| ())
+    }
+
+    /// For every node: the frame range it can show (a video's frames, a read's
+    /// `first`..`last`, mapped through retime nodes; `None` when unbounded: generators, open
+    /// sequences) and its frames per second (the graph's, times the retime factors upstream).
+    fn ranges_and_rates(&self) -> Result<(Vec<Option<(i64, i64)>>, Vec<f64>), HostError> {
+        let n = self.nodes.len();
+        let (mut range, mut rate) = (vec![None; n], vec![self.fps; n]);
+        for i in self.topo_order()? {
+            (range[i], rate[i]) = match &self.nodes[i].kind {
+                Kind::ReadVideo {
+                    info, first, last, ..
+                } => (
+                    Some((
+                        first.unwrap_or(1).max(1),
+                        last.unwrap_or(info.frames as i64).min(info.frames as i64),
+                    )),
+                    self.fps,
+                ),
+                Kind::Read {
+                    first: Some(a),
+                    last: Some(b),
+                    ..
+                } => (Some((*a, *b)), self.fps),
+                Kind::Read { .. } => (None, self.fps),
+                Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => {
+                    (range[*input], rate[*input])
                 }
-                2 => return Ok(()),
-                _ => {}
-            }
-            state[i] = 1;
-            let ups: Vec<usize> = match &g.nodes[i].kind {
-                Kind::Read { .. } | Kind::ReadVideo { .. } => vec![],
-                Kind::Write { input, .. }
-                | Kind::WriteVideo { input, .. }
-                | Kind::Retime { input, .. } => vec![*input],
-                Kind::Node { inputs, .. } => inputs.iter().flatten().copied().collect(),
+                Kind::Retime {
+                    input,
+                    factor,
+                    origin,
+                    ..
+                } => {
+                    let k = *factor as i64;
+                    // Checked: a range that would overflow is unbounded.
+                    let map = |a: i64| {
+                        a.checked_sub(*origin)
+                            .and_then(|d| d.checked_mul(k))
+                            .and_then(|d| origin.checked_add(d))
+                    };
+                    let r = range[*input].and_then(|(a, b)| Some((map(a)?, map(b)?)));
+                    (r, rate[*input] * *factor as f64)
+                }
+                Kind::Node { inputs, .. } => (
+                    inputs.iter().flatten().find_map(|u| range[*u]),
+                    inputs
+                        .iter()
+                        .flatten()
+                        .map(|u| rate[*u])
+                        .next()
+                        .unwrap_or(self.fps),
+                ),
             };
-            for u in ups {
-                visit(g, u, state)?;
-            }
-            state[i] = 2;
-            Ok(())
         }
-        let mut state = vec![0u8; self.nodes.len()];
-        for i in 0..self.nodes.len() {
-            visit(self, i, &mut state)?;
-        }
-        Ok(())
+        Ok((range, rate))
     }
 
     /// The output paths this graph writes for `frame` (a video writer's file, named for a
@@ -752,6 +794,12 @@ fn from_working(src: &Frame, want: Want) -> Frame {
     out
 }
 
+/// A result: (node, frame, format).
+type Key = (usize, i64, Want);
+
+/// A writer waiting for a result: (writer node, image path when it writes images).
+type Pending = (usize, Option<PathBuf>);
+
 /// Renders a graph: one instance per node, kept across frames (models load once). Video
 /// reads stream through one decoder each; video writes are finished by [`Renderer::finish`]
 /// (dropped unfinished, they leave no file).
@@ -763,8 +811,12 @@ pub struct Renderer<'p> {
     /// Frames used by the current or the previous `render_frame` call, shared (not copied)
     /// between their consumers, with the call that last used them: sequential renders reuse
     /// f+1 (interpolation), f−k (temporal windows) and retime sources without recomputing.
-    cache: HashMap<(usize, i64, Want), (Rc<Frame>, u64)>,
+    cache: HashMap<Key, (Rc<Frame>, u64)>,
     generation: u64,
+    /// Nodes whose results only the same frame's consumers use (every path to a writer goes
+    /// through plain node inputs, no frame offset, no retime): dropped after their last
+    /// consumer of the frame has run, so a chain of any length holds a few frames.
+    local: Vec<bool>,
     /// The render's frame count, when known (bounds a video writer's copied audio).
     planned: Option<usize>,
 }
@@ -790,6 +842,18 @@ impl<'p> Renderer<'p> {
             }
             instances.insert(i, inst);
         }
+        // Consumers first (reverse topological order): local when every consumer is a writer
+        // or a local node reading it at offset 0.
+        let mut local = vec![true; graph.nodes.len()];
+        for &i in graph.topo_order()?.iter().rev() {
+            let retime = matches!(graph.nodes[i].kind, Kind::Retime { .. });
+            let node = matches!(graph.nodes[i].kind, Kind::Node { .. });
+            for (u, offset) in graph.upstream(i) {
+                if retime || (node && (offset != 0 || !local[i])) {
+                    local[u] = false;
+                }
+            }
+        }
         Ok(Renderer {
             graph,
             instances,
@@ -797,6 +861,7 @@ impl<'p> Renderer<'p> {
             sinks: HashMap::new(),
             cache: HashMap::new(),
             generation: 0,
+            local,
             planned: None,
         })
     }
@@ -813,6 +878,11 @@ impl<'p> Renderer<'p> {
 
     /// Renders and writes every output of `frame`. Returns the paths written (a video
     /// writer's file once per frame it received).
+    ///
+    /// No recursion: the results this frame needs are listed by an explicit depth-first walk
+    /// from the writers (each with its number of consumers), then computed in that order, each
+    /// writer's output written as soon as it is ready. A chain of any length renders in
+    /// constant stack.
     pub fn render_frame(
         &mut self,
         frame: i64,
@@ -822,29 +892,25 @@ impl<'p> Renderer<'p> {
         let keep = self.generation - 1;
         self.cache.retain(|_, (_, g)| *g >= keep);
         let mut written = Vec::new();
-        let writers: Vec<usize> = (0..self.graph.nodes.len())
-            .filter(|&i| self.graph.nodes[i].writer_input().is_some())
-            .collect();
-        for w in writers {
-            match &self.graph.nodes[w].kind {
+        // Each writer's result key (video sinks open first: their layout sets the format).
+        let mut roots: Vec<Key> = Vec::new();
+        let mut pending: HashMap<Key, Vec<Pending>> = HashMap::new();
+        for w in 0..self.graph.nodes.len() {
+            let (key, path) = match &self.graph.nodes[w].kind {
                 Kind::Write {
                     pattern,
                     input,
                     depth,
                 } => {
-                    let (input, depth) = (*input, *depth);
                     let path = self.graph.base.join(expand_pattern(pattern, frame));
-                    let depth = depth.unwrap_or(Depth::U8);
-                    let probe = output_frame(&path, depth, 1, 1)?;
+                    let probe = output_frame(&path, depth.unwrap_or(Depth::U8), 1, 1)?;
                     let want = Want::of(
                         probe.sample,
                         probe.channels,
                         probe.premultiplied,
                         probe.linear,
                     );
-                    let out = self.eval(input, frame, want, progress)?;
-                    save_image(&out, &path)?;
-                    written.push(path);
+                    ((*input, frame, want), Some(path))
                 }
                 Kind::WriteVideo {
                     pattern,
@@ -863,18 +929,88 @@ impl<'p> Renderer<'p> {
                         let sink = VideoSink::new(&path, settings, self.planned)?;
                         self.sinks.insert(w, sink);
                     }
-                    let layout = self.sinks[&w].layout();
-                    let (sample, channels) = video::frame_format(layout);
-                    let want = Want::of(sample, channels, false, false);
-                    let out = self.eval(input, frame, want, progress)?;
-                    let sink = self.sinks.get_mut(&w).expect("sink");
-                    sink.push(frame, &out)?;
-                    written.push(sink.path().to_path_buf());
+                    let (sample, channels) = video::frame_format(self.sinks[&w].layout());
+                    (
+                        (input, frame, Want::of(sample, channels, false, false)),
+                        None,
+                    )
                 }
-                _ => unreachable!("writers only"),
+                _ => continue,
+            };
+            roots.push(key);
+            pending.entry(key).or_default().push((w, path));
+        }
+        // The results needed, dependencies first, and how many consumers each has.
+        let mut uses: HashMap<Key, usize> = HashMap::new();
+        let mut seen: HashSet<Key> = HashSet::new();
+        let mut order: Vec<Key> = Vec::new();
+        let mut stack: Vec<(Key, bool)> = Vec::new();
+        for k in &roots {
+            *uses.entry(*k).or_default() += 1;
+        }
+        // The first writer's results first (a stack: push in reverse).
+        for k in roots.iter().rev() {
+            stack.push((*k, false));
+        }
+        while let Some((k, expanded)) = stack.pop() {
+            if expanded {
+                order.push(k);
+                continue;
+            }
+            if !seen.insert(k) {
+                continue;
+            }
+            stack.push((k, true));
+            if self.cache.contains_key(&k) {
+                continue;
+            }
+            let deps = self.deps(k)?;
+            for d in deps.iter().rev() {
+                *uses.entry(*d).or_default() += 1;
+                if !seen.contains(d) {
+                    stack.push((*d, false));
+                }
+            }
+        }
+        let generation = self.generation;
+        for k in order {
+            if let Some((_, g)) = self.cache.get_mut(&k) {
+                *g = generation;
+            } else {
+                let deps = self.deps(k)?;
+                let out = self.compute(k, &deps, progress)?;
+                self.cache.insert(k, (out, generation));
+                for d in deps {
+                    self.release(d, &mut uses);
+                }
+            }
+            for (w, path) in pending.remove(&k).unwrap_or_default() {
+                let out = Rc::clone(&self.cache[&k].0);
+                match path {
+                    Some(path) => {
+                        save_image(&out, &path)?;
+                        written.push(path);
+                    }
+                    None => {
+                        let sink = self.sinks.get_mut(&w).expect("sink");
+                        sink.push(frame, &out)?;
+                        written.push(sink.path().to_path_buf());
+                    }
+                }
+                self.release(k, &mut uses);
             }
         }
         Ok(written)
+    }
+
+    /// One consumer of `k` is done: a local result whose last consumer ran is dropped.
+    fn release(&mut self, k: Key, uses: &mut HashMap<Key, usize>) {
+        if let Some(u) = uses.get_mut(&k) {
+            *u = u.saturating_sub(1);
+            if *u == 0 && self.local[k.0] {
+                self.cache.remove(&k);
+            }
+        }
     }
 
     /// Finishes every video being written (renamed into place). Returns their paths.
@@ -906,19 +1042,65 @@ impl<'p> Renderer<'p> {
         v
     }
 
-    fn eval(
+    /// The results `(i, frame, want)` is computed from, in the order [`Self::compute`] takes
+    /// them.
+    fn deps(&self, (i, frame, want): Key) -> Result<Vec<Key>, HostError> {
+        let name = &self.graph.nodes[i].name;
+        let out_of_range = || {
+            HostError::BadArgument(format!(
+                "node '{name}': frame {frame} maps out of the frame range"
+            ))
+        };
+        Ok(match &self.graph.nodes[i].kind {
+            Kind::Read { .. } | Kind::ReadVideo { .. } => vec![],
+            Kind::Write { .. } | Kind::WriteVideo { .. } => unreachable!("writers feed nothing"),
+            Kind::Retime {
+                input,
+                factor,
+                origin,
+                ..
+            } => {
+                let (n, d) = (
+                    *factor as i64,
+                    frame.checked_sub(*origin).ok_or_else(out_of_range)?,
+                );
+                let a = origin + d.div_euclid(n);
+                if d.rem_euclid(n) == 0 && (want == Want::WORKING || want.sample == 2) {
+                    vec![(*input, a, want)]
+                } else if d.rem_euclid(n) == 0 {
+                    vec![(*input, a, Want::WORKING)]
+                } else {
+                    let b = a.checked_add(1).ok_or_else(out_of_range)?;
+                    vec![(*input, a, Want::WORKING), (*input, b, Want::WORKING)]
+                }
+            }
+            Kind::Node {
+                inputs, offsets, ..
+            } => {
+                let mut v = Vec::with_capacity(inputs.len());
+                for (k, src) in inputs.iter().enumerate() {
+                    if let Some(s) = src {
+                        let f = frame
+                            .checked_add(offsets[k] as i64)
+                            .ok_or_else(out_of_range)?;
+                        v.push((*s, f, Want::WORKING));
+                    }
+                }
+                v
+            }
+        })
+    }
+
+    /// Computes `(i, frame, want)` from its dependencies (`deps`, all in the cache).
+    fn compute(
         &mut self,
-        i: usize,
-        frame: i64,
-        want: Want,
+        (i, frame, want): Key,
+        deps: &[Key],
         progress: &mut dyn FnMut(f64, &str) -> bool,
     ) -> Result<Rc<Frame>, HostError> {
-        let generation = self.generation;
-        if let Some((f, g)) = self.cache.get_mut(&(i, frame, want)) {
-            *g = generation;
-            return Ok(Rc::clone(f));
-        }
-        let name = self.graph.nodes[i].name.clone();
+        let got = |k: &Key| Rc::clone(&self.cache.get(k).expect("dependencies run first").0);
+        let inputs: Vec<Rc<Frame>> = deps.iter().map(got).collect();
+        let name = &self.graph.nodes[i].name;
         let ctx = |e: HostError| match e {
             HostError::Plugin { status, message } => HostError::Plugin {
                 status,
@@ -926,7 +1108,7 @@ impl<'p> Renderer<'p> {
             },
             other => other,
         };
-        let result: Rc<Frame> = match &self.graph.nodes[i].kind {
+        Ok(match &self.graph.nodes[i].kind {
             Kind::Read {
                 pattern,
                 first,
@@ -954,60 +1136,45 @@ impl<'p> Renderer<'p> {
                 self.sources.get_mut(&i).expect("video source").frame(f)?
             }
             Kind::Write { .. } | Kind::WriteVideo { .. } => unreachable!("writers feed nothing"),
-            Kind::Retime {
-                input,
-                factor,
-                origin,
-                ..
-            } => {
-                let (input, n, origin) = (*input, *factor as i64, *origin);
-                let a = origin + (frame - origin).div_euclid(n);
+            Kind::Retime { factor, origin, .. } => {
+                let n = *factor as i64;
                 let k = (frame - origin).rem_euclid(n);
-                if k == 0 && (want == Want::WORKING || want.sample == 2) {
-                    self.eval(input, a, want, progress)?
-                } else if k == 0 {
-                    // The working frame the in-betweens also use (computed once), converted.
-                    let fa = self.eval(input, a, Want::WORKING, progress)?;
-                    Rc::new(from_working(&fa, want))
-                } else {
-                    let fa = self.eval(input, a, Want::WORKING, progress)?;
-                    let fb = self.eval(input, a + 1, Want::WORKING, progress)?;
-                    let t = k as f64 / n as f64;
-                    let inst = self.instances.get_mut(&i).expect("instance per node");
-                    inst.set_param("t", &ParamValue::Float(t)).map_err(ctx)?;
-                    let mut out = vec![want.frame(fa.width, fa.height)];
-                    let time = frame as f64 / (self.graph.fps * n as f64);
-                    inst.process(
-                        time,
-                        frame,
-                        &[Some(&*fa), Some(&*fb)],
-                        &mut out,
-                        Some(progress),
-                    )
-                    .map_err(ctx)?;
-                    Rc::new(out.pop().expect("one output"))
+                match inputs.as_slice() {
+                    // An input frame passes through (its working frame converted, when the
+                    // in-betweens asked for that too).
+                    [fa] if k == 0 && deps[0].2 == want => Rc::clone(fa),
+                    [fa] => Rc::new(from_working(fa, want)),
+                    [fa, fb] => {
+                        let t = k as f64 / n as f64;
+                        let inst = self.instances.get_mut(&i).expect("instance per node");
+                        inst.set_param("t", &ParamValue::Float(t)).map_err(ctx)?;
+                        let mut out = vec![want.frame(fa.width, fa.height)];
+                        let time = frame as f64 / (self.graph.fps * n as f64);
+                        inst.process(
+                            time,
+                            frame,
+                            &[Some(&**fa), Some(&**fb)],
+                            &mut out,
+                            Some(progress),
+                        )
+                        .map_err(ctx)?;
+                        Rc::new(out.pop().expect("one output"))
+                    }
+                    _ => unreachable!("a retime has one or two inputs"),
                 }
             }
             Kind::Node {
-                inputs,
-                offsets,
+                inputs: ports,
                 keys,
                 ..
             } => {
-                let (inputs, offsets, keys) = (inputs.clone(), offsets.clone(), keys.clone());
-                let mut frames = Vec::new();
-                for (k, src) in inputs.iter().enumerate() {
-                    match src {
-                        Some(s) => {
-                            let f =
-                                self.eval(*s, frame + offsets[k] as i64, Want::WORKING, progress)?;
-                            frames.push(Some(f));
-                        }
-                        None => frames.push(None),
-                    }
-                }
+                let mut connected = inputs.iter();
+                let frames: Vec<Option<&Frame>> = ports
+                    .iter()
+                    .map(|p| p.map(|_| &**connected.next().expect("one per connected input")))
+                    .collect();
                 let inst = self.instances.get_mut(&i).expect("instance per node");
-                for (k, ty, points) in &keys {
+                for (k, ty, points) in keys {
                     let v = key_value(points, frame as f64);
                     let v = if *ty == ParamType::Int {
                         ParamValue::Int(v.round() as i64)
@@ -1021,16 +1188,12 @@ impl<'p> Renderer<'p> {
                     None => inst.source_size().map_err(ctx)?,
                 };
                 let mut out = vec![want.frame(w, h)];
-                let refs: Vec<Option<&Frame>> = frames.iter().map(|f| f.as_deref()).collect();
                 let time = frame as f64 / self.graph.fps;
-                inst.process(time, frame, &refs, &mut out, Some(progress))
+                inst.process(time, frame, &frames, &mut out, Some(progress))
                     .map_err(ctx)?;
                 Rc::new(out.pop().expect("one output"))
             }
-        };
-        self.cache
-            .insert((i, frame, want), (Rc::clone(&result), generation));
-        Ok(result)
+        })
     }
 }
 
@@ -1048,6 +1211,28 @@ mod tests {
         for bad in ["", "5-1", "1-5x0", "a", "1-"] {
             assert!(parse_frames(bad).is_err(), "{bad}");
         }
+    }
+
+    /// #16.6: checked arithmetic; what overflows is refused, never wrapped or looped on.
+    #[test]
+    fn frame_specs_refuse_overflow() {
+        for bad in [
+            "9223372036854775806-9223372036854775807",
+            "-9223372036854775808-9223372036854775807",
+            "9007199254740992",
+            "-9007199254740992-0",
+            "0-10000000",
+            "1-5000000,1-5000001",
+            "1-5x99999999999999999999",
+        ] {
+            assert!(parse_frames(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_frames("1-5x9223372036854775807").unwrap(), vec![1]);
+        assert_eq!(
+            parse_frames("-9007199254740991-9007199254740991x9007199254740991").unwrap(),
+            vec![-MAX_FRAME, 0, MAX_FRAME]
+        );
+        assert_eq!(parse_frames("0-9999999").unwrap().len(), MAX_FRAMES);
     }
 
     #[test]

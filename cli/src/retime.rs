@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::io::{load_image, output_frame, save_image, write_atomic, Depth};
+use crate::io::{format_of, load_image, output_frame, save_image, write_atomic, Depth};
 use crate::{HostError, Plugin};
 use indicatif::{ProgressBar, ProgressStyle};
+use wick_common::pattern::FramePattern;
 
 /// Arguments of `wick retime`.
 #[derive(Debug, Clone)]
@@ -36,110 +37,6 @@ pub struct RetimeArgs {
     /// the node is not instance-safe). Two keep both cores of a small machine busy: one frame's
     /// per-op parallelism leaves gaps that the other fills.
     pub jobs: usize,
-}
-
-/// `####` → `%04d`.
-fn hashes_to_printf(p: &str) -> String {
-    match p.find('#') {
-        Some(s) => {
-            let n = p[s..].chars().take_while(|c| *c == '#').count();
-            format!("{}%0{n}d{}", &p[..s], &p[s + n..])
-        }
-        None => p.to_string(),
-    }
-}
-
-/// A frame-number pattern: prefix, zero-pad width, suffix.
-struct Pattern {
-    prefix: String,
-    width: usize,
-    suffix: String,
-}
-
-impl Pattern {
-    fn parse(p: &str) -> Result<Self, HostError> {
-        let bad = || HostError::BadArgument(format!("pattern '{p}' needs one %d or %0Nd"));
-        let start = p.find('%').ok_or_else(bad)?;
-        let rest = &p[start + 1..];
-        let d = rest.find('d').ok_or_else(bad)?;
-        let spec = &rest[..d];
-        let width = if spec.is_empty() {
-            0
-        } else if spec.starts_with('0') && spec.chars().all(|c| c.is_ascii_digit()) {
-            spec.parse().map_err(|_| bad())?
-        } else {
-            return Err(bad());
-        };
-        let suffix = rest[d + 1..].to_string();
-        if suffix.contains('%') {
-            return Err(bad());
-        }
-        Ok(Self {
-            prefix: p[..start].to_string(),
-            width,
-            suffix,
-        })
-    }
-
-    fn path(&self, n: i64) -> PathBuf {
-        PathBuf::from(format!(
-            "{}{:0w$}{}",
-            self.prefix,
-            n,
-            self.suffix,
-            w = self.width
-        ))
-    }
-
-    /// The frame numbers present on disk, ascending.
-    fn scan(&self) -> Result<Vec<i64>, HostError> {
-        let full = Path::new(&self.prefix);
-        let (dir, stem) = if self.prefix.ends_with('/') || self.prefix.is_empty() {
-            (
-                PathBuf::from(if self.prefix.is_empty() {
-                    "."
-                } else {
-                    &self.prefix
-                }),
-                String::new(),
-            )
-        } else {
-            let dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
-            let dir = if dir.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                dir
-            };
-            (
-                dir,
-                full.file_name()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            )
-        };
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| HostError::BadArgument(format!("input folder {}: {e}", dir.display())))?;
-        let mut found = Vec::new();
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(mid) = name
-                .strip_prefix(&stem)
-                .and_then(|r| r.strip_suffix(&self.suffix))
-            {
-                if !mid.is_empty()
-                    && mid.len() >= self.width
-                    && mid.bytes().all(|b| b.is_ascii_digit())
-                {
-                    if let Ok(n) = mid.parse::<i64>() {
-                        found.push(n);
-                    }
-                }
-            }
-        }
-        found.sort_unstable();
-        found.dedup();
-        Ok(found)
-    }
 }
 
 /// Retime with a video on either side: the graph read → retime → write, rendered by the graph
@@ -170,7 +67,13 @@ fn retime_video(
 /// The frame numbers of a sequence pattern (`f.%04d.png` / `f.####.png`) present on disk,
 /// ascending.
 pub(crate) fn scan_sequence(pattern: &str) -> Result<Vec<i64>, HostError> {
-    Pattern::parse(&hashes_to_printf(pattern))?.scan()
+    Ok(FramePattern::parse_required(pattern)
+        .map_err(HostError::BadArgument)?
+        .scan()
+        .map_err(HostError::BadArgument)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect())
 }
 
 /// Retimes the sequence; `cancel` is polled between frames and by the node.
@@ -192,10 +95,14 @@ pub fn retime(
     }
     let n = args.factor as i64;
     let (inp, outp) = (
-        Pattern::parse(&hashes_to_printf(&args.input))?,
-        Pattern::parse(&hashes_to_printf(&args.out))?,
+        FramePattern::parse_required(&args.input).map_err(HostError::BadArgument)?,
+        FramePattern::parse_required(&args.out).map_err(HostError::BadArgument)?,
     );
-    let frames = inp.scan()?;
+    let (frames, in_paths): (Vec<i64>, Vec<PathBuf>) = inp
+        .scan()
+        .map_err(HostError::BadArgument)?
+        .into_iter()
+        .unzip();
     if frames.len() < 2 {
         return Err(HostError::BadArgument(format!(
             "'{}' matches {} frame(s); retiming needs at least 2",
@@ -212,7 +119,6 @@ pub fn retime(
     } else {
         args.jobs.clamp(1, frames.len() - 1)
     };
-    let first = frames[0];
     let total = (frames.len() as u64 - 1) * (n as u64 - 1);
     let bar = if args.progress_bar {
         ProgressBar::new(total.max(1))
@@ -225,24 +131,40 @@ pub fn retime(
         )
         .expect("valid template"),
     );
-    // Input frames are copied through unchanged, so both patterns use the same file type.
-    let ext = |p: &Pattern| {
-        Path::new(&p.suffix)
-            .extension()
-            .map(|e| e.to_ascii_lowercase())
-    };
-    if ext(&inp) != ext(&outp) {
-        return Err(HostError::BadArgument(format!(
-            "--out '{}' must use the input's file type ('{}')",
-            args.out, args.input
-        )));
-    }
-    let write_original = |src: &Path, dst: &Path| -> Result<(), HostError> {
-        let bytes = std::fs::read(src).map_err(|e| HostError::Io {
-            path: src.to_path_buf(),
-            msg: e.to_string(),
+    // Output frame numbers: input i becomes first + i·N; refuse what would overflow.
+    let first = frames[0];
+    let last = (frames.len() as i64 - 1)
+        .checked_mul(n)
+        .and_then(|k| first.checked_add(k))
+        .ok_or_else(|| {
+            HostError::BadArgument(format!(
+                "output frame numbers from {first} on overflow (use smaller frame numbers)"
+            ))
         })?;
-        write_atomic(dst, &bytes)
+    // Every output is encoded in the format its name says: the output type must be one Wick
+    // writes, and an input frame is copied byte for byte only when its content already is
+    // that format (else it is decoded and written like the in-betweens).
+    let out_format = format_of(&outp.path(first))?;
+    let write_original = |src: &Path, dst: &Path| -> Result<(), HostError> {
+        let bytes = wick_common::fs::read_regular(src, wick_common::imagefile::MAX_IMAGE_FILE)
+            .map_err(|e| HostError::Io {
+                path: src.to_path_buf(),
+                msg: e.to_string(),
+            })?;
+        if image::guess_format(&bytes).ok() == Some(out_format) {
+            wick_common::imagefile::check_complete(&bytes, out_format).map_err(|e| {
+                HostError::Io {
+                    path: src.to_path_buf(),
+                    msg: e,
+                }
+            })?;
+            write_atomic(dst, &bytes)
+        } else {
+            let f = load_image(src)?;
+            let mut out = output_frame(dst, Depth::of(&f), f.width, f.height)?;
+            crate::io::convert_frame(&f, &mut out)?;
+            save_image(&out, dst)
+        }
     };
     let start = Instant::now();
     // Pairs the node found to be scene cuts (it says so through its progress message).
@@ -253,10 +175,10 @@ pub fn retime(
     let failure: Mutex<Option<HostError>> = Mutex::new(None);
     let stop = || failure.lock().map(|f| f.is_some()).unwrap_or(true);
     let pair = |inst: &mut crate::Instance, i: usize| -> Result<(), HostError> {
-        let (a_path, b_path) = (inp.path(frames[i - 1]), inp.path(frames[i]));
-        let (a, b) = (load_image(&a_path)?, load_image(&b_path)?);
+        let (a_path, b_path) = (&in_paths[i - 1], &in_paths[i]);
+        let (a, b) = (load_image(a_path)?, load_image(b_path)?);
         let base = first + (i as i64 - 1) * n;
-        write_original(&a_path, &outp.path(base))?;
+        write_original(a_path, &outp.path(base))?;
         for k in 1..n {
             if cancel() || stop() {
                 return Err(HostError::Plugin {
@@ -329,9 +251,7 @@ pub fn retime(
         bar.abandon_with_message(if cancelled { "cancelled" } else { "failed" });
         return Err(e);
     }
-    let a_path = inp.path(frames[frames.len() - 1]);
-    let last = first + (frames.len() as i64 - 1) * n;
-    write_original(&a_path, &outp.path(last))?;
+    write_original(&in_paths[in_paths.len() - 1], &outp.path(last))?;
     let mut cuts = cuts.into_inner().unwrap_or_else(|p| p.into_inner());
     cuts.sort();
     let list: Vec<String> = cuts.iter().map(|(a, b, _)| format!("{a}|{b}")).collect();

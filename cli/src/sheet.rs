@@ -5,7 +5,7 @@ use std::path::Path;
 
 use image::imageops::FilterType;
 
-use crate::io::{load_image, write_atomic};
+use crate::io::write_atomic;
 use crate::{Frame, HostError, ParamValue, Plugin};
 
 /// Options of `wick sheet`.
@@ -18,6 +18,11 @@ pub struct SheetArgs {
     /// Extra `wick.style-transfer` params, NAME=VALUE (e.g. strength=0.8).
     pub params: Vec<String>,
 }
+
+/// The tallest cell (a very tall photo at a wide cell would otherwise ask for gigapixels).
+pub const MAX_CELL_HEIGHT: u32 = 16384;
+/// The most pixels a sheet may have (1 GiB of RGBA8).
+pub const MAX_SHEET_PIXELS: u64 = 256_000_000;
 
 /// 3×5 bitmap glyphs for the labels: digits, a few letters and signs.
 const GLYPHS: [(char, [u8; 5]); 29] = [
@@ -91,30 +96,56 @@ pub fn sheet(plugin: &Plugin, photo: &Path, out: &Path, args: &SheetArgs) -> Res
             "--cell must be 16..4096 and --cols 1..64".into(),
         ));
     }
-    let src = image::open(photo)
+    let src = wick_common::imagefile::open(photo)
         .map_err(|e| HostError::BadArgument(format!("{}: {e}", photo.display())))?
         .to_rgba8();
     let cw = args.cell;
-    let ch = ((src.height() as f64 * cw as f64 / src.width() as f64).round() as u32).max(1);
+    // Every size here derives from the photo and the arguments: bound them before allocating.
+    let ch = (src.height() as f64 * cw as f64 / src.width().max(1) as f64)
+        .round()
+        .max(1.0);
+    if ch > MAX_CELL_HEIGHT as f64 {
+        return Err(HostError::BadArgument(format!(
+            "{}: a {}x{} photo at --cell {cw} makes cells {ch} px tall; the most is \
+             {MAX_CELL_HEIGHT} (use a smaller --cell or a less tall photo)",
+            photo.display(),
+            src.width(),
+            src.height()
+        )));
+    }
+    let ch = ch as u32;
     let small = image::imageops::resize(&src, cw, ch, FilterType::Lanczos3);
-    let tmp = std::env::temp_dir().join(format!("wick-sheet-{}.png", std::process::id()));
-    small.save(&tmp).map_err(|e| HostError::Io {
-        path: tmp.clone(),
-        msg: e.to_string(),
-    })?;
-    let input = load_image(&tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let input = input?;
-
-    let mut inst = plugin.instance("wick.style-transfer")?;
-    inst.set_params_kv(&args.params)?;
+    drop(src);
+    let input = Frame {
+        width: cw,
+        height: ch,
+        sample: crate::Sample::U8,
+        channels: 4,
+        premultiplied: false,
+        linear: false,
+        data: small.as_raw().clone(),
+    };
     let n_styles = 26u32;
     let cells = n_styles + 1;
     let rows = cells.div_ceil(args.cols);
     let gap = 4;
+    let (sheet_w, sheet_h) = (
+        args.cols as u64 * (cw as u64 + gap as u64) + gap as u64,
+        rows as u64 * (ch as u64 + gap as u64) + gap as u64,
+    );
+    if sheet_w * sheet_h > MAX_SHEET_PIXELS {
+        return Err(HostError::BadArgument(format!(
+            "the sheet would be {sheet_w}x{sheet_h} px, more than {} megapixels; use a \
+             smaller --cell or fewer --cols",
+            MAX_SHEET_PIXELS / 1_000_000
+        )));
+    }
+
+    let mut inst = plugin.instance("wick.style-transfer")?;
+    inst.set_params_kv(&args.params)?;
     let mut canvas = image::RgbaImage::from_pixel(
-        args.cols * (cw + gap) + gap,
-        rows * (ch + gap) + gap,
+        sheet_w as u32,
+        sheet_h as u32,
         image::Rgba([32, 32, 32, 255]),
     );
     let scale = (cw / 64).max(2);

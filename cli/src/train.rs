@@ -46,9 +46,10 @@ pub struct TrainConfig {
 
 /// Reads and checks a config against the node's params.
 pub fn parse_config(plugin: &Plugin, path: &Path) -> Result<TrainConfig, HostError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        HostError::BadArgument(format!("cannot read config {}: {e}", path.display()))
-    })?;
+    let text =
+        wick_common::fs::read_regular_text(path, 16 * wick_common::fs::MIB).map_err(|e| {
+            HostError::BadArgument(format!("cannot read config {}: {e}", path.display()))
+        })?;
     let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
     parse_config_str(plugin, &text, &base)
         .map_err(|e| HostError::BadArgument(format!("{}: {e}", path.display())))
