@@ -59,7 +59,10 @@ pub(crate) fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout, what: &str) -> R
 /// A raw pointer that may cross threads; every use writes a region no other thread touches.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub *mut T);
+// SAFETY: a `SendPtr` is only an address; every dereference is an `unsafe` block of its own
+// whose comment says why that task is the only one touching the region it writes.
 unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as for `Send`: sharing the address is harmless, the accesses carry the invariant.
 unsafe impl<T> Sync for SendPtr<T> {}
 
 impl<T> SendPtr<T> {
@@ -104,6 +107,7 @@ unsafe fn gemm_strided<T: Elem>(
         if !accumulate {
             for i in 0..m {
                 for j in 0..n {
+                    // SAFETY: (i, j) < (m, n): inside `dst` by the caller's contract.
                     *dst.offset(i as isize * dst_rs + j as isize * dst_cs) = T::ZERO;
                 }
             }
@@ -308,6 +312,11 @@ pub(crate) fn conv2d_fwd<T: Elem>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Conv
     if g.is_pointwise() {
         for b in 0..g.n {
             for grp in 0..g.groups {
+                // SAFETY: 1×1 kernel, stride 1, no padding, so pix = hw. `y` is [n, o, pix]:
+                // sample b, group grp's og channels start at (b·o + grp·og)·pix and span og·pix;
+                // `x` is [n, c, hw]: its cg channels start at (b·c + grp·cg)·hw; `w` is
+                // [o, cg·kk] with kk = 1: group grp's og rows start at grp·og·kk. All in bounds
+                // by the geometry the slices were checked against; `y` is a fresh Vec (no alias).
                 unsafe {
                     gemm_strided(
                         (pix, og, cg),
@@ -338,6 +347,10 @@ pub(crate) fn conv2d_fwd<T: Elem>(x: &[T], w: &[T], bias: Option<&[T]>, g: &Conv
         col.resize(kk * len, T::ZERO);
         for grp in 0..g.groups {
             im2col(x, g, b, grp, p0, len, col);
+            // SAFETY: output pixels p0..p0 + len (< pix) of sample b's og channels of group grp
+            // lie in `y` ([n, o, pix]); this job (b, tile t) is the only one writing those pixels
+            // (jobs own disjoint (sample, tile) pairs). `col` holds kk·len values, `w`'s group
+            // rows og·kk from grp·og·kk.
             unsafe {
                 gemm_strided(
                     (len, og, kk),
@@ -388,6 +401,9 @@ pub(crate) fn conv2d_wgrad<T: Elem>(x: &[T], gy: &[T], g: &ConvGeom) -> Vec<T> {
         col.resize(kk * len, T::ZERO);
         for grp in 0..g.groups {
             im2col(x, g, b, grp, p0, len, col);
+            // SAFETY: `gw` is this fold's own [o, kk] buffer (len_w = o·kk), group grp's og rows
+            // from grp·og·kk; `col` holds kk·len values; `gy` pixels p0..p0 + len (< pix) of
+            // sample b's og channels of group grp lie in [n, o, pix].
             unsafe {
                 gemm_strided(
                     (kk, og, len),
@@ -466,6 +482,10 @@ pub(crate) fn conv2d_adjoint<T: Elem>(
         for b in 0..g.n {
             for grp in 0..g.groups {
                 // gx[p][ci] += Σ_oc gy[p][oc] · w[oc][ci]
+                // SAFETY: 1×1 kernel, stride 1, no padding, so pix = hw. `gx` ([n, c, hw], a
+                // fresh Vec) gets group grp's cg channels of sample b; `gy` ([n, o, pix]) gives
+                // its og channels; `w` ([o, cg·kk], kk = 1) its og rows. All within the lengths
+                // the geometry fixes.
                 unsafe {
                     gemm_strided(
                         (pix, cg, og),
@@ -495,6 +515,9 @@ pub(crate) fn conv2d_adjoint<T: Elem>(
                 let p0 = r0 * g.ow;
                 let len = (r1 - r0) * g.ow;
                 col.resize(kk * len, T::ZERO);
+                // SAFETY: `col` was just sized to kk·len; `gy` output rows r0..r1 (pixels
+                // p0..p0 + len ≤ pix) of sample b's og channels of group grp lie in [n, o, pix];
+                // `w`'s group rows og·kk from grp·og·kk; `col` is this loop's own buffer.
                 unsafe {
                     gemm_strided(
                         (len, kk, og),
@@ -510,6 +533,8 @@ pub(crate) fn conv2d_adjoint<T: Elem>(
                 }
                 let col = &col;
                 (0..cg).into_par_iter().for_each(|ci| {
+                    // SAFETY: plane (b, grp·cg + ci) of `gx` ([n, c, hw], hw values each) is
+                    // written by task `ci` only; no other reference to `gx` is live meanwhile.
                     let plane = unsafe {
                         std::slice::from_raw_parts_mut(
                             gxp.get().add((b * g.c + grp * cg + ci) * hw),

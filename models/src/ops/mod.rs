@@ -4,6 +4,11 @@
 //! CPU (f32/f64) these run Wick's own kernels (custom ops with their own, correct, backward); on
 //! CUDA/Metal and for other dtypes they use Candle's own ops. The signatures are the contract the
 //! networks in this crate use.
+//!
+//! Every `unsafe` block here states its invariant in a `// SAFETY:` comment and every `unsafe
+//! fn` its contract in a `# Safety` section; clippy enforces both for this module.
+
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 pub(crate) mod buffers;
 pub mod conv;
