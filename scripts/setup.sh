@@ -19,6 +19,8 @@ gst_plugin_dir=/usr/lib/$(uname -m)-linux-gnu/gstreamer-1.0
 [ -f "$gst_plugin_dir/libgstfrei0r.so" ] || need_apt+=(gstreamer1.0-plugins-bad)
 [ -f "$gst_plugin_dir/libgstpng.so" ] || need_apt+=(gstreamer1.0-plugins-good)
 [ -f "$gst_plugin_dir/libgstvideoconvertscale.so" ] || [ -f "$gst_plugin_dir/libgstvideoconvert.so" ] || need_apt+=(gstreamer1.0-plugins-base)
+# The memory checker the tests run over the C host example and the C ABI (tests/memcheck.rs).
+command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind)
 
 # The farm engines tests/farm.rs drives (docs/farm.md): Slurm with munge (scripts/farm/slurm-up.sh
 # configures and starts a one-node cluster), Open MPI and libclang (libwick_mpi.so, built by
@@ -52,3 +54,24 @@ if ! command -v cargo >/dev/null 2>&1; then
   # Debian's rustup package installs the proxy; fetch a stable toolchain through it.
   rustup default stable
 fi
+
+# The test command also checks formatting and lints (scripts/test.sh): rustfmt and clippy come
+# with the toolchain through rustup, or from Debian when cargo is Debian's.
+for tool in fmt:rustfmt clippy:clippy; do
+  sub=${tool%%:*}
+  comp=${tool##*:}
+  if ! cargo "$sub" --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+      echo "setup: rustup component add $comp" >&2
+      rustup component add "$comp"
+    else
+      SUDO=""
+      [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+      pkg=$comp
+      [ "$comp" = clippy ] && pkg=rust-clippy
+      echo "setup: installing $pkg" >&2
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$pkg" >/dev/null
+    fi
+  fi
+done

@@ -138,3 +138,29 @@ pub fn ofx_bundle() -> &'static Path {
         bin
     })
 }
+
+/// Runs a command that must succeed; returns its stdout and stderr together (panics with them
+/// when it fails).
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    let s = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "command failed ({:?}):\n{s}",
+        out.status
+    );
+    s
+}
+
+/// Runs a command; returns its exit code (−1 when killed by a signal) and its stderr.
+pub fn run_code(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().expect("spawn");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -1,7 +1,12 @@
 //! Fuzz-style robustness: thousands of random argument combinations across every exported
 //! function (random sizes, strides, lengths, enums, counts, param names and values, NULL
-//! pointers; buffers are valid allocations of the declared length) must return statuses and
-//! never crash the host process.
+//! pointers; buffers are valid allocations of the declared length, with guard bytes on both
+//! sides) must return documented statuses, never `WICK_ERR_INTERNAL` (a bug) except from the
+//! test node asked to panic, never write outside the buffers, and never crash the host.
+//!
+//! CI runs 10,000 iterations with a fresh seed each run; the seed is printed first, and
+//! `WICK_FUZZ_SEED=N cargo test --test fuzz` replays a run. `cargo test --test fuzz --
+//! --ignored` runs 200,000 (`WICK_FUZZ_ITERATIONS` overrides both counts).
 
 use std::ffi::{c_void, CString};
 
@@ -15,7 +20,12 @@ fn pick<'a, T>(rng: &mut ChaCha8Rng, v: &'a [T]) -> &'a T {
     &v[rng.gen_range(0..v.len())]
 }
 
-/// A frame over a real buffer; its declared length never exceeds the allocation.
+/// Bytes of known value on both sides of every frame buffer.
+const GUARD: usize = 64;
+const GUARD_BYTE: u8 = 0xA5;
+
+/// A frame over a real buffer; its declared length never exceeds the allocation. `buf` holds
+/// the allocation between two guards of [`GUARD`] bytes.
 fn random_frame(rng: &mut ChaCha8Rng, buf: &mut Vec<u8>) -> wick_frame {
     let w = *pick(rng, &[0u32, 1, 2, 3, 7, 16, 33, 64, 40000, u32::MAX]);
     let h = *pick(rng, &[0u32, 1, 2, 5, 9, 24, 48, 40000, u32::MAX]);
@@ -46,9 +56,11 @@ fn random_frame(rng: &mut ChaCha8Rng, buf: &mut Vec<u8>) -> wick_frame {
         rng.gen_range(0..4096)
     };
     buf.clear();
-    buf.resize(alloc, 0);
+    buf.resize(GUARD, GUARD_BYTE);
+    buf.resize(GUARD + alloc, 0);
+    buf.resize(GUARD + alloc + GUARD, GUARD_BYTE);
     // Random float payloads too: NaNs and infinities in float frames.
-    for b in buf.iter_mut().take(64) {
+    for b in buf[GUARD..GUARD + alloc].iter_mut().take(64) {
         *b = rng.gen();
     }
     let declared = if rng.gen_bool(0.9) {
@@ -60,7 +72,8 @@ fn random_frame(rng: &mut ChaCha8Rng, buf: &mut Vec<u8>) -> wick_frame {
         data: if rng.gen_bool(0.05) {
             std::ptr::null_mut()
         } else {
-            buf.as_mut_ptr() as *mut c_void
+            // SAFETY: GUARD < buf.len(): the allocation starts after the front guard.
+            unsafe { buf.as_mut_ptr().add(GUARD) as *mut c_void }
         },
         data_len: declared,
         width: w,
@@ -73,12 +86,63 @@ fn random_frame(rng: &mut ChaCha8Rng, buf: &mut Vec<u8>) -> wick_frame {
     }
 }
 
+/// Panics when a guard byte around a frame buffer changed (an out-of-bounds write).
+fn check_guards(buf: &[u8], what: &str, seed: u64, it: usize) {
+    let n = buf.len();
+    if n < 2 * GUARD {
+        return;
+    }
+    let bad = buf[..GUARD]
+        .iter()
+        .chain(&buf[n - GUARD..])
+        .any(|&b| b != GUARD_BYTE);
+    assert!(
+        !bad,
+        "{what}: a guard byte changed (out-of-bounds write) at iteration {it} (seed {seed})"
+    );
+}
+
+/// The seed: `WICK_FUZZ_SEED` when set (to replay a run), else a fresh one from the clock.
+fn seed() -> u64 {
+    match std::env::var("WICK_FUZZ_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("WICK_FUZZ_SEED={s} is not a u64")),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0xF022),
+    }
+}
+
+fn iterations(default: usize) -> usize {
+    std::env::var("WICK_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 #[test]
 fn random_calls_never_crash() {
+    fuzz(iterations(10_000), seed());
+}
+
+/// The long run (not in CI): `cargo test --test fuzz -- --ignored`.
+#[test]
+#[ignore]
+fn random_calls_never_crash_long() {
+    fuzz(iterations(200_000), seed());
+}
+
+fn fuzz(iterations: usize, seed: u64) {
+    // Printed first, so that a crash (which kills the process) still leaves it in the log.
+    println!("fuzz: seed {seed}, {iterations} iterations (replay: WICK_FUZZ_SEED={seed})");
+    eprintln!("fuzz: seed {seed}, {iterations} iterations (replay: WICK_FUZZ_SEED={seed})");
     std::env::set_var("WICK_ENABLE_TEST_NODES", "1");
     let plugin = Plugin::load(&artifacts().plugin).expect("load");
     let api = plugin.raw_api();
-    let mut rng = ChaCha8Rng::seed_from_u64(0xF022);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let node_ids: Vec<CString> = plugin
         .nodes()
         .iter()
@@ -117,7 +181,7 @@ fn random_calls_never_crash() {
     let count = |st: i32| {
         assert!(
             (0..=10).contains(&st),
-            "status {st} is not a documented code"
+            "status {st} is not a documented code (seed {seed})"
         );
         if st == ffi::WICK_OK {
             ok.set(ok.get() + 1)
@@ -126,7 +190,7 @@ fn random_calls_never_crash() {
         }
     };
     let mut bufs: Vec<Vec<u8>> = (0..6).map(|_| Vec::new()).collect();
-    let iterations = 4000;
+    let internal = std::cell::Cell::new(0usize);
     for it in 0..iterations {
         // A fresh instance now and then, of a random node (or an unknown id / NULL).
         let mut inst: *mut wick_instance = std::ptr::null_mut();
@@ -241,9 +305,21 @@ fn random_calls_never_crash() {
         } else {
             &args
         };
-        count(unsafe { (api.process)(inst, ap) });
+        let st = unsafe { (api.process)(inst, ap) };
+        count(st);
         let msg = unsafe { std::ffi::CStr::from_ptr((api.instance_last_error)(inst)) };
-        assert!(msg.to_str().is_ok());
+        let msg = msg.to_str().expect("UTF-8 message");
+        // INTERNAL means a bug; the only expected one is the test node's deliberate panic.
+        if st == ffi::WICK_ERR_INTERNAL {
+            assert!(
+                msg.contains("asked to panic"),
+                "WICK_ERR_INTERNAL at iteration {it} (seed {seed}): {msg}"
+            );
+            internal.set(internal.get() + 1);
+        }
+        for (k, b) in bufs.iter().enumerate() {
+            check_guards(b, &format!("frame buffer {k}"), seed, it);
+        }
         // Descriptor calls with random indices and NULL outs.
         let mut d: *const ffi::wick_node_descriptor = std::ptr::null();
         let idx = *pick(&mut rng, &[0u32, 1, 2, 3, 100, u32::MAX]);
@@ -272,7 +348,11 @@ fn random_calls_never_crash() {
         }
     }
     let (ok, err) = (ok.get(), err.get());
-    println!("fuzz: {iterations} iterations, {ok} ok statuses, {err} error statuses, no crash");
+    println!(
+        "fuzz: seed {seed}: {iterations} iterations, {ok} ok statuses, {err} error statuses \
+         ({} from the test node's deliberate panic), no crash, no out-of-bounds write",
+        internal.get()
+    );
     assert!(err > ok, "most random calls must be refused");
     assert!(ok > 100, "some random calls must succeed ({ok})");
 }
