@@ -153,6 +153,9 @@ struct NodeSpec {
     origin: Option<i64>,
 }
 
+/// A frame range, first and last included.
+type Range = (i64, i64);
+
 /// Linear keyframes of one numeric param: name, type, [frame, value] pairs.
 type Keyframes = (String, ParamType, Vec<(f64, f64)>);
 
@@ -612,7 +615,7 @@ impl Graph {
     /// For every node: the frame range it can show (a video's frames, a read's
     /// `first`..`last`, mapped through retime nodes; `None` when unbounded: generators, open
     /// sequences) and its frames per second (the graph's, times the retime factors upstream).
-    fn ranges_and_rates(&self) -> Result<(Vec<Option<(i64, i64)>>, Vec<f64>), HostError> {
+    fn ranges_and_rates(&self) -> Result<(Vec<Option<Range>>, Vec<f64>), HostError> {
         let n = self.nodes.len();
         let (mut range, mut rate) = (vec![None; n], vec![self.fps; n]);
         for i in self.topo_order()? {
