@@ -491,7 +491,10 @@ fn render(
     });
     drop(inputs);
     if !history.is_empty() {
-        history.remember(d, params, seconds, carried)?;
+        // A frame that cannot be kept (out of memory) only costs later frames their past.
+        if let Err(e) = history.remember(d, params, seconds, carried) {
+            warn(name, &format!("{}: past frames not kept: {e}", d.id));
+        }
     }
     result
 }
