@@ -506,3 +506,39 @@ fn train_reads_video_files_as_frame_sources() {
     assert_eq!(c, 2, "{err}");
     assert!(err.contains("cut.mkv"), "{err}");
 }
+
+#[test]
+fn ctrl_c_during_a_video_render_leaves_no_partial_video() {
+    let d = scratch("video-sigint");
+    clip(&d.join("in.mp4"), 96, 54, 200, false);
+    let mut child = wick()
+        .current_dir(&d)
+        .args(["stylize", "in.mp4", "out.mp4", "--style", "3"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the second frame's log line, then SIGINT.
+    let mut err = child.stderr.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 256];
+    while !seen.contains("(2/200)") {
+        use std::io::Read;
+        let n = err.read(&mut buf).unwrap();
+        assert!(n > 0, "wick ended early:\n{seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let st = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}");
+    let left: Vec<String> = std::fs::read_dir(&d)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "in.mp4")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -59,6 +59,13 @@ pub fn ffprobe_program() -> OsString {
 }
 
 fn spawn(mut cmd: Command, what: &str, path: &Path) -> Result<Child> {
+    // A process group of its own: Ctrl-C in the terminal reaches Wick (which cancels cleanly
+    // and stops its children) but not FFmpeg, which would otherwise end its stream mid-frame.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
     cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             err(
