@@ -222,6 +222,17 @@ fn graph_text(
         style.insert("name".into(), "style".into());
         style.insert("type".into(), STYLE.into());
         style.insert("input".into(), "src".into());
+        // Past-frame inputs (`source@-k`, issue #15) are fed from the same read node; the
+        // renderer gives them the read's frame k back.
+        let mut ports = Table::new();
+        for p in info.inputs.iter().skip(1) {
+            if p.name.starts_with("source@-") {
+                ports.insert(p.name.clone(), "src".into());
+            }
+        }
+        if !ports.is_empty() {
+            style.insert("inputs".into(), Value::Table(ports));
+        }
         style.insert("params".into(), Value::Table(style_params));
         nodes.push(style);
         last = "style";
