@@ -618,6 +618,43 @@ fn api_info_params_bad_pointers_threads_and_strips() {
     }
 }
 
+/// A mixer whose output buffer is also one of its inputs (hosts may process in place): the
+/// same result as with a separate output, for either input (#13 part 4: no `&mut` over the
+/// output may exist while the inputs are read).
+#[test]
+fn mixer_in_place_on_either_input_equals_a_separate_output() {
+    let dir = scratch("frei0r_mixer_in_place");
+    let (a, b) = photos(&dir, 48, 32);
+    let (a, b) = (pixels(&a), pixels(&b));
+    let api = load("wick_interpolate");
+    // SAFETY: calling the plugin as a host would.
+    unsafe {
+        assert_eq!((api.init)(), 1);
+        let inst = (api.construct)(48, 32);
+        assert!(!inst.is_null());
+        let mut separate = vec![0u32; 48 * 32];
+        let null = std::ptr::null();
+        (api.update2)(
+            inst,
+            0.5,
+            a.as_ptr(),
+            b.as_ptr(),
+            null,
+            separate.as_mut_ptr(),
+        );
+        let mut on_a = a.clone();
+        let p = on_a.as_mut_ptr();
+        (api.update2)(inst, 0.5, p, b.as_ptr(), null, p);
+        assert_eq!(on_a, separate, "output on the first input");
+        let mut on_b = b.clone();
+        let p = on_b.as_mut_ptr();
+        (api.update2)(inst, 0.5, a.as_ptr(), p, null, p);
+        assert_eq!(on_b, separate, "output on the second input");
+        assert_ne!(separate, a);
+        (api.destruct)(inst);
+    }
+}
+
 #[test]
 fn folder_has_one_library_per_node_and_kdenlive_descriptions() {
     let d = frei0r_dir();
