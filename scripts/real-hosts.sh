@@ -15,7 +15,6 @@
 # Env: HOSTDEMO (default /opt/ofx/hostDemoDbg), NATRON (default /opt/natron/bin/NatronRenderer)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-repo=$PWD
 
 profile=release
 build=()
@@ -26,9 +25,10 @@ natron=${NATRON:-/opt/natron/bin/NatronRenderer}
 rm -rf "$out"; mkdir -p "$out"
 
 ./scripts/build-ofx.sh "${build[@]}" >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; exit 1; }
-bundles="${CARGO_TARGET_DIR:-target}/ofx"
-wick="${CARGO_TARGET_DIR:-target}/$profile/wick"
-export WICK_PLUGIN="${CARGO_TARGET_DIR:-target}/$profile/libwick.so"
+t=$(realpath "${CARGO_TARGET_DIR:-target}")
+bundles="$t/ofx"
+wick="$t/$profile/wick"
+export WICK_PLUGIN="$t/$profile/libwick.so"
 echo "bundle: $bundles/Wick.ofx.bundle ($profile), $(stat -c %s "$bundles/Wick.ofx.bundle/Contents/Linux-x86-64/Wick.ofx") bytes"
 
 nodes=(org.wick.generate org.wick.style-transfer org.wick.interpolate org.wick.train)
@@ -39,7 +39,7 @@ if [ -x "$hostdemo" ]; then
   for id in "${nodes[@]}"; do
     d="$out/hostdemo/$id"; mkdir -p "$d"
     set +e
-    (cd "$d" && OFX_PLUGIN_PATH="$repo/$bundles" timeout 900 "$hostdemo" "$id" >log.txt 2>&1)
+    (cd "$d" && OFX_PLUGIN_PATH="$bundles" timeout 900 "$hostdemo" "$id" >log.txt 2>&1)
     rc=$?
     set -e
     ctx=$( (grep -o "instantiating '[^']*' in context [A-Za-z]*" "$d/log.txt" || true) | awk '{print $NF}')
@@ -71,7 +71,7 @@ PY
     o="$n/float-$flt"; mkdir -p "$o"
     for w in RoundWriter StyleWriter GenWriter InterpWriter TrainWriter; do
       set +e
-      WICK_IN="$n/in.####.png" WICK_OUT="$o" WICK_FLOAT="${flt/auto/}" OFX_PLUGIN_PATH="$repo/$bundles" \
+      WICK_IN="$n/in.####.png" WICK_OUT="$o" WICK_FLOAT="${flt/auto/}" OFX_PLUGIN_PATH="$bundles" \
         timeout 900 "$natron" --clear-openfx-cache -w "$w" 1-1 scripts/hosts/natron_graph.py >"$o/$w.log" 2>&1
       rc=$?
       set -e
