@@ -1158,9 +1158,10 @@ fn minimal_host_params_fall_back_to_defaults_and_out_of_range_values_are_clamped
     let (w, h) = (64, 48);
     let a = byte_input(&picture(w, h, 2), w, h, &d.join("a.png"));
     let b = byte_input(&picture(w, h, 5), w, h, &d.join("b.png"));
-    // The minimal host answers 2.0 for every double: t (Transition), scale, agreement and
-    // cut_threshold are clamped to 1; Booleans answer true (symmetric, mirror); the Choice
-    // (cuts, device) and String (weights) params it cannot give keep their defaults.
+    // The minimal host answers 2.0 for every Double (t is the Transition param), clamped into
+    // each param's range, and true for every Boolean; the Integer, Choice and String params it
+    // cannot give keep their defaults. The same values, from the params' descriptors, for
+    // `wick run`.
     reset_host(true);
     let p = plugin("org.wick.interpolate");
     let mut e = instance(&p, "OfxImageEffectContextTransition");
@@ -1174,18 +1175,29 @@ fn minimal_host_params_fall_back_to_defaults_and_out_of_range_values_are_clamped
         bundle(ofx_bundle()).last_error()
     );
     let out = rendered(&mut e);
+    let mut args = Vec::new();
+    for name in &e.params.order {
+        let props = &e.params.params[name].props;
+        let node_name = if name == "Transition" { "t" } else { name };
+        match props.str("OfxParamPropType").unwrap().as_str() {
+            "OfxParamTypeDouble" => {
+                let lo = props.dbls("OfxParamPropMin").unwrap()[0];
+                let hi = props.dbls("OfxParamPropMax").unwrap()[0];
+                args.push(format!("{node_name}={}", 2f64.clamp(lo, hi)));
+            }
+            "OfxParamTypeBoolean" if name != "wick_float_input" => {
+                args.push(format!("{node_name}=1"))
+            }
+            _ => {}
+        }
+    }
+    assert!(args.iter().any(|a| a == "t=1"), "{args:?}");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     wick_run(
         "wick.interpolate",
         &[&d.join("a.png"), &d.join("b.png")],
         &d.join("t1sm.png"),
-        &[
-            "t=1",
-            "scale=1",
-            "symmetric=1",
-            "mirror=1",
-            "agreement=1",
-            "cut_threshold=1",
-        ],
+        &args,
         0,
     );
     let m = diff_file(&out, &d.join("t1sm.png"));
