@@ -111,6 +111,15 @@ impl Feeder {
         self.tracks.is_empty()
     }
 
+    /// The frame number of `time`: time ÷ the learnt frame period, rounded (0 at time 0);
+    /// 0 while no period is known (the first call, which has no past frames either).
+    pub fn frame_number(&self, time: f64) -> i64 {
+        match self.period {
+            Some(p) => (time / p).round() as i64,
+            None => 0,
+        }
+    }
+
     fn step(&mut self, time: f64) -> Step {
         let Some(last) = self.last else {
             return Step::Start;
@@ -130,15 +139,9 @@ impl Feeder {
         }
     }
 
-    /// Before a call at `time` (seconds): fills the active past-frame entries of `inputs`
-    /// from the cache when this call follows the previous one, and says how it follows.
-    pub fn feed<'s>(
-        &'s mut self,
-        desc: &NodeDesc,
-        params: &Params,
-        time: f64,
-        inputs: &mut [Option<Frame<'s>>],
-    ) -> Step {
+    /// Before a call at `time` (seconds): notes the time (learning the frame period) and says
+    /// how it follows the previous call's; after a seek the cache restarts.
+    pub fn advance(&mut self, time: f64) -> Step {
         let step = self.step(time);
         self.last = Some(time);
         if step == Step::Seek {
@@ -146,8 +149,21 @@ impl Feeder {
                 cache.clear();
             }
         }
+        step
+    }
+
+    /// Fills the active past-frame entries of `inputs` for a call at `time` from the cache,
+    /// when the call follows the previous one (`step`, from [`advance`](Self::advance)).
+    pub fn fill<'s>(
+        &'s self,
+        desc: &NodeDesc,
+        params: &Params,
+        time: f64,
+        step: Step,
+        inputs: &mut [Option<Frame<'s>>],
+    ) {
         let (Some(p), Step::Next | Step::Repeat | Step::Near) = (self.period, step) else {
-            return step;
+            return;
         };
         for (track, cache) in &self.tracks {
             for &(port, off) in &track.ports {
@@ -161,6 +177,19 @@ impl Feeder {
                     .map(|(_, f)| f.frame());
             }
         }
+    }
+
+    /// [`advance`](Self::advance), then [`fill`](Self::fill).
+    #[cfg(test)]
+    pub fn feed<'s>(
+        &'s mut self,
+        desc: &NodeDesc,
+        params: &Params,
+        time: f64,
+        inputs: &mut [Option<Frame<'s>>],
+    ) -> Step {
+        let step = self.advance(time);
+        self.fill(desc, params, time, step, inputs);
         step
     }
 
@@ -316,6 +345,14 @@ mod tests {
         // FFmpeg's milliseconds (40 ms a frame), converted to seconds by the adapter.
         let ms = run(&d, &p, &[(0.0, 0), (0.04, 1), (0.08, 2)]);
         assert_eq!(ms[2], (Next, Some(1), Some(0)));
+        // Frame numbers from the learnt period: what the node's absolute-frame logic sees.
+        let mut f = Feeder::new(&d);
+        assert_eq!(f.frame_number(0.4), 0, "no period yet");
+        for t in [0.40, 0.44] {
+            f.advance(t);
+        }
+        assert_eq!(f.frame_number(0.44), 11);
+        assert_eq!(f.frame_number(0.48), 12);
     }
 
     #[test]

@@ -36,6 +36,9 @@
 //!   stay within a few frames of each other (in order, repeated, or out of order as melt's
 //!   frame threads go); after a seek it feeds none (the node then works frame by frame) and
 //!   says so once on stderr. One render thread gives exactly `wick render`'s frames.
+//! - Frame numbers: frei0r passes a time only, so a node's frame number is the time times the
+//!   frame rate learnt from the host's times (0 at time 0); frames FFmpeg passes without a
+//!   timestamp are taken as consecutive at 25 fps (said once).
 //! - Files: `mod.rs` (the plugin table, instances, update), `params.rs` (param mapping and
 //!   get/set), `kdenlive.rs` (Kdenlive's XML), `export.rs` (the `frei0r_plugin!` symbols). The
 //!   shared work (instances, frames, params, past frames, running the node) is the adapter
@@ -192,8 +195,11 @@ struct State {
     overrides: String,
     /// Strings handed out by `f0r_get_param_value`, one per param index.
     strings: Vec<CString>,
-    /// Past input frames for the node's past-frame inputs (frei0r hands one frame per call).
+    /// Past input frames for the node's past-frame inputs (frei0r hands one frame per call),
+    /// and the frame period learnt from the host's times.
     history: Feeder,
+    /// Calls that came without a usable time (FFmpeg without timestamps).
+    untimed: u64,
 }
 
 /// One frei0r instance.
@@ -319,6 +325,7 @@ pub fn construct(spec: &'static Spec, width: c_uint, height: c_uint) -> *mut c_v
                 overrides: String::new(),
                 strings: vec![CString::default(); t.params.len()],
                 history: Feeder::new(d),
+                untimed: 0,
             }),
             core,
         };
@@ -424,6 +431,7 @@ fn render(
         time_unit,
         overrides,
         history,
+        untimed,
         ..
     } = &mut *st;
     let millis = match time_unit {
@@ -431,7 +439,18 @@ fn render(
         TimeUnit::Seconds => false,
         TimeUnit::Millis => true,
     };
-    let seconds = if millis { time / 1000.0 } else { time };
+    let mut seconds = if millis { time / 1000.0 } else { time };
+    // FFmpeg passes frames without a timestamp (AV_NOPTS_VALUE, e.g. from some image-sequence
+    // inputs) scaled as a time no clip has: such frames are taken as consecutive, at 25 fps.
+    if seconds.abs() >= 1e9 {
+        warn(
+            name,
+            "the host gives frames without a usable time (FFmpeg: frames without timestamps): \
+             they are taken as consecutive frames at 25 fps (said once)",
+        );
+        seconds = *untimed as f64 / 25.0;
+        *untimed += 1;
+    }
     if trace() {
         eprintln!(
             "[{name}] update {}x{} time {time} ({seconds} s)",
@@ -453,11 +472,11 @@ fn render(
     // calls, None for the rest (e.g. style-transfer's style input: its style_image param).
     let mut inputs: Vec<Option<Frame>> = carried.to_vec();
     inputs.resize(d.inputs.len().max(carried.len()), None);
-    let step = if history.is_empty() {
-        Step::Start
-    } else {
-        history.feed(d, params, seconds, &mut inputs)
-    };
+    // Every call steps the learnt frame period (the node's frame numbers come from it); past
+    // frames are fed only to nodes that have such inputs.
+    let step = history.advance(seconds);
+    let frame = history.frame_number(seconds);
+    history.fill(d, params, seconds, step, &mut inputs);
     if history::wanted(d, params) {
         // Said once per process: after a seek, or when frames come out of order without the
         // ones before them (parallel frame threads), those frames are processed on their own.
@@ -483,7 +502,10 @@ fn render(
     }
     let result = inst.core.run(Call {
         time: seconds,
-        frame: 0,
+        // Frame numbers: time x the frame rate learnt from the host's times (0 at time 0), so
+        // nodes with absolute-frame logic (temporal style anchors) agree with `wick render` of
+        // a sequence numbered from 0.
+        frame,
         params,
         inputs: &inputs,
         outputs: std::slice::from_mut(out),
