@@ -513,7 +513,8 @@ fn mpi_two_ranks_train_like_one_process_with_the_combined_batch() {
 }
 
 /// Launches that cannot work are clear errors on every rank, not hangs: a rank count that
-/// disagrees with COPYCAT_WORLD_SIZE; no libwick_mpi.so; a global batch smaller than the ranks.
+/// disagrees with COPYCAT_WORLD_SIZE; no libwick_mpi.so; a global batch smaller than the ranks;
+/// ranks with different settings.
 #[test]
 fn mpi_refuses_inconsistent_launches() {
     let d = scratch("farm-mpi-bad");
@@ -543,6 +544,19 @@ fn mpi_refuses_inconsistent_launches() {
         .args(["--param", &out, "batch=1"]));
     assert_ne!(c, 0, "{s}");
     assert!(s.contains("smaller than the 2 ranks"), "{s}");
+    // Two ranks started with different step counts (mpirun's MPMD form `A : B`).
+    let a = artifacts();
+    let mut c = mpirun(1);
+    c.args(["train"])
+        .arg(&cfg)
+        .args(["--param", &out, "steps=2", ":", "-np", "1"])
+        .arg(&a.wick)
+        .arg("train")
+        .arg(&cfg)
+        .args(["--param", &out, "steps=3"]);
+    let (code, s) = run(&mut c);
+    assert_ne!(code, 0, "{s}");
+    assert!(s.contains("the ranks run different settings"), "{s}");
 }
 
 /// Under Slurm, `srun --mpi=pmix` starts the ranks (Open MPI takes its rank from Slurm's

@@ -388,8 +388,9 @@ impl Dist {
         let mismatch = |what: String| -> ModelError {
             err(format!(
                 "{what}, but MPI's world has rank {rank} of {size}: start the ranks with an MPI \
-                 launcher (mpirun -np N ..., or srun -n N ... under Slurm), which gives each \
-                 process its rank; Wick does not rendezvous through COPYCAT_MAIN_ADDR/PORT"
+                 launcher (mpirun -np N ..., or srun -n N --mpi=pmix ... under Slurm), which \
+                 gives each process its rank; Wick does not rendezvous through \
+                 COPYCAT_MAIN_ADDR/PORT"
             ))
         };
         if let Some((n, var)) = launched {
@@ -543,6 +544,19 @@ impl Dist {
         t.apply_checkpoint(&tensors, Path::new("(averaged state)"))
     }
 
+    /// Whether every rank passed the same `h` (one collective).
+    fn same_everywhere(&self, h: u64) -> Result<bool, ModelError> {
+        // 16-bit pieces are exact in f32; the max of x and of -x give the max and the min.
+        let pieces: Vec<f32> = (0..4).map(|i| ((h >> (16 * i)) & 0xffff) as f32).collect();
+        let mut b: Vec<f32> = pieces
+            .iter()
+            .copied()
+            .chain(pieces.iter().map(|x| -x))
+            .collect();
+        self.wrap(self.comm.max(&mut b))?;
+        Ok((0..4).all(|i| b[i] == -b[i + 4]))
+    }
+
     /// Checks that every rank holds the same parameters and optimiser state (bit for bit).
     pub fn check_same(&self, t: &Trainer) -> Result<(), ModelError> {
         let tensors = t.checkpoint_tensors()?;
@@ -551,20 +565,43 @@ impl Dist {
         let h = fnv(flatten(&names, &tensors)?
             .iter()
             .flat_map(|x| x.to_le_bytes()));
-        // 16-bit pieces are exact in f32; max of x and of -x gives the max and the min.
-        let pieces: Vec<f32> = (0..4).map(|i| ((h >> (16 * i)) & 0xffff) as f32).collect();
-        let mut b: Vec<f32> = pieces
-            .iter()
-            .copied()
-            .chain(pieces.iter().map(|x| -x))
-            .collect();
-        self.wrap(self.comm.max(&mut b))?;
-        if (0..4).any(|i| b[i] != -b[i + 4]) {
+        if !self.same_everywhere(h)? {
             return Err(err(format!(
                 "distributed training: the ranks' models differ at step {} (a bug: please \
                  report it with the config)",
                 t.steps_done()
             )));
+        }
+        Ok(())
+    }
+
+    /// Checks that every rank runs with the settings that decide the steps and their
+    /// collectives (a rank with another `steps` or `checkpoint_every` would wait in a
+    /// collective the others never make).
+    pub fn check_settings(&self, s: &Settings) -> Result<(), ModelError> {
+        let mut text = String::new();
+        for name in [
+            "mode",
+            "steps",
+            "batch",
+            "crop",
+            "lr",
+            "seed",
+            "checkpoint_every",
+            "sheet_every",
+            "max_images",
+            "holdout",
+        ] {
+            text.push_str(&format!("{name}={:?};", s.get(name)));
+        }
+        text.push_str(&format!("budget={};", s.f64("max_seconds") > 0.0));
+        text.push_str(&format!("sync={};", self.sync_every));
+        if !self.same_everywhere(fnv(text.bytes()))? {
+            return Err(err(
+                "distributed training: the ranks run different settings (steps, batch, crop, \
+                 lr, seed, checkpoint_every, sheet_every, sync_every, ...): start every rank with \
+                 the same config",
+            ));
         }
         Ok(())
     }

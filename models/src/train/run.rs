@@ -442,7 +442,8 @@ impl Session {
             ))
             .into()),
             (Ok(_), Ok((mut trainer, holdout, out))) => d
-                .broadcast_state(&mut trainer)
+                .check_settings(s)
+                .and_then(|()| d.broadcast_state(&mut trainer))
                 .map(|()| (trainer, holdout, out))
                 .map_err(RunError::from),
         };
