@@ -228,6 +228,16 @@ fn wick_retime_on_video_copies_the_audio() {
         .args(["--factor", "3", "--out"])
         .arg(d.join("seq/r.%04d.png")));
     assert_eq!(pngs(&d.join("seq")).len(), 28);
+    // The input frames pass through unchanged (every third output frame).
+    let mut dec = wick_video::Decoder::open(&d.join("in.mp4")).unwrap();
+    for k in 1..=10usize {
+        let rgb = dec.read(k).unwrap();
+        let png = image::open(d.join(format!("seq/r.{:04}.png", 3 * k - 2)))
+            .unwrap()
+            .to_rgb8()
+            .into_raw();
+        assert!(png == rgb, "output frame {} is input frame {k}", 3 * k - 2);
+    }
     ok(wick()
         .arg("retime")
         .arg(d.join("seq/r.%04d.png"))
@@ -541,4 +551,79 @@ fn ctrl_c_during_a_video_render_leaves_no_partial_video() {
         .filter(|n| n != "in.mp4")
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn stylize_decides_scene_cuts_on_the_input_not_the_stylised_frames() {
+    let d = scratch("video-cuts");
+    // Two shots of 6 frames: a moving test card, then a fractal.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=96x54:r=25,trim=end_frame=6",
+        "-f",
+        "lavfi",
+        "-i",
+        "mandelbrot=s=96x54:r=25,trim=end_frame=6",
+        "-filter_complex",
+        "[0][1]concat=n=2:v=1,format=yuv420p",
+        "-c:v",
+        "libx264",
+        d.join("in.mp4").to_str().unwrap(),
+    ]);
+    let s = ok(wick()
+        .current_dir(&d)
+        .args([
+            "stylize",
+            "in.mp4",
+            "out/f.%04d.png",
+            "--style",
+            "19",
+            "--retime",
+            "2",
+        ])
+        .args(["--save-graph", "g.toml"]));
+    // Output 12 is the in-between of input frames 6 and 7 at t = 0.5: held (b, frame 13),
+    // not morphed.
+    assert!(
+        s.contains("scene cut at frame 12") && s.contains("decided on the guide"),
+        "{s}"
+    );
+    assert_eq!(s.matches("scene cut at frame").count(), 1, "{s}");
+    assert!(read(&d.join("out/f.0012.png")) == read(&d.join("out/f.0013.png")));
+    assert!(read(&d.join("out/f.0012.png")) != read(&d.join("out/f.0011.png")));
+    // Factor 4 with cuts dissolved: the three in-betweens are cross-fades of 6 and 7.
+    ok(wick()
+        .current_dir(&d)
+        .args([
+            "stylize",
+            "in.mp4",
+            "four/f.%04d.png",
+            "--style",
+            "19",
+            "--retime",
+            "4",
+        ])
+        .args(["--param", "interpolate.cuts=dissolve", "--frames", "21-25"]));
+    let px = |f: u32| {
+        image::open(d.join(format!("four/f.{f:04}.png")))
+            .unwrap()
+            .to_rgb8()
+    };
+    let (a, b, mid) = (px(21), px(25), px(23));
+    let err: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .zip(mid.as_raw())
+        .map(|((x, y), m)| ((*x as f64 + *y as f64) / 2.0 - *m as f64).abs())
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    assert!(
+        err < 1.0,
+        "the middle in-between is the average of its ends ({err})"
+    );
+    let g = std::fs::read_to_string(d.join("g.toml")).unwrap();
+    assert!(g.contains("cuts_from = \"src\""), "{g}");
 }

@@ -151,6 +151,9 @@ struct NodeSpec {
     // Retime nodes: output frames per input frame, and the frame where both coincide.
     factor: Option<u32>,
     origin: Option<i64>,
+    /// Retime nodes: the node whose frames decide scene cuts (e.g. the read node under a
+    /// style transfer, whose stylised frames look alike across a cut).
+    cuts_from: Option<String>,
 }
 
 /// A frame range, first and last included.
@@ -191,6 +194,8 @@ enum Kind {
         factor: u32,
         origin: i64,
         params: Vec<(String, ParamValue)>,
+        /// Cuts are decided on this node's frames (a and a+1) instead of the input's.
+        cuts_from: Option<usize>,
     },
     Node {
         id: String,
@@ -305,9 +310,11 @@ impl Graph {
                     )));
                 }
             }
-            if (n.factor.is_some() || n.origin.is_some()) && n.kind != "retime" {
+            if (n.factor.is_some() || n.origin.is_some() || n.cuts_from.is_some())
+                && n.kind != "retime"
+            {
                 return Err(bad(format!(
-                    "node '{}': 'factor' and 'origin' apply to retime nodes",
+                    "node '{}': 'factor', 'origin' and 'cuts_from' apply to retime nodes",
                     n.name
                 )));
             }
@@ -408,11 +415,16 @@ impl Graph {
                     let info = plugin
                         .node(INTERPOLATE)
                         .map_err(|e| bad(format!("retime node '{}': {e}", n.name)))?;
+                    let cuts_from = match &n.cuts_from {
+                        Some(c) => Some(find(c, &n.name)?),
+                        None => None,
+                    };
                     Kind::Retime {
                         input,
                         factor,
                         origin: n.origin.unwrap_or(1),
                         params: node_params(info, n, INTERPOLATE)?,
+                        cuts_from,
                     }
                 }
                 "write" => {
@@ -558,9 +570,13 @@ impl Graph {
     fn upstream(&self, i: usize) -> Vec<(usize, i32)> {
         match &self.nodes[i].kind {
             Kind::Read { .. } | Kind::ReadVideo { .. } => vec![],
-            Kind::Write { input, .. }
-            | Kind::WriteVideo { input, .. }
-            | Kind::Retime { input, .. } => vec![(*input, 0)],
+            Kind::Write { input, .. } | Kind::WriteVideo { input, .. } => vec![(*input, 0)],
+            Kind::Retime {
+                input, cuts_from, ..
+            } => std::iter::once(*input)
+                .chain(*cuts_from)
+                .map(|u| (u, 0))
+                .collect(),
             Kind::Node {
                 inputs, offsets, ..
             } => inputs
@@ -759,9 +775,20 @@ fn srgb_to_linear(x: f32) -> f32 {
     }
 }
 
-/// A working frame (f32 RGBA, sRGB, straight) in another format, converted exactly as the
-/// plugin writes its outputs (transfer, premultiply, clamp and round). Not for f16.
+/// A frame (any 8/16/32-bit format; see [`working`]) in another format, converted exactly as
+/// the plugin writes its outputs (transfer, premultiply, clamp and round). Not for f16.
 fn from_working(src: &Frame, want: Want) -> Frame {
+    if Want::of(src.sample, src.channels, src.premultiplied, src.linear) == want {
+        return src.clone();
+    }
+    let converted;
+    let src = if Want::of(src.sample, src.channels, src.premultiplied, src.linear) == Want::WORKING
+    {
+        src
+    } else {
+        converted = working(src);
+        &converted
+    };
     let mut out = want.frame(src.width, src.height);
     let ch = want.channels as usize;
     let ss = out.sample.size();
@@ -803,6 +830,111 @@ type Key = (usize, i64, Want);
 /// A writer waiting for a result: (writer node, image path when it writes images).
 type Pending = (usize, Option<PathBuf>);
 
+/// Linear → sRGB transfer (as the plugin's frame reader).
+fn linear_to_srgb(x: f32) -> f32 {
+    if x <= 0.003_130_8 {
+        x * 12.92
+    } else {
+        1.055 * x.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+/// Any 8/16/32-bit frame as a working frame (f32 RGBA, sRGB, straight alpha), converted as the
+/// plugin reads host frames (f16 frames, which no reader here makes, read as zeros).
+fn working(src: &Frame) -> Frame {
+    if Want::of(src.sample, src.channels, src.premultiplied, src.linear) == Want::WORKING {
+        return src.clone();
+    }
+    let mut out = Want::WORKING.frame(src.width, src.height);
+    let (ch, ss) = (src.channels as usize, src.sample.size());
+    let premult = ch == 4 && src.premultiplied;
+    for (o, p) in out
+        .data
+        .chunks_exact_mut(16)
+        .zip(src.data.chunks_exact(ch * ss))
+    {
+        let mut c = [0f32, 0.0, 0.0, 1.0];
+        for (k, v) in c.iter_mut().enumerate().take(ch) {
+            let b = &p[k * ss..(k + 1) * ss];
+            *v = match src.sample {
+                Sample::U8 => b[0] as f32 / 255.0,
+                Sample::U16 => u16::from_ne_bytes([b[0], b[1]]) as f32 / 65535.0,
+                Sample::F32 => f32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
+                Sample::F16 => 0.0,
+            };
+        }
+        let a = c[3];
+        for v in c.iter_mut().take(3) {
+            if premult {
+                *v = if a > 0.0 { *v / a } else { 0.0 };
+            }
+            if src.linear {
+                *v = linear_to_srgb(*v);
+            }
+        }
+        for (k, v) in c.iter().enumerate() {
+            o[4 * k..4 * k + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+    }
+    out
+}
+
+/// A frame scaled down by an integer box filter to at most `max_w` wide, as a working frame.
+fn thumbnail(src: &Frame, max_w: u32) -> Frame {
+    let src = &working(src);
+    let s = src.width.div_ceil(max_w).max(1);
+    let (w, h) = ((src.width / s).max(1), (src.height / s).max(1));
+    let mut out = Want::WORKING.frame(w, h);
+    let px = |x: u32, y: u32, c: usize| {
+        let o = ((y * src.width + x) as usize * 4 + c) * 4;
+        f32::from_ne_bytes([
+            src.data[o],
+            src.data[o + 1],
+            src.data[o + 2],
+            src.data[o + 3],
+        ])
+    };
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..4 {
+                let mut sum = 0.0;
+                for dy in 0..s {
+                    for dx in 0..s {
+                        sum += px(
+                            (x * s + dx).min(src.width - 1),
+                            (y * s + dy).min(src.height - 1),
+                            c,
+                        );
+                    }
+                }
+                let o = ((y * w + x) as usize * 4 + c) * 4;
+                out.data[o..o + 4].copy_from_slice(&(sum / (s * s) as f32).to_ne_bytes());
+            }
+        }
+    }
+    out
+}
+
+/// (1 − t)·a + t·b of two working frames.
+fn mix_working(a: &Frame, b: &Frame, t: f32) -> Frame {
+    let mut out = Want::WORKING.frame(a.width, a.height);
+    for ((o, x), y) in out
+        .data
+        .chunks_exact_mut(4)
+        .zip(a.data.chunks_exact(4))
+        .zip(b.data.chunks_exact(4))
+    {
+        let x = f32::from_ne_bytes([x[0], x[1], x[2], x[3]]);
+        let y = f32::from_ne_bytes([y[0], y[1], y[2], y[3]]);
+        o.copy_from_slice(&((1.0 - t) * x + t * y).to_ne_bytes());
+    }
+    out
+}
+
+/// Width of the guide frames a retime looks for cuts on (the detector's colour histogram and
+/// 48×48 thumbnails read the same at this size).
+const GUIDE_WIDTH: u32 = 160;
+
 /// Renders a graph: one instance per node, kept across frames (models load once). Video
 /// reads stream through one decoder each; video writes are finished by [`Renderer::finish`]
 /// (dropped unfinished, they leave no file).
@@ -822,12 +954,17 @@ pub struct Renderer<'p> {
     local: Vec<bool>,
     /// The render's frame count, when known (bounds a video writer's copied audio).
     planned: Option<usize>,
+    /// Retime nodes with `cuts_from`: a second `wick.interpolate` instance that looks for a
+    /// cut on small copies of the guide's frames, and its verdict per input pair.
+    detectors: HashMap<usize, Instance<'p>>,
+    verdicts: HashMap<(usize, i64), Option<String>>,
 }
 
 impl<'p> Renderer<'p> {
     pub fn new(graph: Graph, plugin: &'p Plugin) -> Result<Self, HostError> {
         let mut instances = HashMap::new();
         let mut sources = HashMap::new();
+        let mut detectors = HashMap::new();
         for (i, n) in graph.nodes.iter().enumerate() {
             let (id, params) = match &n.kind {
                 Kind::Node { id, params, .. } => (id.as_str(), params),
@@ -844,6 +981,17 @@ impl<'p> Renderer<'p> {
                     .map_err(|e| HostError::BadArgument(format!("node '{}': {e}", n.name)))?;
             }
             instances.insert(i, inst);
+            if let Kind::Retime {
+                cuts_from: Some(_), ..
+            } = &n.kind
+            {
+                let mut d = plugin.instance(INTERPOLATE)?;
+                for (k, v) in params {
+                    d.set_param(k, v)
+                        .map_err(|e| HostError::BadArgument(format!("node '{}': {e}", n.name)))?;
+                }
+                detectors.insert(i, d);
+            }
         }
         // Consumers first (reverse topological order): local when every consumer is a writer
         // or a local node reading it at offset 0.
@@ -866,6 +1014,8 @@ impl<'p> Renderer<'p> {
             generation: 0,
             local,
             planned: None,
+            detectors,
+            verdicts: HashMap::new(),
         })
     }
 
@@ -1016,6 +1166,44 @@ impl<'p> Renderer<'p> {
         }
     }
 
+    /// Whether the guide pair (ga, gb) of retime node `i` is a scene cut: the retime's
+    /// detector (`wick.interpolate` with its `cuts`/`cut_threshold`) on small copies; the
+    /// node's message ("score …, held a") when it is.
+    fn cut_on_guide(
+        &mut self,
+        i: usize,
+        ga: &Frame,
+        gb: &Frame,
+        progress: &mut dyn FnMut(f64, &str) -> bool,
+    ) -> Result<Option<String>, HostError> {
+        let det = self
+            .detectors
+            .get_mut(&i)
+            .expect("detector per guided retime");
+        if matches!(det.get_param("cuts")?, ParamValue::Str(ref c) if c == "off") {
+            return Ok(None);
+        }
+        if (ga.width, ga.height) != (gb.width, gb.height) {
+            return Ok(Some("guide frames differ in size".into()));
+        }
+        let (ta, tb) = (thumbnail(ga, GUIDE_WIDTH), thumbnail(gb, GUIDE_WIDTH));
+        det.set_param("t", &ParamValue::Float(0.25))?;
+        let mut out = vec![Want::WORKING.frame(ta.width, ta.height)];
+        let mut cut = None;
+        let mut cb = |f: f64, m: &str| {
+            if let Some(rest) = m.strip_prefix("cut: ") {
+                cut = Some(rest.to_string());
+            }
+            progress(f, "")
+        };
+        det.process(0.0, 0, &[Some(&ta), Some(&tb)], &mut out, Some(&mut cb))?;
+        // "score S >= T, held a": the score part (what to do depends on each frame's t).
+        Ok(cut.map(|c| match c.rsplit_once(", ") {
+            Some((score, _)) => score.to_string(),
+            None => c,
+        }))
+    }
+
     /// Finishes every video being written (renamed into place). Returns their paths.
     pub fn finish(&mut self) -> Result<Vec<PathBuf>, HostError> {
         let mut done = Vec::new();
@@ -1061,6 +1249,7 @@ impl<'p> Renderer<'p> {
                 input,
                 factor,
                 origin,
+                cuts_from,
                 ..
             } => {
                 let (n, d) = (
@@ -1074,7 +1263,14 @@ impl<'p> Renderer<'p> {
                     vec![(*input, a, Want::WORKING)]
                 } else {
                     let b = a.checked_add(1).ok_or_else(out_of_range)?;
-                    vec![(*input, a, Want::WORKING), (*input, b, Want::WORKING)]
+                    let mut v = vec![(*input, a, Want::WORKING), (*input, b, Want::WORKING)];
+                    // The guide's pair, unless its verdict is known.
+                    if let Some(g) = cuts_from {
+                        if !self.verdicts.contains_key(&(i, a)) {
+                            v.extend([(*g, a, Want::WORKING), (*g, b, Want::WORKING)]);
+                        }
+                    }
+                    v
                 }
             }
             Kind::Node {
@@ -1103,7 +1299,7 @@ impl<'p> Renderer<'p> {
     ) -> Result<Rc<Frame>, HostError> {
         let got = |k: &Key| Rc::clone(&self.cache.get(k).expect("dependencies run first").0);
         let inputs: Vec<Rc<Frame>> = deps.iter().map(got).collect();
-        let name = &self.graph.nodes[i].name;
+        let name = self.graph.nodes[i].name.clone();
         let ctx = |e: HostError| match e {
             HostError::Plugin { status, message } => HostError::Plugin {
                 status,
@@ -1140,15 +1336,41 @@ impl<'p> Renderer<'p> {
             }
             Kind::Write { .. } | Kind::WriteVideo { .. } => unreachable!("writers feed nothing"),
             Kind::Retime { factor, origin, .. } => {
-                let n = *factor as i64;
+                let (n, origin) = (*factor as i64, *origin);
                 let k = (frame - origin).rem_euclid(n);
+                let t = k as f64 / n as f64;
+                let a = origin + (frame - origin).div_euclid(n);
+                if let [_, _, ga, gb] = inputs.as_slice() {
+                    let verdict = self.cut_on_guide(i, ga, gb, progress).map_err(ctx)?;
+                    self.verdicts.insert((i, a), verdict);
+                    // Pairs far behind are not asked again.
+                    self.verdicts.retain(|(j, p), _| *j != i || *p >= a - 2);
+                }
+                let verdict = self.verdicts.get(&(i, a)).cloned().flatten();
+                if let (Some(score), [fa, fb, ..]) = (verdict, inputs.as_slice()) {
+                    // A cut on the guide: hold the nearer frame (a before t = 0.5, b from it)
+                    // or cross-fade, as the node's `cuts` says; never morph.
+                    let dissolve = matches!(
+                        self.detectors.get_mut(&i).map(|d| d.get_param("cuts")),
+                        Some(Ok(ParamValue::Str(ref c))) if c == "dissolve"
+                    );
+                    let (out, what) = if dissolve {
+                        let mix = mix_working(&working(fa), &working(fb), t as f32);
+                        (from_working(&mix, want), "dissolved")
+                    } else if t < 0.5 {
+                        (from_working(fa, want), "held a")
+                    } else {
+                        (from_working(fb, want), "held b")
+                    };
+                    progress(1.0, &format!("cut: {score}, {what} (decided on the guide)"));
+                    return Ok(Rc::new(out));
+                }
                 match inputs.as_slice() {
                     // An input frame passes through (its working frame converted, when the
                     // in-betweens asked for that too).
                     [fa] if k == 0 && deps[0].2 == want => Rc::clone(fa),
                     [fa] => Rc::new(from_working(fa, want)),
-                    [fa, fb] => {
-                        let t = k as f64 / n as f64;
+                    [fa, fb, ..] => {
                         let inst = self.instances.get_mut(&i).expect("instance per node");
                         inst.set_param("t", &ParamValue::Float(t)).map_err(ctx)?;
                         let mut out = vec![want.frame(fa.width, fa.height)];
@@ -1163,7 +1385,7 @@ impl<'p> Renderer<'p> {
                         .map_err(ctx)?;
                         Rc::new(out.pop().expect("one output"))
                     }
-                    _ => unreachable!("a retime has one or two inputs"),
+                    _ => unreachable!("a retime has one, two or four inputs"),
                 }
             }
             Kind::Node {

@@ -254,6 +254,10 @@ fn graph_text(
         r.insert("input".into(), last.into());
         r.insert("factor".into(), Value::Integer(a.retime as i64));
         r.insert("origin".into(), Value::Integer(src.first()));
+        if last != "src" {
+            // Stylised frames look alike across a cut: decide cuts on the input's frames.
+            r.insert("cuts_from".into(), "src".into());
+        }
         r.insert("params".into(), Value::Table(interp_params));
         nodes.push(r);
         last = "retime";
