@@ -874,7 +874,20 @@ mod tests {
         assert!(e < 4e-3, "{e}"); // about 1/255: the flow of a frame with itself is ~0, not 0
                                   // Still motion: a static pair that differs only by fine noise (flows ~0) comes back as
                                   // the blend at the time weights, whatever the mask says; with the gate off it does not.
-        let noisy = (&a + Tensor::randn(0f32, 0.03, a.dims(), &dev).unwrap()).unwrap();
+                                  // Fixed noise (a seeded xorshift, uniform with sigma 0.03), so the bound below is checked
+                                  // on the same pair every run: Tensor::randn draws from an unseeded generator.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<f32> = (0..3 * h * w)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let u = (state >> 40) as f32 / (1u64 << 24) as f32; // [0, 1)
+                (u * 2.0 - 1.0) * 0.03 * 3f32.sqrt()
+            })
+            .collect();
+        let noise = Tensor::from_vec(noise, (1, 3, h, w), &dev).unwrap();
+        let noisy = (&a + noise).unwrap();
         let blend = ((&a * 0.6).unwrap() + (&noisy * 0.4).unwrap()).unwrap();
         let still = Composition {
             tolerance: 0.0,
@@ -889,9 +902,15 @@ mod tests {
         println!(
             "static noisy pair vs time-weighted blend: still gate {e_still:.2e}, RIFE {e_rife:.2e}"
         );
+        let mean_abs = |x: &Tensor| {
+            let d = (x - &blend).unwrap().abs().unwrap();
+            d.mean_all().unwrap().to_scalar::<f32>().unwrap()
+        };
+        let (m_still, m_rife) = (mean_abs(&got), mean_abs(&rife));
+        println!("  mean abs: still gate {m_still:.2e}, RIFE {m_rife:.2e}");
         assert!(
-            e_still < 0.02 && e_still < 0.5 * e_rife,
-            "{e_still} {e_rife}"
+            e_still < 0.03 && e_still < 0.6 * e_rife && m_still < 0.5 * m_rife,
+            "max {e_still} vs {e_rife}, mean {m_still} vs {m_rife}"
         );
     }
 
