@@ -143,35 +143,32 @@ pub struct ParamInfo {
 
 impl ParamInfo {
     /// Parses a command-line / graph-file text value for this param (`seed=7`, `mix=0.5`,
-    /// `preserve_color=true`, `color=1,0.5,0,1`).
+    /// `preserve_color=true`, `color=1,0.5,0,1`), by the one rule set
+    /// (`wick_common::param_text`, the same the plugin applies to hosts that pass text):
+    /// surrounding whitespace ignored; numbers as Rust reads them; an integral number for an
+    /// int (`2`, `2.0`, `1e3`); booleans `1 true yes on y` / `0 false no off n` in any case;
+    /// colours `r,g,b[,a]` or `r/g/b[/a]`; choices, text and paths as they are.
     pub fn parse(&self, text: &str) -> Result<ParamValue, HostError> {
-        let bad = |what: &str| {
-            HostError::BadArgument(format!("param '{}': '{text}' is not {what}", self.name))
+        use wick_common::param_text::{parse, TextKind, TextValue};
+        let kind = match self.ty {
+            ParamType::Float => TextKind::Float,
+            ParamType::Int => TextKind::Int,
+            ParamType::Bool => TextKind::Bool,
+            ParamType::Color => TextKind::Color,
+            ParamType::Enum | ParamType::String | ParamType::Path => TextKind::Text,
         };
-        Ok(match self.ty {
-            ParamType::Float => {
-                ParamValue::Float(text.trim().parse().map_err(|_| bad("a number"))?)
-            }
-            ParamType::Int => ParamValue::Int(text.trim().parse().map_err(|_| bad("an integer"))?),
-            ParamType::Bool => ParamValue::Bool(match text.trim() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => return Err(bad("a boolean (true/false)")),
-            }),
-            ParamType::Enum | ParamType::String | ParamType::Path => {
-                ParamValue::Str(text.to_string())
-            }
-            ParamType::Color => {
-                let v: Vec<f64> = text
-                    .split(',')
-                    .map(|s| s.trim().parse::<f64>())
-                    .collect::<Result<_, _>>()
-                    .map_err(|_| bad("a colour r,g,b[,a]"))?;
-                match v.as_slice() {
-                    [r, g, b] => ParamValue::Color([*r, *g, *b, 1.0]),
-                    [r, g, b, a] => ParamValue::Color([*r, *g, *b, *a]),
-                    _ => return Err(bad("a colour r,g,b[,a]")),
-                }
+        Ok(match parse(kind, text) {
+            Ok(TextValue::Float(x)) => ParamValue::Float(x),
+            Ok(TextValue::Int(n)) => ParamValue::Int(n),
+            Ok(TextValue::Bool(b)) => ParamValue::Bool(b),
+            Ok(TextValue::Color(c)) => ParamValue::Color(c),
+            Ok(TextValue::Text(t)) => ParamValue::Str(t),
+            Err(what) => {
+                return Err(HostError::BadArgument(format!(
+                    "param '{}': '{}' is not {what}",
+                    self.name,
+                    text.trim()
+                )))
             }
         })
     }

@@ -394,45 +394,35 @@ impl Params {
         Ok(())
     }
 
-    /// Parses `text` as the param's type and sets it (the same rules as `set`). Numbers as
-    /// Rust parses them; booleans `1/0/true/false/yes/no/on/off/y/n`; colours `r,g,b[,a]` or
-    /// `r/g/b[/a]`. Used by adapters whose host passes values as text (frei0r `params`).
+    /// Parses `text` as the param's type and sets it (then checked as by `set`). The one rule
+    /// set for params given as text (`wick_common::param_text`, the same the host SDK and
+    /// `wick` use): surrounding whitespace ignored; numbers as Rust reads them; an integral
+    /// number for an int (`2`, `2.0`, `1e3`); booleans `1 true yes on y` / `0 false no off n` in
+    /// any case; colours `r,g,b[,a]` or `r/g/b[/a]`; choices, text and paths as they are. Used
+    /// by adapters whose host passes values as text (frei0r `params`).
     pub fn set_text(&mut self, name: &str, text: &str) -> Result<(), NodeError> {
+        use wick_common::param_text::{parse, TextKind, TextValue};
         let i = self.index(name)?;
-        let t = text.trim();
-        let bad = |what: &str| {
-            Err(NodeError::BadArgument(format!(
-                "param '{name}': '{t}' is not {what}"
-            )))
-        };
-        let v = match &self.descs[i].kind {
-            ParamKind::Float { .. } => match t.parse::<f64>() {
-                Ok(x) => Value::Float(x),
-                Err(_) => return bad("a number"),
-            },
-            ParamKind::Int { .. } => match (t.parse::<i64>(), t.parse::<f64>()) {
-                (Ok(n), _) => Value::Int(n),
-                (_, Ok(x)) => Value::Float(x),
-                _ => return bad("an integer"),
-            },
-            ParamKind::Bool { .. } => match t.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" | "y" => Value::Bool(true),
-                "0" | "false" | "no" | "off" | "n" => Value::Bool(false),
-                _ => return bad("a boolean (true/false)"),
-            },
+        let kind = match &self.descs[i].kind {
+            ParamKind::Float { .. } => TextKind::Float,
+            ParamKind::Int { .. } => TextKind::Int,
+            ParamKind::Bool { .. } => TextKind::Bool,
+            ParamKind::Color { .. } => TextKind::Color,
             ParamKind::Enum { .. } | ParamKind::Str { .. } | ParamKind::Path { .. } => {
-                Value::Str(t.to_string())
+                TextKind::Text
             }
-            ParamKind::Color { .. } => {
-                let parts: Result<Vec<f64>, _> = t
-                    .split([',', '/'])
-                    .map(|s| s.trim().parse::<f64>())
-                    .collect();
-                match parts.as_deref() {
-                    Ok([r, g, b]) => Value::Color([*r, *g, *b, 1.0]),
-                    Ok([r, g, b, a]) => Value::Color([*r, *g, *b, *a]),
-                    _ => return bad("a colour r,g,b[,a]"),
-                }
+        };
+        let v = match parse(kind, text) {
+            Ok(TextValue::Float(x)) => Value::Float(x),
+            Ok(TextValue::Int(n)) => Value::Int(n),
+            Ok(TextValue::Bool(b)) => Value::Bool(b),
+            Ok(TextValue::Color(c)) => Value::Color(c),
+            Ok(TextValue::Text(t)) => Value::Str(t),
+            Err(what) => {
+                return Err(NodeError::BadArgument(format!(
+                    "param '{name}': '{}' is not {what}",
+                    text.trim()
+                )))
             }
         };
         self.set(name, v)
