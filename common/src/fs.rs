@@ -5,10 +5,12 @@
 //! a socket or a folder is refused before a byte is read, and so is a file larger than the
 //! caller's cap, so a wrong path can neither hang the host nor fill its memory.
 //!
-//! Every file Wick writes goes through [`write_atomic`] or [`write_atomic_with`]: the data goes
-//! to a hidden temp file beside the target (`.NAME.PID-N.wick-tmp`), which is renamed over the
-//! target only when complete, so an interrupted or failed write (a kill, a full disk) never
-//! leaves a partial file under the final name.
+//! Every file Wick writes goes through [`write_atomic`] or [`write_atomic_with`] (or, for a
+//! file written by another program over time, such as FFmpeg encoding a video, a [`temp_name`]
+//! and a rename): the data goes to a hidden temp file beside the target
+//! (`.STEM.PID-N.wick-tmp.EXT`), which is renamed over the target only when complete, so an
+//! interrupted or failed write (a kill, a full disk) never leaves a partial file under the final
+//! name.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
@@ -113,15 +115,19 @@ pub fn read_regular_text(path: &Path, max_len: u64) -> io::Result<String> {
 }
 
 /// The temp name an atomic write of `path` uses: hidden, in the same folder (so the rename
-/// stays on one file system), unique per process and per call: `.NAME.PID-N.wick-tmp`.
+/// stays on one file system), unique per process and per call, ending in the target's
+/// extension (programs such as FFmpeg pick the format from it): `.STEM.PID-N.wick-tmp.EXT`
+/// (`.NAME.PID-N.wick-tmp` without an extension).
 pub fn temp_name(path: &Path) -> PathBuf {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    path.with_file_name(format!(".{name}.{}-{n}.wick-tmp", std::process::id()))
+    let pid = std::process::id();
+    let text = |s: Option<&std::ffi::OsStr>| s.map(|s| s.to_string_lossy().into_owned());
+    let name = match (text(path.file_stem()), text(path.extension())) {
+        (Some(stem), Some(ext)) => format!(".{stem}.{pid}-{n}.wick-tmp.{ext}"),
+        (stem, _) => format!(".{}.{pid}-{n}.wick-tmp", stem.unwrap_or_default()),
+    };
+    path.with_file_name(name)
 }
 
 /// Writes `path` atomically: creates its folder if needed, lets `write` fill a temp file
@@ -211,6 +217,12 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["x.png".to_string()]);
         assert_ne!(temp_name(&f), temp_name(&f), "unique per call");
+        let t = temp_name(&f)
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(t.starts_with(".x.") && t.ends_with(".wick-tmp.png"), "{t}");
         std::fs::remove_dir_all(&d).ok();
     }
 }

@@ -1092,11 +1092,9 @@ impl Encoder {
                 .map_err(|e| err(dir, format!("cannot create folder: {e}")))?;
         }
         let ext = ext_of(path);
-        let name = path
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.{}.wick-tmp.{ext}", std::process::id()));
+        // The one temp-name scheme of Wick's atomic writes (it keeps the extension FFmpeg
+        // picks the container from).
+        let tmp = wick_common::fs::temp_name(path);
         let mut args: Vec<String> = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
             .iter()
             .map(|s| s.to_string())
