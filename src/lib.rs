@@ -164,3 +164,20 @@ pub fn run_code(cmd: &mut Command) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs a command; returns its exit code (−1 when killed by a signal) and its stdout and
+/// stderr together.
+pub fn run_output(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().expect("spawn");
+    let s = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), s)
+}
+
+/// A file's bytes (panics naming the path).
+pub fn read_file(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}

@@ -5,29 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use wick_tests::{artifacts, repo_root, scratch, wick};
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    let s = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "command failed ({:?}):\n{s}",
-        out.status
-    );
-    s
-}
-
-fn code(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.output().expect("spawn");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use wick_tests::{read_file as read, run_code as code, run_ok as ok};
 
 const GRAPH: &str = r#"
 fps = 24
@@ -45,10 +23,6 @@ type = "write"
 input = "gen"
 path = "OUT/f.####.png"
 "#;
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
 
 #[test]
 fn render_chunks_equal_whole_range() {

@@ -38,12 +38,7 @@ fn max_diff(a: &Path, b: &Path) -> u8 {
         a.display(),
         b.display()
     );
-    x.as_raw()
-        .iter()
-        .zip(y.as_raw())
-        .map(|(p, q)| p.abs_diff(*q))
-        .max()
-        .unwrap_or(0)
+    wick_common::testing::max_abs_u8(x.as_raw(), y.as_raw())
 }
 
 fn assert_close(host: &Path, reference: &Path, what: &str) {

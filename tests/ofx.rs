@@ -11,10 +11,10 @@
 mod ofx_host;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
 use ofx_host::*;
+use wick_tests::run_ok as ok;
 use wick_tests::{ofx_bundle, scratch, wick};
 
 /// The plugin keeps one host per process (as OFX intends), so tests take turns.
@@ -38,16 +38,6 @@ fn instance(p: &Plugin, ctx: &str) -> Box<Effect> {
     let (st, cd) = p.describe_in_context(&d, ctx);
     assert_eq!(st, OK, "DescribeInContext {ctx}");
     p.create_instance(&cd, ctx)
-}
-
-fn ok(cmd: &mut Command) {
-    let out = cmd.output().expect("spawn wick");
-    assert!(
-        out.status.success(),
-        "wick failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// `wick run NODE --in INPUTS --out OUT --param P...`.

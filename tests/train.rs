@@ -10,21 +10,12 @@ use std::time::{Duration, Instant};
 
 use wick_host_sdk::{ffi, Frame, ParamValue, Plugin};
 use wick_tests::{artifacts, repo_root, scratch, wick};
+use wick_tests::{run_ok as ok, run_output as run};
 
-fn run(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.output().expect("spawn");
-    let s = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), s)
-}
-
-fn ok(cmd: &mut Command) -> String {
-    let (c, s) = run(cmd);
-    assert_eq!(c, 0, "command failed:\n{s}");
-    s
+/// PSNR of two 8-bit RGB images of one size (`wick_common::testing::psnr_u8`).
+fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    wick_common::testing::psnr_u8(a.as_raw(), b.as_raw())
 }
 
 fn examples() -> PathBuf {
@@ -64,18 +55,6 @@ fn rgb(p: &Path) -> image::RgbImage {
     image::open(p)
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
         .to_rgb8()
-}
-
-fn psnr(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions());
-    let mse: f64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
-        .sum::<f64>()
-        / a.as_raw().len() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
 }
 
 /// Tensors of a safetensors file as raw bytes by name.

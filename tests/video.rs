@@ -7,30 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use wick_tests::{artifacts, scratch, wick};
+use wick_tests::{read_file as read, run_code as code, run_ok as ok};
 use wick_video::probe;
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    let s = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "command failed ({:?}):\n{s}",
-        out.status
-    );
-    s
-}
-
-fn code(cmd: &mut Command) -> (i32, String) {
-    let out = cmd.output().expect("spawn");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn ffmpeg(args: &[&str]) {
     let out = Command::new("ffmpeg")
@@ -63,10 +41,6 @@ fn clip(path: &Path, w: u32, h: u32, frames: u32, audio: bool) {
     let p = path.to_str().unwrap();
     a.push(p);
     ffmpeg(&a);
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn pngs(dir: &Path) -> Vec<PathBuf> {

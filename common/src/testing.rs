@@ -1,5 +1,6 @@
 //! Comparisons tests share (one definition each): largest absolute difference, PSNR. The
-//! tensor forms are in `wick_models::testing`, the image-file forms in the `wick-tests` crate.
+//! tensor forms are in `wick_models::testing`; command helpers for the workspace tests in the
+//! `wick-tests` crate (`src/lib.rs`).
 
 /// Largest absolute difference between two equally long sequences (NaN anywhere: NaN).
 pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
@@ -20,8 +21,23 @@ pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
         })
 }
 
-/// PSNR in dB of two equally long sequences with values in 0..`peak` (infinite when equal).
-pub fn psnr(a: &[f32], b: &[f32], peak: f64) -> f64 {
+/// Largest absolute difference between two equally long 8-bit sequences.
+pub fn max_abs_u8(a: &[u8], b: &[u8]) -> u8 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "max_abs of sequences of different lengths"
+    );
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}
+
+/// PSNR in dB of two equally long 8-bit sequences (the MSE floored at 1e-10, so equal ones
+/// give 148 dB, not infinity).
+pub fn psnr_u8(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len(), "psnr of sequences of different lengths");
     let mse = a
         .iter()
@@ -29,7 +45,7 @@ pub fn psnr(a: &[f32], b: &[f32], peak: f64) -> f64 {
         .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
         .sum::<f64>()
         / a.len().max(1) as f64;
-    10.0 * (peak * peak / mse).log10()
+    10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
 }
 
 #[cfg(test)]
@@ -40,7 +56,8 @@ mod tests {
     fn max_abs_and_psnr() {
         assert_eq!(max_abs(&[1.0, 2.0], &[1.5, 0.0]), 2.0);
         assert!(max_abs(&[f32::NAN], &[0.0]).is_nan());
-        assert_eq!(psnr(&[0.5], &[0.5], 1.0), f64::INFINITY);
-        assert!((psnr(&[0.0, 0.0], &[0.1, 0.1], 1.0) - 20.0).abs() < 1e-6);
+        assert_eq!(max_abs_u8(&[1, 200], &[3, 100]), 100);
+        assert!((psnr_u8(&[0, 0], &[0, 0]) - 148.13).abs() < 0.01);
+        assert!((psnr_u8(&[0, 0], &[255, 255])).abs() < 1e-9);
     }
 }

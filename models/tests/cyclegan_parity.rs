@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use wick_models::style::cyclegan::{Layout, ResnetGenerator};
+use wick_models::testing::max_abs;
 
 fn fixture(dir: &str, name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,20 +32,6 @@ fn photo(name: &str) -> Tensor {
         .unsqueeze(0)
         .unwrap()
         .contiguous()
-        .unwrap()
-}
-
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
         .unwrap()
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use wick_models::ops::{
     self, Conv2dParams, ConvKernel, ConvTranspose2dParams, NormActivation, PadMode,
 };
+use wick_models::testing::max_abs;
 
 fn fixtures() -> HashMap<String, Tensor> {
     let path = concat!(
@@ -15,20 +16,6 @@ fn fixtures() -> HashMap<String, Tensor> {
     );
     wick_models::load_safetensors(std::path::Path::new(path), &Device::Cpu)
         .expect("op fixtures load")
-}
-
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims(), "shape mismatch");
-    (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap())
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn check(case: &str, got: &Tensor, want: &Tensor, tol: f32) {

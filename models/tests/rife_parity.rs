@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use candle_core::{DType, Device, Tensor};
 use wick_models::rife::{alignment, Composition, IfNet};
+use wick_models::testing::{max_abs, mse};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -37,30 +38,6 @@ fn read(name: &str, shape: &[usize]) -> Tensor {
 
 fn net() -> IfNet {
     IfNet::load(&root().join("weights/rife42.safetensors"), &Device::Cpu).unwrap()
-}
-
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
-
-fn mse(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .sqr()
-        .unwrap()
-        .mean_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn case(net: &IfNet, name: &str, h: usize, w: usize, t: f64, scale: f64) {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use wick_models::style::{self, MultiStyle, StylePredictor, StyleTransform, NUM_STYLES};
+use wick_models::testing::max_abs;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -67,20 +68,6 @@ fn references(name: &str) -> HashMap<String, Tensor> {
         out.insert(k, Tensor::from_vec(data, shape, &Device::Cpu).unwrap());
     }
     out
-}
-
-fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn count_above(a: &Tensor, b: &Tensor, t: f32) -> usize {

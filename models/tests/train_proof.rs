@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 use wick_models::squeezenet::SqueezeNet;
+use wick_models::testing::psnr_8bit as psnr;
 use wick_models::train::{contact_sheet, gan, plot, Mode, TrainConfig, TrainData, Trainer};
 
 const TARGET_FILTER: &str =
@@ -77,25 +78,6 @@ fn save_rgb(t: &Tensor, p: &Path) {
         .unwrap()
         .save(p)
         .unwrap();
-}
-
-/// PSNR in dB of 8-bit-quantised `a` against `b` (both 0..1).
-fn psnr(a: &Tensor, b: &Tensor) -> f64 {
-    let q = |t: &Tensor| {
-        (t.clamp(0f32, 1f32).unwrap() * 255.0)
-            .unwrap()
-            .round()
-            .unwrap()
-    };
-    let mse = (q(a) - q(b))
-        .unwrap()
-        .sqr()
-        .unwrap()
-        .mean_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap() as f64;
-    10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
 }
 
 /// Extracts frame `n` (0-based) of the clip, optionally through `filter`, to PNG.

@@ -5,6 +5,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use wick_models::ops::warp::{backward_warp, backward_warp_composite};
+use wick_models::testing::max_abs_f64 as max_abs;
 
 fn fixture_f32(name: &str, shape: &[usize]) -> Tensor {
     let p = format!(
@@ -23,21 +24,6 @@ fn fixture_f32(name: &str, shape: &[usize]) -> Tensor {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-}
-
-fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_scalar::<f64>()
-        .unwrap()
 }
 
 #[test]

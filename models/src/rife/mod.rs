@@ -789,13 +789,7 @@ pub fn read_pth_state_dict(path: &Path) -> std::result::Result<Vec<(String, Tens
 mod tests {
     use super::*;
     use crate::ops::{conv_transpose2d, ConvTranspose2dParams};
-
-    fn max_abs(a: &Tensor, b: &Tensor) -> f32 {
-        let d = (a - b).and_then(|d| d.abs()).and_then(|d| d.flatten_all());
-        d.and_then(|d| d.max(0))
-            .and_then(|m| m.to_scalar::<f32>())
-            .unwrap()
-    }
+    use crate::testing::max_abs;
 
     /// The fused CPU path (`IfNet::forward` on f32 CPU frames) against the tensor-op path, on a
     /// smooth moving pattern with an alpha channel, at flow scale 1 and 0.5.

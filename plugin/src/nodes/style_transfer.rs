@@ -288,11 +288,7 @@ mod tests {
     }
 
     fn max_diff(a: &Image, b: &Image) -> f32 {
-        a.data
-            .iter()
-            .zip(&b.data)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
+        wick_common::testing::max_abs(&a.data, &b.data)
     }
 
     #[test]
