@@ -440,14 +440,10 @@ fn render(
         TimeUnit::Millis => true,
     };
     let mut seconds = if millis { time / 1000.0 } else { time };
-    // FFmpeg passes frames without a timestamp (AV_NOPTS_VALUE, e.g. from some image-sequence
-    // inputs) scaled as a time no clip has: such frames are taken as consecutive, at 25 fps.
-    if seconds.abs() >= 1e9 {
-        warn(
-            name,
-            "the host gives frames without a usable time (FFmpeg: frames without timestamps): \
-             they are taken as consecutive frames at 25 fps (said once)",
-        );
+    // FFmpeg's frei0r filter (5.1) passes AV_NOPTS_VALUE scaled, a time no clip has, for its
+    // frames: they are taken as consecutive frames, at 25 fps.
+    let untimed_now = seconds.abs() >= 1e9;
+    if untimed_now {
         seconds = *untimed as f64 / 25.0;
         *untimed += 1;
     }
@@ -468,6 +464,16 @@ fn render(
         &with_overrides
     };
     let d = inst.core.desc();
+    if untimed_now && history::wanted(d, params) {
+        warn(
+            name,
+            &format!(
+                "{}: the host gives its frames no usable time (FFmpeg's frei0r filter): they \
+                 are taken as consecutive frames, each following the one before (said once)",
+                d.id
+            ),
+        );
+    }
     // One entry per declared input: the host's frames, the past frames kept from earlier
     // calls, None for the rest (e.g. style-transfer's style input: its style_image param).
     let mut inputs: Vec<Option<Frame>> = carried.to_vec();
