@@ -10,6 +10,7 @@ pub mod ops;
 pub mod rife;
 pub mod squeezenet;
 pub mod style;
+pub mod temporal;
 pub mod testing;
 pub mod train;
 pub mod weights;

@@ -6,14 +6,26 @@
 //! load once per instance and stay loaded until `model` or `device` changes; the arbitrary
 //! style vector is cached per style image. Works at the frame's full resolution; alpha passes
 //! through untouched (the adapter gives nodes straight-alpha sRGB and converts back).
+//!
+//! `temporal` > 0 stabilises video (issue #15, `wick_models::temporal`): the node declares
+//! past frames of `source` as optional inputs `source@-1` … `source@-11` (fed only while
+//! `temporal` > 0) and carries an anchor frame's stylisation along the motion instead of
+//! repainting every frame. The output of frame `t` depends only on input frames `t - 11 ..= t`
+//! and on the frame number (anchors sit at multiples of 6), never on what was rendered before;
+//! caches keyed by frame content make a sequential render pay one stylisation and one flow per
+//! frame. Missing past frames (clip start, a seek, a host that cannot give them) shorten the
+//! window; with none the frame is stylised on its own, as with `temporal` = 0.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use wick_models::device::DEVICE_CHOICES;
 use wick_models::style::{
     self, arbitrary, MultiStyle, StylePredictor, StyleTransform, TransformerNet, NUM_STYLES,
 };
+use wick_models::temporal::{self, WindowFrame};
 
 use crate::frame::{Frame, FrameMut, Out};
 use crate::image::Image;
@@ -22,6 +34,23 @@ use crate::node::{
 };
 
 pub const ID: &str = "wick.style-transfer";
+
+/// Anchor period of `temporal` (frames): a window of `2 * PERIOD - 1` past frames.
+pub const PERIOD: usize = temporal::DEFAULT_PERIOD;
+/// The past-frame inputs, nearest first: `source@-1` is input 2.
+pub const HISTORY: [&str; 2 * PERIOD - 1] = [
+    "source@-1",
+    "source@-2",
+    "source@-3",
+    "source@-4",
+    "source@-5",
+    "source@-6",
+    "source@-7",
+    "source@-8",
+    "source@-9",
+    "source@-10",
+    "source@-11",
+];
 
 pub fn describe() -> NodeDesc {
     use ParamKind::*;
@@ -35,7 +64,18 @@ pub fn describe() -> NodeDesc {
         inputs: vec![
             PortDesc::new("source", "The frame to stylise."),
             PortDesc::new("style", "A painting whose style to use (model=arbitrary).").optional(),
-        ],
+        ]
+        .into_iter()
+        .chain(HISTORY.iter().enumerate().map(|(k, name)| {
+            PortDesc::new(
+                name,
+                "A past frame of source (temporal > 0): source at this frame offset.",
+            )
+            .history_of("source")
+            .at_offset(-(k as i32 + 1))
+            .active_if("temporal")
+        }))
+        .collect(),
         outputs: vec![PortDesc::new("output", "The stylised frame, with the source's alpha.")],
         params: vec![
             ParamDesc::new("model", "Model", "'multistyle26', 'arbitrary', a path to a TransformerNet or CycleGAN ResNet-generator .safetensors/.pth (detected from its keys; bundled: cyclegan_vintage.safetensors, photo → vintage), or a model.safetensors from wick.train (pairs/style/unpaired).", Str { default: "multistyle26" }).reloads(),
@@ -43,6 +83,7 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("style_image", "Style image", "model=arbitrary: a painting file (PNG, JPEG, TIFF) to take the style from when nothing is connected to the style input (hosts with one input, e.g. frei0r).", Path { default: "" }),
             ParamDesc::new("strength", "Strength", "0: the source, 1: full style. arbitrary: interpolates the style vector with the source's own (as Magenta does); other models: mixes the pixels.", Float { min: 0.0, max: 1.0, default: 1.0 }).animatable(),
             ParamDesc::new("preserve_color", "Preserve colour", "Keep the source's colours; take only the lightness from the style.", Bool { default: false }).animatable(),
+            ParamDesc::new("temporal", "Temporal", "Video stability: 0 stylises each frame on its own; 1 carries the stylisation along the motion of the source (RIFE flow), fading to a new anchor frame every 6 frames, so brush strokes stay put instead of flickering; in between, a mix. Needs the past frames source@-1 … source@-11 (hosts feed them; without them the frame is stylised on its own). Farm-safe: a frame depends only on frames t-11 … t.", Float { min: 0.0, max: 1.0, default: 0.0 }).animatable(),
             ParamDesc::new("tile", "Tile rows", "Compute convolutions in bands of this many rows to bound memory (0: whole frame). Bands read their own overlap, so results are unchanged.", Int { min: 0, max: 32768, default: 0 }),
             ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
         ],
@@ -74,6 +115,12 @@ pub struct StyleTransfer {
     loaded: Option<((String, String), Device, Loaded)>,
     /// The `style_image` file last read: (path, modification time, image).
     style_file: Option<(String, Option<std::time::SystemTime>, Image)>,
+    /// `temporal`: the flow network (loaded on first use, on the model's device), the
+    /// stabiliser's caches, and the per-frame stylisations of the window's frames keyed by
+    /// (input content, everything else the stylisation depends on).
+    flow_net: Option<(String, wick_models::rife::IfNet)>,
+    window: temporal::Window,
+    styled: HashMap<u64, Arc<Vec<f32>>>,
 }
 
 /// Reads a style painting from a file into the working format (sRGB, straight alpha).
@@ -143,6 +190,190 @@ impl StyleTransfer {
     }
 }
 
+impl StyleTransfer {
+    /// Makes sure the `style_image` file is read (model=arbitrary, nothing on the style input).
+    fn read_style_file_param(&mut self, p: &Params) -> Result<(), NodeError> {
+        let path = p.str("style_image");
+        if path.is_empty() {
+            return Err(NodeError::BadArgument(
+                "model=arbitrary needs a painting on the 'style' input or a 'style_image' file"
+                    .into(),
+            ));
+        }
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let fresh = matches!(&self.style_file, Some((p0, t0, _)) if p0 == path && *t0 == mtime);
+        if !fresh {
+            self.style_file = Some((path.to_string(), mtime, read_style_file(path)?));
+        }
+        Ok(())
+    }
+
+    /// A key for everything a frame's stylisation depends on besides the frame itself.
+    fn style_key(&mut self, p: &Params, inputs: &[Option<Frame>]) -> Result<u64, NodeError> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for name in ["model", "device", "style"] {
+            p.str(name).hash(&mut h);
+        }
+        p.i64("tile").hash(&mut h);
+        if matches!(self.loaded, Some((_, _, Loaded::Arbitrary { .. }))) {
+            p.f64("strength").to_bits().hash(&mut h);
+            let simg = match inputs.get(1).and_then(|s| s.as_ref()) {
+                Some(s) => *s,
+                None => {
+                    self.read_style_file_param(p)?;
+                    self.style_file.as_ref().expect("just read").2.frame()
+                }
+            };
+            simg.content_hash().hash(&mut h);
+        }
+        Ok(h.finish())
+    }
+
+    /// The network's stylisation of `x` [1, 3, h, w]: for model=arbitrary with `strength`
+    /// applied (it moves the style vector); for the other models before the `strength` mix.
+    fn stylise(
+        &mut self,
+        p: &Params,
+        inputs: &[Option<Frame>],
+        x: &Tensor,
+    ) -> Result<Tensor, NodeError> {
+        let strength = p.f64("strength");
+        let tile = p.i64("tile") as usize;
+        if matches!(self.loaded, Some((_, _, Loaded::Arbitrary { .. })))
+            && inputs.get(1).and_then(|s| s.as_ref()).is_none()
+        {
+            self.read_style_file_param(p)?;
+        }
+        let (_, dev, model) = self.loaded.as_mut().expect("loaded");
+        Ok(match model {
+            Loaded::Multi(net) => {
+                let w = style::parse_blend(p.str("style"), NUM_STYLES)?;
+                net.set_tile_rows(tile);
+                net.forward(x, &Tensor::from_vec(w, NUM_STYLES, dev)?)?
+            }
+            Loaded::Net(net) => {
+                net.set_tile_rows(tile);
+                net.forward(x)?
+            }
+            // Small U-Net: runs on the whole frame (`tile` does not apply).
+            Loaded::Trained(net) => net.forward_any(x)?,
+            Loaded::CycleGan(net) => net.forward(x)?,
+            Loaded::Arbitrary {
+                predictor,
+                transform,
+                style_cache,
+            } => {
+                let simg = match inputs.get(1).and_then(|s| s.as_ref()) {
+                    Some(s) => *s,
+                    None => self.style_file.as_ref().expect("read above").2.frame(),
+                };
+                let to256 = |t: &Tensor| wick_models::ops::upsample_bilinear2d(t, 256, 256, false);
+                let h = simg.content_hash();
+                let v = match style_cache {
+                    Some((k, v)) if *k == h => v.clone(),
+                    _ => {
+                        let v = predictor.forward(&to256(&simg.rgb_tensor(dev)?)?)?;
+                        *style_cache = Some((h, v.clone()));
+                        v
+                    }
+                };
+                let v = if strength < 1.0 {
+                    let own = predictor.forward(&to256(x)?)?;
+                    arbitrary::interpolate_style(&v, &own, strength)?
+                } else {
+                    v
+                };
+                transform.forward(x, &v)?
+            }
+        })
+    }
+
+    /// `temporal`: the stabilised stylisation of the current frame from the past frames the
+    /// host gave (`None` when it gave none usable: the caller keeps the per-frame result).
+    fn stabilise(
+        &mut self,
+        ctx: &mut ProcessCtx,
+        p: &Params,
+        inputs: &[Option<Frame>],
+        current: &Tensor,
+    ) -> Result<Option<Vec<f32>>, NodeError> {
+        let src = inputs[0].as_ref().expect("checked");
+        let (w, h) = (src.width(), src.height());
+        // Consecutive past frames of the source's size, nearest first.
+        let past: Vec<&Frame> = inputs
+            .iter()
+            .skip(2)
+            .map_while(|i| i.as_ref())
+            .take_while(|i| (i.width(), i.height()) == (w, h))
+            .collect();
+        if past.is_empty() {
+            ctx.progress(
+                0.1,
+                "temporal: no past frames given, stylising this frame on its own",
+            )?;
+            return Ok(None);
+        }
+        let key = self.style_key(p, inputs)?;
+        let dev_name = p.str("device").to_string();
+        if self
+            .flow_net
+            .as_ref()
+            .map(|(k, _)| k != &dev_name)
+            .unwrap_or(true)
+        {
+            let dev = self.loaded.as_ref().expect("loaded").1.clone();
+            let net = wick_models::rife::IfNet::load(&weights("rife42.safetensors"), &dev)?;
+            self.flow_net = Some((dev_name, net));
+        }
+        let mut frames = Vec::with_capacity(past.len() + 1);
+        let n = past.len() as f64;
+        for (k, img) in past.iter().rev().enumerate() {
+            let hash = img.content_hash() ^ key.rotate_left(17);
+            let styled = match self.styled.get(&hash) {
+                Some(s) => Arc::clone(s),
+                None => {
+                    ctx.progress(0.1 + 0.4 * k as f64 / n, "temporal: stylising past frames")?;
+                    let dev = self.loaded.as_ref().expect("loaded").1.clone();
+                    let y = self.stylise(p, inputs, &img.rgb_tensor(&dev)?)?;
+                    Arc::new(planar(&y)?)
+                }
+            };
+            frames.push(WindowFrame {
+                hash,
+                input: Arc::new(img.planar(3, false)?),
+                styled,
+            });
+        }
+        frames.push(WindowFrame {
+            hash: src.content_hash() ^ key.rotate_left(17),
+            input: Arc::new(src.planar(3, false)?),
+            styled: Arc::new(planar(current)?),
+        });
+        self.styled = frames
+            .iter()
+            .map(|f| (f.hash, Arc::clone(&f.styled)))
+            .collect();
+        let (_, dev, _) = self.loaded.as_ref().expect("loaded");
+        let (_, net) = self.flow_net.as_ref().expect("loaded");
+        let frame = ctx.frame;
+        let mut cancel = || ctx.progress(0.6, "temporal: motion").is_err();
+        match self
+            .window
+            .stabilise(net, dev, &frames, (h, w), frame, PERIOD, &mut cancel)
+        {
+            Ok(v) => Ok(Some(v)),
+            Err(_) if ctx.cancelled() => Err(NodeError::Cancelled),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A [1, 3, h, w] tensor's values, planar.
+fn planar(t: &Tensor) -> Result<Vec<f32>, NodeError> {
+    Ok(t.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?)
+}
+
 impl Node for StyleTransfer {
     fn process(
         &mut self,
@@ -162,70 +393,27 @@ impl Node for StyleTransfer {
         }
         self.load(p)?;
         ctx.progress(0.0, "stylising")?;
-        let (_, dev, model) = self.loaded.as_mut().expect("loaded");
-        let x = src.rgb_tensor(dev)?;
-        let strength = p.f64("strength");
-        let tile = p.i64("tile") as usize;
-        let styled = match model {
-            Loaded::Multi(net) => {
-                let w = style::parse_blend(p.str("style"), NUM_STYLES)?;
-                net.set_tile_rows(tile);
-                let y = net.forward(&x, &Tensor::from_vec(w, NUM_STYLES, dev)?)?;
-                mix(&y, &x, strength)?
-            }
-            Loaded::Net(net) => {
-                net.set_tile_rows(tile);
-                mix(&net.forward(&x)?, &x, strength)?
-            }
-            // Small U-Net: runs on the whole frame (`tile` does not apply).
-            Loaded::Trained(net) => mix(&net.forward_any(&x)?, &x, strength)?,
-            Loaded::CycleGan(net) => mix(&net.forward(&x)?, &x, strength)?,
-            Loaded::Arbitrary {
-                predictor,
-                transform,
-                style_cache,
-            } => {
-                let path = p.str("style_image");
-                let simg = match inputs.get(1).and_then(|s| s.as_ref()) {
-                    Some(s) => *s,
-                    None if !path.is_empty() => {
-                        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-                        let fresh = matches!(&self.style_file,
-                            Some((p0, t0, _)) if p0 == path && *t0 == mtime);
-                        if !fresh {
-                            self.style_file =
-                                Some((path.to_string(), mtime, read_style_file(path)?));
-                        }
-                        self.style_file.as_ref().expect("just read").2.frame()
-                    }
-                    None => {
-                        return Err(NodeError::BadArgument(
-                            "model=arbitrary needs a painting on the 'style' input or a \
-                             'style_image' file"
-                                .into(),
-                        ))
-                    }
-                };
-                let to256 = |t: &Tensor| wick_models::ops::upsample_bilinear2d(t, 256, 256, false);
-                let h = simg.content_hash();
-                let v = match style_cache {
-                    Some((k, v)) if *k == h => v.clone(),
-                    _ => {
-                        let v = predictor.forward(&to256(&simg.rgb_tensor(dev)?)?)?;
-                        *style_cache = Some((h, v.clone()));
-                        v
-                    }
-                };
-                let v = if strength < 1.0 {
-                    let own = predictor.forward(&to256(&x)?)?;
-                    arbitrary::interpolate_style(&v, &own, strength)?
+        let dev = self.loaded.as_ref().expect("loaded").1.clone();
+        let x = src.rgb_tensor(&dev)?;
+        let mut styled = self.stylise(p, inputs, &x)?;
+        let amount = p.f64("temporal");
+        if amount > 0.0 {
+            if let Some(stable) = self.stabilise(ctx, p, inputs, &styled)? {
+                let stable =
+                    Tensor::from_vec(stable, styled.dims(), &Device::Cpu)?.to_device(&dev)?;
+                styled = if amount >= 1.0 {
+                    stable
                 } else {
-                    v
+                    (stable.affine(amount, 0.0)? + styled.affine(1.0 - amount, 0.0)?)?
                 };
-                ctx.progress(0.3, "stylising")?;
-                transform.forward(&x, &v)?
             }
-        };
+        } else {
+            // Nothing to keep between frames.
+            self.styled.clear();
+        }
+        if !matches!(self.loaded, Some((_, _, Loaded::Arbitrary { .. }))) {
+            styled = mix(&styled, &x, p.f64("strength"))?;
+        }
         let styled = if p.bool("preserve_color") {
             preserve_color(&styled, &x)?
         } else {
