@@ -201,6 +201,8 @@ enum Kind {
         id: String,
         inputs: Vec<Option<usize>>,
         offsets: Vec<i32>,
+        /// Past-frame inputs (`source@-1`, ...): fed only where upstream has the frame.
+        history: Vec<bool>,
         params: Vec<(String, ParamValue)>,
         keys: Vec<Keyframes>,
     },
@@ -476,6 +478,24 @@ impl Graph {
                             })?;
                         inputs[k] = Some(find(src, &n.name)?);
                     }
+                    // Past-frame inputs (`X@-k`, optional, negative offset; `PortDesc::
+                    // history_of`): left unconnected, they read what input X reads.
+                    let history: Vec<bool> = info
+                        .inputs
+                        .iter()
+                        .map(|p| {
+                            p.optional && p.frame_offset < 0 && history_base(&p.name).is_some()
+                        })
+                        .collect();
+                    for (k, p) in info.inputs.iter().enumerate() {
+                        if !history[k] || inputs[k].is_some() {
+                            continue;
+                        }
+                        let base = history_base(&p.name).expect("history port");
+                        if let Some(b) = info.inputs.iter().position(|q| q.name == base) {
+                            inputs[k] = inputs[b];
+                        }
+                    }
                     for (k, p) in info.inputs.iter().enumerate() {
                         if inputs[k].is_none() && !p.optional {
                             return Err(bad(format!(
@@ -505,6 +525,7 @@ impl Graph {
                         id: id.to_string(),
                         inputs,
                         offsets: info.inputs.iter().map(|p| p.frame_offset).collect(),
+                        history,
                         params,
                         keys,
                     }
@@ -585,6 +606,75 @@ impl Graph {
                 .filter_map(|(u, o)| u.map(|u| (u, *o)))
                 .collect(),
         }
+    }
+
+    /// Whether node `i` can produce frame `f` without holding or clamping: image sequences
+    /// need the file (and `f` within `first`/`last`), videos `f` within their frames, nodes and
+    /// retimes what they read. Decides which past frames `wick render` feeds. An explicit
+    /// stack, not recursion.
+    fn has_frame(&self, i: usize, f: i64) -> bool {
+        let within = |f: i64, first: &Option<i64>, last: &Option<i64>| {
+            !first.is_some_and(|a| f < a) && !last.is_some_and(|b| f > b)
+        };
+        let mut stack = vec![(i, f)];
+        let mut seen = HashSet::new();
+        while let Some((i, f)) = stack.pop() {
+            if !seen.insert((i, f)) {
+                continue;
+            }
+            match &self.nodes[i].kind {
+                Kind::Read {
+                    pattern,
+                    first,
+                    last,
+                } => {
+                    if !within(f, first, last)
+                        || !self.base.join(expand_pattern(pattern, f)).is_file()
+                    {
+                        return false;
+                    }
+                }
+                Kind::ReadVideo {
+                    info, first, last, ..
+                } => {
+                    if !within(f, first, last) || f < 1 || f > info.frames as i64 {
+                        return false;
+                    }
+                }
+                Kind::Write { .. } | Kind::WriteVideo { .. } => return false,
+                Kind::Retime {
+                    input,
+                    factor,
+                    origin,
+                    ..
+                } => {
+                    let n = *factor as i64;
+                    let Some(d) = f.checked_sub(*origin) else {
+                        return false;
+                    };
+                    let a = origin + d.div_euclid(n);
+                    stack.push((*input, a));
+                    if d.rem_euclid(n) != 0 {
+                        stack.push((*input, a.saturating_add(1)));
+                    }
+                }
+                Kind::Node {
+                    inputs,
+                    offsets,
+                    history,
+                    ..
+                } => {
+                    for ((s, o), h) in inputs.iter().zip(offsets).zip(history) {
+                        match (s, f.checked_add(*o as i64)) {
+                            (Some(s), Some(g)) if !h => stack.push((*s, g)),
+                            (Some(_), None) if !h => return false,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// Every node after the nodes it reads from; a cycle is an error. An explicit stack, not
@@ -1273,21 +1363,40 @@ impl<'p> Renderer<'p> {
                     v
                 }
             }
-            Kind::Node {
-                inputs, offsets, ..
-            } => {
-                let mut v = Vec::with_capacity(inputs.len());
-                for (k, src) in inputs.iter().enumerate() {
-                    if let Some(s) = src {
-                        let f = frame
-                            .checked_add(offsets[k] as i64)
-                            .ok_or_else(out_of_range)?;
-                        v.push((*s, f, Want::WORKING));
-                    }
-                }
-                v
-            }
+            Kind::Node { .. } => self
+                .fed(i, frame)
+                .ok_or_else(out_of_range)?
+                .into_iter()
+                .flatten()
+                .map(|(s, f)| (s, f, Want::WORKING))
+                .collect(),
         })
+    }
+
+    /// What each input of node `i` reads at `frame`: (upstream node, its frame), or `None` for
+    /// an unconnected input and for a past frame before the sequence start (absent, not an
+    /// error). `None` when a frame number overflows.
+    fn fed(&self, i: usize, frame: i64) -> Option<Vec<Option<(usize, i64)>>> {
+        let Kind::Node {
+            inputs,
+            offsets,
+            history,
+            ..
+        } = &self.graph.nodes[i].kind
+        else {
+            return Some(vec![]);
+        };
+        let mut v = Vec::with_capacity(inputs.len());
+        for (k, src) in inputs.iter().enumerate() {
+            v.push(match src {
+                Some(s) => {
+                    let f = frame.checked_add(offsets[k] as i64)?;
+                    (!history[k] || self.graph.has_frame(*s, f)).then_some((*s, f))
+                }
+                None => None,
+            });
+        }
+        Some(v)
     }
 
     /// Computes `(i, frame, want)` from its dependencies (`deps`, all in the cache).
@@ -1388,15 +1497,12 @@ impl<'p> Renderer<'p> {
                     _ => unreachable!("a retime has one, two or four inputs"),
                 }
             }
-            Kind::Node {
-                inputs: ports,
-                keys,
-                ..
-            } => {
+            Kind::Node { keys, .. } => {
+                let ports = self.fed(i, frame).unwrap_or_default();
                 let mut connected = inputs.iter();
                 let frames: Vec<Option<&Frame>> = ports
                     .iter()
-                    .map(|p| p.map(|_| &**connected.next().expect("one per connected input")))
+                    .map(|p| p.map(|_| &**connected.next().expect("one per fed input")))
                     .collect();
                 let inst = self.instances.get_mut(&i).expect("instance per node");
                 for (k, ty, points) in keys {
@@ -1422,9 +1528,25 @@ impl<'p> Renderer<'p> {
     }
 }
 
+/// `source` for a past-frame input named `source@-2` (the name a node's `history_of` port
+/// carries through the C ABI).
+fn history_base(name: &str) -> Option<&str> {
+    let (base, off) = name.rsplit_once('@')?;
+    (off.starts_with('-') && off[1..].parse::<u32>().is_ok() && !base.is_empty()).then_some(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_port_names() {
+        assert_eq!(history_base("source@-1"), Some("source"));
+        assert_eq!(history_base("a@b@-12"), Some("a@b"));
+        for n in ["source", "source@1", "source@-", "@-1", "source@-x"] {
+            assert_eq!(history_base(n), None, "{n}");
+        }
+    }
 
     #[test]
     fn frame_specs() {

@@ -64,25 +64,27 @@ fn gauss_kernel(sigma: f32) -> Vec<f32> {
 /// Separable Gaussian blur of one plane, edges repeated.
 pub fn blur(src: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
     let k = gauss_kernel(sigma);
-    let r = (k.len() / 2) as isize;
+    let r = k.len() / 2;
     let mut tmp = vec![0f32; h * w];
     tmp.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
         let s = &src[i * w..][..w];
-        for (j, o) in row.iter_mut().enumerate() {
-            let mut acc = 0f32;
-            for (t, kv) in k.iter().enumerate() {
-                let jj = (j as isize + t as isize - r).clamp(0, w as isize - 1) as usize;
-                acc += kv * s[jj];
+        // The row with `r` repeated edge pixels on each side; one tap at a time over the whole
+        // row (vectorises).
+        let mut pad = Vec::with_capacity(w + 2 * r);
+        pad.extend(std::iter::repeat_n(s[0], r));
+        pad.extend_from_slice(s);
+        pad.extend(std::iter::repeat_n(s[w - 1], r));
+        for (t, kv) in k.iter().enumerate() {
+            for (o, v) in row.iter_mut().zip(&pad[t..t + w]) {
+                *o += kv * v;
             }
-            *o = acc;
         }
     });
     let mut out = vec![0f32; h * w];
     out.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
         for (t, kv) in k.iter().enumerate() {
-            let ii = (i as isize + t as isize - r).clamp(0, h as isize - 1) as usize;
-            let s = &tmp[ii * w..][..w];
-            for (o, v) in row.iter_mut().zip(s) {
+            let ii = (i + t).saturating_sub(r).min(h - 1);
+            for (o, v) in row.iter_mut().zip(&tmp[ii * w..][..w]) {
                 *o += kv * v;
             }
         }
@@ -118,64 +120,51 @@ fn cubic_weights(f: f32) -> [f32; 4] {
 pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> Vec<f32> {
     let hw = h * w;
     let mut out = vec![0f32; c * hw];
-    // Rows in parallel, every plane of a row in one task.
-    let rows: Vec<(usize, Vec<f32>)> = (0..h)
-        .into_par_iter()
-        .map(|i| {
-            let mut r = vec![0f32; c * w];
-            for j in 0..w {
-                let x = j as f32 + flow[i * w + j];
-                let y = i as f32 + flow[hw + i * w + j];
-                if !cubic {
-                    for ch in 0..c {
-                        r[ch * w + j] = bilinear(&img[ch * hw..][..hw], (h, w), x, y);
-                    }
-                    continue;
-                }
-                let x = x.clamp(0.0, (w - 1) as f32);
-                let y = y.clamp(0.0, (h - 1) as f32);
-                let (x0, y0) = (x.floor(), y.floor());
-                let (wx, wy) = (cubic_weights(x - x0), cubic_weights(y - y0));
-                let (x0, y0) = (x0 as isize, y0 as isize);
-                let xs: [usize; 4] = std::array::from_fn(|k| {
-                    (x0 + k as isize - 1).clamp(0, w as isize - 1) as usize
-                });
-                let ys: [usize; 4] = std::array::from_fn(|k| {
-                    (y0 + k as isize - 1).clamp(0, h as isize - 1) as usize
-                });
-                for ch in 0..c {
-                    let p = &img[ch * hw..][..hw];
-                    let mut acc = 0f32;
-                    for (ky, &yy) in ys.iter().enumerate() {
-                        let row = &p[yy * w..][..w];
-                        let s = wx[0] * row[xs[0]]
-                            + wx[1] * row[xs[1]]
-                            + wx[2] * row[xs[2]]
-                            + wx[3] * row[xs[3]];
-                        acc += wy[ky] * s;
-                    }
-                    r[ch * w + j] = acc;
-                }
+    for (ch, plane) in out.chunks_exact_mut(hw).enumerate() {
+        let p = &img[ch * hw..][..hw];
+        plane.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
+            let (fx, fy) = (&flow[i * w..][..w], &flow[hw + i * w..][..w]);
+            for (j, o) in row.iter_mut().enumerate() {
+                let x = j as f32 + fx[j];
+                let y = i as f32 + fy[j];
+                *o = if cubic {
+                    bicubic(p, (h, w), x, y)
+                } else {
+                    bilinear(p, (h, w), x, y)
+                };
             }
-            (i, r)
-        })
-        .collect();
-    for (i, r) in rows {
-        for ch in 0..c {
-            out[ch * hw + i * w..][..w].copy_from_slice(&r[ch * w..][..w]);
-        }
+        });
     }
     out
+}
+
+#[inline]
+fn bicubic(p: &[f32], (h, w): Size, x: f32, y: f32) -> f32 {
+    let x = x.clamp(0.0, (w - 1) as f32);
+    let y = y.clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor(), y.floor());
+    let (wx, wy) = (cubic_weights(x - x0), cubic_weights(y - y0));
+    let (x0, y0) = (x0 as isize, y0 as isize);
+    let xs: [usize; 4] =
+        std::array::from_fn(|k| (x0 + k as isize - 1).clamp(0, w as isize - 1) as usize);
+    let mut acc = 0f32;
+    for (ky, wyk) in wy.iter().enumerate() {
+        let yy = (y0 + ky as isize - 1).clamp(0, h as isize - 1) as usize;
+        let row = &p[yy * w..][..w];
+        acc += wyk
+            * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]] + wx[3] * row[xs[3]]);
+    }
+    acc
 }
 
 /// Area-average downscale by 2 (odd sizes: the last row/column averages what it has).
 fn half(img: &[f32], c: usize, (h, w): Size) -> (Vec<f32>, Size) {
     let (h2, w2) = (h.div_ceil(2), w.div_ceil(2));
     let mut out = vec![0f32; c * h2 * w2];
-    for ch in 0..c {
+    for (ch, plane) in out.chunks_exact_mut(h2 * w2).enumerate() {
         let p = &img[ch * h * w..][..h * w];
-        for i in 0..h2 {
-            for j in 0..w2 {
+        plane.par_chunks_mut(w2).enumerate().for_each(|(i, row)| {
+            for (j, o) in row.iter_mut().enumerate() {
                 let (mut s, mut n) = (0f32, 0f32);
                 for ii in 2 * i..(2 * i + 2).min(h) {
                     for jj in 2 * j..(2 * j + 2).min(w) {
@@ -183,9 +172,9 @@ fn half(img: &[f32], c: usize, (h, w): Size) -> (Vec<f32>, Size) {
                         n += 1.0;
                     }
                 }
-                out[(ch * h2 + i) * w2 + j] = s / n;
+                *o = s / n;
             }
-        }
+        });
     }
     (out, (h2, w2))
 }
@@ -226,38 +215,9 @@ fn invert_mid(f0: &[f32], f1: &[f32], size: Size) -> Vec<f32> {
     a.iter().zip(&b).map(|(x, y)| x - y).collect()
 }
 
-/// Central differences (one-sided at the edges) of one plane: (d/dx, d/dy).
-fn gradients(p: &[f32], (h, w): Size) -> (Vec<f32>, Vec<f32>) {
-    let mut gx = vec![0f32; h * w];
-    let mut gy = vec![0f32; h * w];
-    for i in 0..h {
-        for j in 0..w {
-            let at = |ii: usize, jj: usize| p[ii * w + jj];
-            gx[i * w + j] = if w < 2 {
-                0.0
-            } else if j == 0 {
-                at(i, 1) - at(i, 0)
-            } else if j == w - 1 {
-                at(i, j) - at(i, j - 1)
-            } else {
-                0.5 * (at(i, j + 1) - at(i, j - 1))
-            };
-            gy[i * w + j] = if h < 2 {
-                0.0
-            } else if i == 0 {
-                at(1, j) - at(0, j)
-            } else if i == h - 1 {
-                at(i, j) - at(i - 1, j)
-            } else {
-                0.5 * (at(i + 1, j) - at(i - 1, j))
-            };
-        }
-    }
-    (gx, gy)
-}
-
 /// Lucas–Kanade refinement of a backward flow `flow` (cur → prev) so that `prev` warped by it
-/// matches `cur`: `iters` Gauss–Newton steps, Gaussian window `sigma`, each step at most 1 px.
+/// matches `cur`: `iters` Gauss–Newton steps on all three channels (central differences of the
+/// warped frame), Gaussian window σ = 2, each step at most 1 px.
 pub fn refine_flow(cur: &[f32], prev: &[f32], size: Size, flow: &mut [f32], iters: usize) {
     let (h, w) = size;
     let n = h * w;
@@ -265,46 +225,71 @@ pub fn refine_flow(cur: &[f32], prev: &[f32], size: Size, flow: &mut [f32], iter
     const LAMBDA: f32 = 1e-4;
     for _ in 0..iters {
         let xw = warp(prev, 3, size, flow, false);
-        let mut sxx = vec![0f32; n];
-        let mut sxy = vec![0f32; n];
-        let mut syy = vec![0f32; n];
-        let mut sxr = vec![0f32; n];
-        let mut syr = vec![0f32; n];
-        for ch in 0..3 {
-            let p = &xw[ch * n..][..n];
-            let (gx, gy) = gradients(p, size);
-            let c = &cur[ch * n..][..n];
-            for k in 0..n {
-                let r = p[k] - c[k];
-                sxx[k] += gx[k] * gx[k];
-                sxy[k] += gx[k] * gy[k];
-                syy[k] += gy[k] * gy[k];
-                sxr[k] += gx[k] * r;
-                syr[k] += gy[k] * r;
-            }
-        }
-        let [a, b, d, ex, ey] = [sxx, sxy, syy, sxr, syr].map(|v| blur(&v, size, SIGMA));
-        for k in 0..n {
-            let (a, d) = (a[k] + LAMBDA, d[k] + LAMBDA);
-            let det = a * d - b[k] * b[k];
-            let mut du = -(d * ex[k] - b[k] * ey[k]) / det;
-            let mut dv = -(-b[k] * ex[k] + a * ey[k]) / det;
-            let norm = (du * du + dv * dv).sqrt();
-            if norm > 1.0 {
-                du /= norm;
-                dv /= norm;
-            }
-            if du.is_finite() && dv.is_finite() {
-                flow[k] += du;
-                flow[n + k] += dv;
-            }
-        }
+        // Per pixel: gx², gx·gy, gy², gx·r, gy·r summed over the channels (5 planes).
+        let mut terms = vec![0f32; 5 * n];
+        let (t0, rest) = terms.split_at_mut(n);
+        let (t1, rest) = rest.split_at_mut(n);
+        let (t2, rest) = rest.split_at_mut(n);
+        let (t3, t4) = rest.split_at_mut(n);
+        t0.par_chunks_mut(w)
+            .zip(t1.par_chunks_mut(w))
+            .zip(t2.par_chunks_mut(w))
+            .zip(t3.par_chunks_mut(w))
+            .zip(t4.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(i, ((((a, b), d), ex), ey))| {
+                let (iu, id) = (i.saturating_sub(1), (i + 1).min(h - 1));
+                let sy = if id - iu == 2 { 0.5 } else { 1.0 };
+                for c in 0..3 {
+                    let p = &xw[c * n..][..n];
+                    let (row, up, down) = (&p[i * w..][..w], &p[iu * w..][..w], &p[id * w..][..w]);
+                    let cr = &cur[c * n + i * w..][..w];
+                    for j in 0..w {
+                        let (jl, jr) = (j.saturating_sub(1), (j + 1).min(w - 1));
+                        let sx = if jr - jl == 2 { 0.5 } else { 1.0 };
+                        let gx = if w > 1 { sx * (row[jr] - row[jl]) } else { 0.0 };
+                        let gy = if h > 1 { sy * (down[j] - up[j]) } else { 0.0 };
+                        let r = row[j] - cr[j];
+                        a[j] += gx * gx;
+                        b[j] += gx * gy;
+                        d[j] += gy * gy;
+                        ex[j] += gx * r;
+                        ey[j] += gy * r;
+                    }
+                }
+            });
+        let s: Vec<Vec<f32>> = terms.par_chunks(n).map(|t| blur(t, size, SIGMA)).collect();
+        let (fx, fy) = flow.split_at_mut(n);
+        fx.par_chunks_mut(w)
+            .zip(fy.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(i, (fx, fy))| {
+                for j in 0..w {
+                    let k = i * w + j;
+                    let (a, b, d) = (s[0][k] + LAMBDA, s[1][k], s[2][k] + LAMBDA);
+                    let det = a * d - b * b;
+                    let mut du = -(d * s[3][k] - b * s[4][k]) / det;
+                    let mut dv = -(-b * s[3][k] + a * s[4][k]) / det;
+                    let norm = (du * du + dv * dv).sqrt();
+                    if norm > 1.0 {
+                        du /= norm;
+                        dv /= norm;
+                    }
+                    if du.is_finite() && dv.is_finite() {
+                        fx[j] += du;
+                        fy[j] += dv;
+                    }
+                }
+            });
     }
 }
 
 fn planar_tensor(x: &[f32], (h, w): Size, dev: &Device) -> Result<Tensor, ModelError> {
     Ok(Tensor::from_slice(x, (1, 3, h, w), &Device::Cpu)?.to_device(dev)?)
 }
+
+/// How many times the frames are halved before the flow network sees them (2: quarter size).
+pub const FLOW_HALVINGS: usize = 2;
 
 /// The backward flow from `cur` to `prev` (planar RGB 3 × h × w, 0..1): `prev` warped by it
 /// lines up with `cur`. See the module doc (step 1).
@@ -315,14 +300,16 @@ pub fn estimate_flow(
     cur: &[f32],
     size: Size,
 ) -> Result<Vec<f32>, ModelError> {
-    let (h, w) = size;
-    // Half size (frames of 64 px or less stay as they are).
-    let ((p2, c2), s2) = if h.min(w) > 64 {
-        let (a, s) = half(prev, 3, size);
-        ((a, half(cur, 3, size).0), s)
-    } else {
-        ((prev.to_vec(), cur.to_vec()), size)
-    };
+    // Smaller frames for the network (not below 64 px on the short side).
+    let (mut p2, mut c2, mut s2) = (prev.to_vec(), cur.to_vec(), size);
+    for _ in 0..FLOW_HALVINGS {
+        if s2.0.min(s2.1) < 128 {
+            break;
+        }
+        let (a, s) = half(&p2, 3, s2);
+        c2 = half(&c2, 3, s2).0;
+        (p2, s2) = (a, s);
+    }
     let e = net.estimate(
         &planar_tensor(&p2, s2, dev)?,
         &planar_tensor(&c2, s2, dev)?,
@@ -335,9 +322,12 @@ pub fn estimate_flow(
         .flatten_all()?
         .to_vec1::<f32>()?;
     let n2 = s2.0 * s2.1;
-    let f0 = upsize_flow(&fl[..2 * n2], s2, size);
-    let f1 = upsize_flow(&fl[2 * n2..4 * n2], s2, size);
-    let mut f = invert_mid(&f0, &f1, size);
+    let f = invert_mid(&fl[..2 * n2], &fl[2 * n2..4 * n2], s2);
+    let mut f = if s2 == size {
+        f
+    } else {
+        upsize_flow(&f, s2, size)
+    };
     refine_flow(cur, prev, size, &mut f, 3);
     Ok(f)
 }
@@ -347,18 +337,20 @@ pub fn estimate_flow(
 pub fn confidence(cur: &[f32], prev: &[f32], size: Size, flow: &[f32]) -> Vec<f32> {
     let n = size.0 * size.1;
     let xw = warp(prev, 3, size, flow, false);
-    let d: Vec<f32> = (0..n)
-        .map(|k| {
-            (0..3)
+    let mut d = vec![0f32; n];
+    d.par_chunks_mut(size.1).enumerate().for_each(|(i, row)| {
+        for (j, o) in row.iter_mut().enumerate() {
+            let k = i * size.1 + j;
+            *o = (0..3)
                 .map(|c| (cur[c * n + k] - xw[c * n + k]).powi(2))
                 .sum::<f32>()
-                .sqrt()
-        })
-        .collect();
-    blur(&d, size, 1.5)
-        .into_iter()
-        .map(|d| ((2.0 * TAU - d) / TAU).clamp(0.0, 1.0))
-        .collect()
+                .sqrt();
+        }
+    });
+    let mut c = blur(&d, size, 1.5);
+    c.iter_mut()
+        .for_each(|d| *d = ((2.0 * TAU - *d) / TAU).clamp(0.0, 1.0));
+    c
 }
 
 /// What is known about one consecutive pair: the backward flow (current → previous) and the
