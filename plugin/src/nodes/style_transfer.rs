@@ -360,7 +360,7 @@ impl StyleTransfer {
         let mut cancel = || ctx.progress(0.6, "temporal: motion").is_err();
         match self
             .window
-            .stabilise(net, dev, &frames, (h, w), frame, PERIOD, &mut cancel)
+            .stabilise((net, dev), &frames, (h, w), frame, PERIOD, &mut cancel)
         {
             Ok(v) => Ok(Some(v)),
             Err(_) if ctx.cancelled() => Err(NodeError::Cancelled),
@@ -475,6 +475,39 @@ mod tests {
         Ok(out)
     }
 
+    fn run_at(
+        node: &mut dyn Node,
+        p: &Params,
+        inputs: &[Option<Image>],
+        frame: i64,
+    ) -> Result<Image, NodeError> {
+        let src = inputs[0].as_ref().unwrap();
+        let mut out = Image::new(src.width, src.height).unwrap();
+        let mut ctx = ProcessCtx::new(frame as f64 / 25.0, frame, None);
+        let frames: Vec<Option<Frame>> = inputs
+            .iter()
+            .map(|i| i.as_ref().map(Image::frame))
+            .collect();
+        node.process(&mut ctx, p, &frames, &mut [out.frame_mut()])?;
+        Ok(out)
+    }
+
+    /// A textured, opaque frame whose content has moved `dx` pixels right.
+    fn moved(w: usize, h: usize, dx: f32) -> Image {
+        let mut img = Image::new(w, h).unwrap();
+        for y in 0..h {
+            for x in 0..w {
+                let (u, v) = (x as f32 - dx, y as f32);
+                let i = (y * w + x) * 4;
+                img.data[i] = 0.5 + 0.4 * (u * 0.19).sin() * (v * 0.13).cos();
+                img.data[i + 1] = 0.5 + 0.4 * (u * 0.07 + v * 0.11).sin();
+                img.data[i + 2] = 0.5 + 0.3 * (u * 0.23 - v * 0.05).cos();
+                img.data[i + 3] = 1.0;
+            }
+        }
+        img
+    }
+
     fn max_diff(a: &Image, b: &Image) -> f32 {
         wick_common::testing::max_abs(&a.data, &b.data)
     }
@@ -547,5 +580,58 @@ mod tests {
             .unwrap();
         let e = run(node.as_mut(), &p, &[Some(src), None]).unwrap_err();
         assert!(matches!(e, NodeError::Model(_)), "{e}");
+    }
+
+    #[test]
+    fn temporal_for_every_model_with_fallbacks() {
+        let d = describe();
+        let (w, h) = (72, 56);
+        let f: Vec<Image> = (0..3).map(|k| moved(w, h, 1.5 * k as f32)).collect();
+        let cyclegan = weights("cyclegan_vintage.safetensors");
+        let models = [
+            ("multistyle26".to_string(), None),
+            ("arbitrary".to_string(), Some(photo(64, 64))),
+            (cyclegan.to_string_lossy().into_owned(), None),
+        ];
+        for (model, style) in models {
+            let mut p = Params::new(&d.params);
+            p.set("device", Value::Str("cpu".into())).unwrap();
+            p.set("model", Value::Str(model.clone())).unwrap();
+            let mut node = StyleTransfer::create();
+            let cur = Some(f[2].clone());
+            let past = [Some(f[1].clone()), Some(f[0].clone())];
+            let with_past: Vec<Option<Image>> = [cur.clone(), style.clone()]
+                .into_iter()
+                .chain(past.iter().cloned())
+                .collect();
+            let per = run_at(node.as_mut(), &p, &[cur.clone(), style.clone()], 2).unwrap();
+            // temporal = 0 ignores past frames.
+            let zero = run_at(node.as_mut(), &p, &with_past, 2).unwrap();
+            assert_eq!(zero.data, per.data, "{model}: temporal 0 with past frames");
+            p.set("temporal", Value::Float(1.0)).unwrap();
+            // No past frame (clip start, a seek): the per-frame result.
+            let alone = run_at(node.as_mut(), &p, &[cur.clone(), style.clone()], 2).unwrap();
+            assert_eq!(alone.data, per.data, "{model}: no past frames");
+            // A past frame of another size is not this clip's: ignored.
+            let odd = vec![cur.clone(), style.clone(), Some(moved(w + 2, h, 0.0))];
+            let odd = run_at(node.as_mut(), &p, &odd, 2).unwrap();
+            assert_eq!(odd.data, per.data, "{model}: past frame of another size");
+            // With past frames: stabilised (not the per-frame result), finite, alpha kept.
+            let t = run_at(node.as_mut(), &p, &with_past, 2).unwrap();
+            assert!(t.data.iter().all(|v| v.is_finite()), "{model}");
+            assert!(
+                max_diff(&t, &per) > 1e-3,
+                "{model}: temporal changed nothing"
+            );
+            assert!(t.data.chunks_exact(4).all(|px| px[3] == 1.0));
+            // Cached or recomputed, the same bytes; a half mix lies between.
+            let mut fresh = StyleTransfer::create();
+            let again = run_at(fresh.as_mut(), &p, &with_past, 2).unwrap();
+            assert_eq!(again.data, t.data, "{model}: depends on the cache");
+            p.set("temporal", Value::Float(0.5)).unwrap();
+            let half = run_at(node.as_mut(), &p, &with_past, 2).unwrap();
+            let mid = max_diff(&half, &per);
+            assert!(mid > 0.0 && mid < max_diff(&t, &per) + 1e-6, "{model}");
+        }
     }
 }
