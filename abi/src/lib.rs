@@ -255,7 +255,8 @@ pub struct wick_process_args {
     pub time: f64,
     /// Frame number.
     pub frame: i64,
-    /// Must equal the node's input_count.
+    /// The node's input_count, or fewer when every input left out is optional (they are
+    /// unconnected).
     pub input_count: u32,
     /// `input_count` frames; an unconnected optional input has `data == NULL`.
     pub inputs: *const wick_frame,

@@ -196,7 +196,8 @@ typedef int32_t (*wick_progress_fn)(void *user_data, double fraction, const char
 typedef struct wick_process_args {
     double time;                 /* seconds */
     int64_t frame;               /* frame number */
-    uint32_t input_count;        /* must equal the node's input_count */
+    uint32_t input_count;        /* the node's input_count, or fewer when every input left
+                                    out is optional (they are unconnected) */
     const wick_frame *inputs;    /* input_count frames; an unconnected optional input has
                                     data == NULL (its other fields are ignored) */
     uint32_t output_count;       /* must equal the node's output_count */

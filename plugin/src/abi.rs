@@ -529,11 +529,22 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
         if !a.time.is_finite() {
             return Err(bad(format!("process: time {} is not finite", a.time)));
         }
-        if a.input_count as usize != d.inputs.len() {
+        // Fewer inputs are fine when the ones left out are optional (a host written before a
+        // node gained optional inputs, e.g. style-transfer's past frames): they are unconnected.
+        let n_in = a.input_count as usize;
+        if n_in > d.inputs.len()
+            || d.inputs[n_in.min(d.inputs.len())..]
+                .iter()
+                .any(|p| !p.optional)
+        {
             return Err(bad(format!(
-                "{} takes {} input(s), got input_count {}",
+                "{} takes {} input(s) ({} required), got input_count {}",
                 d.id,
                 d.inputs.len(),
+                d.inputs
+                    .iter()
+                    .rposition(|p| !p.optional)
+                    .map_or(0, |i| i + 1),
                 a.input_count
             )));
         }
@@ -572,7 +583,7 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
 
         // Views of the host's frames, converted once by the node (inputs that share memory
         // with an output are copied first, in run_node).
-        let mut inputs: Vec<Option<Frame>> = Vec::with_capacity(in_frames.len());
+        let mut inputs: Vec<Option<Frame>> = Vec::with_capacity(d.inputs.len());
         for (k, f) in in_frames.iter().enumerate() {
             let port = &d.inputs[k];
             if f.data.is_null() && port.optional {
@@ -584,6 +595,7 @@ extern "C" fn process(inst: *mut wick_instance, args: *const wick_process_args) 
             // host owns the frame for the call.
             inputs.push(Some(unsafe { Frame::from_host(f.data as *const u8, &fmt) }));
         }
+        inputs.resize(d.inputs.len(), None);
         let mut outputs: Vec<FrameMut> = out_frames
             .iter()
             .zip(&out_fmts)

@@ -83,9 +83,9 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("style_image", "Style image", "model=arbitrary: a painting file (PNG, JPEG, TIFF) to take the style from when nothing is connected to the style input (hosts with one input, e.g. frei0r).", Path { default: "" }),
             ParamDesc::new("strength", "Strength", "0: the source, 1: full style. arbitrary: interpolates the style vector with the source's own (as Magenta does); other models: mixes the pixels.", Float { min: 0.0, max: 1.0, default: 1.0 }).animatable(),
             ParamDesc::new("preserve_color", "Preserve colour", "Keep the source's colours; take only the lightness from the style.", Bool { default: false }).animatable(),
-            ParamDesc::new("temporal", "Temporal", "Video stability: 0 stylises each frame on its own; 1 carries the stylisation along the motion of the source (RIFE flow), fading to a new anchor frame every 6 frames, so brush strokes stay put instead of flickering; in between, a mix. Needs the past frames source@-1 … source@-11 (hosts feed them; without them the frame is stylised on its own). Farm-safe: a frame depends only on frames t-11 … t.", Float { min: 0.0, max: 1.0, default: 0.0 }).animatable(),
             ParamDesc::new("tile", "Tile rows", "Compute convolutions in bands of this many rows to bound memory (0: whole frame). Bands read their own overlap, so results are unchanged.", Int { min: 0, max: 32768, default: 0 }),
             ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
+            ParamDesc::new("temporal", "Temporal", "Video stability: 0 stylises each frame on its own; 1 carries the stylisation along the motion of the source (RIFE flow), fading to a new anchor frame every 6 frames, so brush strokes stay put instead of flickering; in between, a mix. Needs the past frames source@-1 … source@-11 (hosts feed them; without them the frame is stylised on its own). Farm-safe: a frame depends only on frames t-11 … t.", Float { min: 0.0, max: 1.0, default: 0.0 }).animatable(),
         ],
         thread_safety: ThreadSafety::InstanceSafe,
         source: false,
@@ -121,6 +121,8 @@ pub struct StyleTransfer {
     flow_net: Option<(String, wick_models::rife::IfNet)>,
     window: temporal::Window,
     styled: HashMap<u64, Arc<Vec<f32>>>,
+    /// The window's input frames, planar RGB, keyed by content.
+    planar_in: HashMap<u64, Arc<Vec<f32>>>,
 }
 
 /// Reads a style painting from a file into the working format (sRGB, straight alpha).
@@ -328,10 +330,19 @@ impl StyleTransfer {
         }
         let mut frames = Vec::with_capacity(past.len() + 1);
         let n = past.len() as f64;
-        for (k, img) in past.iter().rev().enumerate() {
-            let hash = img.content_hash() ^ key.rotate_left(17);
-            let styled = match self.styled.get(&hash) {
+        let mut styled = HashMap::new();
+        let mut planar_in = HashMap::new();
+        for (k, img) in past.iter().rev().chain(std::iter::once(&src)).enumerate() {
+            let v = img.planar(3, false)?;
+            let hash = hash_planar(&v);
+            let input = match self.planar_in.get(&hash) {
+                Some(c) => Arc::clone(c),
+                None => Arc::new(v),
+            };
+            let skey = hash ^ key.rotate_left(17);
+            let s = match self.styled.get(&skey) {
                 Some(s) => Arc::clone(s),
+                None if k == past.len() => Arc::new(planar(current)?),
                 None => {
                     ctx.progress(0.1 + 0.4 * k as f64 / n, "temporal: stylising past frames")?;
                     let dev = self.loaded.as_ref().expect("loaded").1.clone();
@@ -339,21 +350,17 @@ impl StyleTransfer {
                     Arc::new(planar(&y)?)
                 }
             };
+            styled.insert(skey, Arc::clone(&s));
+            planar_in.insert(hash, Arc::clone(&input));
             frames.push(WindowFrame {
                 hash,
-                input: Arc::new(img.planar(3, false)?),
-                styled,
+                input,
+                styled: s,
             });
         }
-        frames.push(WindowFrame {
-            hash: src.content_hash() ^ key.rotate_left(17),
-            input: Arc::new(src.planar(3, false)?),
-            styled: Arc::new(planar(current)?),
-        });
-        self.styled = frames
-            .iter()
-            .map(|f| (f.hash, Arc::clone(&f.styled)))
-            .collect();
+        // Keep what this window used: the next frame's window reuses all but one.
+        self.styled = styled;
+        self.planar_in = planar_in;
         let (_, dev, _) = self.loaded.as_ref().expect("loaded");
         let (_, net) = self.flow_net.as_ref().expect("loaded");
         let frame = ctx.frame;
@@ -367,6 +374,19 @@ impl StyleTransfer {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A fast hash of planar values (a cache key: equal frames hash equal).
+fn hash_planar(v: &[f32]) -> u64 {
+    let mut h = 0x243f_6a88_85a3_08d3u64 ^ v.len() as u64;
+    for c in v.chunks(4) {
+        let mut w = 0u64;
+        for x in c {
+            w = w.rotate_left(16) ^ x.to_bits() as u64;
+        }
+        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+    }
+    h
 }
 
 /// A [1, 3, h, w] tensor's values, planar.
