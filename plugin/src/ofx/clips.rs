@@ -9,6 +9,7 @@ use super::describe::ClipMap;
 use super::host::{host_fn, note_once, Suites};
 use super::params::FloatInput;
 use super::sys::*;
+use super::untagged::untagged;
 use super::{OfxErr, PS, R};
 use crate::adapter::history;
 use crate::frame::{Frame, FrameMut, PixelFormat};
@@ -141,8 +142,12 @@ pub(super) fn is_linear(
     match float_input {
         FloatInput::Linear => true,
         FloatInput::Srgb | FloatInput::AsIs => false,
-        // Without colour management: the OpenFX convention, float images are linear light.
-        FloatInput::Auto => space.map(from_host).unwrap_or(true),
+        // Without colour management: the OpenFX convention, float images are linear light,
+        // but for Natron with nothing loaded that could have linearised (`untagged.rs`).
+        FloatInput::Auto => match space {
+            Some(c) => from_host(c),
+            None => untagged(s).linear(),
+        },
     }
 }
 

@@ -27,6 +27,10 @@ pub(super) struct HostCaps {
     pub multiple_clip_depths: bool,
     pub temporal_clip_access: bool,
     pub multi_resolution: bool,
+    /// kOfxPropName and kOfxPropLabel (empty: not given): who the host is, for what Wick
+    /// knows of particular hosts (`untagged.rs`).
+    pub name: String,
+    pub label: String,
 }
 
 impl HostCaps {
@@ -49,6 +53,8 @@ impl HostCaps {
             multiple_clip_depths: flag(kOfxImageEffectPropSupportsMultipleClipDepths, false),
             temporal_clip_access: flag(kOfxImageEffectPropTemporalClipAccess, true),
             multi_resolution: flag(kOfxImageEffectPropSupportsMultiResolution, true),
+            name: s.get_str(host, kOfxPropName, 0).unwrap_or_default(),
+            label: s.get_str(host, kOfxPropLabel, 0).unwrap_or_default(),
         }
     }
 
@@ -60,6 +66,8 @@ impl HostCaps {
             multiple_clip_depths: false,
             temporal_clip_access: true,
             multi_resolution: true,
+            name: String::new(),
+            label: String::new(),
         }
     }
 

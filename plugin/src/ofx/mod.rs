@@ -10,6 +10,8 @@
 //! - `describe.rs`: contexts, clip layout, Describe / DescribeInContext, param descriptors;
 //! - `params.rs`: reading param values (defaults where the host cannot give one, clamping);
 //! - `clips.rs`: images (validated views, fetching inputs, colour encodings);
+//! - `untagged.rs`: what *auto* takes a float image without a colourspace for (the host, and
+//!   in Natron whether OpenColorIO is loaded);
 //! - `render.rs`: instances and the instance actions (Render, RoD, frames needed, clip and
 //!   colour preferences, the run button).
 //!
@@ -29,9 +31,11 @@
 //! Pixels: byte, short, half and float; RGBA and RGB; premultiplied or not. Byte and short
 //! images are sRGB-encoded. What a float image is, is the `wick_float_input` param's: `auto`
 //! takes the clip's colourspace where the host offers OFX 1.5 colour management, else linear
-//! light (the OpenFX convention); `linear`, `sRGB` and `as is` override it (docs/hosts.md says
-//! which to pick in the hosts Wick was run in). Whole frames only (no tiles); proxy renders run the node on the
-//! proxy-size image.
+//! light (the OpenFX convention), except in Natron with no OpenColorIO library loaded, where
+//! nothing could have linearised and floats are the files' sRGB-encoded values
+//! (`untagged.rs`); `linear`, `sRGB` and `as is` override it (docs/hosts.md says which to pick
+//! in the hosts Wick was run in). Whole frames only (no tiles); proxy renders run the node on
+//! the proxy-size image.
 //!
 //! Hosts differ, as the spec allows: a property the host does not define is skipped (noted
 //! once in the host's log), a param the host cannot give falls back to its default (one
@@ -57,6 +61,7 @@ mod render;
 mod spec;
 #[cfg(test)]
 mod spec_check;
+mod untagged;
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr::null_mut;

@@ -22,7 +22,8 @@ pub const FLOAT_INPUT_PARAM: &str = "wick_float_input";
 const FLOAT_CHOICES: &[&str] = &["auto", "linear", "sRGB", "as is"];
 const FLOAT_HELP: &str = "What float (half and float) images are, in and out. auto: the clip's \
     colourspace where the host manages colour (OpenFX 1.5), else linear light (the OpenFX \
-    convention). linear: scene-linear Rec.709 (Wick converts to and from sRGB around the \
+    convention), except in Natron with no OpenColorIO loaded, whose readers do not linearise: \
+    sRGB-encoded. linear: scene-linear Rec.709 (Wick converts to and from sRGB around the \
     network). sRGB: sRGB-encoded values, e.g. from a reader that does not linearise (no \
     conversion). as is: no conversion, and no colourspace asked of the host (log or graded \
     footage you want processed as it is). Byte and short images are always sRGB-encoded.";
