@@ -1544,3 +1544,64 @@ fn past_frames_are_fetched_at_negative_offsets() {
     assert_eq!(at(&mut e, 7.0), (60.0, 255.0));
     assert_no_leaks();
 }
+
+/// `wick_float_input` auto in a host that says it is Natron (kOfxPropLabel "Natron", and its
+/// default kOfxPropName): this test process maps no OpenColorIO library, so, as in a Natron
+/// built without it, nothing upstream linearised and auto takes the floats as sRGB-encoded
+/// (said once in the host's log); explicit `linear` still wins. The decision itself
+/// (`plugin/src/ofx/untagged.rs`) is unit-tested there, with and without OpenColorIO mapped.
+#[test]
+fn auto_takes_untagged_floats_as_srgb_in_natron_without_opencolorio() {
+    let _g = serial();
+    let d = scratch("ofx-natron-auto");
+    let (w, h) = (48, 32);
+    let src8 = byte_input(&picture(w, h, 7), w, h, &d.join("in.png"));
+    let params = ["style=2", "strength=0.9"];
+    wick_run(
+        "wick.style-transfer",
+        &[&d.join("in.png")],
+        &d.join("out.png"),
+        &params,
+        0,
+    );
+    let render = |name: &str, label: &str, choice: i32| {
+        host_props().set_str("OfxPropName", &[name]);
+        host_props().set_str("OfxPropLabel", &[label]);
+        let p = plugin("org.wick.style-transfer");
+        let mut e = instance(&p, "OfxImageEffectContextFilter");
+        e.set("style", Val::S(c"2".into()));
+        e.set("strength", Val::D(vec![0.9]));
+        e.set("wick_float_input", Val::I(choice));
+        connect(&mut e, "Style", false);
+        e.clip("Source").frames.insert(0, srgb_float_input(&src8));
+        set_output(&mut e, w, h, 4, Depth::Float, false);
+        assert_eq!(p.render(&mut e, 0.0, 1.0), OK, "{name} / {label}");
+        diff_srgb_float_vs_png(&rendered(&mut e), &d.join("out.png"))
+    };
+    // Natron, and Natron appearing to plug-ins as Nuke (the label stays): sRGB-encoded.
+    for (name, label) in [
+        ("fr.inria.Natron", "Natron"),
+        ("uk.co.thefoundry.nuke", "Natron"),
+    ] {
+        let m = render(name, label, 0);
+        assert!(m <= 1.5, "auto in {name} / {label}: {m}");
+    }
+    let notes = log().messages.clone();
+    assert!(
+        notes
+            .iter()
+            .any(|(_, t)| t.contains("Natron without OpenColorIO")),
+        "no note in the host's log: {notes:?}"
+    );
+    // Explicit linear in Natron, and auto in another host: linear (the sRGB floats show).
+    for (name, label, choice) in [
+        ("fr.inria.Natron", "Natron", 1),
+        ("uk.co.thefoundry.nuke", "Nuke", 0),
+    ] {
+        let m = render(name, label, choice);
+        assert!(m > 10.0, "{name} / {label}, choice {choice}: {m}");
+    }
+    reset_host(false);
+    plugin("org.wick.style-transfer");
+    assert_no_leaks();
+}
