@@ -128,8 +128,11 @@ impl Feeder {
         if dt == 0.0 {
             return Step::Repeat;
         }
-        if (MIN_PERIOD..=MAX_PERIOD).contains(&dt) {
-            self.period = Some(self.period.map_or(dt, |p| p.min(dt)));
+        // Steps either way teach the period: hosts rendering on several threads may give the
+        // second frame first (melt real_time=-2 gives frames 1, 0, 2, ...).
+        let step = dt.abs();
+        if (MIN_PERIOD..=MAX_PERIOD).contains(&step) {
+            self.period = Some(self.period.map_or(step, |p| p.min(step)));
         }
         let window = (self.depth + SLACK) as f64;
         match self.period {
@@ -353,6 +356,33 @@ mod tests {
         }
         assert_eq!(f.frame_number(0.44), 11);
         assert_eq!(f.frame_number(0.48), 12);
+    }
+
+    /// Frames out of order from the start (melt `real_time=-2` gives frame 1 before frame 0):
+    /// the period is learnt from the step back, so frame 2 gets frames 1 and 0, never frame 0
+    /// as its previous frame (a period of two frames), no seek is seen, and frame numbers
+    /// are right.
+    #[test]
+    fn a_step_back_at_the_start_teaches_the_period() {
+        let d = desc();
+        let p = Params::new(&d.params);
+        let t = |n: usize| n as f64 / 25.0;
+        let got = run(&d, &p, &[(t(1), 1), (t(0), 0), (t(2), 2), (t(3), 3)]);
+        use Step::*;
+        assert_eq!(
+            got,
+            vec![
+                (Start, None, None),
+                (Near, None, None),
+                (Near, Some(1), Some(0)),
+                (Next, Some(2), Some(1)),
+            ]
+        );
+        let mut f = Feeder::new(&d);
+        for n in [1, 0, 2] {
+            f.advance(t(n));
+        }
+        assert_eq!(f.frame_number(t(2)), 2);
     }
 
     #[test]

@@ -440,8 +440,9 @@ fn render(
         TimeUnit::Millis => true,
     };
     let mut seconds = if millis { time / 1000.0 } else { time };
-    // FFmpeg's frei0r filter (5.1) passes AV_NOPTS_VALUE scaled, a time no clip has, for its
-    // frames: they are taken as consecutive frames, at 25 fps.
+    // FFmpeg's frei0r filter passes each frame's timestamp in milliseconds, and for a frame
+    // without one AV_NOPTS_VALUE scaled, a time no clip has: such frames are taken as
+    // consecutive frames, at 25 fps.
     let untimed_now = seconds.abs() >= 1e9;
     if untimed_now {
         seconds = *untimed as f64 / 25.0;
@@ -468,8 +469,9 @@ fn render(
         warn(
             name,
             &format!(
-                "{}: the host gives its frames no usable time (FFmpeg's frei0r filter): they \
-                 are taken as consecutive frames, each following the one before (said once)",
+                "{}: the host gives frames without a usable time (FFmpeg: frames without a \
+                 timestamp): they are taken as consecutive frames, each following the one \
+                 before (said once)",
                 d.id
             ),
         );
@@ -495,10 +497,11 @@ fn render(
                  frames are processed on their own until the times run on one frame apart",
             ),
             Step::Near if missing => Some(
-                "frames came out of order without the frames before them (the host renders \
-                 frames on several threads, e.g. melt real_time < -1): such frames get the \
-                 past frames already seen, or are processed on their own; render on one thread \
-                 (real_time=-1) for the same result as `wick render`",
+                "frames came out of order or a few frames apart, without the frames before \
+                 them (the host renders frames on several threads, e.g. melt real_time < -1, \
+                 or drops frames): such frames get the past frames already seen, or are \
+                 processed on their own; give every frame in order on one thread (melt \
+                 real_time=-1) for the same result as `wick render`",
             ),
             _ => None,
         };
