@@ -181,3 +181,102 @@ pub fn run_output(cmd: &mut Command) -> (i32, String) {
 pub fn read_file(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// Past-frame tests in the hosts (issue #15 part 3): the same real frames and the same
+/// `wick render` references for FFmpeg, melt (`tests/frei0r.rs`) and the OpenFX test host
+/// (`tests/ofx.rs`).
+pub mod temporal {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Frame size of [`clip_frames`]: the bundled clip (640x272) at 128 px wide (a multiple of
+    /// 16, as FFmpeg 5.1's frei0r filter needs).
+    pub const SIZE: (u32, u32) = (128, 54);
+
+    /// The style-transfer params of every past-frame host test, in `wick render`'s TOML.
+    pub const PARAMS: &str = r#"device = "cpu", style = "3", strength = 1.0"#;
+
+    /// Frames `0..n` of the bundled clip `examples/clips/bikes.mp4` (real street footage) at
+    /// [`SIZE`], as `dir/src/f.####.png` numbered from 0, as frei0r hosts number frames from
+    /// time 0 (FFmpeg, installed by `./scripts/setup.sh`). Returns the pattern's folder.
+    pub fn clip_frames(dir: &Path, n: usize) -> PathBuf {
+        let src = dir.join("src");
+        std::fs::create_dir_all(&src).expect("scratch folder");
+        let clip = crate::repo_root().join("examples/clips/bikes.mp4");
+        let out = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(&clip)
+            .args([
+                "-vf",
+                &format!("select=lt(n\\,{n}),scale={}:{}:flags=area", SIZE.0, SIZE.1),
+                "-vsync",
+                "0",
+                "-start_number",
+                "0",
+            ])
+            .arg(src.join("f.%04d.png"))
+            .output()
+            .expect("ffmpeg is missing: run ./scripts/setup.sh");
+        assert!(
+            out.status.success(),
+            "ffmpeg: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let last = src.join(format!("f.{:04}.png", n - 1));
+        assert!(last.exists(), "{} missing", last.display());
+        src
+    }
+
+    /// `wick render` of `wick.style-transfer` with [`PARAMS`] and `temporal` over
+    /// `dir/src/f.####.png` (from [`clip_frames`]), frames `frames` (a `--frames` spec),
+    /// writing `dir/<out>/o.####.png`. With `first`, the read node starts there: earlier
+    /// frames are absent, as after a seek or at a clip's start (no past frames before it).
+    /// Returns the output folder.
+    pub fn render_style(
+        dir: &Path,
+        out: &str,
+        temporal: f64,
+        frames: &str,
+        first: Option<i64>,
+    ) -> PathBuf {
+        let graph = dir.join(format!("{out}.toml"));
+        let first = first.map(|f| format!("first = {f}\n")).unwrap_or_default();
+        std::fs::write(
+            &graph,
+            format!(
+                r#"fps = 25
+
+[[node]]
+name = "src"
+type = "read"
+path = "src/f.####.png"
+{first}
+[[node]]
+name = "paint"
+type = "wick.style-transfer"
+input = "src"
+params = {{ {PARAMS}, temporal = {temporal:?} }}
+
+[[node]]
+name = "out"
+type = "write"
+input = "paint"
+path = "{out}/o.####.png"
+"#
+            ),
+        )
+        .expect("write graph");
+        crate::run_ok(
+            crate::wick()
+                .arg("render")
+                .arg(&graph)
+                .args(["--frames", frames]),
+        );
+        dir.join(out)
+    }
+
+    /// Frame `f` of a [`render_style`] output folder.
+    pub fn rendered(out: &Path, f: i64) -> PathBuf {
+        out.join(format!("o.{f:04}.png"))
+    }
+}

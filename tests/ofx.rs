@@ -1605,3 +1605,130 @@ fn auto_takes_untagged_floats_as_srgb_in_natron_without_opencolorio() {
     plugin("org.wick.style-transfer");
     assert_no_leaks();
 }
+
+/// A PNG as an 8-bit straight RGBA host image.
+fn png_input(png: &Path) -> HostImage {
+    let img = image::open(png)
+        .unwrap_or_else(|e| panic!("{}: {e}", png.display()))
+        .to_rgba8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut out = HostImage::new(w, h, 4, Depth::Byte, false);
+    for (s, v) in out.samples.iter_mut().zip(img.as_raw()) {
+        *s = f32::from(*v);
+    }
+    out
+}
+
+/// `wick.style-transfer temporal=1` (issue #15 part 3) renders `wick render`'s frames: the
+/// past frames come from the Source clip at negative offsets (GetFramesNeeded asks for the
+/// 11 before the frame), in order, in reverse order and after a jump alike (a host with
+/// temporal clip access has every frame: no fallback needed); a clip that starts later has
+/// no past before its first frame, which is then stylised on its own; temporal=0 asks for the
+/// current frame only and gives the per-frame look. Real frames (the bundled clip, 128x54).
+#[test]
+fn temporal_style_transfer_equals_wick_render_in_any_order() {
+    use wick_tests::temporal::{clip_frames, render_style, rendered as png_of, SIZE};
+    let _g = serial();
+    let d = scratch("ofx-temporal");
+    let src = clip_frames(&d, 14);
+    let whole = render_style(&d, "whole", 1.0, "0-13", None);
+    let late = render_style(&d, "late", 1.0, "8-13", Some(8));
+    let per = render_style(&d, "per", 0.0, "0-13", None);
+    let frame = |f: i64| png_input(&src.join(format!("f.{f:04}.png")));
+    let (w, h) = (SIZE.0 as usize, SIZE.1 as usize);
+
+    let p = plugin("org.wick.style-transfer");
+    assert_eq!(
+        p.describe()
+            .props
+            .int("OfxImageEffectInstancePropSequentialRender"),
+        Some(2),
+        "sequential render preferred, not required"
+    );
+    let new = |frames: std::ops::Range<i64>| {
+        let mut e = instance(&p, "OfxImageEffectContextFilter");
+        connect(&mut e, "Style", false);
+        e.set("style", Val::S(c"3".into()));
+        e.set("strength", Val::D(vec![1.0]));
+        e.set("device", Val::I(1)); // "cpu"
+        e.set("temporal", Val::D(vec![1.0]));
+        for f in frames {
+            e.clip("Source").frames.insert(f, frame(f));
+        }
+        e
+    };
+    let at = |e: &mut Effect, f: i64| {
+        set_output(e, w, h, 4, Depth::Byte, false);
+        assert_eq!(
+            p.render(e, f as f64, 1.0),
+            OK,
+            "frame {f}: {:?}",
+            messages()
+        );
+        rendered(e)
+    };
+    let check = |e: &mut Effect, order: &[i64], reference: &Path, what: &str| {
+        for &f in order {
+            let m = diff_file(&at(e, f), &png_of(reference, f));
+            println!("ofx temporal {what} frame {f}: max difference {m}/255");
+            assert!(
+                m <= 1.0,
+                "{what}: frame {f} differs from wick render by {m}/255"
+            );
+        }
+    };
+
+    let mut e = new(0..14);
+    let (st, needed) = p.timed_action(&mut e, "OfxImageEffectActionGetFramesNeeded", 13.0);
+    assert_eq!(st, OK);
+    assert_eq!(
+        needed.dbls("OfxImageClipPropFrameRange_Source").unwrap(),
+        [2.0, 13.0]
+    );
+    let forward: Vec<i64> = (0..14).collect();
+    check(&mut e, &forward, &whole, "in order");
+    // Another instance, frames in reverse order, then a jump back and forth: the same frames
+    // (a frame's output depends only on its window, never on what was rendered before).
+    let mut e = new(0..14);
+    let reverse: Vec<i64> = (0..14).rev().collect();
+    check(&mut e, &reverse, &whole, "reverse order");
+    check(&mut e, &[3, 12, 7], &whole, "jumps");
+
+    // A clip whose frame range starts at 8 (the host says so): nothing before it is asked
+    // for or fed; its first frame is the per-frame stylisation.
+    let mut e = new(8..14);
+    e.clip("Source")
+        .props
+        .set_dbl("OfxImageEffectPropFrameRange", &[8.0, 13.0]);
+    let (_, needed) = p.timed_action(&mut e, "OfxImageEffectActionGetFramesNeeded", 10.0);
+    assert_eq!(
+        needed.dbls("OfxImageClipPropFrameRange_Source").unwrap(),
+        [8.0, 10.0]
+    );
+    check(
+        &mut e,
+        &(8..14).collect::<Vec<_>>(),
+        &late,
+        "clip from frame 8",
+    );
+    let m = diff_file(&at(&mut e, 8), &png_of(&per, 8));
+    assert!(m <= 1.0, "the clip's first frame vs per-frame: {m}/255");
+    let m = diff_file(&at(&mut e, 11), &png_of(&whole, 11));
+    assert!(
+        m > 16.0,
+        "frame 11 of the late clip used frames before its start ({m}/255)"
+    );
+
+    // temporal = 0: only the current frame is asked for; the per-frame look.
+    let mut e = new(0..14);
+    e.set("temporal", Val::D(vec![0.0]));
+    let (_, needed) = p.timed_action(&mut e, "OfxImageEffectActionGetFramesNeeded", 13.0);
+    assert_eq!(
+        needed.dbls("OfxImageClipPropFrameRange_Source").unwrap(),
+        [13.0, 13.0]
+    );
+    check(&mut e, &[13], &per, "temporal 0");
+    let m = diff_file(&at(&mut e, 13), &png_of(&whole, 13));
+    assert!(m > 16.0, "temporal=1 vs per-frame at frame 13: {m}/255");
+    assert_no_leaks();
+}
