@@ -35,7 +35,9 @@
 //!   by time (`adapter::history::Feeder`) and feeds those it has seen while the host's times
 //!   stay within a few frames of each other (in order, repeated, or out of order as melt's
 //!   frame threads go); after a seek it feeds none (the node then works frame by frame) and
-//!   says so once on stderr. One render thread gives exactly `wick render`'s frames.
+//!   says so once on stderr. One render thread gives exactly `wick render`'s frames; melt's
+//!   `real_time=-N` (N > 1) makes one instance per render thread, each given only some frames
+//!   (mostly incomplete windows: partly stabilised; `WICK_FREI0R_TRACE` names the instance).
 //! - Frame numbers: frei0r passes a time only, so a node's frame number is the time times the
 //!   frame rate learnt from the host's times (0 at time 0); frames FFmpeg passes without a
 //!   timestamp are taken as consecutive at 25 fps (said once).
@@ -450,8 +452,8 @@ fn render(
     }
     if trace() {
         eprintln!(
-            "[{name}] update {}x{} time {time} ({seconds} s)",
-            inst.width, inst.height
+            "[{name}] update {}x{} time {time} ({seconds} s) instance {:p}",
+            inst.width, inst.height, inst
         );
     }
     // The `params` overrides go on a copy; without them the instance's params are used as is.
