@@ -44,7 +44,7 @@ fn lists_nodes_with_params() {
     assert_eq!(g.param("height").unwrap().default, ParamValue::Int(360));
 }
 
-/// Roles (ABI 1.1) tell hosts what a param means; hosts need not go by names.
+/// Roles (ABI 1.1, 1.2) tell hosts what a param means; hosts need not go by names.
 #[test]
 fn param_roles_are_declared() {
     let p = plugin();
@@ -56,11 +56,11 @@ fn param_roles_are_declared() {
     assert_eq!(g.role(ParamRole::OutputWidth).unwrap().name, "width");
     let i = p.node("wick.interpolate").unwrap();
     assert_eq!(i.role(ParamRole::Time).unwrap().name, "t");
-    assert!(p
-        .node("wick.style-transfer")
-        .unwrap()
-        .role(ParamRole::Time)
-        .is_none());
+    let st = p.node("wick.style-transfer").unwrap();
+    assert!(st.role(ParamRole::Time).is_none());
+    // ABI 1.2: the param past-frame inputs are fed under.
+    assert_eq!(st.role(ParamRole::PastFrames).unwrap().name, "temporal");
+    assert!(g.role(ParamRole::PastFrames).is_none() && i.role(ParamRole::PastFrames).is_none());
     let mut inst = p.instance("wick.generate").unwrap();
     inst.set_param("width", &ParamValue::Int(33)).unwrap();
     assert_eq!(inst.source_size().unwrap(), (33, 360));

@@ -21,7 +21,7 @@ use core::ffi::{c_char, c_void};
 /// `WICK_ABI_VERSION_MAJOR`: the major version the host passes to `get_api`.
 pub const WICK_ABI_VERSION_MAJOR: u32 = 1;
 /// `WICK_ABI_VERSION_MINOR`.
-pub const WICK_ABI_VERSION_MINOR: u32 = 1;
+pub const WICK_ABI_VERSION_MINOR: u32 = 2;
 /// `WICK_ENTRY_SYMBOL`: the one exported symbol, NUL-terminated (as `dlsym`/libloading want).
 pub const WICK_ENTRY_SYMBOL: &[u8] = b"wick_entry\0";
 
@@ -140,6 +140,9 @@ pub const WICK_PARAM_FLAG_ROLE_TIME: u32 = 4;
 pub const WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH: u32 = 8;
 /// Role (ABI 1.1): INT, a source node's output height in pixels.
 pub const WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT: u32 = 16;
+/// Role (ABI 1.2): FLOAT, INT or BOOL; while it is zero the node ignores its past-frame inputs
+/// (`<input>@-k`), so hosts need not fetch them.
+pub const WICK_PARAM_FLAG_ROLE_PAST_FRAMES: u32 = 32;
 
 /// `wick_param_descriptor`.
 #[repr(C)]

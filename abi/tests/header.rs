@@ -247,6 +247,7 @@ fn rust_defines() -> Vec<(&'static str, i64)> {
         WICK_PARAM_FLAG_ROLE_TIME,
         WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH,
         WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT,
+        WICK_PARAM_FLAG_ROLE_PAST_FRAMES,
         WICK_THREAD_UNSAFE,
         WICK_THREAD_INSTANCE_SAFE,
         WICK_THREAD_FULLY_SAFE,
@@ -349,7 +350,7 @@ fn header_parser_sees_every_item() {
     assert_eq!(nfields, 9 + 12 + 4 + 12 + 5 + 8 + 11 + 6);
     assert_eq!(h.int_typedefs.len(), 7, "{:?}", h.int_typedefs);
     assert_eq!(h.other_typedefs, ["wick_progress_fn", "wick_instance"]);
-    assert_eq!(h.defines.len(), 43, "{:?}", h.defines);
+    assert_eq!(h.defines.len(), 44, "{:?}", h.defines);
     assert_eq!(field_name("const char *const *choices"), "choices");
     assert_eq!(field_name("double default_color[4]"), "default_color");
     assert_eq!(

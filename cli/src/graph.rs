@@ -32,7 +32,9 @@ use serde::Deserialize;
 
 use crate::io::{load_image, output_frame, save_image, Depth};
 use crate::video::{self, EncodeSettings, VideoSink, VideoSource};
-use crate::{Frame, HostError, Instance, NodeInfo, ParamType, ParamValue, Plugin, Sample};
+use crate::{
+    Frame, HostError, Instance, NodeInfo, ParamRole, ParamType, ParamValue, Plugin, Sample,
+};
 
 /// The node `retime` graph nodes run for their in-between frames.
 pub const INTERPOLATE: &str = "wick.interpolate";
@@ -203,9 +205,29 @@ enum Kind {
         offsets: Vec<i32>,
         /// Past-frame inputs (`source@-1`, ...): fed only where upstream has the frame.
         history: Vec<bool>,
+        /// Whether past-frame inputs are fed at a frame (the node's `PastFrames` param).
+        gate: Gate,
         params: Vec<(String, ParamValue)>,
         keys: Vec<Keyframes>,
     },
+}
+
+/// When a node's past-frame inputs are fed: always (no param with the `PastFrames` role), by
+/// its value (non-zero), or by its keyframes at the frame. While it is zero the node ignores
+/// them, so they are neither read nor decoded.
+#[derive(Debug, Clone)]
+enum Gate {
+    Const(bool),
+    Keys(Vec<(f64, f64)>),
+}
+
+impl Gate {
+    fn open(&self, frame: i64) -> bool {
+        match self {
+            Gate::Const(b) => *b,
+            Gate::Keys(points) => key_value(points, frame as f64) != 0.0,
+        }
+    }
 }
 
 struct GNode {
@@ -521,11 +543,30 @@ impl Graph {
                         }
                         keys.push((k.clone(), p.ty, points.clone()));
                     }
+                    let gate = match info.role(ParamRole::PastFrames) {
+                        None => Gate::Const(true),
+                        Some(p) => match keys.iter().find(|(k, _, _)| *k == p.name) {
+                            Some((_, _, points)) => Gate::Keys(points.clone()),
+                            None => {
+                                let v = params
+                                    .iter()
+                                    .find(|(k, _)| *k == p.name)
+                                    .map_or(&p.default, |(_, v)| v);
+                                Gate::Const(match v {
+                                    ParamValue::Float(x) => *x != 0.0,
+                                    ParamValue::Int(n) => *n != 0,
+                                    ParamValue::Bool(b) => *b,
+                                    _ => true,
+                                })
+                            }
+                        },
+                    };
                     Kind::Node {
                         id: id.to_string(),
                         inputs,
                         offsets: info.inputs.iter().map(|p| p.frame_offset).collect(),
                         history,
+                        gate,
                         params,
                         keys,
                     }
@@ -1381,14 +1422,17 @@ impl<'p> Renderer<'p> {
             inputs,
             offsets,
             history,
+            gate,
             ..
         } = &self.graph.nodes[i].kind
         else {
             return Some(vec![]);
         };
+        let past = gate.open(frame);
         let mut v = Vec::with_capacity(inputs.len());
         for (k, src) in inputs.iter().enumerate() {
             v.push(match src {
+                Some(_) if history[k] && !past => None,
                 Some(s) => {
                     let f = frame.checked_add(offsets[k] as i64)?;
                     (!history[k] || self.graph.has_frame(*s, f)).then_some((*s, f))

@@ -36,7 +36,7 @@ extern "C" {
 #endif
 
 #define WICK_ABI_VERSION_MAJOR 1
-#define WICK_ABI_VERSION_MINOR 1 /* 1.1: param role flags (WICK_PARAM_FLAG_ROLE_*) */
+#define WICK_ABI_VERSION_MINOR 2 /* 1.1: param role flags (WICK_PARAM_FLAG_ROLE_*); 1.2: ROLE_PAST_FRAMES */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Status codes                                                                               */
@@ -129,6 +129,9 @@ typedef struct wick_param_descriptor {
 #define WICK_PARAM_FLAG_ROLE_TIME 4u          /* FLOAT 0..1: the position between two inputs */
 #define WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH 8u  /* INT: a source node's output width in pixels */
 #define WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT 16u /* INT: a source node's output height */
+/* ABI 1.2: FLOAT, INT or BOOL: while its value is zero the node ignores its past-frame inputs
+ * (below), so a host need not fetch or pass them (e.g. style-transfer's "temporal"). */
+#define WICK_PARAM_FLAG_ROLE_PAST_FRAMES 32u
 
 /* Past frames: an optional input named "<input>@<offset>" with a negative frame_offset (e.g.
  * "source@-1", frame_offset -1) is a past frame of input <input>. A host that renders a

@@ -95,6 +95,8 @@ pub enum ParamRole {
     OutputWidth,
     /// A source node's output height in pixels.
     OutputHeight,
+    /// While zero, the node ignores its past-frame inputs (ABI 1.2).
+    PastFrames,
 }
 
 /// A typed param value.
@@ -215,6 +217,8 @@ impl NodeInfo {
                     ParamRole::Time => "t",
                     ParamRole::OutputWidth => "width",
                     ParamRole::OutputHeight => "height",
+                    // No conventional name: without the flag, past frames are always fed.
+                    ParamRole::PastFrames => return None,
                 };
                 self.param(name)
                     .filter(|p| p.role.is_none() && !self.params.iter().any(|q| q.role.is_some()))
@@ -421,6 +425,7 @@ unsafe fn node_info(d: &ffi::wick_node_descriptor) -> NodeInfo {
                             ffi::WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT,
                             ParamRole::OutputHeight,
                         ),
+                        (ffi::WICK_PARAM_FLAG_ROLE_PAST_FRAMES, ParamRole::PastFrames),
                     ]
                     .into_iter()
                     .find(|(f, _)| p.flags & f != 0)

@@ -167,6 +167,16 @@ fn build_c_desc(e: &NodeEntry) -> CDesc {
                     Some(ParamRole::Time) => WICK_PARAM_FLAG_ROLE_TIME,
                     Some(ParamRole::OutputWidth) => WICK_PARAM_FLAG_ROLE_OUTPUT_WIDTH,
                     Some(ParamRole::OutputHeight) => WICK_PARAM_FLAG_ROLE_OUTPUT_HEIGHT,
+                }
+                // ABI 1.2: the param that past-frame inputs are fed under (`active_if`).
+                | if d
+                    .inputs
+                    .iter()
+                    .any(|i| i.history_of.is_some() && i.active_if == Some(p.name))
+                {
+                    WICK_PARAM_FLAG_ROLE_PAST_FRAMES
+                } else {
+                    0
                 },
         };
         match &p.kind {
