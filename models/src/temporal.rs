@@ -6,11 +6,11 @@
 //! instead built from *one* earlier stylised frame, the window's anchor, carried along the
 //! motion of the input frames:
 //!
-//! 1. **Flow** ([`estimate_flow`]): Wick's RIFE IFNet on the two input frames at half size, at
-//!    the midpoint (its endpoint flows, t = 0 or 1, are unusable: measured 18 dB where the
+//! 1. **Flow** ([`estimate_flow`]): Wick's RIFE IFNet on the two input frames at quarter size,
+//!    at the midpoint (its endpoint flows, t = 0 or 1, are unusable: measured 18 dB where the
 //!    identity gives 37 dB), inverted into the backward flow from the current frame to the
-//!    previous one, upsampled, then refined at full size by three Lucas–Kanade steps (Gaussian
-//!    window σ = 2, at most 1 px each): +3 to +5 dB on the warped input.
+//!    previous one, upsampled, then refined at half size by three Lucas–Kanade steps (Gaussian
+//!    window σ = 2, at most 1 px each: +3 to +5 dB on the warped input) and upsampled.
 //! 2. **Confidence** ([`confidence`]): where the warped previous input differs from the current
 //!    one by more than [`TAU`] (blurred colour distance), the motion is not trusted (occlusion,
 //!    disocclusion, light change): the weight falls linearly to 0 at 2 [`TAU`].
@@ -19,7 +19,13 @@
 //!    frame is sampled *once* (bicubic) however far back it is: repeated bilinear warps blur
 //!    (gradient energy fell to 0.35–0.7 of per-frame in the measurements), one bicubic sample
 //!    keeps it (0.9–1.0). Where the weight is low the current frame's own stylisation shows.
-//! 4. **Farm-safe window** ([`Window`]): anchors sit at absolute frame numbers that are
+//! 4. **Look** ([`Window::stabilise`]): mixing stylisations whose strokes do not line up (two
+//!    anchors while one fades into the next, an anchor and the current frame where the weight is
+//!    partial) averages their texture away; the detail (the mix minus its blur, σ =
+//!    [`TEXTURE_SIGMA`]) is scaled back up by 0.3 of the loss of independent textures
+//!    ([`TEXTURE_KEEP`]), and the frame gets the per-frame stylisation's mean colour
+//!    ([`MATCH_MEAN`]).
+//! 5. **Farm-safe window** ([`Window`]): anchors sit at absolute frame numbers that are
 //!    multiples of the period `P`. Frame `t` blends the chain from the previous anchor
 //!    (`m0 = m1 - P`, weight `1 - (t - m1) / P`) with the chain from the latest anchor `m1`, so
 //!    each anchor fades in over `P` frames instead of popping. The output of frame `t` depends
@@ -47,6 +53,13 @@ use crate::ModelError;
 pub const TAU: f32 = 0.05;
 /// Default anchor period `P`: a window of `2P - 1` past frames.
 pub const DEFAULT_PERIOD: usize = 6;
+/// How much of the contrast lost by mixing unaligned stylisations is restored (0: none, 1: all,
+/// as if the textures were independent; see [`Window::stabilise`]).
+pub const TEXTURE_KEEP: f32 = 0.3;
+/// The blur (σ, pixels) that separates detail from colour for [`TEXTURE_KEEP`].
+pub const TEXTURE_SIGMA: f32 = 3.0;
+/// Give the stabilised frame the per-frame stylisation's mean colour.
+pub const MATCH_MEAN: bool = true;
 
 /// A planar frame size.
 pub type Size = (usize, usize);
@@ -290,6 +303,9 @@ fn planar_tensor(x: &[f32], (h, w): Size, dev: &Device) -> Result<Tensor, ModelE
 
 /// How many times the frames are halved before the flow network sees them (2: quarter size).
 pub const FLOW_HALVINGS: usize = 2;
+/// Lucas–Kanade steps refining the network's flow (1 step: E_warp ratio 0.32–0.36 where 3 give
+/// 0.28–0.31 on bikes and bigbuckbunny).
+pub const LK_STEPS: usize = 3;
 
 /// The backward flow from `cur` to `prev` (planar RGB 3 × h × w, 0..1): `prev` warped by it
 /// lines up with `cur`. See the module doc (step 1).
@@ -323,12 +339,21 @@ pub fn estimate_flow(
         .to_vec1::<f32>()?;
     let n2 = s2.0 * s2.1;
     let f = invert_mid(&fl[..2 * n2], &fl[2 * n2..4 * n2], s2);
+    // Lucas–Kanade at half size (a larger effective window, 4× cheaper than at full size:
+    // measured lower E_warp on 3 of 4 clips than at full size, BENCHMARKS.md #15), then up.
+    if size.0.min(size.1) >= 128 {
+        let (ph, sh) = half(prev, 3, size);
+        let (ch, _) = half(cur, 3, size);
+        let mut fh = if s2 == sh { f } else { upsize_flow(&f, s2, sh) };
+        refine_flow(&ch, &ph, sh, &mut fh, LK_STEPS);
+        return Ok(upsize_flow(&fh, sh, size));
+    }
     let mut f = if s2 == size {
         f
     } else {
         upsize_flow(&f, s2, size)
     };
-    refine_flow(cur, prev, size, &mut f, 3);
+    refine_flow(cur, prev, size, &mut f, LK_STEPS);
     Ok(f)
 }
 
@@ -399,22 +424,6 @@ impl Chain {
         let mut weight = warp(&self.weight, 1, size, &s.flow, false);
         weight.iter_mut().zip(&s.conf).for_each(|(a, b)| *a *= b);
         Self { flow, weight }
-    }
-
-    /// The anchor's stylised frame carried to this frame (one bicubic sample), the current
-    /// frame's own stylisation where the weight is low.
-    pub fn render(&self, anchor: &[f32], current: &[f32], size: Size) -> Vec<f32> {
-        let n = size.0 * size.1;
-        let carried = warp(anchor, 3, size, &self.flow, true);
-        let mut out = current.to_vec();
-        for c in 0..3 {
-            for k in 0..n {
-                let wgt = self.weight[k];
-                let o = &mut out[c * n + k];
-                *o = wgt * carried[c * n + k] + (1.0 - wgt) * *o;
-            }
-        }
-        out
     }
 }
 
@@ -535,18 +544,70 @@ impl Window {
             Ok(chain)
         };
         let old = chain_to(self, a0)?;
-        let out_old = old.render(&frames[a0].styled, &frames[last].styled, size);
-        let out = if a1 == a0 {
-            out_old
+        // The second chain only where it has weight (not at an anchor frame itself).
+        let new = if a1 != a0 && w_old < 1.0 {
+            Some(chain_to(self, a1)?)
         } else {
-            let new = chain_to(self, a1)?;
-            let out_new = new.render(&frames[a1].styled, &frames[last].styled, size);
-            out_old
-                .iter()
-                .zip(&out_new)
-                .map(|(a, b)| w_old * a + (1.0 - w_old) * b)
-                .collect()
+            None
         };
+        let n = size.0 * size.1;
+        let cur = &frames[last].styled;
+        let c0 = warp(&frames[a0].styled, 3, size, &old.flow, true);
+        let c1 = new
+            .as_ref()
+            .map(|c| warp(&frames[a1].styled, 3, size, &c.flow, true));
+        let w0 = if new.is_some() { w_old } else { 1.0 };
+        // Per pixel: the weights of the old anchor, the new anchor and the current frame.
+        let coef: Vec<(f32, f32, f32)> = (0..n)
+            .into_par_iter()
+            .map(|k| {
+                let a = w0 * old.weight[k];
+                let b = new.as_ref().map_or(0.0, |c| (1.0 - w0) * c.weight[k]);
+                (a, b, 1.0 - a - b)
+            })
+            .collect();
+        let mut out = vec![0f32; 3 * n];
+        out.par_chunks_mut(size.1).enumerate().for_each(|(r, row)| {
+            let i0 = r * size.1;
+            let k0 = i0 % n;
+            for (j, o) in row.iter_mut().enumerate() {
+                let (a, b, g) = coef[k0 + j];
+                let i = i0 + j;
+                let v1 = c1.as_ref().map_or(0.0, |x| x[i]);
+                *o = a * c0[i] + b * v1 + g * cur[i];
+            }
+        });
+        if MATCH_MEAN {
+            // The per-frame stylisation's mean colour (per channel): the carried anchors keep
+            // their own, which drifts as the light changes over the window.
+            for c in 0..3 {
+                let (o, s) = (&mut out[c * n..][..n], &cur[c * n..][..n]);
+                let d = (s.iter().map(|v| *v as f64).sum::<f64>()
+                    - o.iter().map(|v| *v as f64).sum::<f64>())
+                    / n as f64;
+                o.iter_mut().for_each(|v| *v += d as f32);
+            }
+        }
+        if TEXTURE_KEEP > 0.0 {
+            // Mixing stylisations that do not line up (the two anchors, an anchor and the
+            // current frame) averages their brush strokes away: a mix `a A + b B + g C` of
+            // independent textures keeps `a² + b² + g²` of their contrast. Scale the detail
+            // (the mix minus its blur) back up by `(a² + b² + g²)^(-TEXTURE_KEEP / 2)`.
+            for c in 0..3 {
+                let plane = &mut out[c * n..][..n];
+                let low = blur(plane, size, TEXTURE_SIGMA);
+                plane
+                    .par_chunks_mut(size.1)
+                    .zip(low.par_chunks(size.1))
+                    .zip(coef.par_chunks(size.1))
+                    .for_each(|((o, l), k)| {
+                        for ((o, l), &(a, b, g)) in o.iter_mut().zip(l).zip(k) {
+                            let f = (a * a + b * b + g * g).max(1e-3).powf(-0.5 * TEXTURE_KEEP);
+                            *o = l + (*o - l) * f;
+                        }
+                    });
+            }
+        }
         // Keep only what this window used (the next frame's window reuses it).
         self.steps.retain(|k, _| used_steps.contains(k));
         self.chains.retain(|k, _| used_chains.contains(k));
@@ -639,7 +700,7 @@ mod tests {
 
     /// A pattern moving 1.5 px right per frame, "stylised" with a texture that changes every
     /// frame (a flickering style network): the stabilised frames follow the motion, the
-    /// per-frame ones do not.
+    /// per-frame ones do not. 128 px high: the flow is refined at half size.
     #[test]
     fn stabilising_removes_flicker_on_a_moving_pattern() {
         let net = IfNet::load(
@@ -647,8 +708,8 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        let size = (64, 96);
-        let n = 64 * 96;
+        let size = (128, 144);
+        let n = 128 * 144;
         let mut seed = 12345u64;
         let mut noise = || {
             seed = seed
@@ -694,7 +755,7 @@ mod tests {
                 for c in 0..3 {
                     for i in 4..60 {
                         for j in 8..88 {
-                            let k = c * n + i * 96 + j;
+                            let k = c * n + i * 144 + j;
                             e += ((cur[k] - prev[k]) as f64).powi(2);
                         }
                     }
