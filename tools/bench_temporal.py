@@ -18,7 +18,9 @@ For each clip: take FRAMES frames from FIRST (ffmpeg, optionally scaled), stylis
               mean colour of the temporal and the per-frame output, in 1/255 (goal < 6).
   ms/frame    wall time of each `wick render` divided by the frame count (model load and,
               for temporal, the first frame's history included), and the ratio (goal <= 1.5),
-              with the load average of the machine before and after.
+              with the load average of the machine before and after; and the same for the
+              CPU time (user + system) of each render, steadier than wall time on a shared
+              machine.
 
     cargo build --release -p wick-plugin -p wick-cli    # target/release/wick + libwick.so
     pip install numpy pillow opencv-python-headless
@@ -26,8 +28,15 @@ For each clip: take FRAMES frames from FIRST (ffmpeg, optionally scaled), stylis
     python3 tools/bench_temporal.py ../shared/media/clips/*.mp4 --frames 24 --width 480 \
         --param style=3 --markdown
 
-`--strip PNG` also writes a side-by-side picture (input / per-frame / temporal, a few frames in
-a row) of the first clip, as in docs/temporal.png. `--keep DIR` keeps the frames.
+`--strip PNG` also writes a side-by-side picture of the first clip (rows: input, per-frame,
+temporal, and each output's change from the previous frame x4; columns: `--strip-frames`,
+cropped to `--strip-width`), as docs/temporal-strip.png:
+
+    python3 tools/bench_temporal.py ../shared/media/clips/cup.mp4 --first 40 --frames 12 \
+        --width 320 --param style=3 --strip docs/temporal-strip.png --strip-frames 6,7,8,9 \
+        --strip-width 200
+
+`--keep DIR` keeps the frames.
 """
 
 import argparse
@@ -175,19 +184,28 @@ def render(wick, work, tag, src_dir, n, params):
     with open(g, "w") as f:
         f.write(graph(src_dir, out_dir, n, params))
     start = time.perf_counter()
+    cpu0 = os.times()
     r = subprocess.run([wick, "render", g], capture_output=True, text=True)
     wall = time.perf_counter() - start
+    cpu1 = os.times()
+    cpu = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)
     if r.returncode != 0:
         sys.exit(f"wick render ({tag}) failed ({r.returncode}):\n{r.stderr[-3000:]}")
     outs = [load(p) for p in sorted(glob.glob(os.path.join(out_dir, "o.*.png")))]
     if len(outs) != n:
         sys.exit(f"wick render ({tag}) wrote {len(outs)} frames, expected {n}")
-    return outs, wall / n
+    return outs, wall / n, cpu / n
 
 
-def strip(path, frames, a, b, picks, crop_w):
+def strip(path, frames, a, b, picks, crop_w, gain=4.0):
+    """Rows: input, per-frame, temporal, then each output's change from the previous frame
+    (|out t - out t-1| x gain, no motion compensation: flicker shows as bright speckle)."""
+    def change(seq, t):
+        return np.clip(np.abs(seq[t] - seq[max(t - 1, 0)]) * gain, 0, 1)
+
     rows = []
-    for seq in (frames, a, b):
+    for seq in (frames, a, b, [change(a, t) for t in range(len(a))],
+                [change(b, t) for t in range(len(b))]):
         tiles = []
         for t in picks:
             x = seq[t]
@@ -198,7 +216,9 @@ def strip(path, frames, a, b, picks, crop_w):
         rows.append(np.concatenate(tiles[:-1], 1))
         rows.append(np.ones((4, rows[-1].shape[1], 3)))
     img = np.concatenate(rows[:-1], 0)
-    Image.fromarray(np.clip(np.round(img * 255), 0, 255).astype(np.uint8)).save(path)
+    # 256 colours (median cut, dithered): a doc picture well under 1 MB.
+    Image.fromarray(np.clip(np.round(img * 255), 0, 255).astype(np.uint8)).quantize(
+        256).save(path, optimize=True)
 
 
 def main():
@@ -214,6 +234,9 @@ def main():
                     help="NAME=VALUE for the temporal render only")
     ap.add_argument("--wick", default=os.path.join(ROOT, "target", "release", "wick"))
     ap.add_argument("--strip", help="write a side-by-side PNG of the first clip")
+    ap.add_argument("--strip-frames", default="",
+                    help="frames (1-based, comma-separated) for --strip (default: 4 spread)")
+    ap.add_argument("--strip-width", type=int, default=320, help="crop width for --strip")
     ap.add_argument("--keep", help="keep the frames in this folder")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     ap.add_argument("--json")
@@ -240,8 +263,10 @@ def main():
             n = len(frames)
             cuts = {t for t in range(n - 1) if cut_score(frames[t], frames[t + 1]) >= 0.135}
             la0 = loadavg()
-            per, ms_per = render(args.wick, d, "perframe", os.path.join(d, "src"), n, base)
-            tmp, ms_tmp = render(args.wick, d, "temporal", os.path.join(d, "src"), n, tparams)
+            per, ms_per, cpu_per = render(args.wick, d, "perframe", os.path.join(d, "src"), n,
+                                          base)
+            tmp, ms_tmp, cpu_tmp = render(args.wick, d, "temporal", os.path.join(d, "src"), n,
+                                          tparams)
             la1 = loadavg()
             fl = Flows(frames)
             e_in = fl.e_warp(frames, cuts)
@@ -254,18 +279,23 @@ def main():
             row = dict(clip=name, size=f"{w}x{h}", frames=n, cuts=sorted(c + 1 for c in cuts),
                        e_in=e_in, e_per=e_per, e_tmp=e_tmp, ratio=e_tmp / e_per,
                        per_vs_in=e_per / e_in, grad=g, drift=drift, ms_per=ms_per * 1e3,
-                       ms_tmp=ms_tmp * 1e3, time_ratio=ms_tmp / ms_per, load=f"{la0} -> {la1}")
+                       ms_tmp=ms_tmp * 1e3, time_ratio=ms_tmp / ms_per, cpu_per=cpu_per * 1e3,
+                       cpu_tmp=cpu_tmp * 1e3, cpu_ratio=cpu_tmp / cpu_per, load=f"{la0} -> {la1}")
             rows.append(row)
             print(f"{name} {w}x{h} x{n} (cuts after frames {row['cuts'] or 'none'}): "
                   f"E_warp input {e_in:.5f}, per-frame {e_per:.5f} ({e_per / e_in:.1f}x input), "
                   f"temporal {e_tmp:.5f}, ratio {e_tmp / e_per:.3f}; grad {g:.3f}, "
                   f"drift {drift:.2f}/255; {ms_per * 1e3:.0f} vs {ms_tmp * 1e3:.0f} ms/frame "
-                  f"({ms_tmp / ms_per:.2f}x), load {la0} -> {la1}", flush=True)
+                  f"({ms_tmp / ms_per:.2f}x), CPU {cpu_per * 1e3:.0f} vs {cpu_tmp * 1e3:.0f} "
+                  f"ms/frame ({cpu_tmp / cpu_per:.2f}x), load {la0} -> {la1}", flush=True)
             if args.strip and ci == 0:
-                picks = [t for t in range(0, n, max(1, n // 4))][:4]
-                strip(args.strip, frames, per, tmp, picks, min(w, 320))
-                print(f"wrote {args.strip} (rows: input, per-frame, temporal; frames "
-                      f"{[p + 1 for p in picks]})")
+                if args.strip_frames:
+                    picks = [int(x) - 1 for x in args.strip_frames.split(",")]
+                else:
+                    picks = [t for t in range(0, n, max(1, n // 4))][:4]
+                strip(args.strip, frames, per, tmp, picks, min(w, args.strip_width))
+                print(f"wrote {args.strip} (rows: input, per-frame, temporal, per-frame change, "
+                      f"temporal change (x4); frames {[p + 1 for p in picks]})")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -273,13 +303,14 @@ def main():
     if args.markdown:
         print("\n| clip | size x frames | E_warp input | per-frame | temporal | ratio | "
               "grad energy | colour drift /255 | ms/frame per-frame | temporal | time ratio | "
-              "load |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "CPU ms/frame per-frame | temporal | CPU ratio | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['clip']} | {r['size']} x {r['frames']} | {r['e_in']:.5f} | "
                   f"{r['e_per']:.5f} | {r['e_tmp']:.5f} | **{r['ratio']:.3f}** | "
                   f"{r['grad']:.3f} | {r['drift']:.2f} | {r['ms_per']:.0f} | {r['ms_tmp']:.0f} | "
-                  f"{r['time_ratio']:.2f} | {r['load']} |")
+                  f"{r['time_ratio']:.2f} | {r['cpu_per']:.0f} | {r['cpu_tmp']:.0f} | "
+                  f"{r['cpu_ratio']:.2f} | {r['load']} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
