@@ -488,8 +488,11 @@ impl Window {
 
     /// The stabilised frame `t` (the last of `frames`; `frames` are consecutive frames ending
     /// at `t`, oldest first, as many as the host gave up to `2p - 1` back). `p`: the anchor
-    /// period. `cancel` is called before each flow estimate; when it returns true the call
+    /// period. `amount` (0..1, the node's `temporal`) scales the anchors' weights: in between,
+    /// the current frame's own stylisation shows through, mixed as the anchors are (texture
+    /// restored, mean colour matched). `cancel` is called before each flow estimate; when it returns true the call
     /// stops with an error.
+    #[allow(clippy::too_many_arguments)] // each is one independent input of the frame
     pub fn stabilise(
         &mut self,
         (net, dev): (&IfNet, &Device),
@@ -497,8 +500,10 @@ impl Window {
         size: Size,
         t: i64,
         p: usize,
+        amount: f32,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<Vec<f32>, ModelError> {
+        let amount = amount.clamp(0.0, 1.0);
         let last = frames.len() - 1;
         let shot = self.shot_len(frames, size);
         let first = (last - shot) as i64; // index of the earliest usable frame
@@ -561,8 +566,10 @@ impl Window {
         let coef: Vec<(f32, f32, f32)> = (0..n)
             .into_par_iter()
             .map(|k| {
-                let a = w0 * old.weight[k];
-                let b = new.as_ref().map_or(0.0, |c| (1.0 - w0) * c.weight[k]);
+                let a = amount * w0 * old.weight[k];
+                let b = new
+                    .as_ref()
+                    .map_or(0.0, |c| amount * (1.0 - w0) * c.weight[k]);
                 (a, b, 1.0 - a - b)
             })
             .collect();
@@ -739,6 +746,7 @@ mod tests {
                     size,
                     t as i64,
                     DEFAULT_PERIOD,
+                    1.0,
                     &mut || false,
                 )
                 .unwrap();
@@ -776,6 +784,7 @@ mod tests {
                 size,
                 last as i64,
                 DEFAULT_PERIOD,
+                1.0,
                 &mut || false,
             )
             .unwrap();
