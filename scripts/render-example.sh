@@ -2,7 +2,8 @@
 # The main job: build Wick (release) and turn the bundled 4-second street clip
 # (examples/clips/bikes.mp4, 640x272, 25 fps, 100 frames with one scene cut) into a stylised short:
 #
-#   style transfer (a blend of two built-in styles) -> 2x frame rate with wick.interpolate
+#   style transfer (a blend of two built-in styles, temporally stabilised: temporal=1)
+#   -> 2x frame rate with wick.interpolate
 #   -> out/stylized-short.mp4 (H.264, 50 fps, 199 frames)
 #   +  out/stylized-short-styles.png (contact sheet of the styles used)
 #   +  out/stylized-short-strip.png  (input | stylised | in-between | next stylised)
@@ -25,7 +26,7 @@ if [ "${1:-}" = cppn ]; then
     out/cppn-short.mp4 && echo "encoded out/cppn-short.mp4"
 else
   "$wick" stylize examples/clips/bikes.mp4 out/stylized-short.mp4 \
-    --style 5:0.5,19:0.5 --retime 2 \
+    --style 5:0.5,19:0.5 --temporal 1 --retime 2 \
     --sheet out/stylized-short-styles.png --strip out/stylized-short-strip.png --strip-frame 45 \
     --save-graph out/stylized-short.toml "$@"
 fi

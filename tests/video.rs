@@ -430,6 +430,26 @@ fn a_long_video_streams_through_one_decoder_with_bounded_memory() {
     }
     r.finish().unwrap();
     assert_eq!(r.decoder_starts(), vec![("src".to_string(), 1)]);
+
+    // A temporal window (source@-1 ... @-11) under a 2x retime: the graph's cache drops the
+    // window's frames between the stylised frames, the video source keeps enough of them, so
+    // the decoders still stream (each stylised frame had restarted one, 3x the main job's time).
+    let text = STYLE_GRAPH
+        .replace("OUT", "temporal.mp4")
+        .replace(r#"style = "3""#, r#"style = "3", temporal = 1.0"#)
+        .replace(
+            "[[node]]\nname = \"out\"\ntype = \"write\"\ninput = \"paint\"",
+            "[[node]]\nname = \"slow\"\ntype = \"retime\"\ninput = \"paint\"\nfactor = 2\nparams = { scale = 0.5 }\n\n[[node]]\nname = \"out\"\ntype = \"write\"\ninput = \"slow\"",
+        );
+    assert!(text.contains("temporal = 1.0") && text.contains("input = \"slow\""));
+    let graph = wick_cli::graph::Graph::parse(&text, d.clone(), &plugin).unwrap();
+    let mut r = wick_cli::graph::Renderer::new(graph, &plugin).unwrap();
+    for f in 1..=79 {
+        r.render_frame(f, &mut |_, _| false).unwrap();
+    }
+    r.finish().unwrap();
+    let starts = r.decoder_starts();
+    assert!(starts[0].1 <= 2, "decoder starts {starts:?}");
 }
 
 #[test]

@@ -56,7 +56,12 @@ struct Stream {
     last: Option<(usize, Rc<Frame>)>,
 }
 
-const RECENT: usize = 4;
+/// Frames kept for steps back: a temporal window (`source@-1` … `@-11`) re-reads the frames
+/// before the current one when the graph's own cache has dropped them (a retime between asks
+/// for them every other output frame); without them each stylised frame restarted a decoder.
+/// At most `RECENT_BYTES` of them (16 frames of 1080p RGBA8 are 133 MB).
+const RECENT: usize = 16;
+const RECENT_BYTES: usize = 512 << 20;
 /// Streams per source (each an `ffmpeg` process holding one frame).
 const STREAMS: usize = 3;
 
@@ -131,10 +136,13 @@ impl VideoSource {
             data,
         });
         s.last = Some((n, Rc::clone(&f)));
-        if self.recent.len() == RECENT {
+        self.recent.push_back((n, Rc::clone(&f)));
+        while self.recent.len() > RECENT
+            || (self.recent.len() > 1
+                && self.recent.iter().map(|(_, f)| f.data.len()).sum::<usize>() > RECENT_BYTES)
+        {
             self.recent.pop_front();
         }
-        self.recent.push_back((n, Rc::clone(&f)));
         Ok(f)
     }
     /// `ffmpeg` processes started so far (1 for a sequential read).
