@@ -403,13 +403,16 @@ impl<'a> Frame<'a> {
         Ok(())
     }
 
-    /// A hash of the pixels and their format (a cache key: equal frames hash equal).
+    /// A hash of the pixels and their format (a cache key: equal frames hash equal). An
+    /// unplaced frame hashes its bytes as stored, in any format, without converting them (a
+    /// host's frame and a [`StoredFrame`] copy of it hash equal); a placed one its values.
     pub fn content_hash(&self) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (self.width(), self.height()).hash(&mut h);
-        if self.stored() && self.raw.pf == PixelFormat::WORKING {
+        if self.stored() {
             let r = &self.raw;
+            format!("{:?}", r.pf).hash(&mut h);
             for y in 0..r.height {
                 // SAFETY: as in `check_finite`.
                 let bytes = unsafe {

@@ -333,11 +333,11 @@ impl StyleTransfer {
         let mut styled = HashMap::new();
         let mut planar_in = HashMap::new();
         for (k, img) in past.iter().rev().chain(std::iter::once(&src)).enumerate() {
-            let v = img.planar(3, false)?;
-            let hash = hash_planar(&v);
+            // Hashed as stored; converted only when not kept from the previous window.
+            let hash = img.content_hash();
             let input = match self.planar_in.get(&hash) {
                 Some(c) => Arc::clone(c),
-                None => Arc::new(v),
+                None => Arc::new(img.planar(3, false)?),
             };
             let skey = hash ^ key.rotate_left(17);
             let s = match self.styled.get(&skey) {
@@ -379,19 +379,6 @@ impl StyleTransfer {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-/// A fast hash of planar values (a cache key: equal frames hash equal).
-fn hash_planar(v: &[f32]) -> u64 {
-    let mut h = 0x243f_6a88_85a3_08d3u64 ^ v.len() as u64;
-    for c in v.chunks(4) {
-        let mut w = 0u64;
-        for x in c {
-            w = w.rotate_left(16) ^ x.to_bits() as u64;
-        }
-        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
-    }
-    h
 }
 
 /// A [1, 3, h, w] tensor's values, planar.
@@ -484,15 +471,7 @@ mod tests {
     }
 
     fn run(node: &mut dyn Node, p: &Params, inputs: &[Option<Image>]) -> Result<Image, NodeError> {
-        let src = inputs[0].as_ref().unwrap();
-        let mut out = Image::new(src.width, src.height).unwrap();
-        let mut ctx = ProcessCtx::new(0.0, 0, None);
-        let frames: Vec<Option<Frame>> = inputs
-            .iter()
-            .map(|i| i.as_ref().map(Image::frame))
-            .collect();
-        node.process(&mut ctx, p, &frames, &mut [out.frame_mut()])?;
-        Ok(out)
+        run_at(node, p, inputs, 0)
     }
 
     fn run_at(
