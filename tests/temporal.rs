@@ -8,22 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use wick_tests::{scratch, wick};
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("spawn");
-    let s = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "command failed ({:?}):\n{s}",
-        out.status
-    );
-    s
-}
+use wick_tests::{read_file as read, run_ok as ok, scratch, wick};
 
 /// Frames 1..=24 of the bundled clip at 160 px wide, as `dir/src/f.####.png`.
 fn frames(dir: &Path) {
@@ -82,10 +67,6 @@ path = "{out}/o.####.png"
     )
     .unwrap();
     g
-}
-
-fn read(p: &Path) -> Vec<u8> {
-    std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 fn rgb(p: &Path) -> Vec<f32> {
