@@ -30,7 +30,7 @@ use std::rc::Rc;
 
 use serde::Deserialize;
 
-use crate::io::{load_image, output_frame, save_image, Depth};
+use crate::io::{convert_frame, load_image, output_frame, save_image, Depth};
 use crate::video::{self, EncodeSettings, VideoSink, VideoSource};
 use crate::{
     Frame, HostError, Instance, NodeInfo, ParamRole, ParamType, ParamValue, Plugin, Sample,
@@ -897,61 +897,14 @@ impl Want {
     }
 }
 
-/// sRGB transfer: encoded → linear (as the plugin's frame writer).
-fn srgb_to_linear(x: f32) -> f32 {
-    if x <= 0.040_45 {
-        x / 12.92
-    } else {
-        ((x + 0.055) / 1.055).powf(2.4)
-    }
-}
-
-/// A frame (any 8/16/32-bit format; see [`working`]) in another format, converted exactly as
-/// the plugin writes its outputs (transfer, premultiply, clamp and round). Not for f16.
+/// A frame (any format) in another format, converted exactly as the plugin writes its outputs
+/// (transfer, premultiply, clamp and round: the SDK's [`convert_frame`]). Not into f16.
 fn from_working(src: &Frame, want: Want) -> Frame {
     if Want::of(src.sample, src.channels, src.premultiplied, src.linear) == want {
         return src.clone();
     }
-    let converted;
-    let src = if Want::of(src.sample, src.channels, src.premultiplied, src.linear) == Want::WORKING
-    {
-        src
-    } else {
-        converted = working(src);
-        &converted
-    };
     let mut out = want.frame(src.width, src.height);
-    let ch = want.channels as usize;
-    let ss = out.sample.size();
-    for (p, px) in src.data.chunks_exact(16).enumerate() {
-        let mut c = [0f32; 4];
-        for (k, v) in c.iter_mut().enumerate() {
-            *v = f32::from_ne_bytes([px[4 * k], px[4 * k + 1], px[4 * k + 2], px[4 * k + 3]]);
-        }
-        if want.linear {
-            for v in c.iter_mut().take(3) {
-                *v = srgb_to_linear(*v);
-            }
-        }
-        if ch == 4 && want.premultiplied {
-            let a = c[3].clamp(0.0, 1.0);
-            for v in c.iter_mut().take(3) {
-                *v *= a;
-            }
-        }
-        let o = &mut out.data[p * ch * ss..(p + 1) * ch * ss];
-        for (k, v) in c.iter().enumerate().take(ch) {
-            let v = if v.is_nan() { 0.0 } else { *v };
-            let d = &mut o[k * ss..(k + 1) * ss];
-            match want.sample {
-                0 => d[0] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
-                1 => {
-                    d.copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes())
-                }
-                _ => d.copy_from_slice(&v.to_ne_bytes()),
-            }
-        }
-    }
+    convert_frame(src, &mut out).expect("same size, a writable format");
     out
 }
 
@@ -961,52 +914,14 @@ type Key = (usize, i64, Want);
 /// A writer waiting for a result: (writer node, image path when it writes images).
 type Pending = (usize, Option<PathBuf>);
 
-/// Linear → sRGB transfer (as the plugin's frame reader).
-fn linear_to_srgb(x: f32) -> f32 {
-    if x <= 0.003_130_8 {
-        x * 12.92
-    } else {
-        1.055 * x.powf(1.0 / 2.4) - 0.055
-    }
-}
-
-/// Any 8/16/32-bit frame as a working frame (f32 RGBA, sRGB, straight alpha), converted as the
-/// plugin reads host frames (f16 frames, which no reader here makes, read as zeros).
+/// Any frame as a working frame (f32 RGBA, sRGB, straight alpha), converted as the plugin reads
+/// host frames (the SDK's [`convert_frame`]).
 fn working(src: &Frame) -> Frame {
     if Want::of(src.sample, src.channels, src.premultiplied, src.linear) == Want::WORKING {
         return src.clone();
     }
     let mut out = Want::WORKING.frame(src.width, src.height);
-    let (ch, ss) = (src.channels as usize, src.sample.size());
-    let premult = ch == 4 && src.premultiplied;
-    for (o, p) in out
-        .data
-        .chunks_exact_mut(16)
-        .zip(src.data.chunks_exact(ch * ss))
-    {
-        let mut c = [0f32, 0.0, 0.0, 1.0];
-        for (k, v) in c.iter_mut().enumerate().take(ch) {
-            let b = &p[k * ss..(k + 1) * ss];
-            *v = match src.sample {
-                Sample::U8 => b[0] as f32 / 255.0,
-                Sample::U16 => u16::from_ne_bytes([b[0], b[1]]) as f32 / 65535.0,
-                Sample::F32 => f32::from_ne_bytes([b[0], b[1], b[2], b[3]]),
-                Sample::F16 => 0.0,
-            };
-        }
-        let a = c[3];
-        for v in c.iter_mut().take(3) {
-            if premult {
-                *v = if a > 0.0 { *v / a } else { 0.0 };
-            }
-            if src.linear {
-                *v = linear_to_srgb(*v);
-            }
-        }
-        for (k, v) in c.iter().enumerate() {
-            o[4 * k..4 * k + 4].copy_from_slice(&v.to_ne_bytes());
-        }
-    }
+    convert_frame(src, &mut out).expect("same size, an f32 destination");
     out
 }
 
