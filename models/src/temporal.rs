@@ -133,6 +133,12 @@ fn cubic_weights(f: f32) -> [f32; 4] {
 pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> Vec<f32> {
     let hw = h * w;
     let mut out = vec![0f32; c * hw];
+    if !cubic {
+        // The op layer's warp kernel (the same sampling: border clamp, taps shared by channels,
+        // AVX2 rows).
+        crate::ops::warp::warp_planes(img, (c, h, w), &flow[..hw], &flow[hw..2 * hw], &mut out);
+        return out;
+    }
     for (ch, plane) in out.chunks_exact_mut(hw).enumerate() {
         let p = &img[ch * hw..][..hw];
         plane.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
@@ -140,11 +146,7 @@ pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> V
             for (j, o) in row.iter_mut().enumerate() {
                 let x = j as f32 + fx[j];
                 let y = i as f32 + fy[j];
-                *o = if cubic {
-                    bicubic(p, (h, w), x, y)
-                } else {
-                    bilinear(p, (h, w), x, y)
-                };
+                *o = bicubic(p, (h, w), x, y);
             }
         });
     }
