@@ -10,7 +10,8 @@
 # Frame n of the clip goes to A when n % 4 == 0, to B (graded) when n % 4 == 2, to the test set
 # (input + its true grade) when n % 4 == 1: no frame of A has its graded twin in B.
 # Env: CLIP (default bikes), BUDGET (max_seconds, default 600), WICK (default the release build),
-# SHARED (default ../shared), WORK (default /tmp/wick-unpaired-proof), SIDE (frame width, 320).
+# SHARED (default ../shared), WORK (default /tmp/wick-unpaired-proof), SIDE (frame width, 320),
+# GRADE (the FFmpeg filter chain of the grade; default below), EXTRA (more config lines).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,8 +23,9 @@ CLIP_NAME=${CLIP:-bikes}
 CLIP=$SHARED/media/clips/$CLIP_NAME.mp4
 SIDE=${SIDE:-320}
 BUDGET=${BUDGET:-600}
-GRADE="eq=contrast=1.15:saturation=1.5:gamma=0.85,colorbalance=rs=0.15:gs=0.03:bs=-0.15"
-D=$WORK/${1:-grade}-$CLIP_NAME
+GRADE=${GRADE:-"eq=contrast=1.15:saturation=1.5:gamma=0.85,colorbalance=rs=0.15:gs=0.03:bs=-0.15"}
+TAG=$(printf %s "$GRADE" | md5sum | cut -c1-6)
+D=$WORK/${1:-grade}-$CLIP_NAME-$TAG
 mkdir -p "$D"/{a,b,test_in,test_tgt,test_out}
 echo "load before: $(uptime)"
 
@@ -34,15 +36,15 @@ frames() { # all frames of the clip, scaled, to $1/f.%04d.png (optionally throug
   [ -f "$1/f.0001.png" ] || ffmpeg -loglevel error -y -i "$CLIP" -vf "$vf" -vsync 0 -start_number 0 "$1/f.%04d.png"
 }
 frames "$WORK/src-$CLIP_NAME"
-frames "$WORK/graded-$CLIP_NAME" "$GRADE"
+frames "$WORK/graded-$CLIP_NAME-$TAG" "$GRADE"
 n=$(ls "$WORK/src-$CLIP_NAME" | wc -l)
 for ((i = 0; i < n; i++)); do
   f=f.$(printf %04d $i).png
   case $((i % 4)) in
     0) cp -n "$WORK/src-$CLIP_NAME/$f" "$D/a/" ;;
-    2) [ "${1:-grade}" = grade ] && cp -n "$WORK/graded-$CLIP_NAME/$f" "$D/b/" ;;
+    2) [ "${1:-grade}" = grade ] && cp -n "$WORK/graded-$CLIP_NAME-$TAG/$f" "$D/b/" ;;
     1) if [ $((i % 12)) = 1 ]; then
-         cp -n "$WORK/src-$CLIP_NAME/$f" "$D/test_in/"; cp -n "$WORK/graded-$CLIP_NAME/$f" "$D/test_tgt/"
+         cp -n "$WORK/src-$CLIP_NAME/$f" "$D/test_in/"; cp -n "$WORK/graded-$CLIP_NAME-$TAG/$f" "$D/test_tgt/"
        fi ;;
   esac
 done

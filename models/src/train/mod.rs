@@ -19,6 +19,7 @@
 //! it is); the inference loaders ([`load_img2img`], [`load_generator`]) read only what they
 //! need, so a checkpoint is also a model file. [`Trainer::save_model`] writes the slim version.
 
+pub mod colour_transfer;
 pub mod data;
 pub mod dist;
 pub mod gan;
@@ -517,9 +518,19 @@ impl Trainer {
         let mut names: Vec<String> = self.mode.model_tensors().into_keys().collect();
         names.sort();
         self.check_tensors(&t, &names, path, "initial weights")?;
-        self.mode
-            .params()
+        let params = self.mode.params();
+        params
             .set_some(&t, &names)
+            .map_err(|e| ModelError::weights(path, e.to_string()))?;
+        // A mode that exports a moving average of its weights (`ema.NAME`) starts it there too.
+        let averaged: HashMap<String, Tensor> = names
+            .iter()
+            .filter(|n| params.vars().contains_key(&format!("ema.{n}")))
+            .map(|n| (format!("ema.{n}"), t[n].clone()))
+            .collect();
+        let keys: Vec<String> = averaged.keys().cloned().collect();
+        params
+            .set_some(&averaged, &keys)
             .map_err(|e| ModelError::weights(path, e.to_string()))
     }
 
