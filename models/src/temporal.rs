@@ -139,37 +139,69 @@ pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> V
         crate::ops::warp::warp_planes(img, (c, h, w), &flow[..hw], &flow[hw..2 * hw], &mut out);
         return out;
     }
-    for (ch, plane) in out.chunks_exact_mut(hw).enumerate() {
-        let p = &img[ch * hw..][..hw];
-        plane.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
-            let (fx, fy) = (&flow[i * w..][..w], &flow[hw + i * w..][..w]);
-            for (j, o) in row.iter_mut().enumerate() {
-                let x = j as f32 + fx[j];
-                let y = i as f32 + fy[j];
-                *o = bicubic(p, (h, w), x, y);
-            }
-        });
+    // Bicubic: the taps (4 rows, 4 columns, their weights) once per pixel, applied to every
+    // plane; each plane's sum in the same order as `bicubic`.
+    let planes: Vec<&[f32]> = img.chunks_exact(hw).take(c).collect();
+    let mut rows: Vec<&mut [f32]> = Vec::with_capacity(c * h);
+    let mut by_plane: Vec<std::slice::ChunksExactMut<'_, f32>> = out
+        .chunks_exact_mut(hw)
+        .map(|p| p.chunks_exact_mut(w))
+        .collect();
+    for _ in 0..h {
+        for p in by_plane.iter_mut() {
+            rows.push(p.next().expect("h rows"));
+        }
     }
+    rows.par_chunks_mut(c).enumerate().for_each(|(i, outs)| {
+        let (fx, fy) = (&flow[i * w..][..w], &flow[hw + i * w..][..w]);
+        for j in 0..w {
+            let t = Taps::new((h, w), j as f32 + fx[j], i as f32 + fy[j]);
+            for (o, p) in outs.iter_mut().zip(&planes) {
+                o[j] = t.apply(p, w);
+            }
+        }
+    });
     out
 }
 
-#[inline]
-fn bicubic(p: &[f32], (h, w): Size, x: f32, y: f32) -> f32 {
-    let x = x.clamp(0.0, (w - 1) as f32);
-    let y = y.clamp(0.0, (h - 1) as f32);
-    let (x0, y0) = (x.floor(), y.floor());
-    let (wx, wy) = (cubic_weights(x - x0), cubic_weights(y - y0));
-    let (x0, y0) = (x0 as isize, y0 as isize);
-    let xs: [usize; 4] =
-        std::array::from_fn(|k| (x0 + k as isize - 1).clamp(0, w as isize - 1) as usize);
-    let mut acc = 0f32;
-    for (ky, wyk) in wy.iter().enumerate() {
-        let yy = (y0 + ky as isize - 1).clamp(0, h as isize - 1) as usize;
-        let row = &p[yy * w..][..w];
-        acc += wyk
-            * (wx[0] * row[xs[0]] + wx[1] * row[xs[1]] + wx[2] * row[xs[2]] + wx[3] * row[xs[3]]);
+/// The 4 × 4 taps of one bicubic sample: row and column indices (edges repeated) and weights.
+struct Taps {
+    ys: [usize; 4],
+    xs: [usize; 4],
+    wy: [f32; 4],
+    wx: [f32; 4],
+}
+
+impl Taps {
+    #[inline]
+    fn new((h, w): Size, x: f32, y: f32) -> Self {
+        let x = x.clamp(0.0, (w - 1) as f32);
+        let y = y.clamp(0.0, (h - 1) as f32);
+        let (x0, y0) = (x.floor(), y.floor());
+        let (wx, wy) = (cubic_weights(x - x0), cubic_weights(y - y0));
+        let (x0, y0) = (x0 as isize, y0 as isize);
+        Taps {
+            xs: std::array::from_fn(|k| (x0 + k as isize - 1).clamp(0, w as isize - 1) as usize),
+            ys: std::array::from_fn(|k| (y0 + k as isize - 1).clamp(0, h as isize - 1) as usize),
+            wx,
+            wy,
+        }
     }
-    acc
+
+    #[inline]
+    fn apply(&self, p: &[f32], w: usize) -> f32 {
+        let (xs, wx) = (&self.xs, &self.wx);
+        let mut acc = 0f32;
+        for (yy, wyk) in self.ys.iter().zip(&self.wy) {
+            let row = &p[yy * w..][..w];
+            acc += wyk
+                * (wx[0] * row[xs[0]]
+                    + wx[1] * row[xs[1]]
+                    + wx[2] * row[xs[2]]
+                    + wx[3] * row[xs[3]]);
+        }
+        acc
+    }
 }
 
 /// Area-average downscale by 2 (odd sizes: the last row/column averages what it has).

@@ -407,8 +407,8 @@ impl<'a> Frame<'a> {
     /// unplaced frame hashes its bytes as stored, in any format, without converting them (a
     /// host's frame and a [`StoredFrame`] copy of it hash equal); a placed one its values.
     pub fn content_hash(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = foldhash::fast::FixedState::with_seed(0x5749_434b).build_hasher();
         (self.width(), self.height()).hash(&mut h);
         if self.stored() {
             let r = &self.raw;
