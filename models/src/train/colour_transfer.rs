@@ -36,16 +36,15 @@ pub const ITERATIONS: usize = 20;
 /// Quantile levels per axis and iteration.
 pub const LEVELS: usize = 256;
 
-/// `n` pixels (RGB triples) drawn with replacement from `images` (each interleaved-free planar
-/// `[3 · H · W]`, as `Tensor::flatten_all` gives for `[3, H, W]`), images picked in proportion to
-/// their size.
-pub fn sample_pixels(images: &[Vec<f32>], n: usize, rng: &mut ChaCha8Rng) -> Vec<[f32; 3]> {
-    let sizes: Vec<usize> = images.iter().map(|i| i.len() / 3).collect();
+/// `n` pixel positions drawn with replacement from images of `sizes` pixels each, images picked
+/// in proportion to their size: (image, pixel index), sorted by image so that a caller can read
+/// one image at a time.
+pub fn draw_pixels(sizes: &[usize], n: usize, rng: &mut ChaCha8Rng) -> Vec<(usize, usize)> {
     let total: usize = sizes.iter().sum();
     if total == 0 {
         return Vec::new();
     }
-    (0..n)
+    let mut picks: Vec<(usize, usize)> = (0..n)
         .map(|_| {
             let mut k = rng.gen_range(0..total);
             let mut i = 0;
@@ -53,11 +52,32 @@ pub fn sample_pixels(images: &[Vec<f32>], n: usize, rng: &mut ChaCha8Rng) -> Vec
                 k -= sizes[i];
                 i += 1;
             }
-            let hw = sizes[i];
-            let img = &images[i];
-            [img[k], img[hw + k], img[2 * hw + k]]
+            (i, k)
         })
-        .collect()
+        .collect();
+    picks.sort_unstable();
+    picks
+}
+
+/// The RGB triples of `picks` ([`draw_pixels`]) from planar images `[3 · H · W]`, read one image
+/// at a time through `image(i)` (so a large set is never held twice).
+pub fn read_pixels<E>(
+    picks: &[(usize, usize)],
+    mut image: impl FnMut(usize) -> Result<Vec<f32>, E>,
+) -> Result<Vec<[f32; 3]>, E> {
+    let mut out = Vec::with_capacity(picks.len());
+    let mut k = 0;
+    while k < picks.len() {
+        let i = picks[k].0;
+        let img = image(i)?;
+        let hw = img.len() / 3;
+        while k < picks.len() && picks[k].0 == i {
+            let p = picks[k].1;
+            out.push([img[p], img[hw + p], img[2 * hw + p]]);
+            k += 1;
+        }
+    }
+    Ok(out)
 }
 
 fn rotation(rng: &mut ChaCha8Rng) -> [[f32; 3]; 3] {
@@ -274,11 +294,17 @@ mod tests {
     #[test]
     fn samples_come_from_every_image_by_size() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let small = vec![0.25f32; 3];
-        let big = vec![0.75f32; 3 * 3];
-        let s = sample_pixels(&[small, big], 4_000, &mut rng);
+        let images = [vec![0.25f32; 3], vec![0.75f32; 3 * 3]];
+        let picks = draw_pixels(&[1, 3], 4_000, &mut rng);
+        let mut reads = 0;
+        let s = read_pixels(&picks, |i| {
+            reads += 1;
+            Ok::<_, ()>(images[i].clone())
+        })
+        .unwrap();
+        assert_eq!(reads, 2, "each image read once");
         let share = s.iter().filter(|p| p[0] == 0.25).count() as f32 / 4_000.0;
         assert!((share - 0.25).abs() < 0.03, "{share}");
-        assert!(sample_pixels(&[], 10, &mut rng).is_empty());
+        assert!(draw_pixels(&[], 10, &mut rng).is_empty());
     }
 }

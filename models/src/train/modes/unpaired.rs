@@ -35,7 +35,7 @@ use candle_core::{Device, Result, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::super::colour_transfer::{sample_pixels, ColourTransfer, ITERATIONS};
+use super::super::colour_transfer::{draw_pixels, read_pixels, ColourTransfer, ITERATIONS};
 use super::super::data::{CropSet, Fit, TrainData};
 use super::super::loss;
 use super::super::mode::{DataKind, ModeSpec, ParamKind, ParamSpec, Settings, TrainMode, Value};
@@ -158,23 +158,22 @@ const EMA_DECAY: f64 = 0.995;
 /// Pixels sampled from each set to fit the colour transfer.
 const COLOUR_SAMPLES: usize = 65_536;
 
-/// The colour map from the pixels of `from` to those of `to` (each `[3, H, W]` images).
+/// The colour map from the pixels of `from` to those of `to` (each `[3, H, W]` images), from
+/// [`COLOUR_SAMPLES`] pixels a side read one image at a time.
 fn fit_colour(from: &[Tensor], to: &[Tensor], rng: &mut ChaCha8Rng) -> Result<ColourTransfer> {
-    let flat = |v: &[Tensor]| -> Result<Vec<Vec<f32>>> {
-        v.iter()
-            .map(|t| {
-                t.to_dtype(candle_core::DType::F32)?
-                    .to_device(&Device::Cpu)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()
-            })
-            .collect()
+    let mut sample = |v: &[Tensor]| -> Result<Vec<[f32; 3]>> {
+        let sizes = v
+            .iter()
+            .map(|t| Ok(t.dim(1)? * t.dim(2)?))
+            .collect::<Result<Vec<_>>>()?;
+        read_pixels(&draw_pixels(&sizes, COLOUR_SAMPLES, rng), |i| {
+            v[i].to_dtype(candle_core::DType::F32)?
+                .to_device(&Device::Cpu)?
+                .flatten_all()?
+                .to_vec1::<f32>()
+        })
     };
-    let (f, t) = (flat(from)?, flat(to)?);
-    let (f, t) = (
-        sample_pixels(&f, COLOUR_SAMPLES, rng),
-        sample_pixels(&t, COLOUR_SAMPLES, rng),
-    );
+    let (f, t) = (sample(from)?, sample(to)?);
     Ok(ColourTransfer::fit(&f, &t, ITERATIONS, rng))
 }
 
