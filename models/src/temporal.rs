@@ -227,14 +227,13 @@ fn half(img: &[f32], c: usize, (h, w): Size) -> (Vec<f32>, Size) {
     (out, (h2, w2))
 }
 
-/// Bilinear resize of `c` planes from `(h2, w2)` to `(h, w)`, pixel centres aligned; plane `k`
-/// is multiplied by `gain[k]` (flow vectors scale with the size).
-fn resize(f: &[f32], c: usize, (h2, w2): Size, (h, w): Size, gain: &[f32]) -> Vec<f32> {
+/// Bilinear resize of a flow field to `(h, w)`, pixel centres aligned, vectors scaled.
+fn upsize_flow(f: &[f32], (h2, w2): Size, (h, w): Size) -> Vec<f32> {
     let (sy, sx) = (h2 as f32 / h as f32, w2 as f32 / w as f32);
-    let mut out = vec![0f32; c * h * w];
-    for ch in 0..c {
+    let mut out = vec![0f32; 2 * h * w];
+    for ch in 0..2 {
         let p = &f[ch * h2 * w2..][..h2 * w2];
-        let scale = gain[ch];
+        let scale = if ch == 0 { 1.0 / sx } else { 1.0 / sy };
         out[ch * h * w..][..h * w]
             .par_chunks_mut(w)
             .enumerate()
@@ -247,12 +246,6 @@ fn resize(f: &[f32], c: usize, (h2, w2): Size, (h, w): Size, gain: &[f32]) -> Ve
             });
     }
     out
-}
-
-/// Bilinear resize of a flow field to `(h, w)`, pixel centres aligned, vectors scaled.
-fn upsize_flow(f: &[f32], (h2, w2): Size, (h, w): Size) -> Vec<f32> {
-    let gain = [w as f32 / w2 as f32, h as f32 / h2 as f32];
-    resize(f, 2, (h2, w2), (h, w), &gain)
 }
 
 /// The backward flow of the previous frame from the midpoint flows `f0` (mid → previous) and
@@ -377,20 +370,17 @@ pub fn estimate_flow(
     let near = |v: usize| ((v as f64 / align as f64).round() as usize).max(1) * align;
     let (ah, aw) = (near(s2.0), near(s2.1));
     let mild = |a: usize, v: usize| (0.8..=1.25).contains(&(a as f64 / v as f64));
+    let (mut t0, mut t1) = (planar_tensor(&p2, s2, dev)?, planar_tensor(&c2, s2, dev)?);
     if ah * aw < s2.0.next_multiple_of(align) * s2.1.next_multiple_of(align)
         && mild(ah, s2.0)
         && mild(aw, s2.1)
     {
-        p2 = resize(&p2, 3, s2, (ah, aw), &[1.0; 3]);
-        c2 = resize(&c2, 3, s2, (ah, aw), &[1.0; 3]);
+        // The op layer's bilinear resize (PyTorch semantics, pixel centres aligned).
+        t0 = crate::ops::upsample_bilinear2d(&t0, ah, aw, false)?;
+        t1 = crate::ops::upsample_bilinear2d(&t1, ah, aw, false)?;
         s2 = (ah, aw);
     }
-    let e = net.estimate(
-        &planar_tensor(&p2, s2, dev)?,
-        &planar_tensor(&c2, s2, dev)?,
-        0.5,
-        1.0,
-    )?;
+    let e = net.estimate(&t0, &t1, 0.5, 1.0)?;
     let fl: Vec<f32> = e
         .flow
         .to_device(&Device::Cpu)?
