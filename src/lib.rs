@@ -182,6 +182,25 @@ pub fn read_file(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// Every tensor of a safetensors file (written by `wick.train`, all f32) as f32 values by name
+/// (panics naming the path).
+pub fn safetensors_f32(p: &Path) -> std::collections::HashMap<String, Vec<f32>> {
+    let bytes = read_file(p);
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    st.tensors()
+        .into_iter()
+        .map(|(k, v)| {
+            let f = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            (k, f)
+        })
+        .collect()
+}
+
 /// Past-frame tests in the hosts (issue #15 part 3): the same real frames and the same
 /// `wick render` references for FFmpeg, melt (`tests/frei0r.rs`) and the OpenFX test host
 /// (`tests/ofx.rs`).

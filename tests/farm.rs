@@ -13,13 +13,12 @@
 //! An engine that cannot be installed or started fails its test with the reason: nothing is
 //! skipped.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use wick_tests::{artifacts, repo_root, scratch, wick};
+use wick_tests::{artifacts, repo_root, safetensors_f32, scratch, wick};
 
 fn text(o: &Output) -> String {
     format!(
@@ -397,25 +396,9 @@ fn losses(dir: &Path) -> Vec<f32> {
         .collect()
 }
 
-fn tensors(p: &Path) -> HashMap<String, Vec<f32>> {
-    let bytes = std::fs::read(p).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(k, v)| {
-            let f: Vec<f32> = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (k, f)
-        })
-        .collect()
-}
-
 /// ‖a − b‖ / ‖a‖ over every tensor, and the largest single difference.
 fn param_diff(a: &Path, b: &Path) -> (f64, f32) {
-    let (x, y) = (tensors(a), tensors(b));
+    let (x, y) = (safetensors_f32(a), safetensors_f32(b));
     assert_eq!(
         x.keys().collect::<std::collections::BTreeSet<_>>(),
         y.keys().collect(),
@@ -503,8 +486,8 @@ fn mpi_two_ranks_train_like_one_process_with_the_combined_batch() {
     let s = ok(mpirun(2).arg("train").arg(&cfg).args(["--param", &out3]));
     assert!(s.contains("resumed at step 3/6"), "{s}");
     let (a, b) = (
-        tensors(&d.join("two/checkpoint.safetensors")),
-        tensors(&d.join("resumed/checkpoint.safetensors")),
+        safetensors_f32(&d.join("two/checkpoint.safetensors")),
+        safetensors_f32(&d.join("resumed/checkpoint.safetensors")),
     );
     assert!(
         a == b,
@@ -582,8 +565,8 @@ fn srun_starts_the_ranks_under_slurm() {
         .args(["--param", &out("srun")]));
     assert!(s.contains("rank 0 of 2") && s.contains("[rank 1]"), "{s}");
     let (x, y) = (
-        tensors(&d.join("mpirun/checkpoint.safetensors")),
-        tensors(&d.join("srun/checkpoint.safetensors")),
+        safetensors_f32(&d.join("mpirun/checkpoint.safetensors")),
+        safetensors_f32(&d.join("srun/checkpoint.safetensors")),
     );
     assert!(x == y, "srun and mpirun ranks trained different models");
 }

@@ -559,19 +559,14 @@ fn unpaired_learns_towards_the_look_loads_in_style_transfer_and_resumes_exactly(
         "--param",
         "sheet_every=0",
     ]));
-    let again = tensors(&init.join("model.safetensors"));
-    let floats = |b: &[u8]| -> Vec<f32> {
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    };
-    for (k, v) in m.iter().filter(|(k, _)| k.starts_with("model.")) {
-        let (a, b) = (floats(v), floats(&again[k]));
+    let (before, again) = (
+        wick_tests::safetensors_f32(&out.join("model.safetensors")),
+        wick_tests::safetensors_f32(&init.join("model.safetensors")),
+    );
+    for (k, a) in before.iter().filter(|(k, _)| k.starts_with("model.")) {
+        let b = &again[k];
         let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let moved = a
-            .iter()
-            .zip(&b)
-            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        let moved = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         assert!(
             moved <= 0.05 * scale + 1e-6,
             "{k}: moved {moved} (scale {scale})"
