@@ -1,5 +1,5 @@
-//! Times the parts of `wick_models::temporal` on two frames (PPM, P6): flow network, flow
-//! post-processing, confidence, a chain step and a bicubic render.
+//! Times the parts of `wick_models::temporal` on two frames (PPM, P6): frame levels, flow
+//! network, flow post-processing, confidence, a chain step and a bicubic warp.
 //!
 //!     cargo run --release -p wick-models --example temporal_timing -- A.ppm B.ppm
 use std::time::Instant;
@@ -67,26 +67,31 @@ fn main() {
         let _ = net.estimate(&z, &z, 0.5, 1.0).unwrap();
         let t_rife = t.elapsed();
         let t = Instant::now();
-        let f = estimate_flow(&net, &Device::Cpu, &x0, &x1, size).unwrap();
+        let (l0, l1) = (Levels::new(&x0, size), Levels::new(&x1, size));
+        let t_levels = t.elapsed();
+        let ws = l0.work_size;
+        let t = Instant::now();
+        let f = estimate_flow(&net, &Device::Cpu, &l0, &l1).unwrap();
         let t_flow = t.elapsed();
         let t = Instant::now();
-        let c = confidence(&x1, &x0, size, &f);
+        let c = confidence(&l1.work, &l0.work, ws, &f, 0.75);
         let t_conf = t.elapsed();
         let st = Step { flow: f, conf: c };
         let t = Instant::now();
-        let ch = Chain::anchor(size).step(&st, size);
+        let ch = Chain::anchor(ws).step(&st, ws);
         let t_step = t.elapsed();
         let t = Instant::now();
-        let _ = warp(&x0, 3, size, &ch.flow, true);
+        let _ = warp(&l0.work, 3, ws, &ch.flow, true);
         let t_render = t.elapsed();
         let t = Instant::now();
-        let mut g = st.flow.clone();
+        let mut g = vec![0f32; 2 * size.0 * size.1];
         refine_flow(&x1, &x0, size, &mut g, 3);
         let t_lk = t.elapsed();
         println!(
-            "{size:?}: multistyle26 {:.0} ms, RIFE half size {:.0} ms, flow {:.0} ms (LK x3 at full size would take {:.0} ms; it runs at half size), confidence {:.0} ms, chain step {:.0} ms, bicubic render {:.0} ms",
+            "{size:?}: multistyle26 {:.0} ms, RIFE half size {:.0} ms, levels of 2 frames {:.0} ms, flow {:.0} ms (LK x3 at full size would take {:.0} ms; it runs at the work size {ws:?}), confidence {:.0} ms, chain step {:.0} ms, bicubic warp at work size {:.0} ms",
             t_style.as_secs_f64() * 1e3,
             t_rife.as_secs_f64() * 1e3,
+            t_levels.as_secs_f64() * 1e3,
             t_flow.as_secs_f64() * 1e3,
             t_lk.as_secs_f64() * 1e3,
             t_conf.as_secs_f64() * 1e3,

@@ -11,13 +11,16 @@
 //!    at the midpoint (its endpoint flows, t = 0 or 1, are unusable: measured 18 dB where the
 //!    identity gives 37 dB), inverted into the backward flow from the current frame to the
 //!    previous one, upsampled, then refined at half size by three Lucas–Kanade steps (Gaussian
-//!    window σ = 2, at most 1 px each: +3 to +5 dB on the warped input) and upsampled.
+//!    window σ = 2, at most 1 px each: +3 to +5 dB on the warped input). Flows, confidences and
+//!    chains stay at this [`work_size`] (half size; full size for frames under 128 px); each
+//!    frame's half and quarter size and scene-cut features are computed once ([`Levels`]).
 //! 2. **Confidence** ([`confidence`]): where the warped previous input differs from the current
 //!    one by more than [`TAU`] (blurred colour distance), the motion is not trusted (occlusion,
 //!    disocclusion, light change): the weight falls linearly to 0 at 2 [`TAU`].
 //! 3. **Chains** ([`Chain`]): the flows of consecutive frames are composed into one flow from
 //!    the current frame to the anchor and the confidences multiplied, so the anchor's stylised
-//!    frame is sampled *once* (bicubic) however far back it is: repeated bilinear warps blur
+//!    frame is sampled *once* (bicubic, at full size, the chain's flow and weight sampled
+//!    bilinearly from the work size) however far back it is: repeated bilinear warps blur
 //!    (gradient energy fell to 0.35–0.7 of per-frame in the measurements), one bicubic sample
 //!    keeps it (0.9–1.0). Where the weight is low the current frame's own stylisation shows.
 //! 4. **Look** ([`Window::stabilise`]): mixing stylisations whose strokes do not line up (two
@@ -336,31 +339,69 @@ fn planar_tensor(x: &[f32], (h, w): Size, dev: &Device) -> Result<Tensor, ModelE
     Ok(Tensor::from_slice(x, (1, 3, h, w), &Device::Cpu)?.to_device(dev)?)
 }
 
-/// How many times the frames are halved before the flow network sees them (2: quarter size).
-pub const FLOW_HALVINGS: usize = 2;
+/// The size flows, confidences and chains work at for frames of `size`: half size (rounded up)
+/// where the short side is at least 128 px, else the frame's own size. The final render samples
+/// them at full size (bilinear; [`Window::stabilise`]).
+pub fn work_size((h, w): Size) -> Size {
+    if h.min(w) >= 128 {
+        (h.div_ceil(2), w.div_ceil(2))
+    } else {
+        (h, w)
+    }
+}
+
 /// Lucas–Kanade steps refining the network's flow (1 step: E_warp ratio 0.32–0.36 where 3 give
 /// 0.28–0.31 on bikes and bigbuckbunny).
 pub const LK_STEPS: usize = 3;
 
-/// The backward flow from `cur` to `prev` (planar RGB 3 × h × w, 0..1): `prev` warped by it
-/// lines up with `cur`. See the module doc (step 1).
+/// One input frame as the stabiliser uses it, computed once per frame content: the frame at the
+/// [`work_size`], at the flow network's size (the work size halved once more where its short side
+/// is still at least 128 px: quarter size for most video) and its scene-cut features.
+pub struct Levels {
+    pub work: Vec<f32>,
+    pub work_size: Size,
+    pub net: Vec<f32>,
+    pub net_size: Size,
+    pub cut: Option<cuts::CutFeatures>,
+}
+
+impl Levels {
+    /// `input`: planar RGB, 3 × h × w.
+    pub fn new(input: &[f32], size: Size) -> Self {
+        let ((work, ws), cut) = rayon::join(
+            || {
+                if work_size(size) == size {
+                    (input[..3 * size.0 * size.1].to_vec(), size)
+                } else {
+                    half(input, 3, size)
+                }
+            },
+            || cuts::features(input, size),
+        );
+        let (net, ns) = if ws.0.min(ws.1) >= 128 {
+            half(&work, 3, ws)
+        } else {
+            (work.clone(), ws)
+        };
+        Self {
+            work,
+            work_size: ws,
+            net,
+            net_size: ns,
+            cut,
+        }
+    }
+}
+
+/// The backward flow from `cur` to `prev` at their [`work_size`] (2 planes, in work-size pixels):
+/// `prev` warped by it lines up with `cur`. See the module doc (step 1).
 pub fn estimate_flow(
     net: &IfNet,
     dev: &Device,
-    prev: &[f32],
-    cur: &[f32],
-    size: Size,
+    prev: &Levels,
+    cur: &Levels,
 ) -> Result<Vec<f32>, ModelError> {
-    // Smaller frames for the network (not below 64 px on the short side).
-    let (mut p2, mut c2, mut s2) = (prev.to_vec(), cur.to_vec(), size);
-    for _ in 0..FLOW_HALVINGS {
-        if s2.0.min(s2.1) < 128 {
-            break;
-        }
-        let (a, s) = half(&p2, 3, s2);
-        c2 = half(&c2, 3, s2).0;
-        (p2, s2) = (a, s);
-    }
+    let mut s2 = prev.net_size;
     // The network pads to its 64-pixel alignment; where the nearest aligned size is smaller
     // than the padded one (a side just above a multiple of 64, as 640×272 frames give 160×68 →
     // padded 192×128) and changes no side by more than 1.25×, resize to it instead (bikes:
@@ -370,7 +411,10 @@ pub fn estimate_flow(
     let near = |v: usize| ((v as f64 / align as f64).round() as usize).max(1) * align;
     let (ah, aw) = (near(s2.0), near(s2.1));
     let mild = |a: usize, v: usize| (0.8..=1.25).contains(&(a as f64 / v as f64));
-    let (mut t0, mut t1) = (planar_tensor(&p2, s2, dev)?, planar_tensor(&c2, s2, dev)?);
+    let (mut t0, mut t1) = (
+        planar_tensor(&prev.net, s2, dev)?,
+        planar_tensor(&cur.net, s2, dev)?,
+    );
     if ah * aw < s2.0.next_multiple_of(align) * s2.1.next_multiple_of(align)
         && mild(ah, s2.0)
         && mild(aw, s2.1)
@@ -388,27 +432,20 @@ pub fn estimate_flow(
         .to_vec1::<f32>()?;
     let n2 = s2.0 * s2.1;
     let f = invert_mid(&fl[..2 * n2], &fl[2 * n2..4 * n2], s2);
-    // Lucas–Kanade at half size (a larger effective window, 4× cheaper than at full size:
-    // measured lower E_warp on 3 of 4 clips than at full size, BENCHMARKS.md #15), then up.
-    if size.0.min(size.1) >= 128 {
-        let (ph, sh) = half(prev, 3, size);
-        let (ch, _) = half(cur, 3, size);
-        let mut fh = if s2 == sh { f } else { upsize_flow(&f, s2, sh) };
-        refine_flow(&ch, &ph, sh, &mut fh, LK_STEPS);
-        return Ok(upsize_flow(&fh, sh, size));
-    }
-    let mut f = if s2 == size {
-        f
-    } else {
-        upsize_flow(&f, s2, size)
-    };
-    refine_flow(cur, prev, size, &mut f, LK_STEPS);
+    // Lucas–Kanade at the work size (half size: a larger effective window, 4× cheaper than at
+    // full size, and measured lower E_warp on 3 of 4 clips than at full size, BENCHMARKS.md #15).
+    let ws = cur.work_size;
+    let mut f = if s2 == ws { f } else { upsize_flow(&f, s2, ws) };
+    refine_flow(&cur.work, &prev.work, ws, &mut f, LK_STEPS);
     Ok(f)
 }
 
+/// The blur (σ, in full-size pixels) of the colour distance behind [`confidence`].
+pub const CONFIDENCE_SIGMA: f32 = 1.5;
+
 /// Confidence in a backward flow, per pixel, 0..1 (module doc, step 2): `prev` warped by
-/// `flow` against `cur`.
-pub fn confidence(cur: &[f32], prev: &[f32], size: Size, flow: &[f32]) -> Vec<f32> {
+/// `flow` against `cur`, their distance blurred by `sigma` pixels.
+pub fn confidence(cur: &[f32], prev: &[f32], size: Size, flow: &[f32], sigma: f32) -> Vec<f32> {
     let n = size.0 * size.1;
     let xw = warp(prev, 3, size, flow, false);
     let mut d = vec![0f32; n];
@@ -421,29 +458,32 @@ pub fn confidence(cur: &[f32], prev: &[f32], size: Size, flow: &[f32]) -> Vec<f3
                 .sqrt();
         }
     });
-    let mut c = blur(&d, size, 1.5);
+    let mut c = blur(&d, size, sigma);
     c.iter_mut()
         .for_each(|d| *d = ((2.0 * TAU - *d) / TAU).clamp(0.0, 1.0));
     c
 }
 
-/// What is known about one consecutive pair: the backward flow (current → previous) and the
-/// confidence in it.
+/// What is known about one consecutive pair, at the frames' [`work_size`]: the backward flow
+/// (current → previous, in work-size pixels) and the confidence in it.
 pub struct Step {
     pub flow: Vec<f32>,
     pub conf: Vec<f32>,
 }
 
 impl Step {
+    /// The pair `prev` → `cur` of frames whose full size is `size`, at their [`work_size`].
     pub fn new(
         net: &IfNet,
         dev: &Device,
-        prev: &[f32],
-        cur: &[f32],
+        prev: &Levels,
+        cur: &Levels,
         size: Size,
     ) -> Result<Self, ModelError> {
-        let flow = estimate_flow(net, dev, prev, cur, size)?;
-        let conf = confidence(cur, prev, size, &flow);
+        let flow = estimate_flow(net, dev, prev, cur)?;
+        let ws = cur.work_size;
+        let sigma = CONFIDENCE_SIGMA * ws.1 as f32 / size.1 as f32;
+        let conf = confidence(&cur.work, &prev.work, ws, &flow, sigma);
         Ok(Self { flow, conf })
     }
 }
@@ -500,14 +540,106 @@ fn mix_hash(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The stabiliser of one node instance: caches of steps (flows) and chains keyed by frame
-/// content, so a sequential render computes one flow and two chain steps per frame. The caches
-/// only hold what the last window used; results never depend on them.
+/// The stabiliser of one node instance: caches of frame levels, steps (flows) and chains keyed
+/// by frame content, so a sequential render computes one flow and two chain steps per frame.
+/// The caches only hold what the last window used; results never depend on them.
 #[derive(Default)]
 pub struct Window {
+    levels: HashMap<u64, Arc<Levels>>,
     steps: HashMap<(u64, u64), Arc<Step>>,
     cuts: HashMap<(u64, u64), bool>,
     chains: HashMap<u64, Arc<Chain>>,
+}
+
+/// An anchor's stylisation carried to the current frame: its chain and the share it gets where
+/// the chain's weight is 1.
+struct Carried<'a> {
+    styled: &'a [f32],
+    chain: &'a Chain,
+    share: f32,
+}
+
+/// Per output column (or row): the two work-size samples and the weight of the second, for
+/// sampling a work-size field at full-size pixel centres (pixel centres aligned, edges clamped).
+fn bilinear_axis(full: usize, work: usize) -> Vec<(usize, usize, f32)> {
+    let s = work as f32 / full as f32;
+    (0..full)
+        .map(|j| {
+            let x = ((j as f32 + 0.5) * s - 0.5).clamp(0.0, (work - 1) as f32);
+            let x0 = x.floor() as usize;
+            (x0, (x0 + 1).min(work - 1), x - x0 as f32)
+        })
+        .collect()
+}
+
+/// The mix of the carried anchors and the current frame's stylisation `cur` (3 × h × w), and per
+/// pixel the gain that restores the detail lost by mixing ([`TEXTURE_KEEP`]). The chains are at
+/// `work` size: their flows (scaled to full-size pixels) and weights are sampled bilinearly at
+/// each output pixel, then each anchor bicubically at the position its flow gives.
+fn compose(
+    size: Size,
+    work: Size,
+    cur: &[f32],
+    old: Carried,
+    new: Option<Carried>,
+) -> (Vec<f32>, Vec<f32>) {
+    let ((h, w), (wh, ww)) = (size, work);
+    let (n, wn) = (h * w, wh * ww);
+    let (cols, rows) = (bilinear_axis(w, ww), bilinear_axis(h, wh));
+    let (fsx, fsy) = (w as f32 / ww as f32, h as f32 / wh as f32);
+    let mut out = vec![0f32; 3 * n];
+    let mut gain = vec![0f32; n];
+    let mut out_rows: Vec<&mut [f32]> = Vec::with_capacity(3 * h);
+    {
+        let mut planes: Vec<std::slice::ChunksExactMut<'_, f32>> = out
+            .chunks_exact_mut(n)
+            .map(|p| p.chunks_exact_mut(w))
+            .collect();
+        for _ in 0..h {
+            for p in planes.iter_mut() {
+                out_rows.push(p.next().expect("h rows"));
+            }
+        }
+    }
+    let carried: Vec<&Carried> = std::iter::once(&old).chain(new.as_ref()).collect();
+    out_rows
+        .par_chunks_mut(3)
+        .zip(gain.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(i, (o, g_row))| {
+            let (y0, y1, fy) = rows[i];
+            let lerp = |p: &[f32], (x0, x1, fx): (usize, usize, f32)| {
+                let a = p[y0 * ww + x0] + fx * (p[y0 * ww + x1] - p[y0 * ww + x0]);
+                let b = p[y1 * ww + x0] + fx * (p[y1 * ww + x1] - p[y1 * ww + x0]);
+                a + fy * (b - a)
+            };
+            for j in 0..w {
+                let mut acc = [0f32; 3];
+                let mut rest = 1.0;
+                let mut energy = 0.0;
+                for c in &carried {
+                    let share = c.share * lerp(&c.chain.weight, cols[j]);
+                    if share == 0.0 {
+                        continue;
+                    }
+                    let fx = lerp(&c.chain.flow[..wn], cols[j]) * fsx;
+                    let fy = lerp(&c.chain.flow[wn..], cols[j]) * fsy;
+                    let t = Taps::new(size, j as f32 + fx, i as f32 + fy);
+                    for (ch, a) in acc.iter_mut().enumerate() {
+                        *a += share * t.apply(&c.styled[ch * n..][..n], w);
+                    }
+                    rest -= share;
+                    energy += share * share;
+                }
+                let k = i * w + j;
+                for (ch, a) in acc.iter().enumerate() {
+                    o[ch][j] = a + rest * cur[ch * n + k];
+                }
+                energy += rest * rest;
+                g_row[j] = energy.max(1e-3).powf(-0.5 * TEXTURE_KEEP);
+            }
+        });
+    (out, gain)
 }
 
 impl Window {
@@ -515,11 +647,27 @@ impl Window {
         Self::default()
     }
 
+    /// The levels of a frame (cached by content).
+    fn levels(&mut self, f: &WindowFrame, size: Size) -> Arc<Levels> {
+        Arc::clone(
+            self.levels
+                .entry(f.hash)
+                .or_insert_with(|| Arc::new(Levels::new(&f.input, size))),
+        )
+    }
+
     /// Whether a scene cut lies between two consecutive frames.
     fn is_cut(&mut self, a: &WindowFrame, b: &WindowFrame, size: Size) -> bool {
-        *self.cuts.entry((a.hash, b.hash)).or_insert_with(|| {
-            cuts::cut_score(&a.input, &b.input, size) >= cuts::DEFAULT_CUT_THRESHOLD
-        })
+        if let Some(&c) = self.cuts.get(&(a.hash, b.hash)) {
+            return c;
+        }
+        let (la, lb) = (self.levels(a, size), self.levels(b, size));
+        let c = match (&la.cut, &lb.cut) {
+            (Some(x), Some(y)) => cuts::score(x, y) >= cuts::DEFAULT_CUT_THRESHOLD,
+            _ => false,
+        };
+        self.cuts.insert((a.hash, b.hash), c);
+        c
     }
 
     /// How many frames back from the last of `frames` lie in the same shot (no cut between
@@ -554,6 +702,7 @@ impl Window {
     ) -> Result<Vec<f32>, ModelError> {
         let amount = amount.clamp(0.0, 1.0);
         let last = frames.len() - 1;
+        let work = work_size(size);
         let shot = self.shot_len(frames, size);
         let first = (last - shot) as i64; // index of the earliest usable frame
         let (m0, m1, w_old) = anchors(t, p);
@@ -564,7 +713,7 @@ impl Window {
         let mut used_chains = Vec::new();
         let mut chain_to = |win: &mut Self, a: usize| -> Result<Arc<Chain>, ModelError> {
             let mut key = mix_hash(frames[a].hash, 0x5eed);
-            let mut chain = Arc::new(Chain::anchor(size));
+            let mut chain = Arc::new(Chain::anchor(work));
             for u in a + 1..=last {
                 key = mix_hash(key, frames[u].hash);
                 if let Some(c) = win.chains.get(&key) {
@@ -579,19 +728,17 @@ impl Window {
                         if cancel() {
                             return Err(ModelError::BadInput("cancelled".into()));
                         }
-                        let s = Arc::new(Step::new(
-                            net,
-                            dev,
-                            &frames[u - 1].input,
-                            &frames[u].input,
-                            size,
-                        )?);
+                        let (lp, lc) = (
+                            win.levels(&frames[u - 1], size),
+                            win.levels(&frames[u], size),
+                        );
+                        let s = Arc::new(Step::new(net, dev, &lp, &lc, size)?);
                         win.steps.insert(sk, Arc::clone(&s));
                         s
                     }
                 };
                 used_steps.push(sk);
-                chain = Arc::new(chain.step(&step, size));
+                chain = Arc::new(chain.step(&step, work));
                 win.chains.insert(key, Arc::clone(&chain));
                 used_chains.push(key);
             }
@@ -606,33 +753,22 @@ impl Window {
         };
         let n = size.0 * size.1;
         let cur = &frames[last].styled;
-        let c0 = warp(&frames[a0].styled, 3, size, &old.flow, true);
-        let c1 = new
-            .as_ref()
-            .map(|c| warp(&frames[a1].styled, 3, size, &c.flow, true));
         let w0 = if new.is_some() { w_old } else { 1.0 };
-        // Per pixel: the weights of the old anchor, the new anchor and the current frame.
-        let coef: Vec<(f32, f32, f32)> = (0..n)
-            .into_par_iter()
-            .map(|k| {
-                let a = amount * w0 * old.weight[k];
-                let b = new
-                    .as_ref()
-                    .map_or(0.0, |c| amount * (1.0 - w0) * c.weight[k]);
-                (a, b, 1.0 - a - b)
-            })
-            .collect();
-        let mut out = vec![0f32; 3 * n];
-        out.par_chunks_mut(size.1).enumerate().for_each(|(r, row)| {
-            let i0 = r * size.1;
-            let k0 = i0 % n;
-            for (j, o) in row.iter_mut().enumerate() {
-                let (a, b, g) = coef[k0 + j];
-                let i = i0 + j;
-                let v1 = c1.as_ref().map_or(0.0, |x| x[i]);
-                *o = a * c0[i] + b * v1 + g * cur[i];
-            }
-        });
+        let (mut out, gain) = compose(
+            size,
+            work,
+            cur,
+            Carried {
+                styled: &frames[a0].styled,
+                chain: &old,
+                share: amount * w0,
+            },
+            new.as_ref().map(|c| Carried {
+                styled: &frames[a1].styled,
+                chain: c,
+                share: amount * (1.0 - w0),
+            }),
+        );
         if MATCH_MEAN {
             // The per-frame stylisation's mean colour (per channel): the carried anchors keep
             // their own, which drifts as the light changes over the window.
@@ -655,10 +791,9 @@ impl Window {
                 plane
                     .par_chunks_mut(size.1)
                     .zip(low.par_chunks(size.1))
-                    .zip(coef.par_chunks(size.1))
+                    .zip(gain.par_chunks(size.1))
                     .for_each(|((o, l), k)| {
-                        for ((o, l), &(a, b, g)) in o.iter_mut().zip(l).zip(k) {
-                            let f = (a * a + b * b + g * g).max(1e-3).powf(-0.5 * TEXTURE_KEEP);
+                        for ((o, l), f) in o.iter_mut().zip(l).zip(k) {
                             *o = l + (*o - l) * f;
                         }
                     });
@@ -670,6 +805,7 @@ impl Window {
         let hashes: Vec<u64> = frames.iter().map(|f| f.hash).collect();
         self.cuts
             .retain(|(a, b), _| hashes.contains(a) && hashes.contains(b));
+        self.levels.retain(|h, _| hashes.contains(h));
         Ok(out)
     }
 }
@@ -729,6 +865,46 @@ mod tests {
             (mx + 0.6).abs() < 0.1 && (my - 0.4).abs() < 0.1,
             "{mx} {my}"
         );
+    }
+
+    /// The fused render samples half-size chains at full size as upsizing them and warping
+    /// would: flow bilinearly upsized (vectors scaled), anchor sampled bicubic, mixed by the
+    /// upsized weight with the current frame.
+    #[test]
+    fn compose_equals_upsize_then_warp() {
+        let (size, work) = ((37, 50), (19, 25));
+        let (n, wn) = (37 * 50, 19 * 25);
+        let styled = pattern(size, 0.0, 0.0);
+        let cur = pattern(size, 3.0, 1.0);
+        let flow: Vec<f32> = (0..2 * wn)
+            .map(|k| 1.5 * ((k as f32 * 0.37).sin() + 0.3))
+            .collect();
+        let weight: Vec<f32> = (0..wn)
+            .map(|k| 0.5 + 0.5 * (k as f32 * 0.11).cos())
+            .collect();
+        let chain = Chain { flow, weight };
+        let carried = Carried {
+            styled: &styled,
+            chain: &chain,
+            share: 0.8,
+        };
+        let (out, gain) = compose(size, work, &cur, carried, None);
+        let up = upsize_flow(&chain.flow, work, size);
+        let warped = warp(&styled, 3, size, &up, true);
+        let (sy, sx) = (work.0 as f32 / size.0 as f32, work.1 as f32 / size.1 as f32);
+        for i in 0..size.0 {
+            for j in 0..size.1 {
+                let k = i * size.1 + j;
+                let (x, y) = ((j as f32 + 0.5) * sx - 0.5, (i as f32 + 0.5) * sy - 0.5);
+                let a = 0.8 * bilinear(&chain.weight, work, x, y);
+                for c in 0..3 {
+                    let want = a * warped[c * n + k] + (1.0 - a) * cur[c * n + k];
+                    assert!((out[c * n + k] - want).abs() < 1e-5, "{i} {j} {c}");
+                }
+                let e = a * a + (1.0 - a) * (1.0 - a);
+                assert!((gain[k] - e.powf(-0.5 * TEXTURE_KEEP)).abs() < 1e-5);
+            }
+        }
     }
 
     #[test]

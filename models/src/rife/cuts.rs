@@ -47,33 +47,65 @@ fn thumbnail(x: &[f32], (h, w): (usize, usize)) -> Vec<f32> {
     out
 }
 
-fn histogram_distance(a: &[f32], b: &[f32], hw: usize) -> f32 {
+/// What [`cut_score`] compares of one frame: its colour histograms and its thumbnail. Computed
+/// once per frame where a frame takes part in two pairs ([`features`], [`score`]).
+#[derive(Clone, Debug)]
+pub struct CutFeatures {
+    hist: [[usize; BINS]; 3],
+    pixels: usize,
+    thumb: Vec<f32>,
+}
+
+fn histograms(x: &[f32], hw: usize) -> [[usize; BINS]; 3] {
+    std::array::from_fn(|ch| {
+        let mut h = [0usize; BINS];
+        for &v in &x[ch * hw..][..hw] {
+            let k = ((v.clamp(0.0, 1.0) * BINS as f32) as usize).min(BINS - 1);
+            h[k] += 1;
+        }
+        h
+    })
+}
+
+fn histogram_distance(a: &CutFeatures, b: &CutFeatures) -> f32 {
     let mut d = 0f32;
-    for ch in 0..3 {
-        let hist = |x: &[f32]| {
-            let mut h = [0usize; BINS];
-            for &v in &x[ch * hw..][..hw] {
-                let k = ((v.clamp(0.0, 1.0) * BINS as f32) as usize).min(BINS - 1);
-                h[k] += 1;
-            }
-            h
-        };
-        let (ha, hb) = (hist(a), hist(b));
-        let l1: usize = ha.iter().zip(&hb).map(|(x, y)| x.abs_diff(*y)).sum();
-        d += l1 as f32 / (2 * hw) as f32;
+    for (ha, hb) in a.hist.iter().zip(&b.hist) {
+        let l1: usize = ha.iter().zip(hb).map(|(x, y)| x.abs_diff(*y)).sum();
+        d += l1 as f32 / (2 * a.pixels) as f32;
     }
     d / 3.0
+}
+
+/// The features of a planar [c ≥ 3, h, w] frame (`None` when it is empty or too short).
+pub fn features(x: &[f32], (h, w): (usize, usize)) -> Option<CutFeatures> {
+    let hw = h * w;
+    if hw == 0 || x.len() < 3 * hw {
+        return None;
+    }
+    let (hist, thumb) = rayon::join(|| histograms(x, hw), || thumbnail(x, (h, w)));
+    Some(CutFeatures {
+        hist,
+        pixels: hw,
+        thumb,
+    })
 }
 
 /// How much the pair looks like a scene cut, 0..1 (module doc). `a`, `b`: planar [c ≥ 3, h, w]
 /// frames, RGB first, values 0..1 (NaNs count as 0).
 pub fn cut_score(a: &[f32], b: &[f32], (h, w): (usize, usize)) -> f32 {
-    let hw = h * w;
-    if hw == 0 || a.len() < 3 * hw || b.len() < 3 * hw {
+    match (features(a, (h, w)), features(b, (h, w))) {
+        (Some(fa), Some(fb)) => score(&fa, &fb),
+        _ => 0.0,
+    }
+}
+
+/// [`cut_score`] of two frames of the same size from their [`features`].
+pub fn score(a: &CutFeatures, b: &CutFeatures) -> f32 {
+    if a.pixels != b.pixels {
         return 0.0;
     }
-    let hist = histogram_distance(a, b, hw);
-    let (ta, tb) = (thumbnail(a, (h, w)), thumbnail(b, (h, w)));
+    let hist = histogram_distance(a, b);
+    let (ta, tb) = (&a.thumb, &b.thumb);
     let inner = THUMB - 2 * SHIFT;
     let mut best = f32::INFINITY;
     for dy in 0..=2 * SHIFT {
