@@ -68,6 +68,20 @@ pub const MATCH_MEAN: bool = true;
 /// A planar frame size.
 pub type Size = (usize, usize);
 
+/// One pixel of an interleaved RGB frame (the fourth value unused, 0): the stylisations the
+/// stabiliser samples, so one bicubic tap reads every channel.
+pub type Rgbx = [f32; 4];
+
+/// Planar RGB (3 × n) to interleaved pixels.
+pub fn interleave(planar: &[f32], n: usize) -> Vec<Rgbx> {
+    let (r, g, b) = (&planar[..n], &planar[n..2 * n], &planar[2 * n..3 * n]);
+    r.iter()
+        .zip(g)
+        .zip(b)
+        .map(|((r, g), b)| [*r, *g, *b, 0.0])
+        .collect()
+}
+
 fn gauss_kernel(sigma: f32) -> Vec<f32> {
     let r = (3.0 * sigma).ceil().max(1.0) as isize;
     let mut k: Vec<f32> = (-r..=r)
@@ -197,6 +211,21 @@ impl Taps {
         }
     }
 
+    /// [`Taps::apply`] on interleaved pixels: every channel at once, each summed in the same
+    /// order as `apply` (the same values to the bit).
+    #[inline]
+    fn apply4(&self, p: &[Rgbx], w: usize) -> Rgbx {
+        let xs = if self.run {
+            std::array::from_fn(|k| self.xs[0] + k)
+        } else {
+            self.xs
+        };
+        let rows: [&[Rgbx]; 4] = std::array::from_fn(|k| &p[self.ys[k] * w..][..w]);
+        let taps: [[&Rgbx; 4]; 4] =
+            std::array::from_fn(|r| std::array::from_fn(|k| &rows[r][xs[k]]));
+        sum_taps(&taps, &self.wx, &self.wy)
+    }
+
     #[inline]
     fn apply(&self, p: &[f32], w: usize) -> f32 {
         let (xs, wx) = (&self.xs, &self.wx);
@@ -218,6 +247,46 @@ impl Taps {
         }
         acc
     }
+}
+
+/// `Σ_r wy[r] · Σ_k wx[k] · taps[r][k]` per channel, each sum from the left (as [`Taps::apply`]).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn sum_taps(taps: &[[&Rgbx; 4]; 4], wx: &[f32; 4], wy: &[f32; 4]) -> Rgbx {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE is part of the x86_64 baseline; every load reads one `[f32; 4]` through a
+    // reference, and the store writes one local `[f32; 4]`.
+    unsafe {
+        let mut acc = _mm_setzero_ps();
+        for (row, &wyk) in taps.iter().zip(wy) {
+            let mut o = _mm_setzero_ps();
+            for (px, &wk) in row.iter().zip(wx) {
+                o = _mm_add_ps(o, _mm_mul_ps(_mm_set1_ps(wk), _mm_loadu_ps(px.as_ptr())));
+            }
+            acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(wyk), o));
+        }
+        let mut out = [0f32; 4];
+        _mm_storeu_ps(out.as_mut_ptr(), acc);
+        out
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn sum_taps(taps: &[[&Rgbx; 4]; 4], wx: &[f32; 4], wy: &[f32; 4]) -> Rgbx {
+    let mut acc = [0f32; 4];
+    for (row, &wyk) in taps.iter().zip(wy) {
+        let mut o = [0f32; 4];
+        for (px, &wk) in row.iter().zip(wx) {
+            for (o, v) in o.iter_mut().zip(px.iter()) {
+                *o += wk * v;
+            }
+        }
+        for (a, o) in acc.iter_mut().zip(o) {
+            *a += wyk * o;
+        }
+    }
+    acc
 }
 
 /// Area-average downscale by 2 (odd sizes: the last row/column averages what it has).
@@ -529,11 +598,11 @@ impl Chain {
 }
 
 /// One frame of a window: a content hash (frames equal in content share cache entries), the
-/// input and its per-frame stylisation, planar RGB.
+/// input (planar RGB) and its per-frame stylisation (interleaved, [`interleave`]).
 pub struct WindowFrame {
     pub hash: u64,
     pub input: Arc<Vec<f32>>,
-    pub styled: Arc<Vec<f32>>,
+    pub styled: Arc<Vec<Rgbx>>,
 }
 
 /// The anchors of frame `t` for period `p`: (previous anchor, latest anchor, weight of the
@@ -566,7 +635,7 @@ pub struct Window {
 /// An anchor's stylisation carried to the current frame: its chain and the share it gets where
 /// the chain's weight is 1.
 struct Carried<'a> {
-    styled: &'a [f32],
+    styled: &'a [Rgbx],
     chain: &'a Chain,
     share: f32,
 }
@@ -591,7 +660,7 @@ fn bilinear_axis(full: usize, work: usize) -> Vec<(usize, usize, f32)> {
 fn compose(
     size: Size,
     work: Size,
-    cur: &[f32],
+    cur: &[Rgbx],
     old: Carried,
     new: Option<Carried>,
 ) -> (Vec<f32>, Vec<f32>) {
@@ -620,35 +689,45 @@ fn compose(
         .enumerate()
         .for_each(|(i, (o, g_row))| {
             let (y0, y1, fy) = rows[i];
-            let lerp = |p: &[f32], (x0, x1, fx): (usize, usize, f32)| {
-                let a = p[y0 * ww + x0] + fx * (p[y0 * ww + x1] - p[y0 * ww + x0]);
-                let b = p[y1 * ww + x0] + fx * (p[y1 * ww + x1] - p[y1 * ww + x0]);
-                a + fy * (b - a)
+            // One work-size field's row `i`, sampled at every output column.
+            let row_of = |p: &[f32], scale: f32, out: &mut [f32]| {
+                let (r0, r1) = (&p[y0 * ww..][..ww], &p[y1 * ww..][..ww]);
+                for (o, &(x0, x1, fx)) in out.iter_mut().zip(&cols) {
+                    let a = r0[x0] + fx * (r0[x1] - r0[x0]);
+                    let b = r1[x0] + fx * (r1[x1] - r1[x0]);
+                    *o = (a + fy * (b - a)) * scale;
+                }
             };
-            for j in 0..w {
-                let mut acc = [0f32; 3];
-                let mut rest = 1.0;
-                let mut energy = 0.0;
-                for c in &carried {
-                    let share = c.share * lerp(&c.chain.weight, cols[j]);
-                    if share == 0.0 {
+            let mut acc = vec![[0f32; 4]; w];
+            let mut rest = vec![1f32; w];
+            let mut energy = vec![0f32; w];
+            let (mut share, mut dx, mut dy) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
+            for c in &carried {
+                row_of(&c.chain.weight, c.share, &mut share);
+                row_of(&c.chain.flow[..wn], fsx, &mut dx);
+                row_of(&c.chain.flow[wn..], fsy, &mut dy);
+                for j in 0..w {
+                    let sh = share[j];
+                    if sh == 0.0 {
                         continue;
                     }
-                    let fx = lerp(&c.chain.flow[..wn], cols[j]) * fsx;
-                    let fy = lerp(&c.chain.flow[wn..], cols[j]) * fsy;
-                    let t = Taps::new(size, j as f32 + fx, i as f32 + fy);
-                    for (ch, a) in acc.iter_mut().enumerate() {
-                        *a += share * t.apply(&c.styled[ch * n..][..n], w);
+                    let px =
+                        Taps::new(size, j as f32 + dx[j], i as f32 + dy[j]).apply4(c.styled, w);
+                    for (a, v) in acc[j].iter_mut().zip(px) {
+                        *a += sh * v;
                     }
-                    rest -= share;
-                    energy += share * share;
+                    rest[j] -= sh;
+                    energy[j] += sh * sh;
                 }
-                let k = i * w + j;
-                for (ch, a) in acc.iter().enumerate() {
-                    o[ch][j] = a + rest * cur[ch * n + k];
+            }
+            let cur = &cur[i * w..][..w];
+            for ch in 0..3 {
+                for ((o, a), (r, c)) in o[ch].iter_mut().zip(&acc).zip(rest.iter().zip(cur)) {
+                    *o = a[ch] + r * c[ch];
                 }
-                energy += rest * rest;
-                g_row[j] = energy.max(1e-3).powf(-0.5 * TEXTURE_KEEP);
+            }
+            for ((g, e), r) in g_row.iter_mut().zip(&energy).zip(&rest) {
+                *g = (e + r * r).max(1e-3).powf(-0.5 * TEXTURE_KEEP);
             }
         });
     (out, gain)
@@ -785,8 +864,8 @@ impl Window {
             // The per-frame stylisation's mean colour (per channel): the carried anchors keep
             // their own, which drifts as the light changes over the window.
             for c in 0..3 {
-                let (o, s) = (&mut out[c * n..][..n], &cur[c * n..][..n]);
-                let d = (s.iter().map(|v| *v as f64).sum::<f64>()
+                let o = &mut out[c * n..][..n];
+                let d = (cur.iter().map(|v| v[c] as f64).sum::<f64>()
                     - o.iter().map(|v| *v as f64).sum::<f64>())
                     / n as f64;
                 o.iter_mut().for_each(|v| *v += d as f32);
@@ -888,6 +967,7 @@ mod tests {
         let (n, wn) = (37 * 50, 19 * 25);
         let styled = pattern(size, 0.0, 0.0);
         let cur = pattern(size, 3.0, 1.0);
+        let (styled4, cur4) = (interleave(&styled, n), interleave(&cur, n));
         let flow: Vec<f32> = (0..2 * wn)
             .map(|k| 1.5 * ((k as f32 * 0.37).sin() + 0.3))
             .collect();
@@ -896,11 +976,11 @@ mod tests {
             .collect();
         let chain = Chain { flow, weight };
         let carried = Carried {
-            styled: &styled,
+            styled: &styled4,
             chain: &chain,
             share: 0.8,
         };
-        let (out, gain) = compose(size, work, &cur, carried, None);
+        let (out, gain) = compose(size, work, &cur4, carried, None);
         let up = upsize_flow(&chain.flow, work, size);
         let warped = warp(&styled, 3, size, &up, true);
         let (sy, sx) = (work.0 as f32 / size.0 as f32, work.1 as f32 / size.1 as f32);
@@ -968,7 +1048,7 @@ mod tests {
                 WindowFrame {
                     hash: t as u64 + 1,
                     input: Arc::new(input),
-                    styled: Arc::new(styled),
+                    styled: Arc::new(interleave(&styled, n)),
                 }
             })
             .collect();
@@ -1008,7 +1088,11 @@ mod tests {
             }
             e
         };
-        let per = flicker(&|t| frames[t].styled.to_vec());
+        let per = flicker(&|t| {
+            (0..3)
+                .flat_map(|c| frames[t].styled.iter().map(move |v| v[c]))
+                .collect()
+        });
         let stab = flicker(&|t| outs[t].clone());
         println!("flicker: per-frame {per:.2}, stabilised {stab:.2}");
         assert!(stab < 0.2 * per, "stabilised {stab} vs per-frame {per}");

@@ -120,7 +120,7 @@ pub struct StyleTransfer {
     /// (input content, everything else the stylisation depends on).
     flow_net: Option<(String, wick_models::rife::IfNet)>,
     window: temporal::Window,
-    styled: HashMap<u64, Arc<Vec<f32>>>,
+    styled: HashMap<u64, Arc<Vec<temporal::Rgbx>>>,
     /// The window's input frames, planar RGB, keyed by content.
     planar_in: HashMap<u64, Arc<Vec<f32>>>,
 }
@@ -342,12 +342,12 @@ impl StyleTransfer {
             let skey = hash ^ key.rotate_left(17);
             let s = match self.styled.get(&skey) {
                 Some(s) => Arc::clone(s),
-                None if k == past.len() => Arc::new(planar(current)?),
+                None if k == past.len() => Arc::new(temporal::interleave(&planar(current)?, w * h)),
                 None => {
                     ctx.progress(0.1 + 0.4 * k as f64 / n, "temporal: stylising past frames")?;
                     let dev = self.loaded.as_ref().expect("loaded").1.clone();
                     let y = self.stylise(p, inputs, &img.rgb_tensor(&dev)?)?;
-                    Arc::new(planar(&y)?)
+                    Arc::new(temporal::interleave(&planar(&y)?, w * h))
                 }
             };
             styled.insert(skey, Arc::clone(&s));
