@@ -653,17 +653,19 @@ fn bilinear_axis(full: usize, work: usize) -> Vec<(usize, usize, f32)> {
         .collect()
 }
 
-/// The mix of the carried anchors and the current frame's stylisation `cur` (3 × h × w), and per
-/// pixel the gain that restores the detail lost by mixing ([`TEXTURE_KEEP`]). The chains are at
-/// `work` size: their flows (scaled to full-size pixels) and weights are sampled bilinearly at
-/// each output pixel, then each anchor bicubically at the position its flow gives.
+/// The mix of the carried anchors and the current frame's stylisation `cur` (3 × h × w), per
+/// pixel the gain that restores the detail lost by mixing ([`TEXTURE_KEEP`]), and per channel
+/// the sum over the frame of `cur` minus the mix (f64, rows summed in order: the same whatever
+/// the threads). The chains are at `work` size: their flows (scaled to full-size pixels) and
+/// weights are sampled bilinearly at each output pixel, then each anchor bicubically at the
+/// position its flow gives.
 fn compose(
     size: Size,
     work: Size,
     cur: &[Rgbx],
     old: Carried,
     new: Option<Carried>,
-) -> (Vec<f32>, Vec<f32>) {
+) -> (Vec<f32>, Vec<f32>, [f64; 3]) {
     let ((h, w), (wh, ww)) = (size, work);
     let (n, wn) = (h * w, wh * ww);
     let (cols, rows) = (bilinear_axis(w, ww), bilinear_axis(h, wh));
@@ -683,11 +685,13 @@ fn compose(
         }
     }
     let carried: Vec<&Carried> = std::iter::once(&old).chain(new.as_ref()).collect();
+    let mut row_diffs = vec![[0f64; 3]; h];
     out_rows
         .par_chunks_mut(3)
         .zip(gain.par_chunks_mut(w))
+        .zip(row_diffs.par_iter_mut())
         .enumerate()
-        .for_each(|(i, (o, g_row))| {
+        .for_each(|(i, ((o, g_row), diff))| {
             let (y0, y1, fy) = rows[i];
             // One work-size field's row `i`, sampled at every output column.
             let row_of = |p: &[f32], scale: f32, out: &mut [f32]| {
@@ -721,16 +725,23 @@ fn compose(
                 }
             }
             let cur = &cur[i * w..][..w];
-            for ch in 0..3 {
+            for (ch, d) in diff.iter_mut().enumerate() {
                 for ((o, a), (r, c)) in o[ch].iter_mut().zip(&acc).zip(rest.iter().zip(cur)) {
                     *o = a[ch] + r * c[ch];
+                    *d += c[ch] as f64 - *o as f64;
                 }
             }
             for ((g, e), r) in g_row.iter_mut().zip(&energy).zip(&rest) {
                 *g = (e + r * r).max(1e-3).powf(-0.5 * TEXTURE_KEEP);
             }
         });
-    (out, gain)
+    let mut diff = [0f64; 3];
+    for r in &row_diffs {
+        for (d, v) in diff.iter_mut().zip(r) {
+            *d += v;
+        }
+    }
+    (out, gain, diff)
 }
 
 impl Window {
@@ -845,7 +856,7 @@ impl Window {
         let n = size.0 * size.1;
         let cur = &frames[last].styled;
         let w0 = if new.is_some() { w_old } else { 1.0 };
-        let (mut out, gain) = compose(
+        let (mut out, gain, diff) = compose(
             size,
             work,
             cur,
@@ -860,24 +871,20 @@ impl Window {
                 share: amount * (1.0 - w0),
             }),
         );
-        if MATCH_MEAN {
+        for (c, diff) in diff.iter().enumerate() {
             // The per-frame stylisation's mean colour (per channel): the carried anchors keep
             // their own, which drifts as the light changes over the window.
-            for c in 0..3 {
-                let o = &mut out[c * n..][..n];
-                let d = (cur.iter().map(|v| v[c] as f64).sum::<f64>()
-                    - o.iter().map(|v| *v as f64).sum::<f64>())
-                    / n as f64;
-                o.iter_mut().for_each(|v| *v += d as f32);
-            }
-        }
-        if TEXTURE_KEEP > 0.0 {
-            // Mixing stylisations that do not line up (the two anchors, an anchor and the
-            // current frame) averages their brush strokes away: a mix `a A + b B + g C` of
-            // independent textures keeps `a² + b² + g²` of their contrast. Scale the detail
-            // (the mix minus its blur) back up by `(a² + b² + g²)^(-TEXTURE_KEEP / 2)`.
-            for c in 0..3 {
-                let plane = &mut out[c * n..][..n];
+            let d = if MATCH_MEAN {
+                (diff / n as f64) as f32
+            } else {
+                0.0
+            };
+            let plane = &mut out[c * n..][..n];
+            if TEXTURE_KEEP > 0.0 {
+                // Mixing stylisations that do not line up (the two anchors, an anchor and the
+                // current frame) averages their brush strokes away: a mix `a A + b B + g C` of
+                // independent textures keeps `a² + b² + g²` of their contrast. Scale the detail
+                // (the mix minus its blur) back up by `(a² + b² + g²)^(-TEXTURE_KEEP / 2)`.
                 let low = blur(plane, size, TEXTURE_SIGMA);
                 plane
                     .par_chunks_mut(size.1)
@@ -885,9 +892,11 @@ impl Window {
                     .zip(gain.par_chunks(size.1))
                     .for_each(|((o, l), k)| {
                         for ((o, l), f) in o.iter_mut().zip(l).zip(k) {
-                            *o = l + (*o - l) * f;
+                            *o = l + (*o - l) * f + d;
                         }
                     });
+            } else {
+                plane.par_iter_mut().for_each(|v| *v += d);
             }
         }
         // Keep only what this window used (the next frame's window reuses it).
@@ -980,7 +989,7 @@ mod tests {
             chain: &chain,
             share: 0.8,
         };
-        let (out, gain) = compose(size, work, &cur4, carried, None);
+        let (out, gain, _) = compose(size, work, &cur4, carried, None);
         let up = upsize_flow(&chain.flow, work, size);
         let warped = warp(&styled, 3, size, &up, true);
         let (sy, sx) = (work.0 as f32 / size.0 as f32, work.1 as f32 / size.1 as f32);
