@@ -20,7 +20,8 @@ For each clip: take FRAMES frames from FIRST (ffmpeg, optionally scaled), stylis
               for temporal, the first frame's history included), and the ratio (goal <= 1.5),
               with the load average of the machine before and after; and the same for the
               CPU time (user + system) of each render, steadier than wall time on a shared
-              machine.
+              machine. `--repeat N` renders the pair N times, alternating, and reports the
+              medians (times and per-pair ratios; the frames of every repeat must be equal).
 
     cargo build --release -p wick-plugin -p wick-cli    # target/release/wick + libwick.so
     pip install numpy pillow opencv-python-headless
@@ -238,6 +239,9 @@ def main():
                     help="frames (1-based, comma-separated) for --strip (default: 4 spread)")
     ap.add_argument("--strip-width", type=int, default=320, help="crop width for --strip")
     ap.add_argument("--keep", help="keep the frames in this folder")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="render each clip's per-frame/temporal pair this many times, alternating, "
+                         "and report the median times and ratios (frames must repeat exactly)")
     ap.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -263,11 +267,29 @@ def main():
             n = len(frames)
             cuts = {t for t in range(n - 1) if cut_score(frames[t], frames[t + 1]) >= 0.135}
             la0 = loadavg()
-            per, ms_per, cpu_per = render(args.wick, d, "perframe", os.path.join(d, "src"), n,
-                                          base)
-            tmp, ms_tmp, cpu_tmp = render(args.wick, d, "temporal", os.path.join(d, "src"), n,
-                                          tparams)
+            # Per-frame and temporal renders alternate, `--repeat` times: each pair ran back to
+            # back, so its ratio is steadier than either time on a shared machine; the medians
+            # are reported, and every repeat must give the same frames.
+            walls, cpus = [], []
+            for k in range(args.repeat):
+                sfx = "" if k == 0 else f".{k}"
+                p_k, w_p, c_p = render(args.wick, d, "perframe" + sfx, os.path.join(d, "src"), n,
+                                       base)
+                t_k, w_t, c_t = render(args.wick, d, "temporal" + sfx, os.path.join(d, "src"), n,
+                                       tparams)
+                if k == 0:
+                    per, tmp = p_k, t_k
+                elif not (all(np.array_equal(a, b) for a, b in zip(per, p_k))
+                          and all(np.array_equal(a, b) for a, b in zip(tmp, t_k))):
+                    sys.exit(f"{name}: repeat {k + 1} rendered different frames")
+                walls.append((w_p, w_t))
+                cpus.append((c_p, c_t))
             la1 = loadavg()
+            ms_per, ms_tmp = (float(np.median([x[i] for x in walls])) for i in (0, 1))
+            cpu_per, cpu_tmp = (float(np.median([x[i] for x in cpus])) for i in (0, 1))
+            wall_ratio = float(np.median([t / p for p, t in walls]))
+            cpu_ratio = float(np.median([t / p for p, t in cpus]))
+            pairs = ", ".join(f"{t / p:.2f}/{ct / cp:.2f}" for (p, t), (cp, ct) in zip(walls, cpus))
             fl = Flows(frames)
             e_in = fl.e_warp(frames, cuts)
             e_per = fl.e_warp(per, cuts)
@@ -279,15 +301,19 @@ def main():
             row = dict(clip=name, size=f"{w}x{h}", frames=n, cuts=sorted(c + 1 for c in cuts),
                        e_in=e_in, e_per=e_per, e_tmp=e_tmp, ratio=e_tmp / e_per,
                        per_vs_in=e_per / e_in, grad=g, drift=drift, ms_per=ms_per * 1e3,
-                       ms_tmp=ms_tmp * 1e3, time_ratio=ms_tmp / ms_per, cpu_per=cpu_per * 1e3,
-                       cpu_tmp=cpu_tmp * 1e3, cpu_ratio=cpu_tmp / cpu_per, load=f"{la0} -> {la1}")
+                       ms_tmp=ms_tmp * 1e3, time_ratio=wall_ratio, cpu_per=cpu_per * 1e3,
+                       cpu_tmp=cpu_tmp * 1e3, cpu_ratio=cpu_ratio, repeats=args.repeat,
+                       pair_ratios=pairs, load=f"{la0} -> {la1}")
             rows.append(row)
             print(f"{name} {w}x{h} x{n} (cuts after frames {row['cuts'] or 'none'}): "
                   f"E_warp input {e_in:.5f}, per-frame {e_per:.5f} ({e_per / e_in:.1f}x input), "
                   f"temporal {e_tmp:.5f}, ratio {e_tmp / e_per:.3f}; grad {g:.3f}, "
                   f"drift {drift:.2f}/255; {ms_per * 1e3:.0f} vs {ms_tmp * 1e3:.0f} ms/frame "
-                  f"({ms_tmp / ms_per:.2f}x), CPU {cpu_per * 1e3:.0f} vs {cpu_tmp * 1e3:.0f} "
-                  f"ms/frame ({cpu_tmp / cpu_per:.2f}x), load {la0} -> {la1}", flush=True)
+                  f"({wall_ratio:.2f}x), CPU {cpu_per * 1e3:.0f} vs {cpu_tmp * 1e3:.0f} "
+                  f"ms/frame ({cpu_ratio:.2f}x)"
+                  + (f", median of {args.repeat} pairs (wall/CPU ratio per pair: {pairs})"
+                     if args.repeat > 1 else "")
+                  + f", load {la0} -> {la1}", flush=True)
             if args.strip and ci == 0:
                 if args.strip_frames:
                     picks = [int(x) - 1 for x in args.strip_frames.split(",")]
