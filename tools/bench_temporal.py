@@ -22,6 +22,9 @@ For each clip: take FRAMES frames from FIRST (ffmpeg, optionally scaled), stylis
               CPU time (user + system) of each render, steadier than wall time on a shared
               machine. `--repeat N` renders the pair N times, alternating, and reports the
               medians (times and per-pair ratios; the frames of every repeat must be equal).
+              Also the steady state: the mean time of frames from `--steady-from` (13) on as
+              `wick render` logs them, after the flow network has loaded and the window of 11
+              past frames has filled (a long shot's per-frame cost).
 
     cargo build --release -p wick-plugin -p wick-cli    # target/release/wick + libwick.so
     pip install numpy pillow opencv-python-headless
@@ -195,7 +198,10 @@ def render(wick, work, tag, src_dir, n, params):
     outs = [load(p) for p in sorted(glob.glob(os.path.join(out_dir, "o.*.png")))]
     if len(outs) != n:
         sys.exit(f"wick render ({tag}) wrote {len(outs)} frames, expected {n}")
-    return outs, wall / n, cpu / n
+    # `wick render` logs each frame's time: "wick: frame F (i/n) X ms, ...".
+    per_frame = {int(m.group(1)): float(m.group(2))
+                 for m in re.finditer(r"wick: frame (\d+) \(\d+/\d+\) (\d+) ms", r.stderr)}
+    return outs, wall / n, cpu / n, per_frame
 
 
 def strip(path, frames, a, b, picks, crop_w, gain=4.0):
@@ -239,6 +245,9 @@ def main():
                     help="frames (1-based, comma-separated) for --strip (default: 4 spread)")
     ap.add_argument("--strip-width", type=int, default=320, help="crop width for --strip")
     ap.add_argument("--keep", help="keep the frames in this folder")
+    ap.add_argument("--steady-from", type=int, default=13,
+                    help="also report the mean per-frame time of frames from this one on (as "
+                         "`wick render` logs it: the model loaded, the 11-frame window full)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="render each clip's per-frame/temporal pair this many times, alternating, "
                          "and report the median times and ratios (frames must repeat exactly)")
@@ -270,13 +279,17 @@ def main():
             # Per-frame and temporal renders alternate, `--repeat` times: each pair ran back to
             # back, so its ratio is steadier than either time on a shared machine; the medians
             # are reported, and every repeat must give the same frames.
-            walls, cpus = [], []
+            walls, cpus, steadies = [], [], []
             for k in range(args.repeat):
                 sfx = "" if k == 0 else f".{k}"
-                p_k, w_p, c_p = render(args.wick, d, "perframe" + sfx, os.path.join(d, "src"), n,
-                                       base)
-                t_k, w_t, c_t = render(args.wick, d, "temporal" + sfx, os.path.join(d, "src"), n,
-                                       tparams)
+                p_k, w_p, c_p, f_p = render(args.wick, d, "perframe" + sfx,
+                                            os.path.join(d, "src"), n, base)
+                t_k, w_t, c_t, f_t = render(args.wick, d, "temporal" + sfx,
+                                            os.path.join(d, "src"), n, tparams)
+                steady_frames = [f for f in f_p if f >= args.steady_from and f in f_t]
+                if steady_frames:
+                    steadies.append((np.mean([f_p[f] for f in steady_frames]),
+                                     np.mean([f_t[f] for f in steady_frames])))
                 if k == 0:
                     per, tmp = p_k, t_k
                 elif not (all(np.array_equal(a, b) for a, b in zip(per, p_k))
@@ -290,6 +303,11 @@ def main():
             wall_ratio = float(np.median([t / p for p, t in walls]))
             cpu_ratio = float(np.median([t / p for p, t in cpus]))
             pairs = ", ".join(f"{t / p:.2f}/{ct / cp:.2f}" for (p, t), (cp, ct) in zip(walls, cpus))
+            if steadies:
+                st_per, st_tmp = (float(np.median([x[i] for x in steadies])) for i in (0, 1))
+                st_ratio = float(np.median([t / p for p, t in steadies]))
+            else:
+                st_per = st_tmp = st_ratio = float("nan")
             fl = Flows(frames)
             e_in = fl.e_warp(frames, cuts)
             e_per = fl.e_warp(per, cuts)
@@ -303,6 +321,7 @@ def main():
                        per_vs_in=e_per / e_in, grad=g, drift=drift, ms_per=ms_per * 1e3,
                        ms_tmp=ms_tmp * 1e3, time_ratio=wall_ratio, cpu_per=cpu_per * 1e3,
                        cpu_tmp=cpu_tmp * 1e3, cpu_ratio=cpu_ratio, repeats=args.repeat,
+                       steady_per=st_per, steady_tmp=st_tmp, steady_ratio=st_ratio,
                        pair_ratios=pairs, load=f"{la0} -> {la1}")
             rows.append(row)
             print(f"{name} {w}x{h} x{n} (cuts after frames {row['cuts'] or 'none'}): "
@@ -310,7 +329,8 @@ def main():
                   f"temporal {e_tmp:.5f}, ratio {e_tmp / e_per:.3f}; grad {g:.3f}, "
                   f"drift {drift:.2f}/255; {ms_per * 1e3:.0f} vs {ms_tmp * 1e3:.0f} ms/frame "
                   f"({wall_ratio:.2f}x), CPU {cpu_per * 1e3:.0f} vs {cpu_tmp * 1e3:.0f} "
-                  f"ms/frame ({cpu_ratio:.2f}x)"
+                  f"ms/frame ({cpu_ratio:.2f}x); frames {args.steady_from}+ (model loaded, window "
+                  f"full) {st_per:.0f} vs {st_tmp:.0f} ms/frame ({st_ratio:.2f}x)"
                   + (f", median of {args.repeat} pairs (wall/CPU ratio per pair: {pairs})"
                      if args.repeat > 1 else "")
                   + f", load {la0} -> {la1}", flush=True)
@@ -329,14 +349,16 @@ def main():
     if args.markdown:
         print("\n| clip | size x frames | E_warp input | per-frame | temporal | ratio | "
               "grad energy | colour drift /255 | ms/frame per-frame | temporal | time ratio | "
-              "CPU ms/frame per-frame | temporal | CPU ratio | load |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "CPU ms/frame per-frame | temporal | CPU ratio | steady ms/frame per-frame | "
+              "temporal | steady ratio | load |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['clip']} | {r['size']} x {r['frames']} | {r['e_in']:.5f} | "
                   f"{r['e_per']:.5f} | {r['e_tmp']:.5f} | **{r['ratio']:.3f}** | "
                   f"{r['grad']:.3f} | {r['drift']:.2f} | {r['ms_per']:.0f} | {r['ms_tmp']:.0f} | "
                   f"{r['time_ratio']:.2f} | {r['cpu_per']:.0f} | {r['cpu_tmp']:.0f} | "
-                  f"{r['cpu_ratio']:.2f} | {r['load']} |")
+                  f"{r['cpu_ratio']:.2f} | {r['steady_per']:.0f} | {r['steady_tmp']:.0f} | "
+                  f"**{r['steady_ratio']:.2f}** | {r['load']} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
