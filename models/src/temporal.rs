@@ -597,6 +597,14 @@ impl Chain {
     }
 }
 
+/// One source frame of a window: a content hash (frames equal in content share cache entries)
+/// and the frame, planar RGB. All [`Window::motion`] needs.
+#[derive(Clone)]
+pub struct SourceFrame {
+    pub hash: u64,
+    pub input: Arc<Vec<f32>>,
+}
+
 /// One frame of a window: a content hash (frames equal in content share cache entries), the
 /// input (planar RGB) and its per-frame stylisation (interleaved, [`interleave`]).
 pub struct WindowFrame {
@@ -744,13 +752,26 @@ fn compose(
     (out, gain, diff)
 }
 
+/// What [`Window::motion`] found for one frame, for [`Window::render`].
+pub struct Motion {
+    /// Index in the window of each chain's start (the previous and the latest anchor).
+    anchors: (usize, usize),
+    /// The previous anchor's share of the cross-fade.
+    w_old: f32,
+    old: Arc<Chain>,
+    new: Option<Arc<Chain>>,
+    used_steps: Vec<(u64, u64)>,
+    used_chains: Vec<u64>,
+    hashes: Vec<u64>,
+}
+
 impl Window {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The levels of a frame (cached by content).
-    fn levels(&mut self, f: &WindowFrame, size: Size) -> Arc<Levels> {
+    fn levels(&mut self, f: &SourceFrame, size: Size) -> Arc<Levels> {
         Arc::clone(
             self.levels
                 .entry(f.hash)
@@ -759,7 +780,7 @@ impl Window {
     }
 
     /// Whether a scene cut lies between two consecutive frames.
-    fn is_cut(&mut self, a: &WindowFrame, b: &WindowFrame, size: Size) -> bool {
+    fn is_cut(&mut self, a: &SourceFrame, b: &SourceFrame, size: Size) -> bool {
         if let Some(&c) = self.cuts.get(&(a.hash, b.hash)) {
             return c;
         }
@@ -774,7 +795,7 @@ impl Window {
 
     /// How many frames back from the last of `frames` lie in the same shot (no cut between
     /// them); the first frame of the shot is `frames[len - 1 - n]`.
-    pub fn shot_len(&mut self, frames: &[WindowFrame], size: Size) -> usize {
+    pub fn shot_len(&mut self, frames: &[SourceFrame], size: Size) -> usize {
         let mut n = 0;
         for k in (1..frames.len()).rev() {
             if self.is_cut(&frames[k - 1], &frames[k], size) {
@@ -789,12 +810,12 @@ impl Window {
     /// at `t`, oldest first, as many as the host gave up to `2p - 1` back). `p`: the anchor
     /// period. `amount` (0..1, the node's `temporal`) scales the anchors' weights: in between,
     /// the current frame's own stylisation shows through, mixed as the anchors are (texture
-    /// restored, mean colour matched). `cancel` is called before each flow estimate; when it returns true the call
-    /// stops with an error.
+    /// restored, mean colour matched). `cancel` is called before each flow estimate; when it
+    /// returns true the call stops with an error. [`Window::motion`] then [`Window::render`].
     #[allow(clippy::too_many_arguments)] // each is one independent input of the frame
     pub fn stabilise(
         &mut self,
-        (net, dev): (&IfNet, &Device),
+        nets: (&IfNet, &Device),
         frames: &[WindowFrame],
         size: Size,
         t: i64,
@@ -802,7 +823,30 @@ impl Window {
         amount: f32,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<Vec<f32>, ModelError> {
-        let amount = amount.clamp(0.0, 1.0);
+        let sources: Vec<SourceFrame> = frames
+            .iter()
+            .map(|f| SourceFrame {
+                hash: f.hash,
+                input: Arc::clone(&f.input),
+            })
+            .collect();
+        let m = self.motion(nets, &sources, size, t, p, cancel)?;
+        let styled: Vec<&[Rgbx]> = frames.iter().map(|f| &f.styled[..]).collect();
+        Ok(self.render(m, &styled, size, amount))
+    }
+
+    /// The motion part of [`Window::stabilise`]: scene cuts, flows and the chains from frame
+    /// `t` (the last of `frames`) back to its anchors. It needs only the source frames, so a
+    /// caller can run it while the current frame is being stylised.
+    pub fn motion(
+        &mut self,
+        (net, dev): (&IfNet, &Device),
+        frames: &[SourceFrame],
+        size: Size,
+        t: i64,
+        p: usize,
+        cancel: &mut dyn FnMut() -> bool,
+    ) -> Result<Motion, ModelError> {
         let last = frames.len() - 1;
         let work = work_size(size);
         let shot = self.shot_len(frames, size);
@@ -853,20 +897,48 @@ impl Window {
         } else {
             None
         };
+        Ok(Motion {
+            anchors: (a0, a1),
+            w_old,
+            old,
+            new,
+            used_steps,
+            used_chains,
+            hashes: frames.iter().map(|f| f.hash).collect(),
+        })
+    }
+
+    /// The look part of [`Window::stabilise`]: the anchors' stylisations carried along the
+    /// chains of `m` ([`Window::motion`] on the same frames), mixed with the current frame's.
+    /// `styled`: the per-frame stylisation of each frame [`Window::motion`] got, in its order
+    /// (only the anchors' and the last are read).
+    pub fn render(&mut self, m: Motion, styled: &[&[Rgbx]], size: Size, amount: f32) -> Vec<f32> {
+        let amount = amount.clamp(0.0, 1.0);
+        let work = work_size(size);
+        let Motion {
+            anchors: (a0, a1),
+            w_old,
+            old,
+            new,
+            used_steps,
+            used_chains,
+            hashes,
+        } = m;
+        let last = styled.len() - 1;
         let n = size.0 * size.1;
-        let cur = &frames[last].styled;
+        let cur = styled[last];
         let w0 = if new.is_some() { w_old } else { 1.0 };
         let (mut out, gain, diff) = compose(
             size,
             work,
             cur,
             Carried {
-                styled: &frames[a0].styled,
+                styled: styled[a0],
                 chain: &old,
                 share: amount * w0,
             },
             new.as_ref().map(|c| Carried {
-                styled: &frames[a1].styled,
+                styled: styled[a1],
                 chain: c,
                 share: amount * (1.0 - w0),
             }),
@@ -902,11 +974,10 @@ impl Window {
         // Keep only what this window used (the next frame's window reuses it).
         self.steps.retain(|k, _| used_steps.contains(k));
         self.chains.retain(|k, _| used_chains.contains(k));
-        let hashes: Vec<u64> = frames.iter().map(|f| f.hash).collect();
         self.cuts
             .retain(|(a, b), _| hashes.contains(a) && hashes.contains(b));
         self.levels.retain(|h, _| hashes.contains(h));
-        Ok(out)
+        out
     }
 }
 

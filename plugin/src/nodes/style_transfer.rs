@@ -25,7 +25,7 @@ use wick_models::device::DEVICE_CHOICES;
 use wick_models::style::{
     self, arbitrary, MultiStyle, StylePredictor, StyleTransform, TransformerNet, NUM_STYLES,
 };
-use wick_models::temporal::{self, WindowFrame};
+use wick_models::temporal;
 
 use crate::frame::{Frame, FrameMut, Out};
 use crate::image::Image;
@@ -291,15 +291,17 @@ impl StyleTransfer {
         })
     }
 
-    /// `temporal`: the stabilised stylisation of the current frame from the past frames the
-    /// host gave (`None` when it gave none usable: the caller keeps the per-frame result).
-    fn stabilise(
+    /// `temporal` > 0: the stabilised stylisation of the current frame `x` from the past frames
+    /// the host gave (the per-frame stylisation when it gave none usable). On the CPU the
+    /// current frame's stylisation and the motion (flows, chains: they do not depend on each
+    /// other) run at once.
+    fn stylise_stable(
         &mut self,
         ctx: &mut ProcessCtx,
         p: &Params,
         inputs: &[Option<Frame>],
-        current: &Tensor,
-    ) -> Result<Option<Vec<f32>>, NodeError> {
+        x: &Tensor,
+    ) -> Result<Tensor, NodeError> {
         let src = inputs[0].as_ref().expect("checked");
         let (w, h) = (src.width(), src.height());
         // Consecutive past frames of the source's size, nearest first.
@@ -314,70 +316,82 @@ impl StyleTransfer {
                 0.1,
                 "temporal: no past frames given, stylising this frame on its own",
             )?;
-            return Ok(None);
+            return self.stylise(p, inputs, x);
         }
         let key = self.style_key(p, inputs)?;
         let dev_name = p.str("device").to_string();
+        let dev = self.loaded.as_ref().expect("loaded").1.clone();
         if self
             .flow_net
             .as_ref()
             .map(|(k, _)| k != &dev_name)
             .unwrap_or(true)
         {
-            let dev = self.loaded.as_ref().expect("loaded").1.clone();
             let net = wick_models::rife::IfNet::load(&weights("rife42.safetensors"), &dev)?;
             self.flow_net = Some((dev_name, net));
         }
-        let mut frames = Vec::with_capacity(past.len() + 1);
+        // The window oldest first: each frame hashed as stored and converted only when not kept
+        // from the previous window; the past frames' stylisations kept or computed now.
+        let mut sources = Vec::with_capacity(past.len() + 1);
+        let mut past_styled = Vec::with_capacity(past.len());
         let n = past.len() as f64;
         let mut styled = HashMap::new();
         let mut planar_in = HashMap::new();
         for (k, img) in past.iter().rev().chain(std::iter::once(&src)).enumerate() {
-            // Hashed as stored; converted only when not kept from the previous window.
             let hash = img.content_hash();
             let input = match self.planar_in.get(&hash) {
                 Some(c) => Arc::clone(c),
                 None => Arc::new(img.planar(3, false)?),
             };
+            planar_in.insert(hash, Arc::clone(&input));
+            sources.push(temporal::SourceFrame { hash, input });
+            if k == past.len() {
+                break;
+            }
             let skey = hash ^ key.rotate_left(17);
             let s = match self.styled.get(&skey) {
                 Some(s) => Arc::clone(s),
-                None if k == past.len() => Arc::new(temporal::interleave(&planar(current)?, w * h)),
                 None => {
                     ctx.progress(0.1 + 0.4 * k as f64 / n, "temporal: stylising past frames")?;
-                    let dev = self.loaded.as_ref().expect("loaded").1.clone();
                     let y = self.stylise(p, inputs, &img.rgb_tensor(&dev)?)?;
                     Arc::new(temporal::interleave(&planar(&y)?, w * h))
                 }
             };
             styled.insert(skey, Arc::clone(&s));
-            planar_in.insert(hash, Arc::clone(&input));
-            frames.push(WindowFrame {
-                hash,
-                input,
-                styled: s,
-            });
+            past_styled.push(s);
         }
+        ctx.progress(0.5, "temporal: stylising this frame, motion")?;
+        let mut window = std::mem::take(&mut self.window);
+        let (dev_name, net) = self.flow_net.take().expect("loaded");
+        let frame = ctx.frame;
+        let motion = |window: &mut temporal::Window| {
+            window.motion((&net, &dev), &sources, (h, w), frame, PERIOD, &mut || false)
+        };
+        let (cur, m) = if dev.is_cpu() {
+            rayon::join(|| self.stylise(p, inputs, x), || motion(&mut window))
+        } else {
+            // One device queue: one after the other.
+            (self.stylise(p, inputs, x), motion(&mut window))
+        };
+        self.window = window;
+        self.flow_net = Some((dev_name, net));
+        let (cur, m) = (cur?, m?);
+        ctx.progress(0.8, "temporal: carrying the anchors")?;
+        let cur_i = Arc::new(temporal::interleave(&planar(&cur)?, w * h));
+        let cur_hash = sources.last().expect("the current frame").hash;
+        styled.insert(cur_hash ^ key.rotate_left(17), Arc::clone(&cur_i));
+        let refs: Vec<&[temporal::Rgbx]> = past_styled
+            .iter()
+            .chain(std::iter::once(&cur_i))
+            .map(|s| &s[..])
+            .collect();
+        let v = self
+            .window
+            .render(m, &refs, (h, w), p.f64("temporal") as f32);
         // Keep what this window used: the next frame's window reuses all but one.
         self.styled = styled;
         self.planar_in = planar_in;
-        let (_, dev, _) = self.loaded.as_ref().expect("loaded");
-        let (_, net) = self.flow_net.as_ref().expect("loaded");
-        let frame = ctx.frame;
-        let mut cancel = || ctx.progress(0.6, "temporal: motion").is_err();
-        match self.window.stabilise(
-            (net, dev),
-            &frames,
-            (h, w),
-            frame,
-            PERIOD,
-            p.f64("temporal") as f32,
-            &mut cancel,
-        ) {
-            Ok(v) => Ok(Some(v)),
-            Err(_) if ctx.cancelled() => Err(NodeError::Cancelled),
-            Err(e) => Err(e.into()),
-        }
+        Ok(Tensor::from_vec(v, cur.dims(), &Device::Cpu)?.to_device(&dev)?)
     }
 }
 
@@ -407,17 +421,14 @@ impl Node for StyleTransfer {
         ctx.progress(0.0, "stylising")?;
         let dev = self.loaded.as_ref().expect("loaded").1.clone();
         let x = src.rgb_tensor(&dev)?;
-        let mut styled = self.stylise(p, inputs, &x)?;
-        let amount = p.f64("temporal");
-        if amount > 0.0 {
-            if let Some(stable) = self.stabilise(ctx, p, inputs, &styled)? {
-                // `temporal` < 1 is mixed in by the stabiliser (as the anchors are).
-                styled = Tensor::from_vec(stable, styled.dims(), &Device::Cpu)?.to_device(&dev)?;
-            }
+        let mut styled = if p.f64("temporal") > 0.0 {
+            // `temporal` < 1 is mixed in by the stabiliser (as the anchors are).
+            self.stylise_stable(ctx, p, inputs, &x)?
         } else {
             // Nothing to keep between frames.
             self.styled.clear();
-        }
+            self.stylise(p, inputs, &x)?
+        };
         if !matches!(self.loaded, Some((_, _, Loaded::Arbitrary { .. }))) {
             styled = mix(&styled, &x, p.f64("strength"))?;
         }
