@@ -158,18 +158,9 @@ pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> V
         return out;
     }
     // Bicubic: the taps (4 rows, 4 columns, their weights) once per pixel, applied to every
-    // plane; each plane's sum in the same order as `bicubic`.
+    // plane (each summed by `Taps::apply`).
     let planes: Vec<&[f32]> = img.chunks_exact(hw).take(c).collect();
-    let mut rows: Vec<&mut [f32]> = Vec::with_capacity(c * h);
-    let mut by_plane: Vec<std::slice::ChunksExactMut<'_, f32>> = out
-        .chunks_exact_mut(hw)
-        .map(|p| p.chunks_exact_mut(w))
-        .collect();
-    for _ in 0..h {
-        for p in by_plane.iter_mut() {
-            rows.push(p.next().expect("h rows"));
-        }
-    }
+    let mut rows = rows_of_planes(&mut out, c, (h, w));
     rows.par_chunks_mut(c).enumerate().for_each(|(i, outs)| {
         let (fx, fy) = (&flow[i * w..][..w], &flow[hw + i * w..][..w]);
         for j in 0..w {
@@ -180,6 +171,23 @@ pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> V
         }
     });
     out
+}
+
+/// The rows of a planar image (`c` planes of h × w) grouped by row: row `i` of every plane at
+/// `[i * c .. (i + 1) * c]`, so a parallel loop over rows writes all planes of its row.
+fn rows_of_planes(img: &mut [f32], c: usize, (h, w): Size) -> Vec<&mut [f32]> {
+    let mut rows = Vec::with_capacity(c * h);
+    let mut by_plane: Vec<std::slice::ChunksExactMut<'_, f32>> = img
+        .chunks_exact_mut(h * w)
+        .take(c)
+        .map(|p| p.chunks_exact_mut(w))
+        .collect();
+    for _ in 0..h {
+        for p in by_plane.iter_mut() {
+            rows.push(p.next().expect("h rows"));
+        }
+    }
+    rows
 }
 
 /// The 4 × 4 taps of one bicubic sample: row and column indices (edges repeated) and weights.
@@ -680,18 +688,7 @@ fn compose(
     let (fsx, fsy) = (w as f32 / ww as f32, h as f32 / wh as f32);
     let mut out = vec![0f32; 3 * n];
     let mut gain = vec![0f32; n];
-    let mut out_rows: Vec<&mut [f32]> = Vec::with_capacity(3 * h);
-    {
-        let mut planes: Vec<std::slice::ChunksExactMut<'_, f32>> = out
-            .chunks_exact_mut(n)
-            .map(|p| p.chunks_exact_mut(w))
-            .collect();
-        for _ in 0..h {
-            for p in planes.iter_mut() {
-                out_rows.push(p.next().expect("h rows"));
-            }
-        }
-    }
+    let mut out_rows = rows_of_planes(&mut out, 3, (h, w));
     let carried: Vec<&Carried> = std::iter::once(&old).chain(new.as_ref()).collect();
     let mut row_diffs = vec![[0f64; 3]; h];
     out_rows
