@@ -329,8 +329,10 @@ def main():
                   f"temporal {e_tmp:.5f}, ratio {e_tmp / e_per:.3f}; grad {g:.3f}, "
                   f"drift {drift:.2f}/255; {ms_per * 1e3:.0f} vs {ms_tmp * 1e3:.0f} ms/frame "
                   f"({wall_ratio:.2f}x), CPU {cpu_per * 1e3:.0f} vs {cpu_tmp * 1e3:.0f} "
-                  f"ms/frame ({cpu_ratio:.2f}x); frames {args.steady_from}+ (model loaded, window "
-                  f"full) {st_per:.0f} vs {st_tmp:.0f} ms/frame ({st_ratio:.2f}x)"
+                  f"ms/frame ({cpu_ratio:.2f}x); "
+                  + (f"frames {args.steady_from}+ (model loaded, window full) {st_per:.0f} vs "
+                     f"{st_tmp:.0f} ms/frame ({st_ratio:.2f}x)" if steadies
+                     else f"no frames from {args.steady_from} on for a steady-state time")
                   + (f", median of {args.repeat} pairs (wall/CPU ratio per pair: {pairs})"
                      if args.repeat > 1 else "")
                   + f", load {la0} -> {la1}", flush=True)
