@@ -749,6 +749,13 @@ fn compose(
     (out, gain, diff)
 }
 
+/// Where a frame's chains start ([`Window::chain_starts`]).
+struct Starts {
+    a0: usize,
+    a1: Option<usize>,
+    w_old: f32,
+}
+
 /// What [`Window::motion`] found for one frame, for [`Window::render`].
 pub struct Motion {
     /// Index in the window of each chain's start (the previous and the latest anchor).
@@ -832,75 +839,120 @@ impl Window {
         Ok(self.render(m, &styled, size, amount))
     }
 
+    /// Where frame `t`'s chains start (indices in `frames`: the previous and the latest anchor,
+    /// or the earliest frame of the shot) and the previous anchor's share of the cross-fade.
+    fn chain_starts(&mut self, frames: &[SourceFrame], size: Size, t: i64, p: usize) -> Starts {
+        let last = frames.len() - 1;
+        let shot = self.shot_len(frames, size);
+        let first = (last - shot) as i64; // index of the earliest usable frame
+        let (m0, m1, w_old) = anchors(t, p);
+        let idx = |m: i64| -> usize { (m - (t - last as i64)).max(first) as usize };
+        let (a0, a1) = (idx(m0), idx(m1));
+        Starts {
+            a0,
+            // The second chain only where it has weight (not at an anchor frame itself).
+            a1: (a1 != a0 && w_old < 1.0).then_some(a1),
+            w_old,
+        }
+    }
+
+    /// The chain from `frames[a]` to `frames[end]`: cached chains reused, missing flows
+    /// computed (`cancel` asked before each), what it used recorded in `used`.
+    #[allow(clippy::too_many_arguments)] // each is one independent input of the walk
+    fn chain(
+        &mut self,
+        (net, dev): (&IfNet, &Device),
+        frames: &[SourceFrame],
+        size: Size,
+        (a, end): (usize, usize),
+        cancel: &mut dyn FnMut() -> bool,
+        used: &mut (Vec<(u64, u64)>, Vec<u64>),
+    ) -> Result<Arc<Chain>, ModelError> {
+        let work = work_size(size);
+        let mut key = mix_hash(frames[a].hash, 0x5eed);
+        let mut chain = Arc::new(Chain::anchor(work));
+        for u in a + 1..=end {
+            key = mix_hash(key, frames[u].hash);
+            if let Some(c) = self.chains.get(&key) {
+                chain = Arc::clone(c);
+                used.1.push(key);
+                continue;
+            }
+            let sk = (frames[u - 1].hash, frames[u].hash);
+            let step = match self.steps.get(&sk) {
+                Some(s) => Arc::clone(s),
+                None => {
+                    if cancel() {
+                        return Err(ModelError::BadInput("cancelled".into()));
+                    }
+                    let (lp, lc) = (
+                        self.levels(&frames[u - 1], size),
+                        self.levels(&frames[u], size),
+                    );
+                    let s = Arc::new(Step::new(net, dev, &lp, &lc, size)?);
+                    self.steps.insert(sk, Arc::clone(&s));
+                    s
+                }
+            };
+            used.0.push(sk);
+            chain = Arc::new(chain.step(&step, work));
+            self.chains.insert(key, Arc::clone(&chain));
+            used.1.push(key);
+        }
+        Ok(chain)
+    }
+
+    /// The part of [`Window::motion`] for frame `t` that ends before the last frame: the chains
+    /// up to the previous frame, with the flows they need, cached for [`Window::motion`]. After
+    /// a seek that is all the flows but one; in a sequential render the previous frame left them
+    /// cached. Lets a caller ask `cancel` between flows, then run the rest beside other work.
+    pub fn past_motion(
+        &mut self,
+        nets: (&IfNet, &Device),
+        frames: &[SourceFrame],
+        size: Size,
+        t: i64,
+        p: usize,
+        cancel: &mut dyn FnMut() -> bool,
+    ) -> Result<(), ModelError> {
+        let st = self.chain_starts(frames, size, t, p);
+        let end = frames.len() - 1;
+        let mut used = (Vec::new(), Vec::new());
+        for a in std::iter::once(st.a0).chain(st.a1) {
+            if a + 1 < end {
+                self.chain(nets, frames, size, (a, end - 1), cancel, &mut used)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The motion part of [`Window::stabilise`]: scene cuts, flows and the chains from frame
     /// `t` (the last of `frames`) back to its anchors. It needs only the source frames, so a
     /// caller can run it while the current frame is being stylised.
     pub fn motion(
         &mut self,
-        (net, dev): (&IfNet, &Device),
+        nets: (&IfNet, &Device),
         frames: &[SourceFrame],
         size: Size,
         t: i64,
         p: usize,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<Motion, ModelError> {
-        let last = frames.len() - 1;
-        let work = work_size(size);
-        let shot = self.shot_len(frames, size);
-        let first = (last - shot) as i64; // index of the earliest usable frame
-        let (m0, m1, w_old) = anchors(t, p);
-        // Index in `frames` of each chain's start: its anchor, or the earliest usable frame.
-        let idx = |m: i64| -> usize { (m - (t - last as i64)).max(first) as usize };
-        let (a0, a1) = (idx(m0), idx(m1));
-        let mut used_steps = Vec::new();
-        let mut used_chains = Vec::new();
-        let mut chain_to = |win: &mut Self, a: usize| -> Result<Arc<Chain>, ModelError> {
-            let mut key = mix_hash(frames[a].hash, 0x5eed);
-            let mut chain = Arc::new(Chain::anchor(work));
-            for u in a + 1..=last {
-                key = mix_hash(key, frames[u].hash);
-                if let Some(c) = win.chains.get(&key) {
-                    chain = Arc::clone(c);
-                    used_chains.push(key);
-                    continue;
-                }
-                let sk = (frames[u - 1].hash, frames[u].hash);
-                let step = match win.steps.get(&sk) {
-                    Some(s) => Arc::clone(s),
-                    None => {
-                        if cancel() {
-                            return Err(ModelError::BadInput("cancelled".into()));
-                        }
-                        let (lp, lc) = (
-                            win.levels(&frames[u - 1], size),
-                            win.levels(&frames[u], size),
-                        );
-                        let s = Arc::new(Step::new(net, dev, &lp, &lc, size)?);
-                        win.steps.insert(sk, Arc::clone(&s));
-                        s
-                    }
-                };
-                used_steps.push(sk);
-                chain = Arc::new(chain.step(&step, work));
-                win.chains.insert(key, Arc::clone(&chain));
-                used_chains.push(key);
-            }
-            Ok(chain)
-        };
-        let old = chain_to(self, a0)?;
-        // The second chain only where it has weight (not at an anchor frame itself).
-        let new = if a1 != a0 && w_old < 1.0 {
-            Some(chain_to(self, a1)?)
-        } else {
-            None
+        let st = self.chain_starts(frames, size, t, p);
+        let end = frames.len() - 1;
+        let mut used = (Vec::new(), Vec::new());
+        let old = self.chain(nets, frames, size, (st.a0, end), cancel, &mut used)?;
+        let new = match st.a1 {
+            Some(a1) => Some(self.chain(nets, frames, size, (a1, end), cancel, &mut used)?),
+            None => None,
         };
         Ok(Motion {
-            anchors: (a0, a1),
-            w_old,
+            anchors: (st.a0, st.a1.unwrap_or(st.a0)),
+            w_old: st.w_old,
             old,
             new,
-            used_steps,
-            used_chains,
+            used_steps: used.0,
+            used_chains: used.1,
             hashes: frames.iter().map(|f| f.hash).collect(),
         })
     }

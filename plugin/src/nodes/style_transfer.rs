@@ -360,10 +360,23 @@ impl StyleTransfer {
             styled.insert(skey, Arc::clone(&s));
             past_styled.push(s);
         }
+        // The flows between past frames (after a seek; a sequential render has them from the
+        // previous frame) here, where the host can cancel between them; the newest one and the
+        // chains beside this frame's stylisation, where it cannot be asked.
+        let frame = ctx.frame;
+        let mut cancel = || ctx.progress(0.5, "temporal: motion").is_err();
+        let net = &self.flow_net.as_ref().expect("loaded").1;
+        match self
+            .window
+            .past_motion((net, &dev), &sources, (h, w), frame, PERIOD, &mut cancel)
+        {
+            Ok(()) => {}
+            Err(_) if ctx.cancelled() => return Err(NodeError::Cancelled),
+            Err(e) => return Err(e.into()),
+        }
         ctx.progress(0.5, "temporal: stylising this frame, motion")?;
         let mut window = std::mem::take(&mut self.window);
         let (dev_name, net) = self.flow_net.take().expect("loaded");
-        let frame = ctx.frame;
         let motion = |window: &mut temporal::Window| {
             window.motion((&net, &dev), &sources, (h, w), frame, PERIOD, &mut || false)
         };
@@ -590,6 +603,43 @@ mod tests {
             .unwrap();
         let e = run(node.as_mut(), &p, &[Some(src), None]).unwrap_err();
         assert!(matches!(e, NodeError::Model(_)), "{e}");
+    }
+
+    /// A host that cancels while the past frames' flows are computed (the first frame after a
+    /// seek) gets `Cancelled`, and the instance still renders afterwards.
+    #[test]
+    fn temporal_motion_can_be_cancelled() {
+        let d = describe();
+        let (w, h) = (72, 56);
+        let f: Vec<Image> = (0..4).map(|k| moved(w, h, 1.5 * k as f32)).collect();
+        let mut p = Params::new(&d.params);
+        p.set("device", Value::Str("cpu".into())).unwrap();
+        p.set("temporal", Value::Float(1.0)).unwrap();
+        let inputs: Vec<Option<Image>> = [Some(f[3].clone()), None]
+            .into_iter()
+            .chain((0..3).rev().map(|k| Some(f[k].clone())))
+            .collect();
+        let frames: Vec<Option<Frame>> = inputs
+            .iter()
+            .map(|i| i.as_ref().map(Image::frame))
+            .collect();
+        let mut node = StyleTransfer::create();
+        let mut out = Image::new(w, h).unwrap();
+        let mut asked = Vec::new();
+        let mut progress = |_: f64, m: &str| {
+            asked.push(m.to_string());
+            m.contains("motion")
+        };
+        let mut ctx = ProcessCtx::new(3.0 / 25.0, 3, Some(&mut progress));
+        let e = node
+            .process(&mut ctx, &p, &frames, &mut [out.frame_mut()])
+            .unwrap_err();
+        assert!(matches!(e, NodeError::Cancelled), "{e}");
+        assert!(asked.iter().any(|m| m == "temporal: motion"), "{asked:?}");
+        // Not left half-done: the next call renders, as a fresh instance does.
+        let again = run_at(node.as_mut(), &p, &inputs, 3).unwrap();
+        let fresh = run_at(StyleTransfer::create().as_mut(), &p, &inputs, 3).unwrap();
+        assert_eq!(again.data, fresh.data);
     }
 
     #[test]
