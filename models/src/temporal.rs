@@ -23,7 +23,7 @@
 //!    bilinearly from the work size) however far back it is: repeated bilinear warps blur
 //!    (gradient energy fell to 0.35–0.7 of per-frame in the measurements), one bicubic sample
 //!    keeps it (0.9–1.0). Where the weight is low the current frame's own stylisation shows.
-//! 4. **Look** ([`Window::stabilise`]): mixing stylisations whose strokes do not line up (two
+//! 4. **Look** ([`Window::render`]): mixing stylisations whose strokes do not line up (two
 //!    anchors while one fades into the next, an anchor and the current frame where the weight is
 //!    partial) averages their texture away; the detail (the mix minus its blur, σ =
 //!    [`TEXTURE_SIGMA`]) is scaled back up by 0.3 of the loss of independent textures
@@ -58,7 +58,7 @@ pub const TAU: f32 = 0.05;
 /// Default anchor period `P`: a window of `2P - 1` past frames.
 pub const DEFAULT_PERIOD: usize = 6;
 /// How much of the contrast lost by mixing unaligned stylisations is restored (0: none, 1: all,
-/// as if the textures were independent; see [`Window::stabilise`]).
+/// as if the textures were independent; see [`Window::render`]).
 pub const TEXTURE_KEEP: f32 = 0.3;
 /// The blur (σ, pixels) that separates detail from colour for [`TEXTURE_KEEP`].
 pub const TEXTURE_SIGMA: f32 = 3.0;
@@ -430,7 +430,7 @@ fn planar_tensor(x: &[f32], (h, w): Size, dev: &Device) -> Result<Tensor, ModelE
 
 /// The size flows, confidences and chains work at for frames of `size`: half size (rounded up)
 /// where the short side is at least 128 px, else the frame's own size. The final render samples
-/// them at full size (bilinear; [`Window::stabilise`]).
+/// them at full size (bilinear; [`Window::render`]).
 pub fn work_size((h, w): Size) -> Size {
     if h.min(w) >= 128 {
         (h.div_ceil(2), w.div_ceil(2))
@@ -613,14 +613,6 @@ pub struct SourceFrame {
     pub input: Arc<Vec<f32>>,
 }
 
-/// One frame of a window: a content hash (frames equal in content share cache entries), the
-/// input (planar RGB) and its per-frame stylisation (interleaved, [`interleave`]).
-pub struct WindowFrame {
-    pub hash: u64,
-    pub input: Arc<Vec<f32>>,
-    pub styled: Arc<Vec<Rgbx>>,
-}
-
 /// The anchors of frame `t` for period `p`: (previous anchor, latest anchor, weight of the
 /// previous anchor's chain).
 pub fn anchors(t: i64, p: usize) -> (i64, i64, f32) {
@@ -758,14 +750,14 @@ struct Starts {
 
 /// What [`Window::motion`] found for one frame, for [`Window::render`].
 pub struct Motion {
-    /// Index in the window of each chain's start (the previous and the latest anchor).
-    anchors: (usize, usize),
+    /// The chain from the previous anchor (its index in the window, the chain) and, during a
+    /// cross-fade, from the latest one.
+    old: (usize, Arc<Chain>),
+    new: Option<(usize, Arc<Chain>)>,
     /// The previous anchor's share of the cross-fade.
     w_old: f32,
-    old: Arc<Chain>,
-    new: Option<Arc<Chain>>,
-    used_steps: Vec<(u64, u64)>,
-    used_chains: Vec<u64>,
+    /// The steps and chains the walk used (kept; the rest of the caches is dropped).
+    used: (Vec<(u64, u64)>, Vec<u64>),
     hashes: Vec<u64>,
 }
 
@@ -808,35 +800,6 @@ impl Window {
             n += 1;
         }
         n
-    }
-
-    /// The stabilised frame `t` (the last of `frames`; `frames` are consecutive frames ending
-    /// at `t`, oldest first, as many as the host gave up to `2p - 1` back). `p`: the anchor
-    /// period. `amount` (0..1, the node's `temporal`) scales the anchors' weights: in between,
-    /// the current frame's own stylisation shows through, mixed as the anchors are (texture
-    /// restored, mean colour matched). `cancel` is called before each flow estimate; when it
-    /// returns true the call stops with an error. [`Window::motion`] then [`Window::render`].
-    #[allow(clippy::too_many_arguments)] // each is one independent input of the frame
-    pub fn stabilise(
-        &mut self,
-        nets: (&IfNet, &Device),
-        frames: &[WindowFrame],
-        size: Size,
-        t: i64,
-        p: usize,
-        amount: f32,
-        cancel: &mut dyn FnMut() -> bool,
-    ) -> Result<Vec<f32>, ModelError> {
-        let sources: Vec<SourceFrame> = frames
-            .iter()
-            .map(|f| SourceFrame {
-                hash: f.hash,
-                input: Arc::clone(&f.input),
-            })
-            .collect();
-        let m = self.motion(nets, &sources, size, t, p, cancel)?;
-        let styled: Vec<&[Rgbx]> = frames.iter().map(|f| &f.styled[..]).collect();
-        Ok(self.render(m, &styled, size, amount))
     }
 
     /// Where frame `t`'s chains start (indices in `frames`: the previous and the latest anchor,
@@ -926,9 +889,12 @@ impl Window {
         Ok(())
     }
 
-    /// The motion part of [`Window::stabilise`]: scene cuts, flows and the chains from frame
-    /// `t` (the last of `frames`) back to its anchors. It needs only the source frames, so a
-    /// caller can run it while the current frame is being stylised.
+    /// The motion of frame `t`, the last of `frames` (consecutive source frames ending at `t`,
+    /// oldest first, as many as the host gave up to `2p - 1` back; `p`: the anchor period):
+    /// scene cuts, flows and the chains from `t` back to its anchors. It needs only the source
+    /// frames, so a caller can run it while the current frame is being stylised. `cancel` is
+    /// asked before each flow estimate; when it returns true the call stops with an error.
+    /// Then [`Window::render`].
     pub fn motion(
         &mut self,
         nets: (&IfNet, &Device),
@@ -943,51 +909,45 @@ impl Window {
         let mut used = (Vec::new(), Vec::new());
         let old = self.chain(nets, frames, size, (st.a0, end), cancel, &mut used)?;
         let new = match st.a1 {
-            Some(a1) => Some(self.chain(nets, frames, size, (a1, end), cancel, &mut used)?),
+            Some(a1) => Some((
+                a1,
+                self.chain(nets, frames, size, (a1, end), cancel, &mut used)?,
+            )),
             None => None,
         };
         Ok(Motion {
-            anchors: (st.a0, st.a1.unwrap_or(st.a0)),
-            w_old: st.w_old,
-            old,
+            old: (st.a0, old),
             new,
-            used_steps: used.0,
-            used_chains: used.1,
+            w_old: st.w_old,
+            used,
             hashes: frames.iter().map(|f| f.hash).collect(),
         })
     }
 
-    /// The look part of [`Window::stabilise`]: the anchors' stylisations carried along the
-    /// chains of `m` ([`Window::motion`] on the same frames), mixed with the current frame's.
-    /// `styled`: the per-frame stylisation of each frame [`Window::motion`] got, in its order
-    /// (only the anchors' and the last are read).
+    /// The stabilised frame: the anchors' stylisations carried along the chains of `m`
+    /// ([`Window::motion`] on the same frames), mixed with the current frame's. `styled`: the
+    /// per-frame stylisation of each frame [`Window::motion`] got, in its order (only the
+    /// anchors' and the last are read). `amount` (0..1, the node's `temporal`) scales the
+    /// anchors' weights: in between, the current frame's own stylisation shows through, mixed as
+    /// the anchors are (texture restored, mean colour matched).
     pub fn render(&mut self, m: Motion, styled: &[&[Rgbx]], size: Size, amount: f32) -> Vec<f32> {
         let amount = amount.clamp(0.0, 1.0);
         let work = work_size(size);
-        let Motion {
-            anchors: (a0, a1),
-            w_old,
-            old,
-            new,
-            used_steps,
-            used_chains,
-            hashes,
-        } = m;
         let last = styled.len() - 1;
         let n = size.0 * size.1;
         let cur = styled[last];
-        let w0 = if new.is_some() { w_old } else { 1.0 };
+        let w0 = if m.new.is_some() { m.w_old } else { 1.0 };
         let (mut out, gain, diff) = compose(
             size,
             work,
             cur,
             Carried {
-                styled: styled[a0],
-                chain: &old,
+                styled: styled[m.old.0],
+                chain: &m.old.1,
                 share: amount * w0,
             },
-            new.as_ref().map(|c| Carried {
-                styled: styled[a1],
+            m.new.as_ref().map(|(a1, c)| Carried {
+                styled: styled[*a1],
                 chain: c,
                 share: amount * (1.0 - w0),
             }),
@@ -1021,11 +981,12 @@ impl Window {
             }
         }
         // Keep only what this window used (the next frame's window reuses it).
-        self.steps.retain(|k, _| used_steps.contains(k));
-        self.chains.retain(|k, _| used_chains.contains(k));
+        let (steps, chains) = &m.used;
+        self.steps.retain(|k, _| steps.contains(k));
+        self.chains.retain(|k, _| chains.contains(k));
         self.cuts
-            .retain(|(a, b), _| hashes.contains(a) && hashes.contains(b));
-        self.levels.retain(|h, _| hashes.contains(h));
+            .retain(|(a, b), _| m.hashes.contains(a) && m.hashes.contains(b));
+        self.levels.retain(|h, _| m.hashes.contains(h));
         out
     }
 }
@@ -1170,33 +1131,35 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.2
         };
-        let frames: Vec<WindowFrame> = (0..10)
+        let frames: Vec<(SourceFrame, Vec<Rgbx>)> = (0..10)
             .map(|t| {
                 let input = pattern(size, 1.5 * t as f32, 0.0);
                 let styled: Vec<f32> = input.iter().map(|v| v + noise()).collect();
-                WindowFrame {
+                let src = SourceFrame {
                     hash: t as u64 + 1,
                     input: Arc::new(input),
-                    styled: Arc::new(interleave(&styled, n)),
-                }
+                };
+                (src, interleave(&styled, n))
             })
             .collect();
+        // As the node does: the past flows, then the motion, then the render.
+        let stabilise = |win: &mut Window, frames: &[(SourceFrame, Vec<Rgbx>)], t: usize| {
+            let nets = (&net, &Device::Cpu);
+            let src: Vec<SourceFrame> = frames.iter().map(|f| f.0.clone()).collect();
+            let p = DEFAULT_PERIOD;
+            win.past_motion(nets, &src, size, t as i64, p, &mut || false)
+                .unwrap();
+            let m = win
+                .motion(nets, &src, size, t as i64, p, &mut || false)
+                .unwrap();
+            let styled: Vec<&[Rgbx]> = frames.iter().map(|f| &f.1[..]).collect();
+            win.render(m, &styled, size, 1.0)
+        };
         let mut win = Window::new();
         let mut outs = Vec::new();
         for t in 0..frames.len() {
             let lo = t.saturating_sub(2 * DEFAULT_PERIOD - 1);
-            let o = win
-                .stabilise(
-                    (&net, &Device::Cpu),
-                    &frames[lo..=t],
-                    size,
-                    t as i64,
-                    DEFAULT_PERIOD,
-                    1.0,
-                    &mut || false,
-                )
-                .unwrap();
-            outs.push(o);
+            outs.push(stabilise(&mut win, &frames[lo..=t], t));
         }
         // Flicker: frame t against frame t-1 moved by the known motion, away from the edges.
         let flicker = |seq: &dyn Fn(usize) -> Vec<f32>| {
@@ -1219,7 +1182,7 @@ mod tests {
         };
         let per = flicker(&|t| {
             (0..3)
-                .flat_map(|c| frames[t].styled.iter().map(move |v| v[c]))
+                .flat_map(|c| frames[t].1.iter().map(move |v| v[c]))
                 .collect()
         });
         let stab = flicker(&|t| outs[t].clone());
@@ -1227,17 +1190,8 @@ mod tests {
         assert!(stab < 0.2 * per, "stabilised {stab} vs per-frame {per}");
         // The caches do not change the result: a fresh window gives the same last frame.
         let last = frames.len() - 1;
-        let again = Window::new()
-            .stabilise(
-                (&net, &Device::Cpu),
-                &frames[last.saturating_sub(2 * DEFAULT_PERIOD - 1)..],
-                size,
-                last as i64,
-                DEFAULT_PERIOD,
-                1.0,
-                &mut || false,
-            )
-            .unwrap();
+        let lo = last.saturating_sub(2 * DEFAULT_PERIOD - 1);
+        let again = stabilise(&mut Window::new(), &frames[lo..], last);
         assert_eq!(again, outs[last]);
     }
 }
