@@ -449,8 +449,8 @@ pub const LK_STEPS: usize = 3;
 pub struct Levels {
     pub work: Vec<f32>,
     pub work_size: Size,
-    pub net: Vec<f32>,
-    pub net_size: Size,
+    /// The network's frame where it is smaller than the work-size one (else that one).
+    smaller: Option<(Vec<f32>, Size)>,
     pub cut: Option<cuts::CutFeatures>,
 }
 
@@ -467,17 +467,20 @@ impl Levels {
             },
             || cuts::features(input, size),
         );
-        let (net, ns) = if ws.0.min(ws.1) >= 128 {
-            half(&work, 3, ws)
-        } else {
-            (work.clone(), ws)
-        };
+        let smaller = (ws.0.min(ws.1) >= 128).then(|| half(&work, 3, ws));
         Self {
             work,
             work_size: ws,
-            net,
-            net_size: ns,
+            smaller,
             cut,
+        }
+    }
+
+    /// The frame the flow network gets, and its size.
+    pub fn net(&self) -> (&[f32], Size) {
+        match &self.smaller {
+            Some((v, s)) => (v, *s),
+            None => (&self.work, self.work_size),
         }
     }
 }
@@ -490,7 +493,7 @@ pub fn estimate_flow(
     prev: &Levels,
     cur: &Levels,
 ) -> Result<Vec<f32>, ModelError> {
-    let mut s2 = prev.net_size;
+    let ((prev_net, mut s2), (cur_net, _)) = (prev.net(), cur.net());
     // The network pads to its 64-pixel alignment; where the nearest aligned size is smaller
     // than the padded one (a side just above a multiple of 64, as 640×272 frames give 160×68 →
     // padded 192×128) and changes no side by more than 1.25×, resize to it instead (bikes:
@@ -501,8 +504,8 @@ pub fn estimate_flow(
     let (ah, aw) = (near(s2.0), near(s2.1));
     let mild = |a: usize, v: usize| (0.8..=1.25).contains(&(a as f64 / v as f64));
     let (mut t0, mut t1) = (
-        planar_tensor(&prev.net, s2, dev)?,
-        planar_tensor(&cur.net, s2, dev)?,
+        planar_tensor(prev_net, s2, dev)?,
+        planar_tensor(cur_net, s2, dev)?,
     );
     if ah * aw < s2.0.next_multiple_of(align) * s2.1.next_multiple_of(align)
         && mild(ah, s2.0)
