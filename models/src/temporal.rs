@@ -424,6 +424,71 @@ pub fn refine_flow(cur: &[f32], prev: &[f32], size: Size, flow: &mut [f32], iter
     }
 }
 
+/// The blur (σ, in full-size pixels) of [`smooth_flow`] (4: E_warp ratio with style 0 on box
+/// 0.295, 6: 0.270, unsmoothed 0.377; BENCHMARKS.md #15).
+pub const FLOW_SMOOTH_SIGMA: f32 = 6.0;
+/// The texture level (the structure tensor's smaller eigenvalue, frame values 0..1, gradients
+/// per work-size pixel) at which a pixel's own flow counts half in [`smooth_flow`].
+pub const FLOW_TEXTURE_EPS: f32 = 1e-4;
+
+/// Smooths a flow by normalised convolution (Knutsson & Westin 1993), each pixel weighted by
+/// how well the frame's texture pins its motion down: `λ / (λ + ε)`, λ the smaller eigenvalue of
+/// the structure tensor of the frame's luma (central differences, Gaussian window σ = 1),
+/// ε = [`FLOW_TEXTURE_EPS`]; then `blur(w·F) / blur(w)` with a Gaussian of `sigma` pixels.
+/// Where the frame is flat (a road, a sky, a white roof) its flow is photometrically free and
+/// both the network's coarse flow and Lucas–Kanade leave stray motion there (bikes: 0.2–0.9 px
+/// on a road OpenCV's DIS finds still): a stylisation carried along such a flow slides
+/// (module doc, step 2). `frame`: planar RGB, 3 × h × w; `flow`: 2 × h × w.
+pub fn smooth_flow(frame: &[f32], size: Size, flow: &mut [f32], sigma: f32) {
+    let (h, w) = size;
+    let n = h * w;
+    let luma: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|k| 0.299 * frame[k] + 0.587 * frame[n + k] + 0.114 * frame[2 * n + k])
+        .collect();
+    // Structure tensor terms gx², gx·gy, gy² (3 planes).
+    let mut terms = vec![0f32; 3 * n];
+    let (txx, rest) = terms.split_at_mut(n);
+    let (txy, tyy) = rest.split_at_mut(n);
+    txx.par_chunks_mut(w)
+        .zip(txy.par_chunks_mut(w))
+        .zip(tyy.par_chunks_mut(w))
+        .enumerate()
+        .for_each(|(i, ((a, b), d))| {
+            let (iu, id) = (i.saturating_sub(1), (i + 1).min(h - 1));
+            let row = &luma[i * w..][..w];
+            let (up, down) = (&luma[iu * w..][..w], &luma[id * w..][..w]);
+            for j in 0..w {
+                let (jl, jr) = (j.saturating_sub(1), (j + 1).min(w - 1));
+                let gx = 0.5 * (row[jr] - row[jl]);
+                let gy = 0.5 * (down[j] - up[j]);
+                a[j] = gx * gx;
+                b[j] = gx * gy;
+                d[j] = gy * gy;
+            }
+        });
+    let t: Vec<Vec<f32>> = terms.par_chunks(n).map(|p| blur(p, size, 1.0)).collect();
+    let weight: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|k| {
+            let (a, b, d) = (t[0][k], t[1][k], t[2][k]);
+            let l = (0.5 * (a + d - ((a - d) * (a - d) + 4.0 * b * b).sqrt())).max(0.0);
+            l / (l + FLOW_TEXTURE_EPS)
+        })
+        .collect();
+    const OWN: f32 = 1e-3;
+    let den = blur(&weight, size, sigma);
+    flow.par_chunks_mut(n).for_each(|plane| {
+        let num: Vec<f32> = plane.iter().zip(&weight).map(|(f, w)| f * w).collect();
+        let num = blur(&num, size, sigma);
+        // Each pixel keeps a little weight on its own flow, so a region with no texture
+        // within reach of the blur keeps its flow instead of dividing zero by zero.
+        for ((f, a), b) in plane.iter_mut().zip(&num).zip(&den) {
+            *f = (a + OWN * *f) / (b + OWN);
+        }
+    });
+}
+
 fn planar_tensor(x: &[f32], (h, w): Size, dev: &Device) -> Result<Tensor, ModelError> {
     Ok(Tensor::from_slice(x, (1, 3, h, w), &Device::Cpu)?.to_device(dev)?)
 }
@@ -572,8 +637,14 @@ impl Step {
         cur: &Levels,
         size: Size,
     ) -> Result<Self, ModelError> {
-        let flow = estimate_flow(net, dev, prev, cur)?;
+        let mut flow = estimate_flow(net, dev, prev, cur)?;
         let ws = cur.work_size;
+        smooth_flow(
+            &cur.work,
+            ws,
+            &mut flow,
+            FLOW_SMOOTH_SIGMA * ws.1 as f32 / size.1 as f32,
+        );
         let sigma = CONFIDENCE_SIGMA * ws.1 as f32 / size.1 as f32;
         let conf = confidence(&cur.work, &prev.work, ws, &flow, sigma);
         Ok(Self { flow, conf })
@@ -1049,6 +1120,41 @@ mod tests {
             (mx + 0.6).abs() < 0.1 && (my - 0.4).abs() < 0.1,
             "{mx} {my}"
         );
+    }
+
+    /// A uniform flow stays as it is; stray motion on a flat part of the frame is replaced by
+    /// the motion of the textured part next to it, while the textured part keeps its own.
+    #[test]
+    fn smooth_flow_fills_flat_regions_from_textured_ones() {
+        let (h, w) = (24, 60);
+        let n = h * w;
+        // Columns ..30 a random texture (a hash per pixel), 30.. flat grey.
+        let mut frame = vec![0.5f32; 3 * n];
+        for c in 0..3 {
+            for i in 0..h {
+                for j in 0..30 {
+                    let k = ((c * h + i) * w + j) as u64;
+                    let r = (mix_hash(k, 7) >> 40) as f32 / (1u64 << 24) as f32;
+                    frame[c * n + i * w + j] = 0.2 + 0.6 * r;
+                }
+            }
+        }
+        let mut uniform: Vec<f32> = [0.7f32, -0.3].iter().flat_map(|&v| vec![v; n]).collect();
+        smooth_flow(&frame, (h, w), &mut uniform, 3.0);
+        assert!(uniform[..n].iter().all(|v| (v - 0.7).abs() < 1e-4));
+        assert!(uniform[n..].iter().all(|v| (v + 0.3).abs() < 1e-4));
+        // The textured part and its edge move by 1 px; the flat part's stray motion is 2 px.
+        let mut flow = vec![0f32; 2 * n];
+        for i in 0..h {
+            for j in 0..w {
+                flow[i * w + j] = if j < 33 { 1.0 } else { 2.0 };
+            }
+        }
+        smooth_flow(&frame, (h, w), &mut flow, 3.0);
+        let at = |j: usize| flow[12 * w + j];
+        assert!((at(10) - 1.0).abs() < 0.01, "textured: {}", at(10));
+        // Next to the textured part the flat part takes its motion.
+        assert!((at(36) - 1.0).abs() < 0.05, "flat near texture: {}", at(36));
     }
 
     /// The fused render samples half-size chains at full size as upsizing them and warping
