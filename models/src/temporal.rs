@@ -26,7 +26,7 @@
 //! 4. **Look** ([`Window::render`]): mixing stylisations whose strokes do not line up (two
 //!    anchors while one fades into the next, an anchor and the current frame where the weight is
 //!    partial) averages their texture away; the detail (the mix minus its blur, σ =
-//!    [`TEXTURE_SIGMA`]) is scaled back up by 0.3 of the loss of independent textures
+//!    [`TEXTURE_SIGMA`]) is scaled back up by 0.4 of the loss of independent textures
 //!    ([`TEXTURE_KEEP`]), and the frame gets the per-frame stylisation's mean colour
 //!    ([`MATCH_MEAN`]).
 //! 5. **Farm-safe window** ([`Window`]): anchors sit at absolute frame numbers that are
@@ -58,8 +58,10 @@ pub const TAU: f32 = 0.05;
 /// Default anchor period `P`: a window of `2P - 1` past frames.
 pub const DEFAULT_PERIOD: usize = 6;
 /// How much of the contrast lost by mixing unaligned stylisations is restored (0: none, 1: all,
-/// as if the textures were independent; see [`Window::render`]).
-pub const TEXTURE_KEEP: f32 = 0.3;
+/// as if the textures were independent; see [`Window::render`]). 0.4 keeps the gradient energy
+/// of styles 0, 3 and the blend 5:0.5,19:0.5 at ≥ 0.80× of per-frame on the four bench clips
+/// (0.3: the blend 0.776 on cup) for +0.002–0.016 on the E_warp ratio.
+pub const TEXTURE_KEEP: f32 = 0.4;
 /// The blur (σ, pixels) that separates detail from colour for [`TEXTURE_KEEP`].
 pub const TEXTURE_SIGMA: f32 = 3.0;
 /// Give the stabilised frame the per-frame stylisation's mean colour.
