@@ -11,9 +11,11 @@
 //!    at the midpoint (its endpoint flows, t = 0 or 1, are unusable: measured 18 dB where the
 //!    identity gives 37 dB), inverted into the backward flow from the current frame to the
 //!    previous one, upsampled, then refined at half size by three Lucas–Kanade steps (Gaussian
-//!    window σ = 2, at most 1 px each: +3 to +5 dB on the warped input). Flows, confidences and
-//!    chains stay at this [`work_size`] (half size; full size for frames under 128 px); each
-//!    frame's half and quarter size and scene-cut features are computed once ([`Levels`]).
+//!    window σ = 2, at most 1 px each: +3 to +5 dB on the warped input), then smoothed where the
+//!    frame is flat ([`smooth_flow`]: stray motion there made carried strokes slide). Flows,
+//!    confidences and chains stay at this [`work_size`] (half size; full size for frames under
+//!    128 px); each frame's half and quarter size and scene-cut features are computed once
+//!    ([`Levels`]).
 //! 2. **Confidence** ([`confidence`]): where the warped previous input differs from the current
 //!    one by more than [`TAU`] (blurred colour distance), the motion is not trusted (occlusion,
 //!    disocclusion, light change): the weight falls linearly to 0 at 2 [`TAU`].
@@ -426,8 +428,9 @@ pub fn refine_flow(cur: &[f32], prev: &[f32], size: Size, flow: &mut [f32], iter
     }
 }
 
-/// The blur (σ, in full-size pixels) of [`smooth_flow`] (4: E_warp ratio with style 0 on box
-/// 0.295, 6: 0.270, unsmoothed 0.377; BENCHMARKS.md #15).
+/// The blur (σ, in full-size pixels) of [`smooth_flow`]. E_warp ratio with style 0 on box
+/// (texture restoration 0.3): unsmoothed 0.377, plain Gaussian σ = 4 0.295 and σ = 6 0.264,
+/// texture-weighted σ = 6 0.270 — which is better on bikes (0.423 vs 0.436); BENCHMARKS.md #15.
 pub const FLOW_SMOOTH_SIGMA: f32 = 6.0;
 /// The texture level (the structure tensor's smaller eigenvalue, frame values 0..1, gradients
 /// per work-size pixel) at which a pixel's own flow counts half in [`smooth_flow`].
@@ -438,9 +441,9 @@ pub const FLOW_TEXTURE_EPS: f32 = 1e-4;
 /// the structure tensor of the frame's luma (central differences, Gaussian window σ = 1),
 /// ε = [`FLOW_TEXTURE_EPS`]; then `blur(w·F) / blur(w)` with a Gaussian of `sigma` pixels.
 /// Where the frame is flat (a road, a sky, a white roof) its flow is photometrically free and
-/// both the network's coarse flow and Lucas–Kanade leave stray motion there (bikes: 0.2–0.9 px
-/// on a road OpenCV's DIS finds still): a stylisation carried along such a flow slides
-/// (module doc, step 2). `frame`: planar RGB, 3 × h × w; `flow`: 2 × h × w.
+/// both the network's coarse flow and Lucas–Kanade leave stray motion there (bikes: a median
+/// 0.2–0.4 px a frame on a road OpenCV's DIS finds still): a stylisation carried along it slides
+/// (module doc, step 1). `frame`: planar RGB, 3 × h × w; `flow`: 2 × h × w.
 pub fn smooth_flow(frame: &[f32], size: Size, flow: &mut [f32], sigma: f32) {
     let (h, w) = size;
     let n = h * w;
