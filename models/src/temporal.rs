@@ -820,6 +820,18 @@ fn compose(
     (out, gain, diff)
 }
 
+/// One frame's window, as [`Window::past_motion`] and [`Window::motion`] both take it (the same
+/// for both calls of a frame): consecutive source frames ending at the frame, oldest first, as
+/// many as the host gave up to `2 * period - 1` back; their full size; the frame's number `t`;
+/// the anchor period.
+#[derive(Clone, Copy)]
+pub struct Span<'a> {
+    pub frames: &'a [SourceFrame],
+    pub size: Size,
+    pub t: i64,
+    pub period: usize,
+}
+
 /// Where a frame's chains start ([`Window::chain_starts`]).
 struct Starts {
     a0: usize,
@@ -883,11 +895,11 @@ impl Window {
 
     /// Where frame `t`'s chains start (indices in `frames`: the previous and the latest anchor,
     /// or the earliest frame of the shot) and the previous anchor's share of the cross-fade.
-    fn chain_starts(&mut self, frames: &[SourceFrame], size: Size, t: i64, p: usize) -> Starts {
-        let last = frames.len() - 1;
-        let shot = self.shot_len(frames, size);
+    fn chain_starts(&mut self, span: Span) -> Starts {
+        let (last, t) = (span.frames.len() - 1, span.t);
+        let shot = self.shot_len(span.frames, span.size);
         let first = (last - shot) as i64; // index of the earliest usable frame
-        let (m0, m1, w_old) = anchors(t, p);
+        let (m0, m1, w_old) = anchors(t, span.period);
         let idx = |m: i64| -> usize { (m - (t - last as i64)).max(first) as usize };
         let (a0, a1) = (idx(m0), idx(m1));
         Starts {
@@ -898,14 +910,12 @@ impl Window {
         }
     }
 
-    /// The chain from `frames[a]` to `frames[end]`: cached chains reused, missing flows
-    /// computed (`cancel` asked before each), what it used recorded in `used`.
-    #[allow(clippy::too_many_arguments)] // each is one independent input of the walk
+    /// The chain from `span.frames[a]` to `span.frames[end]`: cached chains reused, missing
+    /// flows computed (`cancel` asked before each), what it used recorded in `used`.
     fn chain(
         &mut self,
         (net, dev): (&IfNet, &Device),
-        frames: &[SourceFrame],
-        size: Size,
+        Span { frames, size, .. }: Span,
         (a, end): (usize, usize),
         cancel: &mut dyn FnMut() -> bool,
         used: &mut (Vec<(u64, u64)>, Vec<u64>),
@@ -951,47 +961,37 @@ impl Window {
     pub fn past_motion(
         &mut self,
         nets: (&IfNet, &Device),
-        frames: &[SourceFrame],
-        size: Size,
-        t: i64,
-        p: usize,
+        span: Span,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<(), ModelError> {
-        let st = self.chain_starts(frames, size, t, p);
-        let end = frames.len() - 1;
+        let st = self.chain_starts(span);
+        let end = span.frames.len() - 1;
         let mut used = (Vec::new(), Vec::new());
         for a in std::iter::once(st.a0).chain(st.a1) {
             if a + 1 < end {
-                self.chain(nets, frames, size, (a, end - 1), cancel, &mut used)?;
+                self.chain(nets, span, (a, end - 1), cancel, &mut used)?;
             }
         }
         Ok(())
     }
 
-    /// The motion of frame `t`, the last of `frames` (consecutive source frames ending at `t`,
-    /// oldest first, as many as the host gave up to `2p - 1` back; `p`: the anchor period):
-    /// scene cuts, flows and the chains from `t` back to its anchors. It needs only the source
+    /// The motion of frame `span.t`, the last of `span.frames` ([`Span`]): scene cuts, flows
+    /// and the chains from it back to its anchors. It needs only the source
     /// frames, so a caller can run it while the current frame is being stylised. `cancel` is
     /// asked before each flow estimate; when it returns true the call stops with an error.
     /// Then [`Window::render`].
     pub fn motion(
         &mut self,
         nets: (&IfNet, &Device),
-        frames: &[SourceFrame],
-        size: Size,
-        t: i64,
-        p: usize,
+        span: Span,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<Motion, ModelError> {
-        let st = self.chain_starts(frames, size, t, p);
-        let end = frames.len() - 1;
+        let st = self.chain_starts(span);
+        let end = span.frames.len() - 1;
         let mut used = (Vec::new(), Vec::new());
-        let old = self.chain(nets, frames, size, (st.a0, end), cancel, &mut used)?;
+        let old = self.chain(nets, span, (st.a0, end), cancel, &mut used)?;
         let new = match st.a1 {
-            Some(a1) => Some((
-                a1,
-                self.chain(nets, frames, size, (a1, end), cancel, &mut used)?,
-            )),
+            Some(a1) => Some((a1, self.chain(nets, span, (a1, end), cancel, &mut used)?)),
             None => None,
         };
         Ok(Motion {
@@ -999,7 +999,7 @@ impl Window {
             new,
             w_old: st.w_old,
             used,
-            hashes: frames.iter().map(|f| f.hash).collect(),
+            hashes: span.frames.iter().map(|f| f.hash).collect(),
         })
     }
 
@@ -1260,12 +1260,14 @@ mod tests {
         let stabilise = |win: &mut Window, frames: &[(SourceFrame, Vec<Rgbx>)], t: usize| {
             let nets = (&net, &Device::Cpu);
             let src: Vec<SourceFrame> = frames.iter().map(|f| f.0.clone()).collect();
-            let p = DEFAULT_PERIOD;
-            win.past_motion(nets, &src, size, t as i64, p, &mut || false)
-                .unwrap();
-            let m = win
-                .motion(nets, &src, size, t as i64, p, &mut || false)
-                .unwrap();
+            let span = Span {
+                frames: &src,
+                size,
+                t: t as i64,
+                period: DEFAULT_PERIOD,
+            };
+            win.past_motion(nets, span, &mut || false).unwrap();
+            let m = win.motion(nets, span, &mut || false).unwrap();
             let styled: Vec<&[Rgbx]> = frames.iter().map(|f| &f.1[..]).collect();
             win.render(m, &styled, size, 1.0)
         };

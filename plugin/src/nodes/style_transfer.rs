@@ -363,13 +363,15 @@ impl StyleTransfer {
         // The flows between past frames (after a seek; a sequential render has them from the
         // previous frame) here, where the host can cancel between them; the newest one and the
         // chains beside this frame's stylisation, where it cannot be asked.
-        let frame = ctx.frame;
+        let span = temporal::Span {
+            frames: &sources,
+            size: (h, w),
+            t: ctx.frame,
+            period: PERIOD,
+        };
         let mut cancel = || ctx.progress(0.5, "temporal: motion").is_err();
         let net = &self.flow_net.as_ref().expect("loaded").1;
-        match self
-            .window
-            .past_motion((net, &dev), &sources, (h, w), frame, PERIOD, &mut cancel)
-        {
+        match self.window.past_motion((net, &dev), span, &mut cancel) {
             Ok(()) => {}
             Err(_) if ctx.cancelled() => return Err(NodeError::Cancelled),
             Err(e) => return Err(e.into()),
@@ -377,9 +379,8 @@ impl StyleTransfer {
         ctx.progress(0.5, "temporal: stylising this frame, motion")?;
         let mut window = std::mem::take(&mut self.window);
         let (dev_name, net) = self.flow_net.take().expect("loaded");
-        let motion = |window: &mut temporal::Window| {
-            window.motion((&net, &dev), &sources, (h, w), frame, PERIOD, &mut || false)
-        };
+        let motion =
+            |window: &mut temporal::Window| window.motion((&net, &dev), span, &mut || false);
         let (cur, m) = if dev.is_cpu() {
             rayon::join(|| self.stylise(p, inputs, x), || motion(&mut window))
         } else {
