@@ -359,6 +359,20 @@ fn invert_mid(f0: &[f32], f1: &[f32], size: Size) -> Vec<f32> {
     a.iter().zip(&b).map(|(x, y)| x - y).collect()
 }
 
+/// The gradient of row `i` of a plane `p` (h × w): central differences, one-sided at the edges,
+/// 0 along a side of length 1. Lucas–Kanade's and the flow smoothing's structure tensors.
+fn row_gradients(p: &[f32], (h, w): Size, i: usize, gx: &mut [f32], gy: &mut [f32]) {
+    let (iu, id) = (i.saturating_sub(1), (i + 1).min(h - 1));
+    let sy = if id - iu == 2 { 0.5 } else { 1.0 };
+    let (row, up, down) = (&p[i * w..][..w], &p[iu * w..][..w], &p[id * w..][..w]);
+    for j in 0..w {
+        let (jl, jr) = (j.saturating_sub(1), (j + 1).min(w - 1));
+        let sx = if jr - jl == 2 { 0.5 } else { 1.0 };
+        gx[j] = if w > 1 { sx * (row[jr] - row[jl]) } else { 0.0 };
+        gy[j] = if h > 1 { sy * (down[j] - up[j]) } else { 0.0 };
+    }
+}
+
 /// Lucas–Kanade refinement of a backward flow `flow` (cur → prev) so that `prev` warped by it
 /// matches `cur`: `iters` Gauss–Newton steps on all three channels (central differences of the
 /// warped frame), Gaussian window σ = 2, each step at most 1 px.
@@ -382,17 +396,14 @@ pub fn refine_flow(cur: &[f32], prev: &[f32], size: Size, flow: &mut [f32], iter
             .zip(t4.par_chunks_mut(w))
             .enumerate()
             .for_each(|(i, ((((a, b), d), ex), ey))| {
-                let (iu, id) = (i.saturating_sub(1), (i + 1).min(h - 1));
-                let sy = if id - iu == 2 { 0.5 } else { 1.0 };
+                let (mut gxs, mut gys) = (vec![0f32; w], vec![0f32; w]);
                 for c in 0..3 {
                     let p = &xw[c * n..][..n];
-                    let (row, up, down) = (&p[i * w..][..w], &p[iu * w..][..w], &p[id * w..][..w]);
+                    row_gradients(p, size, i, &mut gxs, &mut gys);
+                    let row = &p[i * w..][..w];
                     let cr = &cur[c * n + i * w..][..w];
                     for j in 0..w {
-                        let (jl, jr) = (j.saturating_sub(1), (j + 1).min(w - 1));
-                        let sx = if jr - jl == 2 { 0.5 } else { 1.0 };
-                        let gx = if w > 1 { sx * (row[jr] - row[jl]) } else { 0.0 };
-                        let gy = if h > 1 { sy * (down[j] - up[j]) } else { 0.0 };
+                        let (gx, gy) = (gxs[j], gys[j]);
                         let r = row[j] - cr[j];
                         a[j] += gx * gx;
                         b[j] += gx * gy;
@@ -438,7 +449,7 @@ pub const FLOW_TEXTURE_EPS: f32 = 1e-4;
 
 /// Smooths a flow by normalised convolution (Knutsson & Westin 1993), each pixel weighted by
 /// how well the frame's texture pins its motion down: `λ / (λ + ε)`, λ the smaller eigenvalue of
-/// the structure tensor of the frame's luma (central differences, Gaussian window σ = 1),
+/// the structure tensor of the frame's luma ([`row_gradients`], Gaussian window σ = 1),
 /// ε = [`FLOW_TEXTURE_EPS`]; then `blur(w·F) / blur(w)` with a Gaussian of `sigma` pixels.
 /// Where the frame is flat (a road, a sky, a white roof) its flow is photometrically free and
 /// both the network's coarse flow and Lucas–Kanade leave stray motion there (bikes: a median
@@ -460,16 +471,12 @@ pub fn smooth_flow(frame: &[f32], size: Size, flow: &mut [f32], sigma: f32) {
         .zip(tyy.par_chunks_mut(w))
         .enumerate()
         .for_each(|(i, ((a, b), d))| {
-            let (iu, id) = (i.saturating_sub(1), (i + 1).min(h - 1));
-            let row = &luma[i * w..][..w];
-            let (up, down) = (&luma[iu * w..][..w], &luma[id * w..][..w]);
+            let (mut gx, mut gy) = (vec![0f32; w], vec![0f32; w]);
+            row_gradients(&luma, size, i, &mut gx, &mut gy);
             for j in 0..w {
-                let (jl, jr) = (j.saturating_sub(1), (j + 1).min(w - 1));
-                let gx = 0.5 * (row[jr] - row[jl]);
-                let gy = 0.5 * (down[j] - up[j]);
-                a[j] = gx * gx;
-                b[j] = gx * gy;
-                d[j] = gy * gy;
+                a[j] = gx[j] * gx[j];
+                b[j] = gx[j] * gy[j];
+                d[j] = gy[j] * gy[j];
             }
         });
     let t: Vec<Vec<f32>> = terms.par_chunks(n).map(|p| blur(p, size, 1.0)).collect();
