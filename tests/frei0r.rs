@@ -427,7 +427,7 @@ fn gstreamer_filter_source_and_mixer() {
 
 /// The frames the seek tests give a host: 0-13 in order, then two jumps to `SEEKS[k]` and the
 /// three frames after it (the past-frame window is 11 frames: a jump of 15 or more frames is
-/// a seek for the frei0r adapter). Seek targets off the style anchors (multiples of 6).
+/// a seek for the frei0r adapter).
 const SEEKS: [i64; 2] = [33, 51];
 
 /// Source frames 0..=54 of the bundled clip at 128x54 and the `wick render` references:

@@ -1,5 +1,6 @@
 //! Times the parts of `wick_models::temporal` on two frames (PPM, P6): frame levels, flow
-//! network, flow post-processing, confidence, a chain step and a bicubic warp.
+//! network, flow post-processing, confidence, a chain step and a bicubic warp (a bilinear one
+//! is what the window mean samples each frame with).
 //!
 //!     cargo run --release -p wick-models --example temporal_timing -- A.ppm B.ppm
 use std::time::Instant;
@@ -78,7 +79,7 @@ fn main() {
         let t_conf = t.elapsed();
         let st = Step { flow: f, conf: c };
         let t = Instant::now();
-        let ch = Chain::anchor(ws).step(&st, ws);
+        let ch = Chain::identity(ws).back(&st, ws);
         let t_step = t.elapsed();
         let t = Instant::now();
         let _ = warp(&l0.work, 3, ws, &ch.flow, true);

@@ -1,10 +1,11 @@
-//! Temporally stable video stylisation (issue #15): flow-guided propagation inside a fixed,
-//! frame-anchored window, for any per-frame stylisation.
+//! Temporally stable video stylisation (issue #15): a motion-compensated mean of the
+//! stylisations of a fixed window of frames, its texture restored, for any per-frame
+//! stylisation.
 //!
 //! A per-frame style network answers small changes of its input (noise, compression, a pixel of
 //! motion) with different brush strokes, so its output flickers. Here each output frame is
-//! instead built from *one* earlier stylised frame, the window's anchor, carried along the
-//! motion of the input frames:
+//! instead the mean of the stylisations of the last [`WINDOW`] frames, each carried along the
+//! motion of the input frames to the current one:
 //!
 //! 1. **Flow** ([`estimate_flow`]): Wick's RIFE IFNet on the two input frames at quarter size
 //!    (padded to its alignment, or resized to a nearby aligned size when that is cheaper),
@@ -19,26 +20,26 @@
 //! 2. **Confidence** ([`confidence`]): where the warped previous input differs from the current
 //!    one by more than [`TAU`] (blurred colour distance), the motion is not trusted (occlusion,
 //!    disocclusion, light change): the weight falls linearly to 0 at 2 [`TAU`].
-//! 3. **Chains** ([`Chain`]): the flows of consecutive frames are composed into one flow from
-//!    the current frame to the anchor and the confidences multiplied, so the anchor's stylised
-//!    frame is sampled *once* (bicubic, at full size, the chain's flow and weight sampled
-//!    bilinearly from the work size) however far back it is: repeated bilinear warps blur
-//!    (gradient energy fell to 0.35–0.7 of per-frame in the measurements), one bicubic sample
-//!    keeps it (0.9–1.0). Where the weight is low the current frame's own stylisation shows.
-//! 4. **Look** ([`Window::render`]): mixing stylisations whose strokes do not line up (two
-//!    anchors while one fades into the next, an anchor and the current frame where the weight is
-//!    partial) averages their texture away; the detail (the mix minus its blur, σ =
-//!    [`TEXTURE_SIGMA`]) is scaled back up by 0.4 of the loss of independent textures
-//!    ([`TEXTURE_KEEP`]), and the frame gets the per-frame stylisation's mean colour
-//!    ([`MATCH_MEAN`]).
-//! 5. **Farm-safe window** ([`Window`]): anchors sit at absolute frame numbers that are
-//!    multiples of the period `P`. Frame `t` blends the chain from the previous anchor
-//!    (`m0 = m1 - P`, weight `1 - (t - m1) / P`) with the chain from the latest anchor `m1`, so
-//!    each anchor fades in over `P` frames instead of popping. The output of frame `t` depends
-//!    only on input frames `t - (2P - 1) ..= t`: a node declares `2P - 1` past-frame inputs, and
-//!    renders of `1-12` then `13-24` equal a render of `1-24`. A chain starts later where the
-//!    window is cut short: at the first frame after a scene cut ([`crate::rife::cuts`]) or at the
-//!    earliest frame the host could give (clip start, a seek).
+//! 3. **Chains** ([`Chain`]): walking back from the current frame, the flows of consecutive
+//!    frames are composed into one flow to each earlier frame of the window and the confidences
+//!    multiplied, so each earlier stylisation is sampled *once* (bilinear, at full size, the
+//!    chain's flow and weight sampled bilinearly from the work size) however far back it is.
+//! 4. **Window mean** ([`carried_sum`], [`Window::render`]): per pixel, the current frame's
+//!    stylisation (weight 1) and every earlier one carried to it (weight: its chain's), divided
+//!    by the weights' sum. Where no earlier frame is trusted the current frame's own
+//!    stylisation shows. Moving to the next frame changes one twelfth of the mix, so brush
+//!    strokes that differ from frame to frame average out instead of flickering.
+//! 5. **Look** ([`restore_texture`]): averaging strokes that do not line up also averages the
+//!    texture away. The mean is split into colour (its blur, σ = [`DETAIL_SIGMA`]) and detail;
+//!    the detail gets a local gain so that the local gradient energy (σ = [`ENERGY_SIGMA`])
+//!    matches the current frame's stylisation, then one gain for the frame so that its gradient
+//!    energy is [`TEXTURE_TARGET`] of the per-frame stylisation's; the colour takes the per-frame
+//!    stylisation's mean (the carried frames keep their own, which drifts as the light changes).
+//! 6. **Farm-safe window** ([`Window`]): the output of a frame depends only on its input frames
+//!    `t - (WINDOW - 1) ..= t` (and not on the frame number): a node declares `WINDOW - 1`
+//!    past-frame inputs, and renders of `1-12` then `13-24` equal a render of `1-24`. The window
+//!    starts later where it is cut short: at the first frame after a scene cut
+//!    ([`crate::rife::cuts`]) or at the earliest frame the host could give (clip start, a seek).
 //!
 //! Everything here is plain `f32` planar CPU code (3 × h × w frames, values 0..1; flows 2 × h × w
 //! in pixels, channel 0 = x); only the flow network runs on the caller's device. Results are
@@ -57,17 +58,19 @@ use crate::ModelError;
 /// Colour distance (RGB, 0..1, Euclidean, blurred) up to which the motion is fully trusted;
 /// the weight reaches 0 at twice this.
 pub const TAU: f32 = 0.05;
-/// Default anchor period `P`: a window of `2P - 1` past frames.
-pub const DEFAULT_PERIOD: usize = 6;
-/// How much of the contrast lost by mixing unaligned stylisations is restored (0: none, 1: all,
-/// as if the textures were independent; see [`Window::render`]). 0.4 keeps the gradient energy
-/// of styles 0, 3 and the blend 5:0.5,19:0.5 at ≥ 0.80× of per-frame on the four bench clips
-/// (0.3: the blend 0.776 on cup) for +0.002–0.016 on the E_warp ratio.
-pub const TEXTURE_KEEP: f32 = 0.4;
-/// The blur (σ, pixels) that separates detail from colour for [`TEXTURE_KEEP`].
-pub const TEXTURE_SIGMA: f32 = 3.0;
-/// Give the stabilised frame the per-frame stylisation's mean colour.
-pub const MATCH_MEAN: bool = true;
+/// Frames in a window, the current one included: frame `t` is built from the stylisations of
+/// frames `t - (WINDOW - 1) ..= t` (a node declares `WINDOW - 1` past-frame inputs).
+pub const WINDOW: usize = 12;
+/// The stabilised frame's gradient energy as a share of the per-frame stylisation's, at
+/// `temporal = 1` ([`Window::render`]): the texture the window mean averaged away is put back up
+/// to this level. 0.85 keeps the gradient-energy goal (0.8–1.25) with a margin; more costs E_warp.
+pub const TEXTURE_TARGET: f32 = 0.85;
+/// σ (full-size pixels) of the blur that splits the window mean into colour and detail.
+pub const DETAIL_SIGMA: f32 = 1.0;
+/// σ (full-size pixels) of the local gradient energies that shape the detail's gain.
+pub const ENERGY_SIGMA: f32 = 8.0;
+/// The largest gain on the window mean's detail (locally and overall).
+pub const DETAIL_GAIN_MAX: f32 = 5.0;
 
 /// A planar frame size.
 pub type Size = (usize, usize);
@@ -223,21 +226,6 @@ impl Taps {
         }
     }
 
-    /// [`Taps::apply`] on interleaved pixels: every channel at once, each summed in the same
-    /// order as `apply` (the same values to the bit).
-    #[inline]
-    fn apply4(&self, p: &[Rgbx], w: usize) -> Rgbx {
-        let xs = if self.run {
-            std::array::from_fn(|k| self.xs[0] + k)
-        } else {
-            self.xs
-        };
-        let rows: [&[Rgbx]; 4] = std::array::from_fn(|k| &p[self.ys[k] * w..][..w]);
-        let taps: [[&Rgbx; 4]; 4] =
-            std::array::from_fn(|r| std::array::from_fn(|k| &rows[r][xs[k]]));
-        sum_taps(&taps, &self.wx, &self.wy)
-    }
-
     #[inline]
     fn apply(&self, p: &[f32], w: usize) -> f32 {
         let (xs, wx) = (&self.xs, &self.wx);
@@ -259,46 +247,6 @@ impl Taps {
         }
         acc
     }
-}
-
-/// `Σ_r wy[r] · Σ_k wx[k] · taps[r][k]` per channel, each sum from the left (as [`Taps::apply`]).
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn sum_taps(taps: &[[&Rgbx; 4]; 4], wx: &[f32; 4], wy: &[f32; 4]) -> Rgbx {
-    use std::arch::x86_64::*;
-    // SAFETY: SSE is part of the x86_64 baseline; every load reads one `[f32; 4]` through a
-    // reference, and the store writes one local `[f32; 4]`.
-    unsafe {
-        let mut acc = _mm_setzero_ps();
-        for (row, &wyk) in taps.iter().zip(wy) {
-            let mut o = _mm_setzero_ps();
-            for (px, &wk) in row.iter().zip(wx) {
-                o = _mm_add_ps(o, _mm_mul_ps(_mm_set1_ps(wk), _mm_loadu_ps(px.as_ptr())));
-            }
-            acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(wyk), o));
-        }
-        let mut out = [0f32; 4];
-        _mm_storeu_ps(out.as_mut_ptr(), acc);
-        out
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn sum_taps(taps: &[[&Rgbx; 4]; 4], wx: &[f32; 4], wy: &[f32; 4]) -> Rgbx {
-    let mut acc = [0f32; 4];
-    for (row, &wyk) in taps.iter().zip(wy) {
-        let mut o = [0f32; 4];
-        for (px, &wk) in row.iter().zip(wx) {
-            for (o, v) in o.iter_mut().zip(px.iter()) {
-                *o += wk * v;
-            }
-        }
-        for (a, o) in acc.iter_mut().zip(o) {
-            *a += wyk * o;
-        }
-    }
-    acc
 }
 
 /// Area-average downscale by 2 (odd sizes: the last row/column averages what it has).
@@ -663,8 +611,8 @@ impl Step {
     }
 }
 
-/// A flow composed from a frame back to its chain's anchor, and the weight of the anchor there
-/// (the product of the confidences along the way).
+/// A flow composed from a frame back to an earlier frame of its window, and the weight of that
+/// frame there (the product of the confidences along the way).
 #[derive(Clone)]
 pub struct Chain {
     pub flow: Vec<f32>,
@@ -672,8 +620,8 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// The chain at its anchor: no motion, full weight.
-    pub fn anchor(size: Size) -> Self {
+    /// The chain from a frame to itself: no motion, full weight.
+    pub fn identity(size: Size) -> Self {
         let n = size.0 * size.1;
         Self {
             flow: vec![0.0; 2 * n],
@@ -681,12 +629,23 @@ impl Chain {
         }
     }
 
-    /// One frame further: `F'(p) = f(p) + F(p + f(p))`, `w'(p) = c(p) · w(p + f(p))`.
-    pub fn step(&self, s: &Step, size: Size) -> Self {
-        let mut flow = warp(&self.flow, 2, size, &s.flow, false);
-        flow.iter_mut().zip(&s.flow).for_each(|(a, b)| *a += b);
-        let mut weight = warp(&self.weight, 1, size, &s.flow, false);
-        weight.iter_mut().zip(&s.conf).for_each(|(a, b)| *a *= b);
+    /// One frame further back: `self` leads from the current frame to frame `u`, `s` is the step
+    /// from `u` to `u - 1`; the result leads to `u - 1`: `F'(p) = F(p) + f(p + F(p))`,
+    /// `w'(p) = w(p) · c(p + F(p))`.
+    pub fn back(&self, s: &Step, size: Size) -> Self {
+        let n = size.0 * size.1;
+        // The step's flow and confidence sampled where the chain points (one warp, 3 planes).
+        let mut fc = Vec::with_capacity(3 * n);
+        fc.extend_from_slice(&s.flow);
+        fc.extend_from_slice(&s.conf);
+        let at = warp(&fc, 3, size, &self.flow, false);
+        let mut flow = self.flow.clone();
+        flow.iter_mut().zip(&at[..2 * n]).for_each(|(a, b)| *a += b);
+        let mut weight = self.weight.clone();
+        weight
+            .iter_mut()
+            .zip(&at[2 * n..])
+            .for_each(|(a, b)| *a *= b);
         Self { flow, weight }
     }
 }
@@ -699,39 +658,14 @@ pub struct SourceFrame {
     pub input: Arc<Vec<f32>>,
 }
 
-/// The anchors of frame `t` for period `p`: (previous anchor, latest anchor, weight of the
-/// previous anchor's chain).
-pub fn anchors(t: i64, p: usize) -> (i64, i64, f32) {
-    let p = p.max(1) as i64;
-    let m1 = t.div_euclid(p) * p;
-    (m1 - p, m1, 1.0 - (t - m1) as f32 / p as f32)
-}
-
-fn mix_hash(a: u64, b: u64) -> u64 {
-    // splitmix64 of the pair: a stable key for a sequence of frames.
-    let mut z = a ^ b.wrapping_add(0x9e37_79b9_7f4a_7c15).wrapping_add(a << 6);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The stabiliser of one node instance: caches of frame levels, steps (flows) and chains keyed
-/// by frame content, so a sequential render computes one flow and two chain steps per frame.
-/// The caches only hold what the last window used; results never depend on them.
+/// The stabiliser of one node instance: caches of frame levels and steps (flows) keyed by frame
+/// content, so a sequential render computes one flow per frame. The caches only hold what the
+/// last window used; results never depend on them.
 #[derive(Default)]
 pub struct Window {
     levels: HashMap<u64, Arc<Levels>>,
     steps: HashMap<(u64, u64), Arc<Step>>,
     cuts: HashMap<(u64, u64), bool>,
-    chains: HashMap<u64, Arc<Chain>>,
-}
-
-/// An anchor's stylisation carried to the current frame: its chain and the share it gets where
-/// the chain's weight is 1.
-struct Carried<'a> {
-    styled: &'a [Rgbx],
-    chain: &'a Chain,
-    share: f32,
 }
 
 /// Per output column (or row): the two work-size samples and the weight of the second, for
@@ -747,115 +681,389 @@ fn bilinear_axis(full: usize, work: usize) -> Vec<(usize, usize, f32)> {
         .collect()
 }
 
-/// The mix of the carried anchors and the current frame's stylisation `cur` (3 × h × w), per
-/// pixel the gain that restores the detail lost by mixing ([`TEXTURE_KEEP`]), and per channel
-/// the sum over the frame of `cur` minus the mix (f64, rows summed in order: the same whatever
-/// the threads). The chains are at `work` size: their flows (scaled to full-size pixels) and
-/// weights are sampled bilinearly at each output pixel, then each anchor bicubically at the
-/// position its flow gives.
-fn compose(
+/// Row `i` of a work-size field sampled bilinearly at every full-size column (`rows`, `cols`:
+/// [`bilinear_axis`]), times `scale`.
+fn field_row(
+    p: &[f32],
+    ww: usize,
+    (y0, y1, fy): (usize, usize, f32),
+    cols: &[(usize, usize, f32)],
+    scale: f32,
+    out: &mut [f32],
+) {
+    let (r0, r1) = (&p[y0 * ww..][..ww], &p[y1 * ww..][..ww]);
+    for (o, &(x0, x1, fx)) in out.iter_mut().zip(cols) {
+        let a = r0[x0] + fx * (r0[x1] - r0[x0]);
+        let b = r1[x0] + fx * (r1[x1] - r1[x0]);
+        *o = (a + fy * (b - a)) * scale;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lerp_add(acc: &mut Rgbx, [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: f32) {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE is part of the x86_64 baseline; each load reads one `[f32; 4]` through a
+    // reference, the store writes the `[f32; 4]` behind `acc`.
+    unsafe {
+        let (a, b) = (_mm_loadu_ps(a.as_ptr()), _mm_loadu_ps(b.as_ptr()));
+        let (c, d) = (_mm_loadu_ps(c.as_ptr()), _mm_loadu_ps(d.as_ptr()));
+        let (fx, fy) = (_mm_set1_ps(fx), _mm_set1_ps(fy));
+        let top = _mm_add_ps(a, _mm_mul_ps(fx, _mm_sub_ps(b, a)));
+        let bot = _mm_add_ps(c, _mm_mul_ps(fx, _mm_sub_ps(d, c)));
+        let v = _mm_add_ps(top, _mm_mul_ps(fy, _mm_sub_ps(bot, top)));
+        let r = _mm_add_ps(_mm_loadu_ps(acc.as_ptr()), _mm_mul_ps(_mm_set1_ps(sh), v));
+        _mm_storeu_ps(acc.as_mut_ptr(), r);
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn lerp_add(acc: &mut Rgbx, [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: f32) {
+    for k in 0..4 {
+        let top = a[k] + fx * (b[k] - a[k]);
+        let bot = c[k] + fx * (d[k] - c[k]);
+        acc[k] += sh * (top + fy * (bot - top));
+    }
+}
+
+/// Row `i` of a work-size chain sampled bilinearly at every full-size column (`cols`, `row`:
+/// [`bilinear_axis`]): its flow (scaled to full-size pixels) into `fx`, `fy` and its weight ×
+/// `amount` into `wt`. Down the column first (work-size rows, vectorised), then along the row.
+#[allow(clippy::too_many_arguments)]
+fn chain_row(
+    chain: &Chain,
+    (wh, ww): Size,
+    (y0, y1, a): (usize, usize, f32),
+    cols: &[(usize, usize, f32)],
+    (fsx, fsy, amount): (f32, f32, f32),
+    vert: &mut [Vec<f32>; 3],
+    out: [&mut [f32]; 3],
+) {
+    let wn = wh * ww;
+    let fields = [
+        (&chain.flow[..wn], fsx),
+        (&chain.flow[wn..], fsy),
+        (&chain.weight[..], amount),
+    ];
+    for ((p, scale), v) in fields.iter().zip(vert.iter_mut()) {
+        let (r0, r1) = (&p[y0 * ww..][..ww], &p[y1 * ww..][..ww]);
+        v.clear();
+        v.extend(r0.iter().zip(r1).map(|(u, w)| (u + a * (w - u)) * scale));
+    }
+    let w = cols.len();
+    if w == 2 * ww && ww >= 2 {
+        // Exactly twice the work size (the usual case): full-size columns 2m and 2m + 1 lie a
+        // quarter of a work pixel either side of work column m (the edges repeated).
+        for (o, v) in out.into_iter().zip(vert.iter()) {
+            o[0] = v[0];
+            o[w - 1] = v[ww - 1];
+            for (m, p) in v.windows(2).enumerate() {
+                o[2 * m + 1] = 0.75 * p[0] + 0.25 * p[1];
+                o[2 * m + 2] = 0.25 * p[0] + 0.75 * p[1];
+            }
+        }
+        return;
+    }
+    let [fx, fy, wt] = out;
+    let [vx, vy, vw] = vert;
+    for (j, &(x0, x1, b)) in cols.iter().enumerate() {
+        fx[j] = vx[x0] + b * (vx[x1] - vx[x0]);
+        fy[j] = vy[x0] + b * (vy[x1] - vy[x0]);
+        wt[j] = vw[x0] + b * (vw[x1] - vw[x0]);
+    }
+}
+
+/// The earlier frames' part of the window mean (module doc, step 4): per pixel, the sum of each
+/// earlier frame's stylisation carried along its chain, weighted by `amount` × the chain's
+/// weight there (planar RGB), and the sum of those weights. The chains are at `work` size: their
+/// flows (scaled to full-size pixels) and weights are sampled bilinearly at each output pixel,
+/// then each stylisation bilinearly where its flow points.
+fn carried_sum(
     size: Size,
     work: Size,
-    cur: &[Rgbx],
-    old: Carried,
-    new: Option<Carried>,
-) -> (Vec<f32>, Vec<f32>, [f64; 3]) {
+    carried: &[(&[Rgbx], &Chain)],
+    amount: f32,
+) -> (Vec<f32>, Vec<f32>) {
     let ((h, w), (wh, ww)) = (size, work);
-    let (n, wn) = (h * w, wh * ww);
     let (cols, rows) = (bilinear_axis(w, ww), bilinear_axis(h, wh));
-    let (fsx, fsy) = (w as f32 / ww as f32, h as f32 / wh as f32);
-    let mut out = vec![0f32; 3 * n];
-    let mut gain = vec![0f32; n];
-    let mut out_rows = rows_of_planes(&mut out, 3, (h, w));
-    let carried: Vec<&Carried> = std::iter::once(&old).chain(new.as_ref()).collect();
-    let mut row_diffs = vec![[0f64; 3]; h];
-    out_rows
+    let scales = (w as f32 / ww as f32, h as f32 / wh as f32, amount);
+    let mut sum = vec![0f32; 3 * h * w];
+    let mut total = vec![0f32; h * w];
+    let mut sum_rows = rows_of_planes(&mut sum, 3, (h, w));
+    sum_rows
         .par_chunks_mut(3)
-        .zip(gain.par_chunks_mut(w))
-        .zip(row_diffs.par_iter_mut())
+        .zip(total.par_chunks_mut(w))
         .enumerate()
-        .for_each(|(i, ((o, g_row), diff))| {
-            let (y0, y1, fy) = rows[i];
-            // One work-size field's row `i`, sampled at every output column.
-            let row_of = |p: &[f32], scale: f32, out: &mut [f32]| {
-                let (r0, r1) = (&p[y0 * ww..][..ww], &p[y1 * ww..][..ww]);
-                for (o, &(x0, x1, fx)) in out.iter_mut().zip(&cols) {
-                    let a = r0[x0] + fx * (r0[x1] - r0[x0]);
-                    let b = r1[x0] + fx * (r1[x1] - r1[x0]);
-                    *o = (a + fy * (b - a)) * scale;
-                }
-            };
+        .for_each(|(i, (o, total))| {
             let mut acc = vec![[0f32; 4]; w];
-            let mut rest = vec![1f32; w];
-            let mut energy = vec![0f32; w];
-            let (mut share, mut dx, mut dy) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
-            for c in &carried {
-                row_of(&c.chain.weight, c.share, &mut share);
-                row_of(&c.chain.flow[..wn], fsx, &mut dx);
-                row_of(&c.chain.flow[wn..], fsy, &mut dy);
+            let (mut dx, mut dy, mut share) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
+            let mut vert: [Vec<f32>; 3] = std::array::from_fn(|_| Vec::with_capacity(ww));
+            let (mut k00, mut k10, mut k01) = (vec![0u32; w], vec![0u32; w], vec![0u32; w]);
+            let (mut ax, mut ay) = (vec![0f32; w], vec![0f32; w]);
+            let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
+            for (styled, chain) in carried {
+                chain_row(
+                    chain,
+                    work,
+                    rows[i],
+                    &cols,
+                    scales,
+                    &mut vert,
+                    [&mut dx, &mut dy, &mut share],
+                );
+                // The taps of every pixel first (vectorises): the top-left tap's index, the
+                // offsets of its right and lower neighbours (0 on the last column / row: edges
+                // repeated, the fraction is then 0), the fractions.
+                let (wi, last_row, last_col) = (w as i32, h as i32 - 1, w as i32 - 1);
+                for j in 0..w {
+                    // max/min (not clamp) send NaN to 0: finite and in range below.
+                    let x = (j as f32 + dx[j]).max(0.0).min(xmax);
+                    let y = (i as f32 + dy[j]).max(0.0).min(ymax);
+                    // SAFETY: x and y are finite, 0 ≤ x ≤ w - 1 and 0 ≤ y ≤ h - 1, which
+                    // i32 holds (frames are far smaller than 2³¹ pixels); truncation is the
+                    // floor as they are non-negative. (The checked `as` kept this loop from
+                    // vectorising: 3× slower.)
+                    let (x0, y0) =
+                        unsafe { (x.to_int_unchecked::<i32>(), y.to_int_unchecked::<i32>()) };
+                    ax[j] = x - x0 as f32;
+                    ay[j] = y - y0 as f32;
+                    k00[j] = (y0 * wi + x0) as u32;
+                    k10[j] = ((y0 < last_row) as i32 * wi) as u32;
+                    k01[j] = (x0 < last_col) as u32;
+                }
                 for j in 0..w {
                     let sh = share[j];
-                    if sh == 0.0 {
-                        continue;
+                    if sh > 0.0 {
+                        let (k, down) = (k00[j] as usize, k10[j] as usize);
+                        let r = k + k01[j] as usize;
+                        let (d, e) = (k + down, r + down);
+                        lerp_add(
+                            &mut acc[j],
+                            [&styled[k], &styled[r], &styled[d], &styled[e]],
+                            ax[j],
+                            ay[j],
+                            sh,
+                        );
+                        total[j] += sh;
                     }
-                    let px =
-                        Taps::new(size, j as f32 + dx[j], i as f32 + dy[j]).apply4(c.styled, w);
-                    for (a, v) in acc[j].iter_mut().zip(px) {
-                        *a += sh * v;
-                    }
-                    rest[j] -= sh;
-                    energy[j] += sh * sh;
                 }
             }
-            let cur = &cur[i * w..][..w];
-            for (ch, d) in diff.iter_mut().enumerate() {
-                for ((o, a), (r, c)) in o[ch].iter_mut().zip(&acc).zip(rest.iter().zip(cur)) {
-                    *o = a[ch] + r * c[ch];
-                    *d += c[ch] as f64 - *o as f64;
+            for (ch, o) in o.iter_mut().enumerate() {
+                for (o, a) in o.iter_mut().zip(&acc) {
+                    *o = a[ch];
                 }
-            }
-            for ((g, e), r) in g_row.iter_mut().zip(&energy).zip(&rest) {
-                *g = (e + r * r).max(1e-3).powf(-0.5 * TEXTURE_KEEP);
             }
         });
-    let mut diff = [0f64; 3];
-    for r in &row_diffs {
-        for (d, v) in diff.iter_mut().zip(r) {
-            *d += v;
-        }
+    (sum, total)
+}
+
+/// The window mean: the current frame's stylisation `cur` (planar RGB, weight 1) and the carried
+/// earlier ones ([`carried_sum`]), normalised.
+fn window_mean(cur: &[f32], (sum, total): (Vec<f32>, Vec<f32>)) -> Vec<f32> {
+    let n = total.len();
+    let mut mix = sum;
+    for (m, c) in mix.chunks_exact_mut(n).zip(cur.chunks_exact(n)) {
+        m.par_chunks_mut(4096)
+            .zip(c.par_chunks(4096))
+            .zip(total.par_chunks(4096))
+            .for_each(|((m, c), t)| {
+                for ((m, c), t) in m.iter_mut().zip(c).zip(t) {
+                    *m = (*m + c) / (1.0 + t);
+                }
+            });
     }
-    (out, gain, diff)
+    mix
+}
+
+/// Per pixel, the squared differences to the right and downward neighbours summed over the
+/// planes (0 past the last column / row): the local gradient energy.
+fn grad_energy_map(img: &[f32], c: usize, (h, w): Size) -> Vec<f32> {
+    let n = h * w;
+    let mut e = vec![0f32; n];
+    e.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
+        for ch in 0..c {
+            let p = &img[ch * n..][..n];
+            let r = &p[i * w..][..w];
+            for j in 0..w - 1 {
+                row[j] += (r[j + 1] - r[j]).powi(2);
+            }
+            if i + 1 < h {
+                let below = &p[(i + 1) * w..][..w];
+                for ((o, a), b) in row.iter_mut().zip(r).zip(below) {
+                    *o += (b - a).powi(2);
+                }
+            }
+        }
+    });
+    e
+}
+
+/// A smooth version of a full-size map: averaged over 4 × 4 blocks, blurred there by `sigma / 4`,
+/// sampled back bilinearly (a Gaussian of `sigma` at a sixteenth of the cost).
+fn smooth_map(m: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
+    const B: usize = 4;
+    let (hs, ws) = (h.div_ceil(B), w.div_ceil(B));
+    let mut small = vec![0f32; hs * ws];
+    small.par_chunks_mut(ws).enumerate().for_each(|(i, row)| {
+        for (j, o) in row.iter_mut().enumerate() {
+            let (mut s, mut k) = (0f32, 0f32);
+            for ii in B * i..(B * i + B).min(h) {
+                for v in &m[ii * w + B * j..ii * w + (B * j + B).min(w)] {
+                    s += v;
+                    k += 1.0;
+                }
+            }
+            *o = s / k;
+        }
+    });
+    let small = blur(&small, (hs, ws), sigma / B as f32);
+    let (cols, rows) = (bilinear_axis(w, ws), bilinear_axis(h, hs));
+    let mut out = vec![0f32; h * w];
+    out.par_chunks_mut(w)
+        .enumerate()
+        .for_each(|(i, o)| field_row(&small, ws, rows[i], &cols, 1.0, o));
+    out
+}
+
+/// The gradient energy of `base + s · detail` (planar, 3 planes) clamped to 0..1, as the
+/// benchmark measures it (the sum of the squared differences of neighbours); rows summed in
+/// order, eight lanes a row (the same whatever the threads).
+fn clamped_grad_energy(base: &[f32], detail: Option<(&[f32], f32)>, (h, w): Size) -> f64 {
+    let n = h * w;
+    // Row `o..o + w` of the image, clamped, into `buf`.
+    let row = |o: usize, buf: &mut [f32]| {
+        let b = &base[o..o + w];
+        match detail {
+            Some((d, s)) => {
+                for ((v, x), y) in buf.iter_mut().zip(b).zip(&d[o..o + w]) {
+                    *v = (x + s * y).clamp(0.0, 1.0);
+                }
+            }
+            None => {
+                for (v, x) in buf.iter_mut().zip(b) {
+                    *v = x.clamp(0.0, 1.0);
+                }
+            }
+        }
+    };
+    // Eight lanes of squared differences `a[k] - b[k]`, summed in a fixed order.
+    let add = |lanes: &mut [f32; 8], a: &[f32], b: &[f32]| {
+        let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for k in 0..8 {
+                lanes[k] += (x[k] - y[k]) * (x[k] - y[k]);
+            }
+        }
+        for (k, (x, y)) in ra.iter().zip(rb).enumerate() {
+            lanes[k] += (x - y) * (x - y);
+        }
+    };
+    let rows: Vec<f64> = (0..h)
+        .into_par_iter()
+        .map(|i| {
+            let mut lanes = [0f32; 8];
+            let (mut r, mut below) = (vec![0f32; w], vec![0f32; w]);
+            for ch in 0..3 {
+                let o = ch * n + i * w;
+                row(o, &mut r);
+                add(&mut lanes, &r[1..], &r[..w - 1]);
+                if i + 1 < h {
+                    row(o + w, &mut below);
+                    add(&mut lanes, &below, &r);
+                }
+            }
+            lanes.iter().map(|&v| v as f64).sum::<f64>()
+        })
+        .collect();
+    rows.iter().sum()
+}
+
+/// Puts back the texture the window mean `mix` (planar RGB) averaged away, with the per-frame
+/// stylisation `cur`'s mean colour (module doc, step 5): `mix` = colour (its blur, σ =
+/// [`DETAIL_SIGMA`]) + detail; the detail gets a local gain so that the local gradient energy
+/// (σ = [`ENERGY_SIGMA`]) would be `cur`'s, and then one gain for the frame so that the frame's
+/// gradient energy (clamped to 0..1, as written) is `target` × `cur`'s.
+fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f32> {
+    let (n, w) = (size.0 * size.1, size.1);
+    // Per-channel means, rows summed in order (the same whatever the threads).
+    let mean = |p: &[f32]| -> f32 {
+        let rows: Vec<f64> = p
+            .par_chunks(w)
+            .map(|r| r.iter().sum::<f32>() as f64)
+            .collect();
+        (rows.iter().sum::<f64>() / n as f64) as f32
+    };
+    let shift: Vec<f32> = (0..3)
+        .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
+        .collect();
+    let mut low = Vec::with_capacity(3 * n);
+    for p in mix.chunks_exact(n) {
+        low.extend(blur(p, size, DETAIL_SIGMA));
+    }
+    let mut detail = mix;
+    detail
+        .par_chunks_mut(w)
+        .zip(low.par_chunks(w))
+        .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
+    let energy = |img: &[f32]| smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA);
+    let (el, ed, es) = (energy(&low), energy(&detail), energy(cur));
+    // The local gain (per pixel, all channels), then the colour moved to `cur`'s mean.
+    let gmax2 = DETAIL_GAIN_MAX * DETAIL_GAIN_MAX;
+    for (c, (d, l)) in detail
+        .chunks_exact_mut(n)
+        .zip(low.chunks_exact_mut(n))
+        .enumerate()
+    {
+        d.par_chunks_mut(w)
+            .zip(l.par_chunks_mut(w))
+            .enumerate()
+            .for_each(|(i, (d, l))| {
+                let k = i * w;
+                let (el, ed, es) = (&el[k..k + w], &ed[k..k + w], &es[k..k + w]);
+                for j in 0..w {
+                    d[j] *= ((es[j] - el[j]) / (ed[j] + 1e-9)).clamp(0.0, gmax2).sqrt();
+                    l[j] += shift[c];
+                }
+            });
+    }
+    // One gain for the frame: a few fixed-point steps on the clamped gradient energy.
+    let want = target as f64 * clamped_grad_energy(cur, None, size);
+    let mut s = 1f32;
+    for _ in 0..3 {
+        let e = clamped_grad_energy(&low, Some((&detail, s)), size);
+        if e <= 0.0 || want <= 0.0 {
+            break;
+        }
+        s = (s as f64 * (want / e).sqrt()).clamp(0.0, DETAIL_GAIN_MAX as f64) as f32;
+    }
+    low.par_chunks_mut(w)
+        .zip(detail.par_chunks(w))
+        .for_each(|(b, d)| b.iter_mut().zip(d).for_each(|(b, d)| *b += s * d));
+    low
 }
 
 /// One frame's window, as [`Window::past_motion`] and [`Window::motion`] both take it (the same
 /// for both calls of a frame): consecutive source frames ending at the frame, oldest first, as
-/// many as the host gave up to `2 * period - 1` back; their full size; the frame's number `t`;
-/// the anchor period.
+/// many as the host gave up to [`WINDOW`]; their full size; the per-frame stylisations of all but
+/// the last (interleaved, in the same order); how much of them to carry (the node's `temporal`,
+/// 0..1).
 #[derive(Clone, Copy)]
 pub struct Span<'a> {
     pub frames: &'a [SourceFrame],
     pub size: Size,
-    pub t: i64,
-    pub period: usize,
-}
-
-/// Where a frame's chains start ([`Window::chain_starts`]).
-struct Starts {
-    a0: usize,
-    a1: Option<usize>,
-    w_old: f32,
+    pub styled: &'a [&'a [Rgbx]],
+    pub amount: f32,
 }
 
 /// What [`Window::motion`] found for one frame, for [`Window::render`].
 pub struct Motion {
-    /// The chain from the previous anchor (its index in the window, the chain) and, during a
-    /// cross-fade, from the latest one.
-    old: (usize, Arc<Chain>),
-    new: Option<(usize, Arc<Chain>)>,
-    /// The previous anchor's share of the cross-fade.
-    w_old: f32,
-    /// The steps and chains the walk used (kept; the rest of the caches is dropped).
-    used: (Vec<(u64, u64)>, Vec<u64>),
+    /// The earlier frames of the shot carried to the current one ([`carried_sum`]); `None` when
+    /// there is none (or nothing is carried).
+    carried: Option<(Vec<f32>, Vec<f32>)>,
+    /// The steps the window used (kept; the rest of the caches is dropped).
+    used: Vec<(u64, u64)>,
     hashes: Vec<u64>,
 }
 
@@ -900,179 +1108,121 @@ impl Window {
         n
     }
 
-    /// Where frame `t`'s chains start (indices in `frames`: the previous and the latest anchor,
-    /// or the earliest frame of the shot) and the previous anchor's share of the cross-fade.
-    fn chain_starts(&mut self, span: Span) -> Starts {
-        let (last, t) = (span.frames.len() - 1, span.t);
-        let shot = self.shot_len(span.frames, span.size);
-        let first = (last - shot) as i64; // index of the earliest usable frame
-        let (m0, m1, w_old) = anchors(t, span.period);
-        let idx = |m: i64| -> usize { (m - (t - last as i64)).max(first) as usize };
-        let (a0, a1) = (idx(m0), idx(m1));
-        Starts {
-            a0,
-            // The second chain only where it has weight (not at an anchor frame itself).
-            a1: (a1 != a0 && w_old < 1.0).then_some(a1),
-            w_old,
-        }
+    /// The index in `span.frames` of the earliest frame the current one is built from: the
+    /// shot's first, at most [`WINDOW`] - 1 back.
+    fn first(&mut self, span: Span) -> usize {
+        let last = span.frames.len() - 1;
+        let shot = self.shot_len(span.frames, span.size).min(WINDOW - 1);
+        last - shot
     }
 
-    /// The chain from `span.frames[a]` to `span.frames[end]`: cached chains reused, missing
-    /// flows computed (`cancel` asked before each), what it used recorded in `used`.
-    fn chain(
+    /// The step (flow, confidence) from `frames[u]` back to `frames[u - 1]`: cached, or computed
+    /// (`cancel` asked first); recorded in `used`.
+    fn step(
         &mut self,
         (net, dev): (&IfNet, &Device),
         Span { frames, size, .. }: Span,
-        (a, end): (usize, usize),
+        u: usize,
         cancel: &mut dyn FnMut() -> bool,
-        used: &mut (Vec<(u64, u64)>, Vec<u64>),
-    ) -> Result<Arc<Chain>, ModelError> {
-        let work = work_size(size);
-        let mut key = mix_hash(frames[a].hash, 0x5eed);
-        let mut chain = Arc::new(Chain::anchor(work));
-        for u in a + 1..=end {
-            key = mix_hash(key, frames[u].hash);
-            if let Some(c) = self.chains.get(&key) {
-                chain = Arc::clone(c);
-                used.1.push(key);
-                continue;
-            }
-            let sk = (frames[u - 1].hash, frames[u].hash);
-            let step = match self.steps.get(&sk) {
-                Some(s) => Arc::clone(s),
-                None => {
-                    if cancel() {
-                        return Err(ModelError::BadInput("cancelled".into()));
-                    }
-                    let (lp, lc) = (
-                        self.levels(&frames[u - 1], size),
-                        self.levels(&frames[u], size),
-                    );
-                    let s = Arc::new(Step::new(net, dev, &lp, &lc, size)?);
-                    self.steps.insert(sk, Arc::clone(&s));
-                    s
-                }
-            };
-            used.0.push(sk);
-            chain = Arc::new(chain.step(&step, work));
-            self.chains.insert(key, Arc::clone(&chain));
-            used.1.push(key);
+        used: &mut Vec<(u64, u64)>,
+    ) -> Result<Arc<Step>, ModelError> {
+        let sk = (frames[u - 1].hash, frames[u].hash);
+        used.push(sk);
+        if let Some(s) = self.steps.get(&sk) {
+            return Ok(Arc::clone(s));
         }
-        Ok(chain)
+        if cancel() {
+            return Err(ModelError::BadInput("cancelled".into()));
+        }
+        let (lp, lc) = (
+            self.levels(&frames[u - 1], size),
+            self.levels(&frames[u], size),
+        );
+        let s = Arc::new(Step::new(net, dev, &lp, &lc, size)?);
+        self.steps.insert(sk, Arc::clone(&s));
+        Ok(s)
     }
 
-    /// The part of [`Window::motion`] for frame `t` that ends before the last frame: the chains
-    /// up to the previous frame, with the flows they need, cached for [`Window::motion`]. After
-    /// a seek that is all the flows but one; in a sequential render the previous frame left them
-    /// cached. Lets a caller ask `cancel` between flows, then run the rest beside other work.
+    /// The part of [`Window::motion`] that does not need the last frame: the flows between the
+    /// earlier frames, cached for [`Window::motion`]. After a seek that is all the flows but
+    /// one; in a sequential render the previous frame left them cached. Lets a caller ask
+    /// `cancel` between flows, then run the rest beside other work.
     pub fn past_motion(
         &mut self,
         nets: (&IfNet, &Device),
         span: Span,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<(), ModelError> {
-        let st = self.chain_starts(span);
-        let end = span.frames.len() - 1;
-        let mut used = (Vec::new(), Vec::new());
-        for a in std::iter::once(st.a0).chain(st.a1) {
-            if a + 1 < end {
-                self.chain(nets, span, (a, end - 1), cancel, &mut used)?;
-            }
+        let first = self.first(span);
+        let last = span.frames.len() - 1;
+        let mut used = Vec::new();
+        for u in first + 1..last {
+            self.step(nets, span, u, cancel, &mut used)?;
         }
         Ok(())
     }
 
-    /// The motion of frame `span.t`, the last of `span.frames` ([`Span`]): scene cuts, flows
-    /// and the chains from it back to its anchors. It needs only the source
-    /// frames, so a caller can run it while the current frame is being stylised. `cancel` is
-    /// asked before each flow estimate; when it returns true the call stops with an error.
-    /// Then [`Window::render`].
+    /// The motion of the last frame of `span.frames` ([`Span`]) and the earlier frames carried
+    /// along it: scene cuts, flows, the chains from the frame back to each earlier frame of its
+    /// shot in the window, and those frames' stylisations sampled along them ([`carried_sum`]).
+    /// It needs nothing of the current frame but its source, so a caller can run it while the
+    /// current frame is being stylised. `cancel` is asked before each flow estimate; when it
+    /// returns true the call stops with an error. Then [`Window::render`].
     pub fn motion(
         &mut self,
         nets: (&IfNet, &Device),
         span: Span,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<Motion, ModelError> {
-        let st = self.chain_starts(span);
-        let end = span.frames.len() - 1;
-        let mut used = (Vec::new(), Vec::new());
-        let old = self.chain(nets, span, (st.a0, end), cancel, &mut used)?;
-        let new = match st.a1 {
-            Some(a1) => Some((a1, self.chain(nets, span, (a1, end), cancel, &mut used)?)),
-            None => None,
-        };
+        let first = self.first(span);
+        let last = span.frames.len() - 1;
+        let work = work_size(span.size);
+        let mut used = Vec::new();
+        let mut chains: Vec<(usize, Chain)> = Vec::with_capacity(last - first);
+        let mut chain = Chain::identity(work);
+        for u in (first + 1..=last).rev() {
+            let s = self.step(nets, span, u, cancel, &mut used)?;
+            chain = chain.back(&s, work);
+            chains.push((u - 1, chain.clone()));
+        }
+        let amount = span.amount.clamp(0.0, 1.0);
+        let carried = (!chains.is_empty() && amount > 0.0).then(|| {
+            let c: Vec<(&[Rgbx], &Chain)> =
+                chains.iter().map(|(u, c)| (span.styled[*u], c)).collect();
+            carried_sum(span.size, work, &c, amount)
+        });
         Ok(Motion {
-            old: (st.a0, old),
-            new,
-            w_old: st.w_old,
+            carried,
             used,
             hashes: span.frames.iter().map(|f| f.hash).collect(),
         })
     }
 
-    /// The stabilised frame: the anchors' stylisations carried along the chains of `m`
-    /// ([`Window::motion`] on the same frames), mixed with the current frame's. `styled`: the
-    /// per-frame stylisation of each frame [`Window::motion`] got, in its order (only the
-    /// anchors' and the last are read). `amount` (0..1, the node's `temporal`) scales the
-    /// anchors' weights: in between, the current frame's own stylisation shows through, mixed as
-    /// the anchors are (texture restored, mean colour matched).
-    pub fn render(&mut self, m: Motion, styled: &[&[Rgbx]], size: Size, amount: f32) -> Vec<f32> {
+    /// The stabilised frame (planar RGB): the window mean of the current frame's stylisation
+    /// `cur` (planar RGB) and the earlier ones carried by `m` ([`Window::motion`] on the same
+    /// window), its texture restored to [`TEXTURE_TARGET`] of `cur`'s — `1 - amount · (1 -
+    /// TEXTURE_TARGET)` for `amount` (the node's `temporal`) below 1, whose weights on the earlier
+    /// frames it also scaled. With no earlier frame in the shot, `cur` as it is.
+    pub fn render(&mut self, m: Motion, cur: &[f32], size: Size, amount: f32) -> Vec<f32> {
         let amount = amount.clamp(0.0, 1.0);
-        let work = work_size(size);
-        let last = styled.len() - 1;
-        let n = size.0 * size.1;
-        let cur = styled[last];
-        let w0 = if m.new.is_some() { m.w_old } else { 1.0 };
-        let (mut out, gain, diff) = compose(
-            size,
-            work,
-            cur,
-            Carried {
-                styled: styled[m.old.0],
-                chain: &m.old.1,
-                share: amount * w0,
-            },
-            m.new.as_ref().map(|(a1, c)| Carried {
-                styled: styled[*a1],
-                chain: c,
-                share: amount * (1.0 - w0),
-            }),
-        );
-        for (c, diff) in diff.iter().enumerate() {
-            // The per-frame stylisation's mean colour (per channel): the carried anchors keep
-            // their own, which drifts as the light changes over the window.
-            let d = if MATCH_MEAN {
-                (diff / n as f64) as f32
-            } else {
-                0.0
-            };
-            let plane = &mut out[c * n..][..n];
-            if TEXTURE_KEEP > 0.0 {
-                // Mixing stylisations that do not line up (the two anchors, an anchor and the
-                // current frame) averages their brush strokes away: a mix `a A + b B + g C` of
-                // independent textures keeps `a² + b² + g²` of their contrast. Scale the detail
-                // (the mix minus its blur) back up by `(a² + b² + g²)^(-TEXTURE_KEEP / 2)`.
-                let low = blur(plane, size, TEXTURE_SIGMA);
-                plane
-                    .par_chunks_mut(size.1)
-                    .zip(low.par_chunks(size.1))
-                    .zip(gain.par_chunks(size.1))
-                    .for_each(|((o, l), k)| {
-                        for ((o, l), f) in o.iter_mut().zip(l).zip(k) {
-                            *o = l + (*o - l) * f + d;
-                        }
-                    });
-            } else {
-                plane.par_iter_mut().for_each(|v| *v += d);
+        let cur = &cur[..3 * size.0 * size.1];
+        let Motion {
+            carried,
+            used,
+            hashes,
+        } = m;
+        let out = match carried {
+            Some(carried) if amount > 0.0 => {
+                let mix = window_mean(cur, carried);
+                restore_texture(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET))
             }
-        }
+            _ => cur.to_vec(),
+        };
         // Keep only what this window used (the next frame's window reuses it).
-        let (steps, chains) = &m.used;
-        self.steps.retain(|k, _| steps.contains(k));
-        self.chains.retain(|k, _| chains.contains(k));
+        self.steps.retain(|k, _| used.contains(k));
         self.cuts
-            .retain(|(a, b), _| m.hashes.contains(a) && m.hashes.contains(b));
-        self.levels.retain(|h, _| m.hashes.contains(h));
+            .retain(|(a, b), _| hashes.contains(a) && hashes.contains(b));
+        self.levels.retain(|h, _| hashes.contains(h));
         out
     }
 }
@@ -1093,6 +1243,14 @@ mod tests {
             }
         }
         v
+    }
+
+    /// splitmix64: a repeatable pseudo-random value per integer.
+    fn splitmix(k: u64) -> u64 {
+        let mut z = k.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 
     #[test]
@@ -1146,7 +1304,7 @@ mod tests {
             for i in 0..h {
                 for j in 0..30 {
                     let k = ((c * h + i) * w + j) as u64;
-                    let r = (mix_hash(k, 7) >> 40) as f32 / (1u64 << 24) as f32;
+                    let r = (splitmix(k) >> 40) as f32 / (1u64 << 24) as f32;
                     frame[c * n + i * w + j] = 0.2 + 0.6 * r;
                 }
             }
@@ -1169,16 +1327,15 @@ mod tests {
         assert!((at(36) - 1.0).abs() < 0.05, "flat near texture: {}", at(36));
     }
 
-    /// The fused render samples half-size chains at full size as upsizing them and warping
-    /// would: flow bilinearly upsized (vectors scaled), anchor sampled bicubic, mixed by the
-    /// upsized weight with the current frame.
+    /// The window mean samples half-size chains at full size as upsizing them and warping
+    /// would: flow bilinearly upsized (vectors scaled), the earlier stylisation sampled
+    /// bilinearly, weighted by the upsized weight × `amount` against the current frame's 1.
     #[test]
-    fn compose_equals_upsize_then_warp() {
+    fn window_mean_equals_upsize_then_warp() {
         let (size, work) = ((37, 50), (19, 25));
         let (n, wn) = (37 * 50, 19 * 25);
         let styled = pattern(size, 0.0, 0.0);
         let cur = pattern(size, 3.0, 1.0);
-        let (styled4, cur4) = (interleave(&styled, n), interleave(&cur, n));
         let flow: Vec<f32> = (0..2 * wn)
             .map(|k| 1.5 * ((k as f32 * 0.37).sin() + 0.3))
             .collect();
@@ -1186,14 +1343,10 @@ mod tests {
             .map(|k| 0.5 + 0.5 * (k as f32 * 0.11).cos())
             .collect();
         let chain = Chain { flow, weight };
-        let carried = Carried {
-            styled: &styled4,
-            chain: &chain,
-            share: 0.8,
-        };
-        let (out, gain, _) = compose(size, work, &cur4, carried, None);
+        let styled4 = interleave(&styled, n);
+        let out = window_mean(&cur, carried_sum(size, work, &[(&styled4, &chain)], 0.8));
         let up = upsize_flow(&chain.flow, work, size);
-        let warped = warp(&styled, 3, size, &up, true);
+        let warped = warp(&styled, 3, size, &up, false);
         let (sy, sx) = (work.0 as f32 / size.0 as f32, work.1 as f32 / size.1 as f32);
         for i in 0..size.0 {
             for j in 0..size.1 {
@@ -1201,20 +1354,49 @@ mod tests {
                 let (x, y) = ((j as f32 + 0.5) * sx - 0.5, (i as f32 + 0.5) * sy - 0.5);
                 let a = 0.8 * bilinear(&chain.weight, work, x, y);
                 for c in 0..3 {
-                    let want = a * warped[c * n + k] + (1.0 - a) * cur[c * n + k];
+                    let want = (a * warped[c * n + k] + cur[c * n + k]) / (1.0 + a);
                     assert!((out[c * n + k] - want).abs() < 1e-5, "{i} {j} {c}");
                 }
-                let e = a * a + (1.0 - a) * (1.0 - a);
-                assert!((gain[k] - e.powf(-0.5 * TEXTURE_KEEP)).abs() < 1e-5);
             }
         }
     }
 
+    /// The texture restoration puts back what averaging took: the mean of independent noisy
+    /// textures gets the gradient energy asked for (of the per-frame one), the per-frame mean
+    /// colour, and the same colour (blur) as the mean.
     #[test]
-    fn anchors_are_absolute() {
-        assert_eq!(anchors(12, 6), (6, 12, 1.0));
-        assert_eq!(anchors(17, 6), (6, 12, 1.0 - 5.0 / 6.0));
-        assert_eq!(anchors(-1, 6), (-12, -6, 1.0 - 5.0 / 6.0));
+    fn restoring_texture_reaches_the_target_energy() {
+        let size = (48, 64);
+        let n = 48 * 64;
+        let tex = |seed: u64| -> Vec<f32> {
+            (0..3 * n)
+                .map(|k| {
+                    let r = (splitmix(k as u64 * 31 + seed) >> 40) as f32 / (1u64 << 24) as f32;
+                    0.3 + 0.1 * (k % 64) as f32 / 64.0 + 0.3 * r
+                })
+                .collect()
+        };
+        let frames: Vec<Vec<f32>> = (0..8).map(tex).collect();
+        let mean: Vec<f32> = (0..3 * n)
+            .map(|k| frames.iter().map(|f| f[k]).sum::<f32>() / 8.0)
+            .collect();
+        let cur = &frames[0];
+        let e_cur = clamped_grad_energy(cur, None, size);
+        assert!(clamped_grad_energy(&mean, None, size) < 0.3 * e_cur);
+        let out = restore_texture(mean.clone(), cur, size, 0.85);
+        let ratio = clamped_grad_energy(&out, None, size) / e_cur;
+        assert!((ratio - 0.85).abs() < 0.02, "gradient energy ratio {ratio}");
+        for c in 0..3 {
+            let m = |v: &[f32]| v[c * n..][..n].iter().sum::<f32>() / n as f32;
+            assert!((m(&out) - m(cur)).abs() < 1e-4);
+        }
+        let (lo, lm) = (blur(&out[..n], size, 3.0), blur(&mean[..n], size, 3.0));
+        let d = lo
+            .iter()
+            .zip(&lm)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(d < 0.05, "colour moved by {d}");
     }
 
     #[test]
@@ -1225,15 +1407,15 @@ mod tests {
         f[..n].iter_mut().for_each(|v| *v = -1.0);
         let st = Step {
             flow: f,
-            conf: vec![1.0; n],
+            conf: vec![0.5; n],
         };
-        let c = Chain::anchor(s).step(&st, s).step(&st, s);
+        let c = Chain::identity(s).back(&st, s).back(&st, s);
         assert!(c.flow[..n].iter().all(|v| (*v + 2.0).abs() < 1e-6));
         assert!(c.flow[n..].iter().all(|v| v.abs() < 1e-6));
-        assert!(c.weight.iter().all(|v| *v == 1.0));
+        assert!(c.weight.iter().all(|v| (*v - 0.25).abs() < 1e-6));
     }
 
-    /// A pattern moving 1.5 px right per frame, "stylised" with a texture that changes every
+    /// A pattern moving 1.5 px right per frame, "stylised" with strokes that change every
     /// frame (a flickering style network): the stabilised frames follow the motion, the
     /// per-frame ones do not. 128 px high: the flow is refined at half size.
     #[test]
@@ -1252,37 +1434,44 @@ mod tests {
                 .wrapping_add(1442695040888963407);
             ((seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.2
         };
-        let frames: Vec<(SourceFrame, Vec<Rgbx>)> = (0..10)
+        let frames: Vec<(SourceFrame, Vec<f32>, Vec<Rgbx>)> = (0..16)
             .map(|t| {
                 let input = pattern(size, 1.5 * t as f32, 0.0);
-                let styled: Vec<f32> = input.iter().map(|v| v + noise()).collect();
+                // Strokes a few pixels wide, as a style network paints (noise blurred, σ = 1.5).
+                let strokes: Vec<f32> = (0..3)
+                    .flat_map(|_| {
+                        let raw: Vec<f32> = (0..n).map(|_| 2.5 * noise()).collect();
+                        blur(&raw, size, 1.5)
+                    })
+                    .collect();
+                let styled: Vec<f32> = input.iter().zip(&strokes).map(|(v, s)| v + s).collect();
                 let src = SourceFrame {
                     hash: t as u64 + 1,
                     input: Arc::new(input),
                 };
-                (src, interleave(&styled, n))
+                (src, styled.clone(), interleave(&styled, n))
             })
             .collect();
         // As the node does: the past flows, then the motion, then the render.
-        let stabilise = |win: &mut Window, frames: &[(SourceFrame, Vec<Rgbx>)], t: usize| {
+        let stabilise = |win: &mut Window, frames: &[(SourceFrame, Vec<f32>, Vec<Rgbx>)]| {
             let nets = (&net, &Device::Cpu);
             let src: Vec<SourceFrame> = frames.iter().map(|f| f.0.clone()).collect();
+            let styled: Vec<&[Rgbx]> = frames.iter().map(|f| &f.2[..]).collect();
             let span = Span {
                 frames: &src,
                 size,
-                t: t as i64,
-                period: DEFAULT_PERIOD,
+                styled: &styled[..styled.len() - 1],
+                amount: 1.0,
             };
             win.past_motion(nets, span, &mut || false).unwrap();
             let m = win.motion(nets, span, &mut || false).unwrap();
-            let styled: Vec<&[Rgbx]> = frames.iter().map(|f| &f.1[..]).collect();
-            win.render(m, &styled, size, 1.0)
+            win.render(m, &frames[frames.len() - 1].1, size, 1.0)
         };
         let mut win = Window::new();
         let mut outs = Vec::new();
         for t in 0..frames.len() {
-            let lo = t.saturating_sub(2 * DEFAULT_PERIOD - 1);
-            outs.push(stabilise(&mut win, &frames[lo..=t], t));
+            let lo = t.saturating_sub(WINDOW - 1);
+            outs.push(stabilise(&mut win, &frames[lo..=t]));
         }
         // Flicker: frame t against frame t-1 moved by the known motion, away from the edges.
         let flicker = |seq: &dyn Fn(usize) -> Vec<f32>| {
@@ -1303,18 +1492,14 @@ mod tests {
             }
             e
         };
-        let per = flicker(&|t| {
-            (0..3)
-                .flat_map(|c| frames[t].1.iter().map(move |v| v[c]))
-                .collect()
-        });
+        let per = flicker(&|t| frames[t].1.clone());
         let stab = flicker(&|t| outs[t].clone());
         println!("flicker: per-frame {per:.2}, stabilised {stab:.2}");
         assert!(stab < 0.2 * per, "stabilised {stab} vs per-frame {per}");
         // The caches do not change the result: a fresh window gives the same last frame.
         let last = frames.len() - 1;
-        let lo = last.saturating_sub(2 * DEFAULT_PERIOD - 1);
-        let again = stabilise(&mut Window::new(), &frames[lo..], last);
+        let lo = last.saturating_sub(WINDOW - 1);
+        let again = stabilise(&mut Window::new(), &frames[lo..]);
         assert_eq!(again, outs[last]);
     }
 }

@@ -514,8 +514,8 @@ fn render(
     let result = inst.core.run(Call {
         time: seconds,
         // Frame numbers: time x the frame rate learnt from the host's times (0 at time 0), so
-        // nodes with absolute-frame logic (temporal style anchors) agree with `wick render` of
-        // a sequence numbered from 0.
+        // nodes with absolute-frame logic agree with `wick render` of a sequence numbered
+        // from 0.
         frame,
         params,
         inputs: &inputs,

@@ -9,12 +9,13 @@
 //!
 //! `temporal` > 0 stabilises video (issue #15, `wick_models::temporal`): the node declares
 //! past frames of `source` as optional inputs `source@-1` … `source@-11` (fed only while
-//! `temporal` > 0) and carries an anchor frame's stylisation along the motion instead of
-//! repainting every frame. The output of frame `t` depends only on input frames `t - 11 ..= t`
-//! and on the frame number (anchors sit at multiples of 6), never on what was rendered before;
-//! caches keyed by frame content make a sequential render pay one stylisation and one flow per
-//! frame. Missing past frames (clip start, a seek, a host that cannot give them) shorten the
-//! window; with none the frame is stylised on its own, as with `temporal` = 0.
+//! `temporal` > 0) and shows the mean of the last 12 frames' stylisations, each carried along
+//! the motion to the current frame, its texture restored, instead of repainting every frame.
+//! The output of frame `t` depends only on input frames `t - 11 ..= t`, never on what was
+//! rendered before; caches keyed by frame content make a sequential render pay one
+//! stylisation and one flow per frame. Missing past frames (clip start, a seek, a host that
+//! cannot give them) shorten the window; with none the frame is stylised on its own, as with
+//! `temporal` = 0.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,10 +36,8 @@ use crate::node::{
 
 pub const ID: &str = "wick.style-transfer";
 
-/// Anchor period of `temporal` (frames): a window of `2 * PERIOD - 1` past frames.
-pub const PERIOD: usize = temporal::DEFAULT_PERIOD;
-/// The past-frame inputs, nearest first: `source@-1` is input 2.
-pub const HISTORY: [&str; 2 * PERIOD - 1] = [
+/// The past-frame inputs of `temporal`, nearest first: `source@-1` is input 2.
+pub const HISTORY: [&str; temporal::WINDOW - 1] = [
     "source@-1",
     "source@-2",
     "source@-3",
@@ -85,7 +84,7 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("preserve_color", "Preserve colour", "Keep the source's colours; take only the lightness from the style.", Bool { default: false }).animatable(),
             ParamDesc::new("tile", "Tile rows", "Compute convolutions in bands of this many rows to bound memory (0: whole frame). Bands read their own overlap, so results are unchanged.", Int { min: 0, max: 32768, default: 0 }),
             ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
-            ParamDesc::new("temporal", "Temporal", "Video stability: 0 stylises each frame on its own; 1 carries the stylisation along the motion of the source (RIFE flow), fading to a new anchor frame every 6 frames, so brush strokes stay put instead of flickering; in between, a mix. Needs the past frames source@-1 … source@-11 (hosts feed them; without them the frame is stylised on its own). Farm-safe: a frame depends only on frames t-11 … t.", Float { min: 0.0, max: 1.0, default: 0.0 }).animatable(),
+            ParamDesc::new("temporal", "Temporal", "Video stability: 0 stylises each frame on its own; 1 shows the mean of the last 12 frames' stylisations, each carried along the motion of the source (RIFE flow), its texture restored, so brush strokes stay put instead of flickering; in between, a mix. Needs the past frames source@-1 … source@-11 (hosts feed them; without them the frame is stylised on its own). Farm-safe: a frame depends only on frames t-11 … t.", Float { min: 0.0, max: 1.0, default: 0.0 }).animatable(),
         ],
         thread_safety: ThreadSafety::InstanceSafe,
         source: false,
@@ -361,13 +360,16 @@ impl StyleTransfer {
             past_styled.push(s);
         }
         // The flows between past frames (after a seek; a sequential render has them from the
-        // previous frame) here, where the host can cancel between them; the newest one and the
-        // chains beside this frame's stylisation, where it cannot be asked.
+        // previous frame) here, where the host can cancel between them; the newest one, the
+        // chains and the carrying of the past stylisations beside this frame's stylisation,
+        // where it cannot be asked.
+        let past_refs: Vec<&[temporal::Rgbx]> = past_styled.iter().map(|s| &s[..]).collect();
+        let amount = p.f64("temporal") as f32;
         let span = temporal::Span {
             frames: &sources,
             size: (h, w),
-            t: ctx.frame,
-            period: PERIOD,
+            styled: &past_refs,
+            amount,
         };
         let mut cancel = || ctx.progress(0.5, "temporal: motion").is_err();
         let net = &self.flow_net.as_ref().expect("loaded").1;
@@ -376,7 +378,10 @@ impl StyleTransfer {
             Err(_) if ctx.cancelled() => return Err(NodeError::Cancelled),
             Err(e) => return Err(e.into()),
         }
-        ctx.progress(0.5, "temporal: stylising this frame, motion")?;
+        ctx.progress(
+            0.5,
+            "temporal: stylising this frame, carrying the past ones",
+        )?;
         let mut window = std::mem::take(&mut self.window);
         let (dev_name, net) = self.flow_net.take().expect("loaded");
         let motion =
@@ -390,18 +395,14 @@ impl StyleTransfer {
         self.window = window;
         self.flow_net = Some((dev_name, net));
         let (cur, m) = (cur?, m?);
-        ctx.progress(0.8, "temporal: carrying the anchors")?;
-        let cur_i = Arc::new(temporal::interleave(&planar(&cur)?, w * h));
+        ctx.progress(0.8, "temporal: mixing the window")?;
+        let cur_p = planar(&cur)?;
         let cur_hash = sources.last().expect("the current frame").hash;
-        styled.insert(cur_hash ^ key.rotate_left(17), Arc::clone(&cur_i));
-        let refs: Vec<&[temporal::Rgbx]> = past_styled
-            .iter()
-            .chain(std::iter::once(&cur_i))
-            .map(|s| &s[..])
-            .collect();
-        let v = self
-            .window
-            .render(m, &refs, (h, w), p.f64("temporal") as f32);
+        styled.insert(
+            cur_hash ^ key.rotate_left(17),
+            Arc::new(temporal::interleave(&cur_p, w * h)),
+        );
+        let v = self.window.render(m, &cur_p, (h, w), amount);
         // Keep what this window used: the next frame's window reuses all but one.
         self.styled = styled;
         self.planar_in = planar_in;
@@ -436,7 +437,7 @@ impl Node for StyleTransfer {
         let dev = self.loaded.as_ref().expect("loaded").1.clone();
         let x = src.rgb_tensor(&dev)?;
         let mut styled = if p.f64("temporal") > 0.0 {
-            // `temporal` < 1 is mixed in by the stabiliser (as the anchors are).
+            // `temporal` < 1 is mixed in by the stabiliser (the past frames' weights scaled).
             self.stylise_stable(ctx, p, inputs, &x)?
         } else {
             // Nothing to keep between frames.
