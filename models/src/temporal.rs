@@ -76,7 +76,7 @@ pub const DETAIL_GAIN_MAX: f32 = 5.0;
 pub type Size = (usize, usize);
 
 /// One pixel of an interleaved RGB frame (the fourth value unused, 0): the stylisations the
-/// stabiliser samples, so one bicubic tap reads every channel.
+/// stabiliser samples, so one bilinear tap reads every channel (one SSE load).
 pub type Rgbx = [f32; 4];
 
 /// Planar RGB (3 × n) to interleaved pixels.
