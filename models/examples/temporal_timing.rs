@@ -1,6 +1,6 @@
 //! Times the parts of `wick_models::temporal` on two frames (PPM, P6): frame levels, flow
-//! network, flow post-processing, confidence, a chain step and a bicubic warp (a bilinear one
-//! is what the window mean samples each frame with).
+//! network, flow post-processing, confidence, a chain step and a bilinear warp (what the window
+//! mean samples each earlier frame with).
 //!
 //!     cargo run --release -p wick-models --example temporal_timing -- A.ppm B.ppm
 use std::time::Instant;
@@ -82,14 +82,14 @@ fn main() {
         let ch = Chain::identity(ws).back(&st, ws);
         let t_step = t.elapsed();
         let t = Instant::now();
-        let _ = warp(&l0.work, 3, ws, &ch.flow, true);
+        let _ = warp(&l0.work, 3, ws, &ch.flow);
         let t_render = t.elapsed();
         let t = Instant::now();
         let mut g = vec![0f32; 2 * size.0 * size.1];
         refine_flow(&x1, &x0, size, &mut g, 3);
         let t_lk = t.elapsed();
         println!(
-            "{size:?}: multistyle26 {:.0} ms, RIFE half size {:.0} ms, levels of 2 frames {:.0} ms, flow {:.0} ms (LK x3 at full size would take {:.0} ms; it runs at the work size {ws:?}), confidence {:.0} ms, chain step {:.0} ms, bicubic warp at work size {:.0} ms",
+            "{size:?}: multistyle26 {:.0} ms, RIFE half size {:.0} ms, levels of 2 frames {:.0} ms, flow {:.0} ms (LK x3 at full size would take {:.0} ms; it runs at the work size {ws:?}), confidence {:.0} ms, chain step {:.0} ms, bilinear warp at work size {:.0} ms",
             t_style.as_secs_f64() * 1e3,
             t_rife.as_secs_f64() * 1e3,
             t_levels.as_secs_f64() * 1e3,

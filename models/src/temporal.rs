@@ -142,41 +142,13 @@ fn bilinear(p: &[f32], (h, w): Size, x: f32, y: f32) -> f32 {
     a + fy * (b - a)
 }
 
-/// Keys' cubic convolution weights with a = -0.75 (OpenCV's INTER_CUBIC).
-#[inline]
-fn cubic_weights(f: f32) -> [f32; 4] {
-    const A: f32 = -0.75;
-    let w0 = ((A * (f + 1.0) - 5.0 * A) * (f + 1.0) + 8.0 * A) * (f + 1.0) - 4.0 * A;
-    let w1 = ((A + 2.0) * f - (A + 3.0)) * f * f + 1.0;
-    let g = 1.0 - f;
-    let w2 = ((A + 2.0) * g - (A + 3.0)) * g * g + 1.0;
-    [w0, w1, w2, 1.0 - w0 - w1 - w2]
-}
-
 /// Backward warp of a planar image (`c` planes) by `flow` (2 planes): output pixel `(i, j)`
-/// samples the image at `(j + flow_x, i + flow_y)`, edges repeated; bilinear or bicubic.
-pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32], cubic: bool) -> Vec<f32> {
+/// samples the image bilinearly at `(j + flow_x, i + flow_y)`, edges repeated (the op layer's
+/// warp kernel: taps shared by channels, AVX2 rows).
+pub fn warp(img: &[f32], c: usize, (h, w): Size, flow: &[f32]) -> Vec<f32> {
     let hw = h * w;
     let mut out = vec![0f32; c * hw];
-    if !cubic {
-        // The op layer's warp kernel (the same sampling: border clamp, taps shared by channels,
-        // AVX2 rows).
-        crate::ops::warp::warp_planes(img, (c, h, w), &flow[..hw], &flow[hw..2 * hw], &mut out);
-        return out;
-    }
-    // Bicubic: the taps (4 rows, 4 columns, their weights) once per pixel, applied to every
-    // plane (each summed by `Taps::apply`).
-    let planes: Vec<&[f32]> = img.chunks_exact(hw).take(c).collect();
-    let mut rows = rows_of_planes(&mut out, c, (h, w));
-    rows.par_chunks_mut(c).enumerate().for_each(|(i, outs)| {
-        let (fx, fy) = (&flow[i * w..][..w], &flow[hw + i * w..][..w]);
-        for j in 0..w {
-            let t = Taps::new((h, w), j as f32 + fx[j], i as f32 + fy[j]);
-            for (o, p) in outs.iter_mut().zip(&planes) {
-                o[j] = t.apply(p, w);
-            }
-        }
-    });
+    crate::ops::warp::warp_planes(img, (c, h, w), &flow[..hw], &flow[hw..2 * hw], &mut out);
     out
 }
 
@@ -195,58 +167,6 @@ fn rows_of_planes(img: &mut [f32], c: usize, (h, w): Size) -> Vec<&mut [f32]> {
         }
     }
     rows
-}
-
-/// The 4 × 4 taps of one bicubic sample: row and column indices (edges repeated) and weights.
-struct Taps {
-    ys: [usize; 4],
-    xs: [usize; 4],
-    wy: [f32; 4],
-    wx: [f32; 4],
-    /// The four columns are consecutive (away from the left and right edges): one bounds
-    /// check per row.
-    run: bool,
-}
-
-impl Taps {
-    #[inline]
-    fn new((h, w): Size, x: f32, y: f32) -> Self {
-        let x = x.clamp(0.0, (w - 1) as f32);
-        let y = y.clamp(0.0, (h - 1) as f32);
-        // Non-negative after the clamp: truncation is the floor (and needs no libm call).
-        let (x0, y0) = (x as usize, y as usize);
-        let (wx, wy) = (cubic_weights(x - x0 as f32), cubic_weights(y - y0 as f32));
-        let (x0, y0) = (x0 as isize, y0 as isize);
-        Taps {
-            xs: std::array::from_fn(|k| (x0 + k as isize - 1).clamp(0, w as isize - 1) as usize),
-            ys: std::array::from_fn(|k| (y0 + k as isize - 1).clamp(0, h as isize - 1) as usize),
-            wx,
-            wy,
-            run: x0 >= 1 && x0 + 2 < w as isize,
-        }
-    }
-
-    #[inline]
-    fn apply(&self, p: &[f32], w: usize) -> f32 {
-        let (xs, wx) = (&self.xs, &self.wx);
-        let mut acc = 0f32;
-        if self.run {
-            for (yy, wyk) in self.ys.iter().zip(&self.wy) {
-                let r = &p[yy * w + xs[0]..][..4];
-                acc += wyk * (wx[0] * r[0] + wx[1] * r[1] + wx[2] * r[2] + wx[3] * r[3]);
-            }
-            return acc;
-        }
-        for (yy, wyk) in self.ys.iter().zip(&self.wy) {
-            let row = &p[yy * w..][..w];
-            acc += wyk
-                * (wx[0] * row[xs[0]]
-                    + wx[1] * row[xs[1]]
-                    + wx[2] * row[xs[2]]
-                    + wx[3] * row[xs[3]]);
-        }
-        acc
-    }
 }
 
 /// Area-average downscale by 2 (odd sizes: the last row/column averages what it has).
@@ -299,11 +219,11 @@ fn invert_mid(f0: &[f32], f1: &[f32], size: Size) -> Vec<f32> {
     let n = size.0 * size.1;
     let mut q = vec![0f32; 2 * n];
     for _ in 0..3 {
-        q = warp(f1, 2, size, &q, false);
+        q = warp(f1, 2, size, &q);
         q.iter_mut().for_each(|v| *v = -*v);
     }
-    let a = warp(f0, 2, size, &q, false);
-    let b = warp(f1, 2, size, &q, false);
+    let a = warp(f0, 2, size, &q);
+    let b = warp(f1, 2, size, &q);
     a.iter().zip(&b).map(|(x, y)| x - y).collect()
 }
 
@@ -330,7 +250,7 @@ pub fn refine_flow(cur: &[f32], prev: &[f32], size: Size, flow: &mut [f32], iter
     const SIGMA: f32 = 2.0;
     const LAMBDA: f32 = 1e-4;
     for _ in 0..iters {
-        let xw = warp(prev, 3, size, flow, false);
+        let xw = warp(prev, 3, size, flow);
         // Per pixel: gx², gx·gy, gy², gx·r, gy·r summed over the channels (5 planes).
         let mut terms = vec![0f32; 5 * n];
         let (t0, rest) = terms.split_at_mut(n);
@@ -564,7 +484,7 @@ pub const CONFIDENCE_SIGMA: f32 = 1.5;
 /// `flow` against `cur`, their distance blurred by `sigma` pixels.
 pub fn confidence(cur: &[f32], prev: &[f32], size: Size, flow: &[f32], sigma: f32) -> Vec<f32> {
     let n = size.0 * size.1;
-    let xw = warp(prev, 3, size, flow, false);
+    let xw = warp(prev, 3, size, flow);
     let mut d = vec![0f32; n];
     d.par_chunks_mut(size.1).enumerate().for_each(|(i, row)| {
         for (j, o) in row.iter_mut().enumerate() {
@@ -638,7 +558,7 @@ impl Chain {
         let mut fc = Vec::with_capacity(3 * n);
         fc.extend_from_slice(&s.flow);
         fc.extend_from_slice(&s.conf);
-        let at = warp(&fc, 3, size, &self.flow, false);
+        let at = warp(&fc, 3, size, &self.flow);
         let mut flow = self.flow.clone();
         flow.iter_mut().zip(&at[..2 * n]).for_each(|(a, b)| *a += b);
         let mut weight = self.weight.clone();
@@ -1258,14 +1178,14 @@ mod tests {
         let s = (9, 11);
         let a = pattern(s, 0.0, 0.0);
         let zero = vec![0f32; 2 * 99];
-        assert_eq!(warp(&a, 3, s, &zero, false), a);
-        let id = warp(&a, 3, s, &zero, true);
+        assert_eq!(warp(&a, 3, s, &zero), a);
+        let id = warp(&a, 3, s, &zero);
         assert!(id.iter().zip(&a).all(|(x, y)| (x - y).abs() < 1e-6));
         // Sampling at x + 2 of the pattern shifted right by 2 gives the pattern.
         let b = pattern(s, 2.0, 0.0);
         let mut f = vec![0f32; 2 * 99];
         f[..99].iter_mut().for_each(|v| *v = 2.0);
-        let back = warp(&b, 3, s, &f, true);
+        let back = warp(&b, 3, s, &f);
         for i in 0..9 {
             for j in 0..9 {
                 assert!((back[i * 11 + j] - a[i * 11 + j]).abs() < 1e-5);
@@ -1346,7 +1266,7 @@ mod tests {
         let styled4 = interleave(&styled, n);
         let out = window_mean(&cur, carried_sum(size, work, &[(&styled4, &chain)], 0.8));
         let up = upsize_flow(&chain.flow, work, size);
-        let warped = warp(&styled, 3, size, &up, false);
+        let warped = warp(&styled, 3, size, &up);
         let (sy, sx) = (work.0 as f32 / size.0 as f32, work.1 as f32 / size.1 as f32);
         for i in 0..size.0 {
             for j in 0..size.1 {
@@ -1479,7 +1399,7 @@ mod tests {
             f[..n].iter_mut().for_each(|v| *v = -1.5);
             let mut e = 0f64;
             for t in 1..frames.len() {
-                let prev = warp(&seq(t - 1), 3, size, &f, false);
+                let prev = warp(&seq(t - 1), 3, size, &f);
                 let cur = seq(t);
                 for c in 0..3 {
                     for i in 4..60 {
