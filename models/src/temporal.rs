@@ -601,21 +601,35 @@ fn bilinear_axis(full: usize, work: usize) -> Vec<(usize, usize, f32)> {
         .collect()
 }
 
-/// Row `i` of a work-size field sampled bilinearly at every full-size column (`rows`, `cols`:
-/// [`bilinear_axis`]), times `scale`.
-fn field_row(
+/// Row `row` (`(y0, y1, a)` from [`bilinear_axis`]) of a work-size field `p` (`ww` wide) sampled
+/// bilinearly at every full-size column (`cols`), times `scale`, into `out`: down the column
+/// first into `vert` (a work-size row, vectorised), then along the row — for exactly twice the
+/// work size (the usual case) full-size columns 2m + 1 and 2m + 2 lie a quarter of a work pixel
+/// either side of work columns m and m + 1 (edges repeated).
+fn upsample_row(
     p: &[f32],
     ww: usize,
-    (y0, y1, fy): (usize, usize, f32),
+    (y0, y1, a): (usize, usize, f32),
     cols: &[(usize, usize, f32)],
     scale: f32,
+    vert: &mut Vec<f32>,
     out: &mut [f32],
 ) {
     let (r0, r1) = (&p[y0 * ww..][..ww], &p[y1 * ww..][..ww]);
-    for (o, &(x0, x1, fx)) in out.iter_mut().zip(cols) {
-        let a = r0[x0] + fx * (r0[x1] - r0[x0]);
-        let b = r1[x0] + fx * (r1[x1] - r1[x0]);
-        *o = (a + fy * (b - a)) * scale;
+    vert.clear();
+    vert.extend(r0.iter().zip(r1).map(|(u, w)| (u + a * (w - u)) * scale));
+    let w = cols.len();
+    if w == 2 * ww && ww >= 2 {
+        out[0] = vert[0];
+        out[w - 1] = vert[ww - 1];
+        for (m, v) in vert.windows(2).enumerate() {
+            out[2 * m + 1] = 0.75 * v[0] + 0.25 * v[1];
+            out[2 * m + 2] = 0.25 * v[0] + 0.75 * v[1];
+        }
+        return;
+    }
+    for (o, &(x0, x1, b)) in out.iter_mut().zip(cols) {
+        *o = vert[x0] + b * (vert[x1] - vert[x0]);
     }
 }
 
@@ -647,51 +661,21 @@ fn lerp_add(acc: &mut Rgbx, [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: f32)
     }
 }
 
-/// Row `i` of a work-size chain sampled bilinearly at every full-size column (`cols`, `row`:
-/// [`bilinear_axis`]): its flow (scaled to full-size pixels) into `fx`, `fy` and its weight ×
-/// `amount` into `wt`. Down the column first (work-size rows, vectorised), then along the row.
-#[allow(clippy::too_many_arguments)]
+/// Row `row` of a work-size chain sampled bilinearly at every full-size column ([`upsample_row`]):
+/// its flow (scaled to full-size pixels) into `dx`, `dy` and its weight × `amount` into `wt`.
 fn chain_row(
     chain: &Chain,
     (wh, ww): Size,
-    (y0, y1, a): (usize, usize, f32),
+    row: (usize, usize, f32),
     cols: &[(usize, usize, f32)],
     (fsx, fsy, amount): (f32, f32, f32),
-    vert: &mut [Vec<f32>; 3],
-    out: [&mut [f32]; 3],
+    vert: &mut Vec<f32>,
+    [dx, dy, wt]: [&mut [f32]; 3],
 ) {
     let wn = wh * ww;
-    let fields = [
-        (&chain.flow[..wn], fsx),
-        (&chain.flow[wn..], fsy),
-        (&chain.weight[..], amount),
-    ];
-    for ((p, scale), v) in fields.iter().zip(vert.iter_mut()) {
-        let (r0, r1) = (&p[y0 * ww..][..ww], &p[y1 * ww..][..ww]);
-        v.clear();
-        v.extend(r0.iter().zip(r1).map(|(u, w)| (u + a * (w - u)) * scale));
-    }
-    let w = cols.len();
-    if w == 2 * ww && ww >= 2 {
-        // Exactly twice the work size (the usual case): full-size columns 2m and 2m + 1 lie a
-        // quarter of a work pixel either side of work column m (the edges repeated).
-        for (o, v) in out.into_iter().zip(vert.iter()) {
-            o[0] = v[0];
-            o[w - 1] = v[ww - 1];
-            for (m, p) in v.windows(2).enumerate() {
-                o[2 * m + 1] = 0.75 * p[0] + 0.25 * p[1];
-                o[2 * m + 2] = 0.25 * p[0] + 0.75 * p[1];
-            }
-        }
-        return;
-    }
-    let [fx, fy, wt] = out;
-    let [vx, vy, vw] = vert;
-    for (j, &(x0, x1, b)) in cols.iter().enumerate() {
-        fx[j] = vx[x0] + b * (vx[x1] - vx[x0]);
-        fy[j] = vy[x0] + b * (vy[x1] - vy[x0]);
-        wt[j] = vw[x0] + b * (vw[x1] - vw[x0]);
-    }
+    upsample_row(&chain.flow[..wn], ww, row, cols, fsx, vert, dx);
+    upsample_row(&chain.flow[wn..], ww, row, cols, fsy, vert, dy);
+    upsample_row(&chain.weight, ww, row, cols, amount, vert, wt);
 }
 
 /// The earlier frames' part of the window mean (module doc, step 4): per pixel, the sum of each
@@ -718,7 +702,7 @@ fn carried_sum(
         .for_each(|(i, (o, total))| {
             let mut acc = vec![[0f32; 4]; w];
             let (mut dx, mut dy, mut share) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
-            let mut vert: [Vec<f32>; 3] = std::array::from_fn(|_| Vec::with_capacity(ww));
+            let mut vert = Vec::with_capacity(ww);
             let (mut k00, mut k10, mut k01) = (vec![0u32; w], vec![0u32; w], vec![0u32; w]);
             let (mut ax, mut ay) = (vec![0f32; w], vec![0f32; w]);
             let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
@@ -840,9 +824,10 @@ fn smooth_map(m: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
     let small = blur(&small, (hs, ws), sigma / B as f32);
     let (cols, rows) = (bilinear_axis(w, ws), bilinear_axis(h, hs));
     let mut out = vec![0f32; h * w];
-    out.par_chunks_mut(w)
-        .enumerate()
-        .for_each(|(i, o)| field_row(&small, ws, rows[i], &cols, 1.0, o));
+    out.par_chunks_mut(w).enumerate().for_each_init(
+        || Vec::with_capacity(ws),
+        |vert, (i, o)| upsample_row(&small, ws, rows[i], &cols, 1.0, vert, o),
+    );
     out
 }
 
