@@ -967,6 +967,9 @@ pub struct Motion {
     /// The earlier frames of the shot carried to the current one ([`carried_sum`]); `None` when
     /// there is none (or nothing is carried).
     carried: Option<(Vec<f32>, Vec<f32>)>,
+    /// [`Span::amount`], clamped to 0..1: it weighed the earlier frames and sets the texture
+    /// [`Window::render`] gives up.
+    amount: f32,
     /// The steps the window used (kept; the rest of the caches is dropped).
     used: Vec<(u64, u64)>,
     hashes: Vec<u64>,
@@ -1084,11 +1087,13 @@ impl Window {
         let work = work_size(span.size);
         let mut used = Vec::new();
         let mut chains: Vec<(usize, Chain)> = Vec::with_capacity(last - first);
-        let mut chain = Chain::identity(work);
         for u in (first + 1..=last).rev() {
             let s = self.step(nets, span, u, cancel, &mut used)?;
-            chain = chain.back(&s, work);
-            chains.push((u - 1, chain.clone()));
+            let chain = match chains.last() {
+                Some((_, c)) => c.back(&s, work),
+                None => Chain::identity(work).back(&s, work),
+            };
+            chains.push((u - 1, chain));
         }
         let amount = span.amount.clamp(0.0, 1.0);
         let carried = (!chains.is_empty() && amount > 0.0).then(|| {
@@ -1098,6 +1103,7 @@ impl Window {
         });
         Ok(Motion {
             carried,
+            amount,
             used,
             hashes: span.frames.iter().map(|f| f.hash).collect(),
         })
@@ -1106,18 +1112,18 @@ impl Window {
     /// The stabilised frame (planar RGB): the window mean of the current frame's stylisation
     /// `cur` (planar RGB) and the earlier ones carried by `m` ([`Window::motion`] on the same
     /// window), its texture restored to [`TEXTURE_TARGET`] of `cur`'s — `1 - amount · (1 -
-    /// TEXTURE_TARGET)` for `amount` (the node's `temporal`) below 1, whose weights on the earlier
-    /// frames it also scaled. With no earlier frame in the shot, `cur` as it is.
-    pub fn render(&mut self, m: Motion, cur: &[f32], size: Size, amount: f32) -> Vec<f32> {
-        let amount = amount.clamp(0.0, 1.0);
+    /// TEXTURE_TARGET)` for a [`Span::amount`] below 1, which also scaled the earlier frames'
+    /// weights. With no earlier frame in the shot (or `amount` 0), `cur` as it is.
+    pub fn render(&mut self, m: Motion, cur: &[f32], size: Size) -> Vec<f32> {
         let cur = &cur[..3 * size.0 * size.1];
         let Motion {
             carried,
+            amount,
             used,
             hashes,
         } = m;
         let out = match carried {
-            Some(carried) if amount > 0.0 => {
+            Some(carried) => {
                 let mix = window_mean(cur, carried);
                 restore_texture(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET))
             }
@@ -1370,7 +1376,7 @@ mod tests {
             };
             win.past_motion(nets, span, &mut || false).unwrap();
             let m = win.motion(nets, span, &mut || false).unwrap();
-            win.render(m, &frames[frames.len() - 1].1, size, 1.0)
+            win.render(m, &frames[frames.len() - 1].1, size)
         };
         let mut win = Window::new();
         let mut outs = Vec::new();

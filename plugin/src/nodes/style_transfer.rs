@@ -402,7 +402,7 @@ impl StyleTransfer {
             cur_hash ^ key.rotate_left(17),
             Arc::new(temporal::interleave(&cur_p, w * h)),
         );
-        let v = self.window.render(m, &cur_p, (h, w), amount);
+        let v = self.window.render(m, &cur_p, (h, w));
         // Keep what this window used: the next frame's window reuses all but one.
         self.styled = styled;
         self.planar_in = planar_in;
