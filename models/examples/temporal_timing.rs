@@ -77,7 +77,7 @@ fn main() {
         let t = Instant::now();
         let c = confidence(&l1.work, &l0.work, ws, &f, 0.75);
         let t_conf = t.elapsed();
-        let st = Step { flow: f, conf: c };
+        let st = Step::from_parts(f, &c);
         let t = Instant::now();
         let ch = Chain::identity(ws).back(&st, ws);
         let t_step = t.elapsed();

@@ -8,8 +8,8 @@
 //! motion of the input frames to the current one:
 //!
 //! 1. **Flow** ([`estimate_flow`]): Wick's RIFE IFNet on the two input frames at quarter size
-//!    (padded to its alignment, or resized to a nearby aligned size when that is cheaper),
-//!    at the midpoint (its endpoint flows, t = 0 or 1, are unusable: measured 18 dB where the
+//!    (each side resized to a nearby multiple of 64, or stretched to one of [`NET_ALIGN`]), at
+//!    the midpoint (its endpoint flows, t = 0 or 1, are unusable: measured 18 dB where the
 //!    identity gives 37 dB), inverted into the backward flow from the current frame to the
 //!    previous one, upsampled, then refined at half size by three Lucas–Kanade steps (Gaussian
 //!    window σ = 2, at most 1 px each: +3 to +5 dB on the warped input), then smoothed where the
@@ -50,6 +50,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
+use half::f16;
 use rayon::prelude::*;
 
 use crate::rife::{cuts, IfNet};
@@ -75,18 +76,34 @@ pub const DETAIL_GAIN_MAX: f32 = 5.0;
 /// A planar frame size.
 pub type Size = (usize, usize);
 
-/// One pixel of an interleaved RGB frame (the fourth value unused, 0): the stylisations the
-/// stabiliser samples, so one bilinear tap reads every channel (one SSE load).
-pub type Rgbx = [f32; 4];
+/// One pixel of an interleaved RGB frame in half floats (the fourth value unused, 0): the
+/// stylisations the stabiliser keeps and samples, so one bilinear tap reads every channel (8
+/// bytes: half the memory traffic of f32, which bounds the sampling; a half float keeps 11
+/// significant bits, an error under 0.07/255 on 0..1 values, and each earlier frame weighs at
+/// most 1/2 in the mean).
+pub type Rgbx = [f16; 4];
 
-/// Planar RGB (3 × n) to interleaved pixels.
+/// Planar RGB (3 × n) to interleaved half-float pixels.
 pub fn interleave(planar: &[f32], n: usize) -> Vec<Rgbx> {
     let (r, g, b) = (&planar[..n], &planar[n..2 * n], &planar[2 * n..3 * n]);
-    r.iter()
-        .zip(g)
-        .zip(b)
-        .map(|((r, g), b)| [*r, *g, *b, 0.0])
-        .collect()
+    let mut out = vec![[f16::ZERO; 4]; n];
+    out.par_chunks_mut(4096)
+        .zip(
+            r.par_chunks(4096)
+                .zip(g.par_chunks(4096))
+                .zip(b.par_chunks(4096)),
+        )
+        .for_each(|(o, ((r, g), b))| {
+            for (o, ((r, g), b)) in o.iter_mut().zip(r.iter().zip(g).zip(b)) {
+                *o = [
+                    f16::from_f32(*r),
+                    f16::from_f32(*g),
+                    f16::from_f32(*b),
+                    f16::ZERO,
+                ];
+            }
+        });
+    out
 }
 
 fn gauss_kernel(sigma: f32) -> Vec<f32> {
@@ -100,7 +117,14 @@ fn gauss_kernel(sigma: f32) -> Vec<f32> {
 }
 
 /// Separable Gaussian blur of one plane, edges repeated.
-pub fn blur(src: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
+pub fn blur(src: &[f32], size: Size, sigma: f32) -> Vec<f32> {
+    let mut out = vec![0f32; size.0 * size.1];
+    blur_into(src, size, sigma, &mut out);
+    out
+}
+
+/// [`blur`] into `out` (h × w, zeros).
+fn blur_into(src: &[f32], (h, w): Size, sigma: f32, out: &mut [f32]) {
     let k = gauss_kernel(sigma);
     let r = k.len() / 2;
     let mut tmp = vec![0f32; h * w];
@@ -118,7 +142,6 @@ pub fn blur(src: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
             }
         }
     });
-    let mut out = vec![0f32; h * w];
     out.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
         for (t, kv) in k.iter().enumerate() {
             let ii = (i + t).saturating_sub(r).min(h - 1);
@@ -127,7 +150,23 @@ pub fn blur(src: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
             }
         }
     });
-    out
+}
+
+/// The sum of a row, eight lanes summed in a fixed order (vectorises; the same whatever the
+/// threads).
+fn lane_sum(r: &[f32]) -> f64 {
+    let mut lanes = [0f32; 8];
+    let c = r.chunks_exact(8);
+    let rest = c.remainder();
+    for x in c {
+        for k in 0..8 {
+            lanes[k] += x[k];
+        }
+    }
+    for (k, v) in rest.iter().enumerate() {
+        lanes[k] += v;
+    }
+    lanes.iter().map(|&v| v as f64).sum()
 }
 
 #[inline]
@@ -430,6 +469,15 @@ impl Levels {
     }
 }
 
+/// The flow network's input: each side resized (bilinear) to the nearest multiple of 64 where
+/// that changes it by at most 1.25× (where each of the network's five blocks resizes exactly),
+/// else stretched to the next multiple of this — never padded, so no pixel of the network's work
+/// is wasted. At 32 the coarsest block (1/16 scale) rounds its grid up on a side of an odd
+/// multiple of 32 (6 cells computed as 8 on 96 px), which the four finer blocks correct.
+/// bigbuckbunny's quarter-size 90 × 160 becomes 96 × 192 (it was padded to 128 × 192: 25 % fewer
+/// network pixels); 640 × 272 (bikes) gives 64 × 192 and 640 × 480 128 × 192, as before.
+pub const NET_ALIGN: usize = 32;
+
 /// The backward flow from `cur` to `prev` at their [`work_size`] (2 planes, in work-size pixels):
 /// `prev` warped by it lines up with `cur`. See the module doc (step 1).
 pub fn estimate_flow(
@@ -438,35 +486,29 @@ pub fn estimate_flow(
     prev: &Levels,
     cur: &Levels,
 ) -> Result<Vec<f32>, ModelError> {
-    let ((prev_net, mut s2), (cur_net, _)) = (prev.net(), cur.net());
-    // The network pads to its 64-pixel alignment; where the nearest aligned size is smaller
-    // than the padded one (a side just above a multiple of 64, as 640×272 frames give 160×68 →
-    // padded 192×128) and changes no side by more than 1.25×, resize to it instead (bikes:
-    // E_warp ratio 0.280 → 0.277 and 1.7–1.9× → 1.56× the per-frame CPU time; 640×360 → 160×90
-    // squeezed to 192×64 lost 0.307 → 0.318, so it stays padded).
-    let align = crate::rife::alignment(1.0)?;
-    let near = |v: usize| ((v as f64 / align as f64).round() as usize).max(1) * align;
-    let (ah, aw) = (near(s2.0), near(s2.1));
-    let mild = |a: usize, v: usize| (0.8..=1.25).contains(&(a as f64 / v as f64));
-    let (mut t0, mut t1) = (
-        planar_tensor(prev_net, s2, dev)?,
-        planar_tensor(cur_net, s2, dev)?,
-    );
-    if ah * aw < s2.0.next_multiple_of(align) * s2.1.next_multiple_of(align)
-        && mild(ah, s2.0)
-        && mild(aw, s2.1)
-    {
+    let ((prev_net, s0), (cur_net, _)) = (prev.net(), cur.net());
+    // Each side resized to the nearest multiple of 64 where that changes it by at most 1.25×,
+    // else stretched to the next multiple of NET_ALIGN (module doc, step 1).
+    let side = |v: usize| {
+        let m = (((v as f64) / 64.0).round() as usize).max(1) * 64;
+        if (0.8..=1.25).contains(&(m as f64 / v as f64)) {
+            m
+        } else {
+            v.next_multiple_of(NET_ALIGN)
+        }
+    };
+    let s2 = (side(s0.0), side(s0.1));
+    let input = |x: &[f32]| -> Result<Tensor, ModelError> {
+        let t = planar_tensor(x, s0, dev)?;
+        if s2 == s0 {
+            return Ok(t);
+        }
         // The op layer's bilinear resize (PyTorch semantics, pixel centres aligned).
-        t0 = crate::ops::upsample_bilinear2d(&t0, ah, aw, false)?;
-        t1 = crate::ops::upsample_bilinear2d(&t1, ah, aw, false)?;
-        s2 = (ah, aw);
-    }
-    let e = net.estimate(&t0, &t1, 0.5, 1.0)?;
-    let fl: Vec<f32> = e
-        .flow
-        .to_device(&Device::Cpu)?
-        .flatten_all()?
-        .to_vec1::<f32>()?;
+        Ok(crate::ops::upsample_bilinear2d(&t, s2.0, s2.1, false)?)
+    };
+    let e = net.estimate_aligned(&input(prev_net)?, &input(cur_net)?, 0.5, 1.0)?;
+    let e = e.flow;
+    let fl: Vec<f32> = e.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()?;
     let n2 = s2.0 * s2.1;
     let f = invert_mid(&fl[..2 * n2], &fl[2 * n2..4 * n2], s2);
     // Lucas–Kanade at the work size (half size: a larger effective window, 4× cheaper than at
@@ -502,10 +544,10 @@ pub fn confidence(cur: &[f32], prev: &[f32], size: Size, flow: &[f32], sigma: f3
 }
 
 /// What is known about one consecutive pair, at the frames' [`work_size`]: the backward flow
-/// (current → previous, in work-size pixels) and the confidence in it.
+/// (current → previous, in work-size pixels, 2 planes) and the confidence in it (1 plane), kept
+/// as one 3-plane buffer (a chain step warps all three at once).
 pub struct Step {
-    pub flow: Vec<f32>,
-    pub conf: Vec<f32>,
+    planes: Vec<f32>,
 }
 
 impl Step {
@@ -527,7 +569,23 @@ impl Step {
         );
         let sigma = CONFIDENCE_SIGMA * ws.1 as f32 / size.1 as f32;
         let conf = confidence(&cur.work, &prev.work, ws, &flow, sigma);
-        Ok(Self { flow, conf })
+        Ok(Self::from_parts(flow, &conf))
+    }
+
+    /// A step from its flow (2 planes) and confidence (1 plane).
+    pub fn from_parts(mut flow: Vec<f32>, conf: &[f32]) -> Self {
+        flow.extend_from_slice(conf);
+        Self { planes: flow }
+    }
+
+    /// The flow, 2 planes.
+    pub fn flow(&self) -> &[f32] {
+        &self.planes[..self.planes.len() / 3 * 2]
+    }
+
+    /// The confidence, 1 plane.
+    pub fn conf(&self) -> &[f32] {
+        &self.planes[self.planes.len() / 3 * 2..]
     }
 }
 
@@ -555,17 +613,14 @@ impl Chain {
     pub fn back(&self, s: &Step, size: Size) -> Self {
         let n = size.0 * size.1;
         // The step's flow and confidence sampled where the chain points (one warp, 3 planes).
-        let mut fc = Vec::with_capacity(3 * n);
-        fc.extend_from_slice(&s.flow);
-        fc.extend_from_slice(&s.conf);
-        let at = warp(&fc, 3, size, &self.flow);
-        let mut flow = self.flow.clone();
-        flow.iter_mut().zip(&at[..2 * n]).for_each(|(a, b)| *a += b);
-        let mut weight = self.weight.clone();
-        weight
-            .iter_mut()
-            .zip(&at[2 * n..])
-            .for_each(|(a, b)| *a *= b);
+        let mut flow = warp(&s.planes, 3, size, &self.flow);
+        let weight = flow[2 * n..]
+            .iter()
+            .zip(&self.weight)
+            .map(|(c, w)| w * c)
+            .collect();
+        flow.truncate(2 * n);
+        flow.iter_mut().zip(&self.flow).for_each(|(a, f)| *a += f);
         Self { flow, weight }
     }
 }
@@ -633,34 +688,6 @@ fn upsample_row(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn lerp_add(acc: &mut Rgbx, [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: f32) {
-    use std::arch::x86_64::*;
-    // SAFETY: SSE is part of the x86_64 baseline; each load reads one `[f32; 4]` through a
-    // reference, the store writes the `[f32; 4]` behind `acc`.
-    unsafe {
-        let (a, b) = (_mm_loadu_ps(a.as_ptr()), _mm_loadu_ps(b.as_ptr()));
-        let (c, d) = (_mm_loadu_ps(c.as_ptr()), _mm_loadu_ps(d.as_ptr()));
-        let (fx, fy) = (_mm_set1_ps(fx), _mm_set1_ps(fy));
-        let top = _mm_add_ps(a, _mm_mul_ps(fx, _mm_sub_ps(b, a)));
-        let bot = _mm_add_ps(c, _mm_mul_ps(fx, _mm_sub_ps(d, c)));
-        let v = _mm_add_ps(top, _mm_mul_ps(fy, _mm_sub_ps(bot, top)));
-        let r = _mm_add_ps(_mm_loadu_ps(acc.as_ptr()), _mm_mul_ps(_mm_set1_ps(sh), v));
-        _mm_storeu_ps(acc.as_mut_ptr(), r);
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-#[inline(always)]
-fn lerp_add(acc: &mut Rgbx, [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: f32) {
-    for k in 0..4 {
-        let top = a[k] + fx * (b[k] - a[k]);
-        let bot = c[k] + fx * (d[k] - c[k]);
-        acc[k] += sh * (top + fy * (bot - top));
-    }
-}
-
 /// Row `row` of a work-size chain sampled bilinearly at every full-size column ([`upsample_row`]):
 /// its flow (scaled to full-size pixels) into `dx`, `dy` and its weight × `amount` into `wt`.
 fn chain_row(
@@ -677,6 +704,134 @@ fn chain_row(
     upsample_row(&chain.flow[wn..], ww, row, cols, fsy, vert, dy);
     upsample_row(&chain.weight, ww, row, cols, amount, vert, wt);
 }
+
+/// One row's bilinear taps into an earlier frame's stylisation ([`carried_sum`]): per pixel,
+/// the index of the top-left tap, the offsets of the lower and right ones, the fractions and the
+/// pixel's weight.
+struct Taps<'a> {
+    k00: &'a [u32],
+    k10: &'a [u32],
+    k01: &'a [u32],
+    ax: &'a [f32],
+    ay: &'a [f32],
+    share: &'a [f32],
+}
+
+/// `acc += sh · bilinear(a, b, c, d; fx, fy)`, per channel (top, bottom, then between them;
+/// multiplications and additions apart, no fused multiply-add: the vector path gives the same
+/// bits).
+#[inline(always)]
+fn lerp_add(acc: &mut [f32; 4], [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: f32) {
+    for k in 0..4 {
+        let (a, b, c, d) = (a[k].to_f32(), b[k].to_f32(), c[k].to_f32(), d[k].to_f32());
+        let top = a + fx * (b - a);
+        let bot = c + fx * (d - c);
+        acc[k] += sh * (top + fy * (bot - top));
+    }
+}
+
+/// Adds `share × styled(taps)` to `acc` and `share` to `total` where `share > 0`, one row.
+fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: Taps) {
+    let w = acc.len();
+    let n = styled.len();
+    // Every tap is in `styled` (checked once for the row: the vector path reads unchecked).
+    let last = (0..w)
+        .map(|j| t.k00[j] as usize + t.k10[j] as usize + t.k01[j] as usize)
+        .max()
+        .unwrap_or(0);
+    assert!(last < n && t.share.len() >= w && t.ax.len() >= w && t.ay.len() >= w);
+    let mut j = 0;
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx") && is_x86_feature_detected!("f16c") {
+        // SAFETY: AVX and F16C checked; the taps are in `styled` and the per-pixel slices hold
+        // `w` values (asserted above).
+        j = unsafe { carry_row_avx(acc, total, styled, &t) };
+    }
+    for j in j..w {
+        let sh = t.share[j];
+        if sh > 0.0 {
+            let (k, down) = (t.k00[j] as usize, t.k10[j] as usize);
+            let r = k + t.k01[j] as usize;
+            let (d, e) = (k + down, r + down);
+            lerp_add(
+                &mut acc[j],
+                [&styled[k], &styled[r], &styled[d], &styled[e]],
+                t.ax[j],
+                t.ay[j],
+                sh,
+            );
+            total[j] += sh;
+        }
+    }
+}
+
+/// [`carry_row`]'s pixels in pairs (one 256-bit register: two pixels' four channels), the half
+/// floats widened by F16C. Returns how many pixels it did (the rest: the scalar loop).
+///
+/// # Safety
+/// AVX and F16C available; every tap index `k00 + k10 + k01` < `styled.len()`; `t`'s slices hold
+/// at least `acc.len()` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn carry_row_avx(
+    acc: &mut [[f32; 4]],
+    total: &mut [f32],
+    styled: &[Rgbx],
+    t: &Taps,
+) -> usize {
+    use std::arch::x86_64::*;
+    let w = acc.len();
+    let sp = styled.as_ptr() as *const i64;
+    let ap = acc.as_mut_ptr() as *mut f32;
+    let zero = _mm256_setzero_ps();
+    let mut j = 0;
+    while j + 2 <= w {
+        let (s0, s1) = (*t.share.get_unchecked(j), *t.share.get_unchecked(j + 1));
+        if s0 > 0.0 || s1 > 0.0 {
+            let tap = |p: usize| {
+                let k = *t.k00.get_unchecked(p) as usize;
+                let down = *t.k10.get_unchecked(p) as usize;
+                let r = k + *t.k01.get_unchecked(p) as usize;
+                (k, r, k + down, r + down)
+            };
+            let (k0, r0, d0, e0) = tap(j);
+            let (k1, r1, d1, e1) = tap(j + 1);
+            // Two pixels' taps (8 bytes each) into one register, widened to 8 floats.
+            let ld = |a: usize, b: usize| {
+                _mm256_cvtph_ps(_mm_set_epi64x(
+                    sp.add(b).read_unaligned(),
+                    sp.add(a).read_unaligned(),
+                ))
+            };
+            let (a, b, c, d) = (ld(k0, k1), ld(r0, r1), ld(d0, d1), ld(e0, e1));
+            let pair = |x: f32, y: f32| _mm256_set_m128(_mm_set1_ps(y), _mm_set1_ps(x));
+            let (fx, fy) = (
+                pair(*t.ax.get_unchecked(j), *t.ax.get_unchecked(j + 1)),
+                pair(*t.ay.get_unchecked(j), *t.ay.get_unchecked(j + 1)),
+            );
+            let sh = pair(s0, s1);
+            let top = _mm256_add_ps(a, _mm256_mul_ps(fx, _mm256_sub_ps(b, a)));
+            let bot = _mm256_add_ps(c, _mm256_mul_ps(fx, _mm256_sub_ps(d, c)));
+            let v = _mm256_add_ps(top, _mm256_mul_ps(fy, _mm256_sub_ps(bot, top)));
+            let old = _mm256_loadu_ps(ap.add(4 * j));
+            let new = _mm256_add_ps(old, _mm256_mul_ps(sh, v));
+            // Only where the weight is positive (as the scalar loop: a NaN weight adds nothing).
+            let keep = _mm256_cmp_ps::<_CMP_GT_OQ>(sh, zero);
+            _mm256_storeu_ps(ap.add(4 * j), _mm256_blendv_ps(old, new, keep));
+            if s0 > 0.0 {
+                *total.get_unchecked_mut(j) += s0;
+            }
+            if s1 > 0.0 {
+                *total.get_unchecked_mut(j + 1) += s1;
+            }
+        }
+        j += 2;
+    }
+    j
+}
+
+/// Rows a block of [`carried_sum`] works on (one parallel task).
+const CARRY_ROWS: usize = 8;
 
 /// The earlier frames' part of the window mean (module doc, step 4): per pixel, the sum of each
 /// earlier frame's stylisation carried along its chain, weighted by `amount` × the chain's
@@ -695,66 +850,72 @@ fn carried_sum(
     let mut sum = vec![0f32; 3 * h * w];
     let mut total = vec![0f32; h * w];
     let mut sum_rows = rows_of_planes(&mut sum, 3, (h, w));
+    // Blocks of rows, each earlier frame in turn over the whole block: a frame's rows are read
+    // one after the other (one stream the prefetcher follows, instead of a row of each frame in
+    // turn), the block's accumulators stay in cache.
     sum_rows
-        .par_chunks_mut(3)
-        .zip(total.par_chunks_mut(w))
+        .par_chunks_mut(3 * CARRY_ROWS)
+        .zip(total.par_chunks_mut(w * CARRY_ROWS))
         .enumerate()
-        .for_each(|(i, (o, total))| {
-            let mut acc = vec![[0f32; 4]; w];
+        .for_each(|(b, (o, total))| {
+            let gather = std::env::var_os("NOGATHER").is_none();
+            let i0 = b * CARRY_ROWS;
+            let nr = total.len() / w;
+            let mut acc = vec![[0f32; 4]; nr * w];
             let (mut dx, mut dy, mut share) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
             let mut vert = Vec::with_capacity(ww);
             let (mut k00, mut k10, mut k01) = (vec![0u32; w], vec![0u32; w], vec![0u32; w]);
             let (mut ax, mut ay) = (vec![0f32; w], vec![0f32; w]);
             let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
+            let (wi, last_row, last_col) = (w as i32, h as i32 - 1, w as i32 - 1);
             for (styled, chain) in carried {
-                chain_row(
-                    chain,
-                    work,
-                    rows[i],
-                    &cols,
-                    scales,
-                    &mut vert,
-                    [&mut dx, &mut dy, &mut share],
-                );
-                // The taps of every pixel first (vectorises): the top-left tap's index, the
-                // offsets of its right and lower neighbours (0 on the last column / row: edges
-                // repeated, the fraction is then 0), the fractions.
-                let (wi, last_row, last_col) = (w as i32, h as i32 - 1, w as i32 - 1);
-                for j in 0..w {
-                    // max/min (not clamp) send NaN to 0: finite and in range below.
-                    let x = (j as f32 + dx[j]).max(0.0).min(xmax);
-                    let y = (i as f32 + dy[j]).max(0.0).min(ymax);
-                    // SAFETY: x and y are finite, 0 ≤ x ≤ w - 1 and 0 ≤ y ≤ h - 1, which
-                    // i32 holds (frames are far smaller than 2³¹ pixels); truncation is the
-                    // floor as they are non-negative. (The checked `as` kept this loop from
-                    // vectorising: 3× slower.)
-                    let (x0, y0) =
-                        unsafe { (x.to_int_unchecked::<i32>(), y.to_int_unchecked::<i32>()) };
-                    ax[j] = x - x0 as f32;
-                    ay[j] = y - y0 as f32;
-                    k00[j] = (y0 * wi + x0) as u32;
-                    k10[j] = ((y0 < last_row) as i32 * wi) as u32;
-                    k01[j] = (x0 < last_col) as u32;
-                }
-                for j in 0..w {
-                    let sh = share[j];
-                    if sh > 0.0 {
-                        let (k, down) = (k00[j] as usize, k10[j] as usize);
-                        let r = k + k01[j] as usize;
-                        let (d, e) = (k + down, r + down);
-                        lerp_add(
-                            &mut acc[j],
-                            [&styled[k], &styled[r], &styled[d], &styled[e]],
-                            ax[j],
-                            ay[j],
-                            sh,
-                        );
-                        total[j] += sh;
+                for r in 0..nr {
+                    let i = i0 + r;
+                    chain_row(
+                        chain,
+                        work,
+                        rows[i],
+                        &cols,
+                        scales,
+                        &mut vert,
+                        [&mut dx, &mut dy, &mut share],
+                    );
+                    // The taps of every pixel first (vectorises): the top-left tap's index, the
+                    // offsets of its right and lower neighbours (0 on the last column / row:
+                    // edges repeated, the fraction is then 0), the fractions.
+                    for j in 0..w {
+                        // max/min (not clamp) send NaN to 0: finite and in range below.
+                        let x = (j as f32 + dx[j]).max(0.0).min(xmax);
+                        let y = (i as f32 + dy[j]).max(0.0).min(ymax);
+                        // SAFETY: x and y are finite, 0 ≤ x ≤ w - 1 and 0 ≤ y ≤ h - 1, which
+                        // i32 holds (frames are far smaller than 2³¹ pixels); truncation is
+                        // the floor as they are non-negative. (The checked `as` kept this loop
+                        // from vectorising: 3× slower.)
+                        let (x0, y0) =
+                            unsafe { (x.to_int_unchecked::<i32>(), y.to_int_unchecked::<i32>()) };
+                        ax[j] = x - x0 as f32;
+                        ay[j] = y - y0 as f32;
+                        k00[j] = (y0 * wi + x0) as u32;
+                        k10[j] = ((y0 < last_row) as i32 * wi) as u32;
+                        k01[j] = (x0 < last_col) as u32;
+                    }
+                    let (acc, total) = (&mut acc[r * w..][..w], &mut total[r * w..][..w]);
+                    let taps = Taps {
+                        k00: &k00,
+                        k10: &k10,
+                        k01: &k01,
+                        ax: &ax,
+                        ay: &ay,
+                        share: &share,
+                    };
+                    if gather {
+                        carry_row(acc, total, styled, taps);
                     }
                 }
             }
-            for (ch, o) in o.iter_mut().enumerate() {
-                for (o, a) in o.iter_mut().zip(&acc) {
+            for (k, o) in o.iter_mut().enumerate() {
+                let (r, ch) = (k / 3, k % 3);
+                for (o, a) in o.iter_mut().zip(&acc[r * w..][..w]) {
                     *o = a[ch];
                 }
             }
@@ -894,18 +1055,15 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
     let (n, w) = (size.0 * size.1, size.1);
     // Per-channel means, rows summed in order (the same whatever the threads).
     let mean = |p: &[f32]| -> f32 {
-        let rows: Vec<f64> = p
-            .par_chunks(w)
-            .map(|r| r.iter().sum::<f32>() as f64)
-            .collect();
+        let rows: Vec<f64> = p.par_chunks(w).map(lane_sum).collect();
         (rows.iter().sum::<f64>() / n as f64) as f32
     };
     let shift: Vec<f32> = (0..3)
         .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
         .collect();
-    let mut low = Vec::with_capacity(3 * n);
-    for p in mix.chunks_exact(n) {
-        low.extend(blur(p, size, DETAIL_SIGMA));
+    let mut low = vec![0f32; 3 * n];
+    for (p, o) in mix.chunks_exact(n).zip(low.chunks_exact_mut(n)) {
+        blur_into(p, size, DETAIL_SIGMA, o);
     }
     let mut detail = mix;
     detail
@@ -913,9 +1071,16 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
         .zip(low.par_chunks(w))
         .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
     let energy = |img: &[f32]| smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA);
-    let (el, ed, es) = (energy(&low), energy(&detail), energy(cur));
+    let (mut gain, ed, es) = (energy(&low), energy(&detail), energy(cur));
     // The local gain (per pixel, all channels), then the colour moved to `cur`'s mean.
     let gmax2 = DETAIL_GAIN_MAX * DETAIL_GAIN_MAX;
+    gain.par_chunks_mut(w)
+        .zip(ed.par_chunks(w).zip(es.par_chunks(w)))
+        .for_each(|(g, (ed, es))| {
+            for ((g, ed), es) in g.iter_mut().zip(ed).zip(es) {
+                *g = ((es - *g) / (ed + 1e-9)).clamp(0.0, gmax2).sqrt();
+            }
+        });
     for (c, (d, l)) in detail
         .chunks_exact_mut(n)
         .zip(low.chunks_exact_mut(n))
@@ -923,13 +1088,11 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
     {
         d.par_chunks_mut(w)
             .zip(l.par_chunks_mut(w))
-            .enumerate()
-            .for_each(|(i, (d, l))| {
-                let k = i * w;
-                let (el, ed, es) = (&el[k..k + w], &ed[k..k + w], &es[k..k + w]);
-                for j in 0..w {
-                    d[j] *= ((es[j] - el[j]) / (ed[j] + 1e-9)).clamp(0.0, gmax2).sqrt();
-                    l[j] += shift[c];
+            .zip(gain.par_chunks(w))
+            .for_each(|((d, l), g)| {
+                for ((d, l), g) in d.iter_mut().zip(l.iter_mut()).zip(g) {
+                    *d *= g;
+                    *l += shift[c];
                 }
             });
     }
@@ -1061,8 +1224,15 @@ impl Window {
         span: Span,
         cancel: &mut dyn FnMut() -> bool,
     ) -> Result<(), ModelError> {
-        let first = self.first(span);
+        // The shot among the earlier frames only: the current frame's levels and its cut check
+        // are left to `motion`, which runs beside the stylisation (a cut before the current
+        // frame makes these flows unused: computed for nothing, never wrong).
         let last = span.frames.len() - 1;
+        let earlier = Span {
+            frames: &span.frames[..last],
+            ..span
+        };
+        let first = self.first(earlier);
         let mut used = Vec::new();
         for u in first + 1..last {
             self.step(nets, span, u, cancel, &mut used)?;
@@ -1239,7 +1409,7 @@ mod tests {
     }
 
     /// The window mean samples half-size chains at full size as upsizing them and warping
-    /// would: flow bilinearly upsized (vectors scaled), the earlier stylisation sampled
+    /// would (the earlier frames as half floats): flow bilinearly upsized (vectors scaled), the earlier stylisation sampled
     /// bilinearly, weighted by the upsized weight × `amount` against the current frame's 1.
     #[test]
     fn window_mean_equals_upsize_then_warp() {
@@ -1257,7 +1427,12 @@ mod tests {
         let styled4 = interleave(&styled, n);
         let out = window_mean(&cur, carried_sum(size, work, &[(&styled4, &chain)], 0.8));
         let up = upsize_flow(&chain.flow, work, size);
-        let warped = warp(&styled, 3, size, &up);
+        // The earlier frames are kept as half floats: the same to 1e-5 as warping the frame
+        // rounded to them, within the half float's precision of warping the frame itself.
+        let rounded: Vec<f32> = styled.iter().map(|v| f16::from_f32(*v).to_f32()).collect();
+        let warped = warp(&rounded, 3, size, &up);
+        let exact = warp(&styled, 3, size, &up);
+        assert!(warped.iter().zip(&exact).all(|(a, b)| (a - b).abs() < 5e-4));
         let (sy, sx) = (work.0 as f32 / size.0 as f32, work.1 as f32 / size.1 as f32);
         for i in 0..size.0 {
             for j in 0..size.1 {
@@ -1310,16 +1485,58 @@ mod tests {
         assert!(d < 0.05, "colour moved by {d}");
     }
 
+    /// The vector path of the carrying (pairs of pixels, half floats widened by F16C) gives
+    /// the bits of the scalar one, skips weights that are not positive (0, negative, NaN) as
+    /// it does, and leaves an odd last pixel to it.
+    #[test]
+    fn carrying_vector_path_equals_scalar() {
+        let (h, w) = (5usize, 9usize);
+        let n = h * w;
+        let planar: Vec<f32> = (0..3 * n)
+            .map(|k| ((k * 37) % 101) as f32 / 100.0)
+            .collect();
+        let styled = interleave(&planar, n);
+        let k00: Vec<u32> = (0..w as u32).map(|j| (j * 7) % (3 * w as u32)).collect();
+        let k10 = vec![w as u32; w];
+        let k01: Vec<u32> = (0..w as u32).map(|j| (j % 2)).collect();
+        let ax: Vec<f32> = (0..w).map(|j| j as f32 * 0.11).collect();
+        let ay: Vec<f32> = (0..w).map(|j| 1.0 - j as f32 * 0.09).collect();
+        let share = vec![0.7, 0.0, -0.5, f32::NAN, 1.0, 0.3, 0.0, 0.0, 0.9];
+        let taps = || Taps {
+            k00: &k00,
+            k10: &k10,
+            k01: &k01,
+            ax: &ax,
+            ay: &ay,
+            share: &share,
+        };
+        let (mut acc, mut total) = (vec![[0.25f32; 4]; w], vec![0.5f32; w]);
+        carry_row(&mut acc, &mut total, &styled, taps());
+        let (mut want, mut want_total) = (vec![[0.25f32; 4]; w], vec![0.5f32; w]);
+        for j in 0..w {
+            if share[j] > 0.0 {
+                let k = k00[j] as usize;
+                let r = k + k01[j] as usize;
+                let (d, e) = (k + k10[j] as usize, r + k10[j] as usize);
+                let t = [&styled[k], &styled[r], &styled[d], &styled[e]];
+                lerp_add(&mut want[j], t, ax[j], ay[j], share[j]);
+                want_total[j] += share[j];
+            }
+        }
+        let bits = |v: &[[f32; 4]]| v.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&acc), bits(&want));
+        assert_eq!(total, want_total);
+        assert_eq!(acc[1], [0.25; 4]);
+        assert_eq!(acc[3], [0.25; 4]);
+    }
+
     #[test]
     fn chain_composes_shifts() {
         let s = (20, 24);
         let n = 20 * 24;
         let mut f = vec![0f32; 2 * n];
         f[..n].iter_mut().for_each(|v| *v = -1.0);
-        let st = Step {
-            flow: f,
-            conf: vec![0.5; n],
-        };
+        let st = Step::from_parts(f, &vec![0.5; n]);
         let c = Chain::identity(s).back(&st, s).back(&st, s);
         assert!(c.flow[..n].iter().all(|v| (*v + 2.0).abs() < 1e-6));
         assert!(c.flow[n..].iter().all(|v| v.abs() < 1e-6));
