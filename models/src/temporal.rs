@@ -1498,7 +1498,7 @@ mod tests {
         let styled = interleave(&planar, n);
         let k00: Vec<u32> = (0..w as u32).map(|j| (j * 7) % (3 * w as u32)).collect();
         let k10 = vec![w as u32; w];
-        let k01: Vec<u32> = (0..w as u32).map(|j| (j % 2)).collect();
+        let k01: Vec<u32> = (0..w as u32).map(|j| j % 2).collect();
         let ax: Vec<f32> = (0..w).map(|j| j as f32 * 0.11).collect();
         let ay: Vec<f32> = (0..w).map(|j| 1.0 - j as f32 * 0.09).collect();
         let share = vec![0.7, 0.0, -0.5, f32::NAN, 1.0, 0.3, 0.0, 0.0, 0.9];

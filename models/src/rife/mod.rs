@@ -801,7 +801,9 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/rife42.safetensors");
         let net = IfNet::load(&path, &dev).unwrap();
         assert!(net.fast.is_some());
-        let cases: [((usize, usize), &[(f64, f64)]); 2] = [
+        // (height, width) and the (t, scale) runs at that size.
+        type Case = ((usize, usize), &'static [(f64, f64)]);
+        let cases: [Case; 2] = [
             ((128, 256), &[(0.5, 1.0), (0.3, 0.5)]),
             ((96, 160), &[(0.5, 1.0)]),
         ];
