@@ -1227,6 +1227,9 @@ impl Window {
         // The shot among the earlier frames only: the current frame's levels and its cut check
         // are left to `motion`, which runs beside the stylisation (a cut before the current
         // frame makes these flows unused: computed for nothing, never wrong).
+        if span.frames.len() < 2 {
+            return Ok(());
+        }
         let last = span.frames.len() - 1;
         let earlier = Span {
             frames: &span.frames[..last],
