@@ -20,6 +20,7 @@ use crate::ModelError;
 
 pub mod cuts;
 mod fast;
+pub mod noise;
 
 /// Default [`Composition::tolerance`] (0..1 colour units): where the two warped frames differ
 /// by less than about this, they are averaged at the time weights instead of the network's mask.
@@ -35,8 +36,9 @@ pub const DEFAULT_STILL_MOTION: f32 = 4.0;
 
 /// Default [`Composition::prefilter`] (σ, pixels): off. Measured on real clips (BENCHMARKS.md,
 /// Interpolation), σ = 1 gained +0.2 dB on sensor noise (a real static-camera clip and
-/// synthetic noise) and +0.5 dB on a slow hand-held clip, but lost 0.34 dB on a clean,
-/// detailed one: an option for noisy footage until it is chosen per shot.
+/// synthetic noise) and +0.5 dB on a slow hand-held clip, but lost 0.36 dB on a clean,
+/// detailed one; `wick.interpolate` chooses it per frame pair by default
+/// ([`noise::auto_prefilter`]).
 pub const DEFAULT_PREFILTER: f32 = 0.0;
 
 /// How the frame at `t` is made from the network's estimate (see `fast::compose_agreeing`):

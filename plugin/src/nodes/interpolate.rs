@@ -13,7 +13,8 @@ use candle_core::{Device, Tensor};
 use wick_models::device::DEVICE_CHOICES;
 use wick_models::rife::cuts::{cut_score, DEFAULT_CUT_THRESHOLD};
 use wick_models::rife::{
-    Composition, IfNet, DEFAULT_PREFILTER, DEFAULT_STILL_MOTION, DEFAULT_TOLERANCE,
+    noise::auto_prefilter, Composition, IfNet, DEFAULT_PREFILTER, DEFAULT_STILL_MOTION,
+    DEFAULT_TOLERANCE,
 };
 
 use crate::frame::{Frame, FrameMut, Out};
@@ -44,11 +45,12 @@ pub fn describe() -> NodeDesc {
             ParamDesc::new("mirror", "Mirror ensemble", "Also average the estimate on left-right mirrored frames (better, twice the time again).", Bool { default: false }),
             ParamDesc::new("agreement", "Agreement tolerance", "Where the two motion-compensated frames agree within this (0..1 colour units), average them at the time weights instead of the network's per-pixel mask: less noise and compression error kept from one frame. 0 = RIFE's own mask everywhere.", Float { min: 0.0, max: 1.0, default: DEFAULT_TOLERANCE as f64 }),
             ParamDesc::new("still_motion", "Still motion", "Where the motion around a pixel (both flows' lengths summed, largest over 5x5 pixels) is below about this many pixels, average the two motion-compensated frames at the time weights whatever they differ by: occlusions there are too thin for the mask to help, and its per-pixel choice keeps one frame's noise and compression error. 0 = off.", Float { min: 0.0, max: 64.0, default: DEFAULT_STILL_MOTION as f64 }),
-            ParamDesc::new("prefilter", "Motion prefilter", "Gaussian blur (sigma, pixels) of the frames the network estimates motion on; the result is still made from the sharp frames. Keeps sensor noise and compression blocks from disturbing the motion. 0 = off.", Float { min: 0.0, max: 4.0, default: DEFAULT_PREFILTER as f64 }),
+            ParamDesc::new("prefilter", "Motion prefilter", "Gaussian blur (sigma, pixels) of the frames the network estimates motion on, when 'Auto prefilter' is off; the result is still made from the sharp frames. Keeps sensor noise and compression blocks from disturbing the motion. 0 = off.", Float { min: 0.0, max: 4.0, default: DEFAULT_PREFILTER as f64 }),
             ParamDesc::new("cuts", "Scene cuts", "What to do when a and b lie on two sides of a scene cut (never morphed): hold (the nearer frame: a before t = 0.5, b from it), dissolve (a cross-fade), off (no detection: always interpolate).", Enum { choices: &["hold", "dissolve", "off"], default: "hold" }),
             ParamDesc::new("cut_threshold", "Cut threshold", "Cut score (0..1: colour-histogram distance and shift-tolerant thumbnail difference, geometric mean) at and above which a pair is a cut. Measured: cuts 0.15-0.50, motion within a shot at most 0.12.", Float { min: 0.0, max: 1.0, default: DEFAULT_CUT_THRESHOLD as f64 }),
             ParamDesc::new("weights", "Weights", "RIFE 4.2x safetensors file; empty for the bundled one.", Path { default: "" }).reloads(),
             ParamDesc::new("device", "Device", "Compute device.", Enum { choices: &DEVICE_CHOICES, default: "auto" }).reloads(),
+            ParamDesc::new("prefilter_auto", "Auto prefilter", "Choose the motion prefilter for each frame pair from the frames: sigma 1 where their fine detail is less than 6 times their noise (sensor noise, compression, small frames), else none (clean detail keeps the motion precise). Off: the 'Motion prefilter' value.", Bool { default: true }),
         ],
         thread_safety: ThreadSafety::FullySafe,
         source: false,
@@ -136,11 +138,6 @@ impl Node for Interpolate {
         // Quarters only: their alignments (64, 128, 256) keep the padding small.
         let scale = (p.f64("scale") * 4.0).round().clamp(1.0, 4.0) / 4.0;
         let (t, symmetric, mirror) = (p.f64("t"), p.bool("symmetric"), p.bool("mirror"));
-        let comp = Composition {
-            tolerance: p.f64("agreement") as f32,
-            still_motion: p.f64("still_motion") as f32,
-            prefilter: p.f64("prefilter") as f32,
-        };
         // Planar [4, H, W], colour premultiplied (one pass from the host's frames).
         let (pa, pb) = (a.planar(4, true)?, b.planar(4, true)?);
         let cuts = p.str("cuts");
@@ -164,6 +161,16 @@ impl Node for Interpolate {
                 return Ok(());
             }
         }
+        let prefilter = if p.bool("prefilter_auto") {
+            auto_prefilter(&pa, &pb, (a.height(), a.width())).0
+        } else {
+            p.f64("prefilter") as f32
+        };
+        let comp = Composition {
+            tolerance: p.f64("agreement") as f32,
+            still_motion: p.f64("still_motion") as f32,
+            prefilter,
+        };
         let (net, dev) = self.model(p)?;
         let (ta, tb) = (to_tensor(pa, a, &dev)?, to_tensor(pb, b, &dev)?);
         let y = net.interpolate_ensemble(&ta, &tb, t, scale, symmetric, mirror, comp)?;
