@@ -577,16 +577,6 @@ impl Step {
         flow.extend_from_slice(conf);
         Self { planes: flow }
     }
-
-    /// The flow, 2 planes.
-    pub fn flow(&self) -> &[f32] {
-        &self.planes[..self.planes.len() / 3 * 2]
-    }
-
-    /// The confidence, 1 plane.
-    pub fn conf(&self) -> &[f32] {
-        &self.planes[self.planes.len() / 3 * 2..]
-    }
 }
 
 /// A flow composed from a frame back to an earlier frame of its window, and the weight of that
@@ -858,7 +848,6 @@ fn carried_sum(
         .zip(total.par_chunks_mut(w * CARRY_ROWS))
         .enumerate()
         .for_each(|(b, (o, total))| {
-            let gather = std::env::var_os("NOGATHER").is_none();
             let i0 = b * CARRY_ROWS;
             let nr = total.len() / w;
             let mut acc = vec![[0f32; 4]; nr * w];
@@ -908,9 +897,7 @@ fn carried_sum(
                         ay: &ay,
                         share: &share,
                     };
-                    if gather {
-                        carry_row(acc, total, styled, taps);
-                    }
+                    carry_row(acc, total, styled, taps);
                 }
             }
             for (k, o) in o.iter_mut().enumerate() {
