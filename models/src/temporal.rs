@@ -41,10 +41,11 @@
 //!    starts later where it is cut short: at the first frame after a scene cut
 //!    ([`crate::rife::cuts`]) or at the earliest frame the host could give (clip start, a seek).
 //!
-//! Everything here is plain `f32` planar CPU code (3 × h × w frames, values 0..1; flows 2 × h × w
-//! in pixels, channel 0 = x); only the flow network runs on the caller's device. Results are
-//! deterministic (no reductions across threads), so a frame computed twice, or from a cache,
-//! is the same to the bit.
+//! Everything here is plain `f32` planar CPU code (3 × h × w frames, values 0..1; flows
+//! 2 × h × w in pixels, channel 0 = x), but for the kept stylisations (interleaved half floats,
+//! [`Rgbx`]); only the flow network runs on the caller's device. Results are deterministic (no
+//! reductions across threads), so a frame computed twice, or from a cache, is the same to the
+//! bit.
 
 use std::collections::HashMap;
 use std::sync::Arc;
