@@ -117,6 +117,14 @@ fn gauss_kernel(sigma: f32) -> Vec<f32> {
     k
 }
 
+/// The luma (BT.601 weights) of a planar RGB frame of `n` pixels (at least 3 planes).
+pub fn luma(planar: &[f32], n: usize) -> Vec<f32> {
+    (0..n)
+        .into_par_iter()
+        .map(|k| 0.299 * planar[k] + 0.587 * planar[n + k] + 0.114 * planar[2 * n + k])
+        .collect()
+}
+
 /// Separable Gaussian blur of one plane, edges repeated.
 pub fn blur(src: &[f32], size: Size, sigma: f32) -> Vec<f32> {
     let mut out = vec![0f32; size.0 * size.1];
@@ -366,10 +374,7 @@ pub const FLOW_TEXTURE_EPS: f32 = 1e-4;
 pub fn smooth_flow(frame: &[f32], size: Size, flow: &mut [f32], sigma: f32) {
     let (h, w) = size;
     let n = h * w;
-    let luma: Vec<f32> = (0..n)
-        .into_par_iter()
-        .map(|k| 0.299 * frame[k] + 0.587 * frame[n + k] + 0.114 * frame[2 * n + k])
-        .collect();
+    let luma = luma(frame, n);
     // Structure tensor terms gx², gx·gy, gy² (3 planes).
     let mut terms = vec![0f32; 3 * n];
     let (txx, rest) = terms.split_at_mut(n);
@@ -697,15 +702,51 @@ fn chain_row(
 }
 
 /// One row's bilinear taps into an earlier frame's stylisation ([`carried_sum`]): per pixel,
-/// the index of the top-left tap, the offsets of the lower and right ones, the fractions and the
-/// pixel's weight.
-struct Taps<'a> {
-    k00: &'a [u32],
-    k10: &'a [u32],
-    k01: &'a [u32],
-    ax: &'a [f32],
-    ay: &'a [f32],
-    share: &'a [f32],
+/// the index of the top-left tap, the offsets of the lower and right ones (0 on the last row /
+/// column: edges repeated, the fraction is then 0) and the fractions.
+struct Taps {
+    k00: Vec<u32>,
+    k10: Vec<u32>,
+    k01: Vec<u32>,
+    ax: Vec<f32>,
+    ay: Vec<f32>,
+}
+
+impl Taps {
+    fn new(w: usize) -> Self {
+        Self {
+            k00: vec![0; w],
+            k10: vec![0; w],
+            k01: vec![0; w],
+            ax: vec![0.0; w],
+            ay: vec![0.0; w],
+        }
+    }
+
+    /// The taps of row `i` of an `h × w` frame displaced by `dx`, `dy` (full-size pixels),
+    /// positions clamped to the frame (every pixel at once: vectorises).
+    fn fill(&mut self, i: usize, dx: &[f32], dy: &[f32], (h, w): Size) {
+        let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
+        let (wi, last_row, last_col) = (w as i32, h as i32 - 1, w as i32 - 1);
+        // Slices of the row's length up front: no bounds checks in the loop (it vectorises).
+        let (dx, dy) = (&dx[..w], &dy[..w]);
+        let (k00, k10, k01) = (&mut self.k00[..w], &mut self.k10[..w], &mut self.k01[..w]);
+        let (ax, ay) = (&mut self.ax[..w], &mut self.ay[..w]);
+        for j in 0..w {
+            // max/min (not clamp) send NaN to 0: finite and in range below.
+            let x = (j as f32 + dx[j]).max(0.0).min(xmax);
+            let y = (i as f32 + dy[j]).max(0.0).min(ymax);
+            // SAFETY: x and y are finite, 0 ≤ x ≤ w - 1 and 0 ≤ y ≤ h - 1, which i32 holds
+            // (frames are far smaller than 2³¹ pixels); truncation is the floor as they are
+            // non-negative. (The checked `as` kept this loop from vectorising: 3× slower.)
+            let (x0, y0) = unsafe { (x.to_int_unchecked::<i32>(), y.to_int_unchecked::<i32>()) };
+            ax[j] = x - x0 as f32;
+            ay[j] = y - y0 as f32;
+            k00[j] = (y0 * wi + x0) as u32;
+            k10[j] = ((y0 < last_row) as i32 * wi) as u32;
+            k01[j] = (x0 < last_col) as u32;
+        }
+    }
 }
 
 /// `acc += sh · bilinear(a, b, c, d; fx, fy)`, per channel (top, bottom, then between them;
@@ -722,7 +763,7 @@ fn lerp_add(acc: &mut [f32; 4], [a, b, c, d]: [&Rgbx; 4], fx: f32, fy: f32, sh: 
 }
 
 /// Adds `share × styled(taps)` to `acc` and `share` to `total` where `share > 0`, one row.
-fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: Taps) {
+fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: &Taps, share: &[f32]) {
     let w = acc.len();
     let n = styled.len();
     // Every tap is in `styled` (checked once for the row: the vector path reads unchecked).
@@ -730,16 +771,16 @@ fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: Taps) 
         .map(|j| t.k00[j] as usize + t.k10[j] as usize + t.k01[j] as usize)
         .max()
         .unwrap_or(0);
-    assert!(last < n && t.share.len() >= w && t.ax.len() >= w && t.ay.len() >= w);
+    assert!(last < n && total.len() >= w && share.len() >= w && t.ax.len() >= w && t.ay.len() >= w);
     let mut j = 0;
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx") && is_x86_feature_detected!("f16c") {
         // SAFETY: AVX and F16C checked; the taps are in `styled` and the per-pixel slices hold
         // `w` values (asserted above).
-        j = unsafe { carry_row_avx(acc, total, styled, &t) };
+        j = unsafe { carry_row_avx(acc, total, styled, t, share) };
     }
     for j in j..w {
-        let sh = t.share[j];
+        let sh = share[j];
         if sh > 0.0 {
             let (k, down) = (t.k00[j] as usize, t.k10[j] as usize);
             let r = k + t.k01[j] as usize;
@@ -760,8 +801,8 @@ fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: Taps) 
 /// floats widened by F16C. Returns how many pixels it did (the rest: the scalar loop).
 ///
 /// # Safety
-/// AVX and F16C available; every tap index `k00 + k10 + k01` < `styled.len()`; `t`'s slices hold
-/// at least `acc.len()` values.
+/// AVX and F16C available; every tap index `k00 + k10 + k01` < `styled.len()`; `t`'s vectors,
+/// `total` and `share` hold at least `acc.len()` values.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx,f16c")]
 unsafe fn carry_row_avx(
@@ -769,6 +810,7 @@ unsafe fn carry_row_avx(
     total: &mut [f32],
     styled: &[Rgbx],
     t: &Taps,
+    share: &[f32],
 ) -> usize {
     use std::arch::x86_64::*;
     let w = acc.len();
@@ -777,7 +819,7 @@ unsafe fn carry_row_avx(
     let zero = _mm256_setzero_ps();
     let mut j = 0;
     while j + 2 <= w {
-        let (s0, s1) = (*t.share.get_unchecked(j), *t.share.get_unchecked(j + 1));
+        let (s0, s1) = (*share.get_unchecked(j), *share.get_unchecked(j + 1));
         if s0 > 0.0 || s1 > 0.0 {
             let tap = |p: usize| {
                 let k = *t.k00.get_unchecked(p) as usize;
@@ -854,10 +896,7 @@ fn carried_sum(
             let mut acc = vec![[0f32; 4]; nr * w];
             let (mut dx, mut dy, mut share) = (vec![0f32; w], vec![0f32; w], vec![0f32; w]);
             let mut vert = Vec::with_capacity(ww);
-            let (mut k00, mut k10, mut k01) = (vec![0u32; w], vec![0u32; w], vec![0u32; w]);
-            let (mut ax, mut ay) = (vec![0f32; w], vec![0f32; w]);
-            let (xmax, ymax) = ((w - 1) as f32, (h - 1) as f32);
-            let (wi, last_row, last_col) = (w as i32, h as i32 - 1, w as i32 - 1);
+            let mut taps = Taps::new(w);
             for (styled, chain) in carried {
                 for r in 0..nr {
                     let i = i0 + r;
@@ -870,35 +909,9 @@ fn carried_sum(
                         &mut vert,
                         [&mut dx, &mut dy, &mut share],
                     );
-                    // The taps of every pixel first (vectorises): the top-left tap's index, the
-                    // offsets of its right and lower neighbours (0 on the last column / row:
-                    // edges repeated, the fraction is then 0), the fractions.
-                    for j in 0..w {
-                        // max/min (not clamp) send NaN to 0: finite and in range below.
-                        let x = (j as f32 + dx[j]).max(0.0).min(xmax);
-                        let y = (i as f32 + dy[j]).max(0.0).min(ymax);
-                        // SAFETY: x and y are finite, 0 ≤ x ≤ w - 1 and 0 ≤ y ≤ h - 1, which
-                        // i32 holds (frames are far smaller than 2³¹ pixels); truncation is
-                        // the floor as they are non-negative. (The checked `as` kept this loop
-                        // from vectorising: 3× slower.)
-                        let (x0, y0) =
-                            unsafe { (x.to_int_unchecked::<i32>(), y.to_int_unchecked::<i32>()) };
-                        ax[j] = x - x0 as f32;
-                        ay[j] = y - y0 as f32;
-                        k00[j] = (y0 * wi + x0) as u32;
-                        k10[j] = ((y0 < last_row) as i32 * wi) as u32;
-                        k01[j] = (x0 < last_col) as u32;
-                    }
+                    taps.fill(i, &dx, &dy, size);
                     let (acc, total) = (&mut acc[r * w..][..w], &mut total[r * w..][..w]);
-                    let taps = Taps {
-                        k00: &k00,
-                        k10: &k10,
-                        k01: &k01,
-                        ax: &ax,
-                        ay: &ay,
-                        share: &share,
-                    };
-                    carry_row(acc, total, styled, taps);
+                    carry_row(acc, total, styled, &taps, &share);
                 }
             }
             for (k, o) in o.iter_mut().enumerate() {
@@ -1487,22 +1500,17 @@ mod tests {
             .map(|k| ((k * 37) % 101) as f32 / 100.0)
             .collect();
         let styled = interleave(&planar, n);
-        let k00: Vec<u32> = (0..w as u32).map(|j| (j * 7) % (3 * w as u32)).collect();
-        let k10 = vec![w as u32; w];
-        let k01: Vec<u32> = (0..w as u32).map(|j| j % 2).collect();
-        let ax: Vec<f32> = (0..w).map(|j| j as f32 * 0.11).collect();
-        let ay: Vec<f32> = (0..w).map(|j| 1.0 - j as f32 * 0.09).collect();
-        let share = vec![0.7, 0.0, -0.5, f32::NAN, 1.0, 0.3, 0.0, 0.0, 0.9];
-        let taps = || Taps {
-            k00: &k00,
-            k10: &k10,
-            k01: &k01,
-            ax: &ax,
-            ay: &ay,
-            share: &share,
+        let t = Taps {
+            k00: (0..w as u32).map(|j| (j * 7) % (3 * w as u32)).collect(),
+            k10: vec![w as u32; w],
+            k01: (0..w as u32).map(|j| j % 2).collect(),
+            ax: (0..w).map(|j| j as f32 * 0.11).collect(),
+            ay: (0..w).map(|j| 1.0 - j as f32 * 0.09).collect(),
         };
+        let (k00, k10, k01, ax, ay) = (&t.k00, &t.k10, &t.k01, &t.ax, &t.ay);
+        let share = vec![0.7, 0.0, -0.5, f32::NAN, 1.0, 0.3, 0.0, 0.0, 0.9];
         let (mut acc, mut total) = (vec![[0.25f32; 4]; w], vec![0.5f32; w]);
-        carry_row(&mut acc, &mut total, &styled, taps());
+        carry_row(&mut acc, &mut total, &styled, &t, &share);
         let (mut want, mut want_total) = (vec![[0.25f32; 4]; w], vec![0.5f32; w]);
         for j in 0..w {
             if share[j] > 0.0 {

@@ -26,10 +26,7 @@ pub fn levels(planar: &[f32], (h, w): (usize, usize)) -> (f32, f32) {
     if h < 3 || w < 3 || planar.len() < 3 * n {
         return (0.0, 0.0);
     }
-    let luma: Vec<f32> = (0..n)
-        .into_par_iter()
-        .map(|k| 255.0 * (0.299 * planar[k] + 0.587 * planar[n + k] + 0.114 * planar[2 * n + k]))
-        .collect();
+    let luma = crate::temporal::luma(planar, n);
     let rows: Vec<f64> = (1..h - 1)
         .into_par_iter()
         .map(|i| {
@@ -48,7 +45,8 @@ pub fn levels(planar: &[f32], (h, w): (usize, usize)) -> (f32, f32) {
             s
         })
         .collect();
-    let noise = rows.iter().sum::<f64>() * (std::f64::consts::PI / 2.0).sqrt()
+    // In 8-bit units (the luma is 0..1).
+    let noise = 255.0 * rows.iter().sum::<f64>() * (std::f64::consts::PI / 2.0).sqrt()
         / (6.0 * ((h - 2) * (w - 2)) as f64);
     let low = crate::temporal::blur(&luma, (h, w), 1.0);
     let sums: Vec<(f64, f64)> = luma
@@ -65,7 +63,7 @@ pub fn levels(planar: &[f32], (h, w): (usize, usize)) -> (f32, f32) {
         .iter()
         .fold((0f64, 0f64), |(s, q), (a, b)| (s + a, q + b));
     let mean = s / n as f64;
-    let fine = (q / n as f64 - mean * mean).max(0.0).sqrt();
+    let fine = 255.0 * (q / n as f64 - mean * mean).max(0.0).sqrt();
     (noise as f32, fine as f32)
 }
 
