@@ -774,10 +774,16 @@ fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: &Taps,
     assert!(last < n && total.len() >= w && share.len() >= w && t.ax.len() >= w && t.ay.len() >= w);
     let mut j = 0;
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx") && is_x86_feature_detected!("f16c") {
-        // SAFETY: AVX and F16C checked; the taps are in `styled` and the per-pixel slices hold
-        // `w` values (asserted above).
-        j = unsafe { carry_row_avx(acc, total, styled, t, share) };
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F checked; the taps are in `styled` and the per-pixel slices hold
+            // `w` values (asserted above).
+            j = unsafe { carry_row_avx512(acc, total, styled, t, share) };
+        }
+        if is_x86_feature_detected!("avx") && is_x86_feature_detected!("f16c") {
+            // SAFETY: AVX and F16C checked; as above.
+            j = unsafe { carry_row_avx(acc, total, styled, t, share, j) };
+        }
     }
     for j in j..w {
         let sh = share[j];
@@ -797,8 +803,86 @@ fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: &Taps,
     }
 }
 
-/// [`carry_row`]'s pixels in pairs (one 256-bit register: two pixels' four channels), the half
-/// floats widened by F16C. Returns how many pixels it did (the rest: the scalar loop).
+/// [`carry_row`]'s pixels eight at a time (AVX-512: the four taps of eight pixels gathered, 8
+/// bytes each, widened to four registers of four pixels' channels; the fractions and weights
+/// spread to their pixel's four lanes), the same operations in the same order as [`lerp_add`]:
+/// the same bits. Returns how many pixels it did (the rest: [`carry_row_avx`], then the scalar
+/// loop).
+///
+/// # Safety
+/// AVX-512F available; every tap index `k00 + k10 + k01` < `styled.len()` (< 2³¹); `t`'s
+/// vectors, `total` and `share` hold at least `acc.len()` values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn carry_row_avx512(
+    acc: &mut [[f32; 4]],
+    total: &mut [f32],
+    styled: &[Rgbx],
+    t: &Taps,
+    share: &[f32],
+) -> usize {
+    use std::arch::x86_64::*;
+    let w = acc.len();
+    let sp = styled.as_ptr() as *const i64;
+    let ap = acc.as_mut_ptr() as *mut f32;
+    // Lane l of a four-pixel register holds channel l % 4 of pixel l / 4 (+ 4 for the second).
+    let spread = [
+        _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+        _mm512_set_epi32(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4),
+    ];
+    let (zero8, zero16) = (_mm256_setzero_ps(), _mm512_setzero_ps());
+    let mut j = 0;
+    while j + 8 <= w {
+        let sh = _mm256_loadu_ps(share.as_ptr().add(j));
+        let keep8 = _mm256_cmp_ps::<_CMP_GT_OQ>(sh, zero8);
+        if _mm256_movemask_ps(keep8) != 0 {
+            let ld = |v: &[u32]| _mm256_loadu_si256(v.as_ptr().add(j) as *const __m256i);
+            let (k, down, right) = (ld(&t.k00), ld(&t.k10), ld(&t.k01));
+            let r = _mm256_add_epi32(k, right);
+            let (d, e) = (_mm256_add_epi32(k, down), _mm256_add_epi32(r, down));
+            let g = |idx: __m256i| _mm512_i32gather_epi64::<8>(idx, sp);
+            let (ga, gb, gc, gd) = (g(k), g(r), g(d), g(e));
+            let wide = |v: __m256| _mm512_castps256_ps512(v);
+            let (fx8, fy8) = (
+                wide(_mm256_loadu_ps(t.ax.as_ptr().add(j))),
+                wide(_mm256_loadu_ps(t.ay.as_ptr().add(j))),
+            );
+            let sh16 = wide(sh);
+            let tp = total.as_mut_ptr().add(j);
+            let old = _mm256_loadu_ps(tp);
+            _mm256_storeu_ps(tp, _mm256_blendv_ps(old, _mm256_add_ps(old, sh), keep8));
+            for (half, idx) in spread.iter().enumerate() {
+                // Four pixels' taps (the gathers' lower or upper 256 bits), widened.
+                let part = |x: __m512i| {
+                    _mm512_cvtph_ps(if half == 0 {
+                        _mm512_castsi512_si256(x)
+                    } else {
+                        _mm512_extracti64x4_epi64::<1>(x)
+                    })
+                };
+                let (a, b, c, dd) = (part(ga), part(gb), part(gc), part(gd));
+                let fx = _mm512_permutexvar_ps(*idx, fx8);
+                let fy = _mm512_permutexvar_ps(*idx, fy8);
+                let s = _mm512_permutexvar_ps(*idx, sh16);
+                let top = _mm512_add_ps(a, _mm512_mul_ps(fx, _mm512_sub_ps(b, a)));
+                let bot = _mm512_add_ps(c, _mm512_mul_ps(fx, _mm512_sub_ps(dd, c)));
+                let v = _mm512_add_ps(top, _mm512_mul_ps(fy, _mm512_sub_ps(bot, top)));
+                let p = ap.add(4 * (j + 4 * half));
+                let old = _mm512_loadu_ps(p);
+                // Only where the weight is positive (as the scalar loop: a NaN weight adds
+                // nothing).
+                let keep = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(s, zero16);
+                _mm512_storeu_ps(p, _mm512_mask_add_ps(old, keep, old, _mm512_mul_ps(s, v)));
+            }
+        }
+        j += 8;
+    }
+    j
+}
+
+/// [`carry_row`]'s pixels from `j` on in pairs (one 256-bit register: two pixels' four
+/// channels), the half floats widened by F16C. Returns how many pixels are done (the rest: the
+/// scalar loop).
 ///
 /// # Safety
 /// AVX and F16C available; every tap index `k00 + k10 + k01` < `styled.len()`; `t`'s vectors,
@@ -811,13 +895,13 @@ unsafe fn carry_row_avx(
     styled: &[Rgbx],
     t: &Taps,
     share: &[f32],
+    mut j: usize,
 ) -> usize {
     use std::arch::x86_64::*;
     let w = acc.len();
     let sp = styled.as_ptr() as *const i64;
     let ap = acc.as_mut_ptr() as *mut f32;
     let zero = _mm256_setzero_ps();
-    let mut j = 0;
     while j + 2 <= w {
         let (s0, s1) = (*share.get_unchecked(j), *share.get_unchecked(j + 1));
         if s0 > 0.0 || s1 > 0.0 {
@@ -1059,20 +1143,29 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
         let rows: Vec<f64> = p.par_chunks(w).map(lane_sum).collect();
         (rows.iter().sum::<f64>() / n as f64) as f32
     };
-    let shift: Vec<f32> = (0..3)
-        .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
-        .collect();
-    let mut low = vec![0f32; 3 * n];
-    for (p, o) in mix.chunks_exact(n).zip(low.chunks_exact_mut(n)) {
-        blur_into(p, size, DETAIL_SIGMA, o);
-    }
-    let mut detail = mix;
-    detail
-        .par_chunks_mut(w)
-        .zip(low.par_chunks(w))
-        .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
     let energy = |img: &[f32]| smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA);
-    let (mut gain, ed, es) = (energy(&low), energy(&detail), energy(cur));
+    // What depends on `cur` only beside the split of `mix` (coarse tasks: each part's passes
+    // are too short to keep two threads busy on their own).
+    let ((shift, low, detail), (es, cur_energy)) = rayon::join(
+        || {
+            let shift: Vec<f32> = (0..3)
+                .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
+                .collect();
+            let mut low = vec![0f32; 3 * n];
+            for (p, o) in mix.chunks_exact(n).zip(low.chunks_exact_mut(n)) {
+                blur_into(p, size, DETAIL_SIGMA, o);
+            }
+            let mut detail = mix;
+            detail
+                .par_chunks_mut(w)
+                .zip(low.par_chunks(w))
+                .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
+            (shift, low, detail)
+        },
+        || (energy(cur), clamped_grad_energy(cur, None, size)),
+    );
+    let (mut low, mut detail) = (low, detail);
+    let (mut gain, ed) = rayon::join(|| energy(&low), || energy(&detail));
     // The local gain (per pixel, all channels), then the colour moved to `cur`'s mean.
     let gmax2 = DETAIL_GAIN_MAX * DETAIL_GAIN_MAX;
     gain.par_chunks_mut(w)
@@ -1098,7 +1191,7 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
             });
     }
     // One gain for the frame: a few fixed-point steps on the clamped gradient energy.
-    let want = target as f64 * clamped_grad_energy(cur, None, size);
+    let want = target as f64 * cur_energy;
     let mut s = 1f32;
     for _ in 0..3 {
         let e = clamped_grad_energy(&low, Some((&detail, s)), size);
@@ -1494,7 +1587,8 @@ mod tests {
     /// it does, and leaves an odd last pixel to it.
     #[test]
     fn carrying_vector_path_equals_scalar() {
-        let (h, w) = (5usize, 9usize);
+        // 19 pixels: two blocks of eight (AVX-512), a pair (AVX), one alone (scalar).
+        let (h, w) = (5usize, 19usize);
         let n = h * w;
         let planar: Vec<f32> = (0..3 * n)
             .map(|k| ((k * 37) % 101) as f32 / 100.0)
@@ -1508,7 +1602,28 @@ mod tests {
             ay: (0..w).map(|j| 1.0 - j as f32 * 0.09).collect(),
         };
         let (k00, k10, k01, ax, ay) = (&t.k00, &t.k10, &t.k01, &t.ax, &t.ay);
-        let share = vec![0.7, 0.0, -0.5, f32::NAN, 1.0, 0.3, 0.0, 0.0, 0.9];
+        // The second block of eight all zero or negative (skipped whole).
+        let share = [
+            0.7,
+            0.0,
+            -0.5,
+            f32::NAN,
+            1.0,
+            0.3,
+            0.0,
+            0.0,
+            0.0,
+            -1.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            -0.0,
+            0.9,
+            0.2,
+            0.6,
+        ];
         let (mut acc, mut total) = (vec![[0.25f32; 4]; w], vec![0.5f32; w]);
         carry_row(&mut acc, &mut total, &styled, &t, &share);
         let (mut want, mut want_total) = (vec![[0.25f32; 4]; w], vec![0.5f32; w]);

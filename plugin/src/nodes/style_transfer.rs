@@ -315,7 +315,13 @@ impl StyleTransfer {
                 0.1,
                 "temporal: no past frames given, stylising this frame on its own",
             )?;
-            return self.stylise(p, inputs, x);
+            let y = self.stylise(p, inputs, x)?;
+            // Kept for the next frame, whose window starts with this one: the first frame of a
+            // render is not stylised twice.
+            let skey = src.content_hash() ^ self.style_key(p, inputs)?.rotate_left(17);
+            let kept = Arc::new(temporal::interleave(&planar(&y)?, w * h));
+            self.styled = HashMap::from([(skey, kept)]);
+            return Ok(y);
         }
         let key = self.style_key(p, inputs)?;
         let dev_name = p.str("device").to_string();
@@ -398,11 +404,13 @@ impl StyleTransfer {
         ctx.progress(0.8, "temporal: mixing the window")?;
         let cur_p = planar(&cur)?;
         let cur_hash = sources.last().expect("the current frame").hash;
-        styled.insert(
-            cur_hash ^ key.rotate_left(17),
-            Arc::new(temporal::interleave(&cur_p, w * h)),
+        // This frame's stylisation kept for the next windows (half floats) beside the mix.
+        let window = &mut self.window;
+        let (kept, v) = rayon::join(
+            || Arc::new(temporal::interleave(&cur_p, w * h)),
+            || window.render(m, &cur_p, (h, w)),
         );
-        let v = self.window.render(m, &cur_p, (h, w));
+        styled.insert(cur_hash ^ key.rotate_left(17), kept);
         // Keep what this window used: the next frame's window reuses all but one.
         self.styled = styled;
         self.planar_in = planar_in;
