@@ -927,7 +927,7 @@ unsafe fn carry_row_avx(
     let ap = acc.as_mut_ptr() as *mut f32;
     let zero = _mm256_setzero_ps();
     while j + 2 <= w {
-        if j % 8 == 0 {
+        if j.is_multiple_of(8) {
             prefetch_taps(sp, t, (j + CARRY_PREFETCH).min(w - 1));
         }
         let (s0, s1) = (*share.get_unchecked(j), *share.get_unchecked(j + 1));
