@@ -806,10 +806,10 @@ fn carry_row(acc: &mut [[f32; 4]], total: &mut [f32], styled: &[Rgbx], t: &Taps,
 }
 
 /// How far ahead (pixels) the carrying asks for the rows it will sample ([`prefetch_taps`]).
-/// The earlier frames' stylisations are read from memory, not cache (the stylisation running
-/// beside it streams far more than the cache holds), and the gathers alone did not start the
-/// loads early enough: 64 pixels ahead took the carrying from 21 to 15.6 ms a 640×360 frame on
-/// one thread (16, 32, 48, 96, 128: 17.0, 16.3, 15.8, 15.9, 16.4).
+/// The earlier frames' stylisations (11 × 1.8 MB at 640×360) are read from memory, not cache
+/// (the stylisation before it streams far more than the cache holds), and the gathers alone
+/// did not start the loads early enough: 64 pixels ahead took the carrying from 21 to 15.6 ms
+/// a 640×360 frame on one thread (16, 32, 48, 96, 128: 17.0, 16.3, 15.8, 15.9, 16.4).
 #[cfg(target_arch = "x86_64")]
 const CARRY_PREFETCH: usize = 64;
 
@@ -1248,9 +1248,9 @@ pub struct Span<'a> {
 
 /// What [`Window::motion`] found for one frame, for [`Window::render`].
 pub struct Motion {
-    /// The earlier frames of the shot carried to the current one ([`carried_sum`]); `None` when
-    /// there is none (or nothing is carried).
-    carried: Option<(Vec<f32>, Vec<f32>)>,
+    /// The chain from the current frame back to each earlier frame of its shot in the window,
+    /// with that frame's index in [`Span::frames`], nearest first; empty when nothing is carried.
+    chains: Vec<(usize, Chain)>,
     /// [`Span::amount`], clamped to 0..1: it weighed the earlier frames and sets the texture
     /// [`Window::render`] gives up.
     amount: f32,
@@ -1364,12 +1364,12 @@ impl Window {
         Ok(())
     }
 
-    /// The motion of the last frame of `span.frames` ([`Span`]) and the earlier frames carried
-    /// along it: scene cuts, flows, the chains from the frame back to each earlier frame of its
-    /// shot in the window, and those frames' stylisations sampled along them ([`carried_sum`]).
-    /// It needs nothing of the current frame but its source, so a caller can run it while the
-    /// current frame is being stylised. `cancel` is asked before each flow estimate; when it
-    /// returns true the call stops with an error. Then [`Window::render`].
+    /// The motion of the last frame of `span.frames` ([`Span`]): scene cuts, flows and the
+    /// chains from the frame back to each earlier frame of its shot in the window. It needs
+    /// nothing of the current frame but its source, so a caller can run it while the current
+    /// frame is being stylised. `cancel` is asked before each flow estimate; when it returns true
+    /// the call stops with an error. Then [`Window::render`], which carries the earlier frames'
+    /// stylisations along the chains.
     pub fn motion(
         &mut self,
         nets: (&IfNet, &Device),
@@ -1390,13 +1390,11 @@ impl Window {
             chains.push((u - 1, chain));
         }
         let amount = span.amount.clamp(0.0, 1.0);
-        let carried = (!chains.is_empty() && amount > 0.0).then(|| {
-            let c: Vec<(&[Rgbx], &Chain)> =
-                chains.iter().map(|(u, c)| (span.styled[*u], c)).collect();
-            carried_sum(span.size, work, &c, amount)
-        });
+        if amount <= 0.0 {
+            chains.clear();
+        }
         Ok(Motion {
-            carried,
+            chains,
             amount,
             used,
             hashes: span.frames.iter().map(|f| f.hash).collect(),
@@ -1404,24 +1402,32 @@ impl Window {
     }
 
     /// The stabilised frame (planar RGB): the window mean of the current frame's stylisation
-    /// `cur` (planar RGB) and the earlier ones carried by `m` ([`Window::motion`] on the same
-    /// window), its texture restored to [`TEXTURE_TARGET`] of `cur`'s — `1 - amount · (1 -
-    /// TEXTURE_TARGET)` for a [`Span::amount`] below 1, which also scaled the earlier frames'
-    /// weights. With no earlier frame in the shot (or `amount` 0), `cur` as it is.
-    pub fn render(&mut self, m: Motion, cur: &[f32], size: Size) -> Vec<f32> {
+    /// `cur` (planar RGB) and the earlier ones (`span.styled`) carried along the chains of `m`
+    /// ([`Window::motion`] on the same `span`, [`carried_sum`]), its texture restored to
+    /// [`TEXTURE_TARGET`] of `cur`'s — `1 - amount · (1 - TEXTURE_TARGET)` for a
+    /// [`Span::amount`] below 1, which also scaled the earlier frames' weights. With no earlier
+    /// frame in the shot (or `amount` 0), `cur` as it is.
+    ///
+    /// The carrying is here, after the stylisation, not in [`Window::motion`] beside it: both
+    /// read far more memory than the cache holds, and beside each other each waited on the
+    /// other's (bigbuckbunny at 640×360 on 2 cores: 5–10 ms a frame less this way, 3 runs).
+    pub fn render(&mut self, m: Motion, cur: &[f32], span: Span) -> Vec<f32> {
+        let size = span.size;
         let cur = &cur[..3 * size.0 * size.1];
         let Motion {
-            carried,
+            chains,
             amount,
             used,
             hashes,
         } = m;
-        let out = match carried {
-            Some(carried) => {
-                let mix = window_mean(cur, carried);
-                restore_texture(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET))
-            }
-            _ => cur.to_vec(),
+        let out = if chains.is_empty() {
+            cur.to_vec()
+        } else {
+            let c: Vec<(&[Rgbx], &Chain)> =
+                chains.iter().map(|(u, c)| (span.styled[*u], c)).collect();
+            let carried = carried_sum(size, work_size(size), &c, amount);
+            let mix = window_mean(cur, carried);
+            restore_texture(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET))
         };
         // Keep only what this window used (the next frame's window reuses it).
         self.steps.retain(|k, _| used.contains(k));
@@ -1734,7 +1740,7 @@ mod tests {
             };
             win.past_motion(nets, span, &mut || false).unwrap();
             let m = win.motion(nets, span, &mut || false).unwrap();
-            win.render(m, &frames[frames.len() - 1].1, size)
+            win.render(m, &frames[frames.len() - 1].1, span)
         };
         let mut win = Window::new();
         let mut outs = Vec::new();

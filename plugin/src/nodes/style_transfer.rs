@@ -366,9 +366,9 @@ impl StyleTransfer {
             past_styled.push(s);
         }
         // The flows between past frames (after a seek; a sequential render has them from the
-        // previous frame) here, where the host can cancel between them; the newest one, the
-        // chains and the carrying of the past stylisations beside this frame's stylisation,
-        // where it cannot be asked.
+        // previous frame) here, where the host can cancel between them; the newest one and the
+        // chains beside this frame's stylisation, where it cannot be asked; the carrying of the
+        // past stylisations along the chains after it (`Window::render`).
         let past_refs: Vec<&[temporal::Rgbx]> = past_styled.iter().map(|s| &s[..]).collect();
         let amount = p.f64("temporal") as f32;
         let span = temporal::Span {
@@ -384,10 +384,7 @@ impl StyleTransfer {
             Err(_) if ctx.cancelled() => return Err(NodeError::Cancelled),
             Err(e) => return Err(e.into()),
         }
-        ctx.progress(
-            0.5,
-            "temporal: stylising this frame, carrying the past ones",
-        )?;
+        ctx.progress(0.5, "temporal: stylising this frame, its motion beside it")?;
         let mut window = std::mem::take(&mut self.window);
         let (dev_name, net) = self.flow_net.take().expect("loaded");
         let motion =
@@ -408,7 +405,7 @@ impl StyleTransfer {
         let window = &mut self.window;
         let (kept, v) = rayon::join(
             || Arc::new(temporal::interleave(&cur_p, w * h)),
-            || window.render(m, &cur_p, (h, w)),
+            || window.render(m, &cur_p, span),
         );
         styled.insert(cur_hash ^ key.rotate_left(17), kept);
         // Keep what this window used: the next frame's window reuses all but one.
