@@ -1390,7 +1390,8 @@ impl Window {
             chains.push((u - 1, chain));
         }
         let amount = span.amount.clamp(0.0, 1.0);
-        if amount <= 0.0 {
+        if amount.is_nan() || amount <= 0.0 {
+            // Nothing carried (a NaN amount as 0).
             chains.clear();
         }
         Ok(Motion {
