@@ -1173,7 +1173,7 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
     let energy = |img: &[f32]| smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA);
     // What depends on `cur` only beside the split of `mix` (coarse tasks: each part's passes
     // are too short to keep two threads busy on their own).
-    let ((shift, low, detail), (es, cur_energy)) = rayon::join(
+    let ((shift, mut low, mut detail), (es, cur_energy)) = rayon::join(
         || {
             let shift: Vec<f32> = (0..3)
                 .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
@@ -1191,7 +1191,6 @@ fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f
         },
         || (energy(cur), clamped_grad_energy(cur, None, size)),
     );
-    let (mut low, mut detail) = (low, detail);
     let (mut gain, ed) = rayon::join(|| energy(&low), || energy(&detail));
     // The local gain (per pixel, all channels), then the colour moved to `cur`'s mean.
     let gmax2 = DETAIL_GAIN_MAX * DETAIL_GAIN_MAX;

@@ -320,14 +320,14 @@ fn avx2_ok() -> bool {
     false
 }
 
-/// Warps pixels 0..8·⌊w/8⌋ of row `i` of every plane (the rest is left to the scalar loop);
-/// returns how many it did. The same operations in the same order as [`pixel_tap`] and
-/// [`PixelTap::sample`] in f32, so the result is identical.
-///
 /// How far ahead (pixels) [`warp_row_avx2`] asks for the lines it will sample.
 #[cfg(target_arch = "x86_64")]
 const PREFETCH: usize = 64;
 
+/// Warps pixels 0..8·⌊w/8⌋ of row `i` of every plane (the rest is left to the scalar loop);
+/// returns how many it did. The same operations in the same order as [`pixel_tap`] and
+/// [`PixelTap::sample`] in f32, so the result is identical.
+///
 /// # Safety
 /// AVX2 (gathers) available; `img` and `out` hold `c` planes of `h × w` (h·w < 2³¹), `fx`/`fy`
 /// point at row `i` (< h) of the flow planes, and row `i` of `out` is not accessed by others.

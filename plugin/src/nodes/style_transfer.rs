@@ -318,7 +318,7 @@ impl StyleTransfer {
             let y = self.stylise(p, inputs, x)?;
             // Kept for the next frame, whose window starts with this one: the first frame of a
             // render is not stylised twice.
-            let skey = src.content_hash() ^ self.style_key(p, inputs)?.rotate_left(17);
+            let skey = styled_key(src.content_hash(), self.style_key(p, inputs)?);
             let kept = Arc::new(temporal::interleave(&planar(&y)?, w * h));
             self.styled = HashMap::from([(skey, kept)]);
             return Ok(y);
@@ -353,7 +353,7 @@ impl StyleTransfer {
             if k == past.len() {
                 break;
             }
-            let skey = hash ^ key.rotate_left(17);
+            let skey = styled_key(hash, key);
             let s = match self.styled.get(&skey) {
                 Some(s) => Arc::clone(s),
                 None => {
@@ -407,12 +407,18 @@ impl StyleTransfer {
             || Arc::new(temporal::interleave(&cur_p, w * h)),
             || window.render(m, &cur_p, span),
         );
-        styled.insert(cur_hash ^ key.rotate_left(17), kept);
+        styled.insert(styled_key(cur_hash, key), kept);
         // Keep what this window used: the next frame's window reuses all but one.
         self.styled = styled;
         self.planar_in = planar_in;
         Ok(Tensor::from_vec(v, cur.dims(), &Device::Cpu)?.to_device(&dev)?)
     }
+}
+
+/// The key of a frame's kept stylisation: the frame's content hash and the style's key
+/// ([`StyleTransfer::style_key`]).
+fn styled_key(frame: u64, style: u64) -> u64 {
+    frame ^ style.rotate_left(17)
 }
 
 /// A [1, 3, h, w] tensor's values, planar.
