@@ -343,11 +343,16 @@ fn run_cached(
 ) -> Vec<f32> {
     let plan = Plan::new(g);
     let wide = avx512_ok();
+    let (lanes, (ob, nv)) = if wide {
+        (16, variant512(g.o))
+    } else {
+        (8, variant(g.o))
+    };
+    let flat = flat_band(g, lanes * nv);
     let (ob, nv) = match (wide, g.o) {
-        // Narrow images: one 16-pixel vector per block wastes fewer lanes than two.
-        (true, 8..) if g.ow <= 16 => (8, 1),
-        (true, _) => variant512(g.o),
-        (false, _) => variant(g.o),
+        // Narrow images in rows: one 16-pixel vector per block wastes fewer lanes than two.
+        (true, 8..) if g.ow <= 16 && flat.is_none() => (8, 1),
+        _ => (ob, nv),
     };
     let packed = match cache {
         Some(c) => {
@@ -373,6 +378,10 @@ fn run_cached(
         assert_eq!(r.len(), y.len(), "residual must be shaped like the output");
     }
     let yp = SendPtr(y.as_mut_ptr());
+    if let Some(bh) = flat {
+        run_flat(&plan, bh, x, wpk, bpk, yp, epi, (wide, nv, ob));
+        return y;
+    }
     let bands = g.oh.div_ceil(plan.bh);
     let (s, kh) = (g.stride, g.kh);
     (0..g.n * bands).into_par_iter().for_each_init(
@@ -396,6 +405,7 @@ fn run_cached(
                     y: yp,
                     b,
                     oy,
+                    flat: None,
                     epi,
                 };
                 // SAFETY: `cpu_ok()` checked AVX2 + FMA; `args` satisfies `row`'s contract (see
@@ -409,6 +419,95 @@ fn run_cached(
     y
 }
 
+/// The band height of the flat layout for `g` with pixel blocks of `pb`, where it wastes
+/// fewer vector lanes than the row layout; `None` to keep rows.
+///
+/// The row layout computes one output row per pixel block, so a narrow map wastes the lanes
+/// past its width in every row (48 px in blocks of 32: a quarter). For stride 1 the flat layout
+/// instead stores a band's padded input rows back to back (row pitch `wp`): tap `(ci, ky, kx)`
+/// of the output at flat position `r·wp + ox` is then the input at that position plus
+/// `ci·plane + ky·wp + kx`, the same offset for every output, so pixel blocks run across rows
+/// and only the `wp − ow` padding columns of each row (and a band's last block) are computed
+/// and dropped. Bands are taller here (about two per thread and image) to keep blocks full.
+fn flat_band(g: &ConvGeom, pb: usize) -> Option<usize> {
+    if g.stride != 1 {
+        return None;
+    }
+    let wp = g.w + 2 * g.pad;
+    let per_image = (2 * threads()).div_ceil(g.n);
+    let bh = g.oh.div_ceil(per_image).clamp(1, g.oh);
+    let rows = g.ow.div_ceil(pb) * pb;
+    let flat = ((bh - 1) * wp + g.ow).div_ceil(pb) * pb;
+    // Lanes spent per band: keep rows unless flat saves a tenth.
+    (10 * flat < 9 * bh * rows).then_some(bh)
+}
+
+/// The flat layout's convolution (see [`flat_band`]): bands of `bh` output rows, each band's
+/// `bh + kh − 1` padded input rows per channel filled once, then every output-channel block run
+/// over the band's flat positions.
+#[allow(clippy::too_many_arguments)]
+fn run_flat(
+    plan: &Plan,
+    bh: usize,
+    x: &[f32],
+    wpk: &[f32],
+    bpk: &[f32],
+    yp: SendPtr<f32>,
+    epi: Epilogue,
+    (wide, nv, ob): (bool, usize, usize),
+) {
+    let g = &plan.g;
+    let wp = plan.wp;
+    let taps = g.c * g.kh * g.kw;
+    // One channel's rows; the tile ends with a pixel block of slack (read by dropped lanes).
+    let plane = (bh + g.kh - 1) * wp;
+    let tile_len = g.c * plane + MAX_PB;
+    let bands = g.oh.div_ceil(bh);
+    (0..g.n * bands).into_par_iter().for_each_init(
+        || (vec![0.0f32; tile_len], vec![0usize; taps]),
+        |(tile, offs), job| {
+            let (b, band) = (job / bands, job % bands);
+            let oy0 = band * bh;
+            let rows = bh.min(g.oh - oy0);
+            for ci in 0..g.c {
+                let src = &x[(b * g.c + ci) * g.h * g.w..][..g.h * g.w];
+                for r in 0..rows + g.kh - 1 {
+                    let dst = &mut tile[ci * plane + r * wp..][..wp];
+                    match map_index(g.mode, (oy0 + r) as isize - g.pad as isize, g.h) {
+                        None => dst.fill(0.0),
+                        Some(iy) => plan.fill_row(&src[iy * g.w..][..g.w], dst),
+                    }
+                }
+            }
+            let mut t = 0;
+            for ci in 0..g.c {
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        offs[t] = ci * plane + ky * wp + kx;
+                        t += 1;
+                    }
+                }
+            }
+            let args = Row {
+                plan,
+                tile,
+                offs,
+                wpk,
+                bias: bpk,
+                y: yp,
+                b,
+                oy: oy0,
+                flat: Some(rows),
+                epi,
+            };
+            // SAFETY: as in `run_cached`: the CPU features were checked, the tile holds the
+            // band's input rows at `offs` (plus a pixel block of slack), and the band's output
+            // rows of sample `b` are written by this job only.
+            unsafe { dispatch(wide, nv, ob, &args) }
+        },
+    );
+}
+
 /// One output row's work for [`avx2::row`].
 struct Row<'a> {
     plan: &'a Plan,
@@ -418,7 +517,10 @@ struct Row<'a> {
     bias: &'a [f32],
     y: SendPtr<f32>,
     b: usize,
+    /// The output row (the flat layout: the band's first).
     oy: usize,
+    /// The flat layout's band height ([`flat_band`]); `None`: one row, the row layout.
+    flat: Option<usize>,
     epi: Epilogue<'a>,
 }
 
@@ -438,6 +540,9 @@ unsafe fn row_blocks<const OB: usize>(
     pb: usize,
     block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize),
 ) {
+    if let Some(rows) = a.flat {
+        return flat_blocks::<OB>(a, rows, pb, block);
+    }
     let p = a.plan;
     let g = &p.g;
     let taps = a.offs.len();
@@ -477,20 +582,90 @@ unsafe fn row_blocks<const OB: usize>(
                     // SAFETY: as for `dst` above: `dst[i] + [0, npix)` is this job's part of
                     // the output, just written by `block`.
                     let out = std::slice::from_raw_parts_mut(*d, npix);
-                    match a.epi {
-                        Epilogue::Leaky(s) => out.iter_mut().for_each(|v| *v = v.max(*v * s)),
-                        Epilogue::AddLeaky(r, s) => {
-                            let at = ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
-                            for (v, &r) in out.iter_mut().zip(&r[at..at + npix]) {
-                                let t = *v + r;
-                                *v = t.max(t * s);
-                            }
-                        }
-                        Epilogue::None => {}
-                    }
+                    let at = ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
+                    epilogue(a.epi, out, at);
                 }
             }
             ox0 += pb;
+        }
+    }
+}
+
+/// Applies `epi` to `out`, the output's elements from flat index `at` on.
+fn epilogue(epi: Epilogue, out: &mut [f32], at: usize) {
+    match epi {
+        Epilogue::Leaky(s) => out.iter_mut().for_each(|v| *v = v.max(*v * s)),
+        Epilogue::AddLeaky(r, s) => {
+            let n = out.len();
+            for (v, &r) in out.iter_mut().zip(&r[at..at + n]) {
+                let t = *v + r;
+                *v = t.max(t * s);
+            }
+        }
+        Epilogue::None => {}
+    }
+}
+
+/// [`row_blocks`] for the flat layout ([`flat_band`]): output rows `a.oy .. a.oy + rows` as
+/// one run of flat positions `r·wp + ox`, in blocks of `pb` computed into a scratch block whose
+/// lanes at `ox < ow` are copied out (the epilogue applied on the way).
+///
+/// # Safety
+/// As [`row_blocks`], with `a.tile` holding the band's padded input rows at pitch `wp`, the
+/// offsets `offs[t] = ci·plane + ky·wp + kx`, and `a.tile.len() ≥ c·plane + pb` (checked).
+#[cfg(target_arch = "x86_64")]
+unsafe fn flat_blocks<const OB: usize>(
+    a: &Row,
+    rows: usize,
+    pb: usize,
+    block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize),
+) {
+    let p = a.plan;
+    let g = &p.g;
+    let wp = p.wp;
+    let taps = a.offs.len();
+    let blocks = g.o.div_ceil(OB);
+    assert!(taps == g.c * g.kh * g.kw && g.stride == 1 && rows >= 1);
+    assert!(a.oy + rows <= g.oh && a.b < g.n && pb <= MAX_PB);
+    // Flat positions computed, rounded up to whole blocks.
+    let len = ((rows - 1) * wp + g.ow).div_ceil(pb) * pb;
+    assert!(a.offs.iter().all(|&o| o + len <= a.tile.len()));
+    assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
+    let mut scratch = [[0.0f32; MAX_PB]; OB];
+    let sp: [*mut f32; OB] = std::array::from_fn(|i| scratch[i].as_mut_ptr());
+    for blk in 0..blocks {
+        let oc0 = blk * OB;
+        let nout = OB.min(g.o - oc0);
+        let wk = a.wpk.as_ptr().add(blk * taps * OB);
+        for q0 in (0..len).step_by(pb) {
+            // SAFETY: every tap reads tile[offs[t] + q0 + [0, pb)], inside the tile (asserted
+            // with q0 + pb ≤ len); the scratch rows hold MAX_PB ≥ pb floats.
+            block(
+                a.tile.as_ptr().add(q0),
+                wk,
+                a.bias.as_ptr().add(oc0),
+                &sp,
+                nout,
+                pb,
+            );
+            // The output rows this block touches, and the columns of each inside the map.
+            let (r0, r1) = (q0 / wp, ((q0 + pb - 1) / wp).min(rows - 1));
+            for r in r0..=r1 {
+                let lo = q0.max(r * wp);
+                let hi = (q0 + pb).min(r * wp + g.ow);
+                if lo >= hi {
+                    continue;
+                }
+                let ox = lo - r * wp;
+                for (i, lanes) in scratch.iter().enumerate().take(nout) {
+                    let at = ((a.b * g.o + oc0 + i) * g.oh + a.oy + r) * g.ow + ox;
+                    // SAFETY: oc0 + i < o, a.oy + r < oh, ox + (hi − lo) ≤ ow: inside the
+                    // output, in rows of this job's band.
+                    let out = std::slice::from_raw_parts_mut(a.y.get().add(at), hi - lo);
+                    out.copy_from_slice(&lanes[lo - q0..hi - q0]);
+                    epilogue(a.epi, out, at);
+                }
+            }
         }
     }
 }
