@@ -675,11 +675,11 @@ pub(super) fn compose_agreeing(
     let agree = (tol > 0.0).then(|| {
         let mut d = take(hw);
         d.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
+            let (a, b) = (&w0[i * w..], &w1[i * w..]);
+            let a = (&a[..w], &a[hw..][..w], &a[2 * hw..][..w]);
+            let b = (&b[..w], &b[hw..][..w], &b[2 * hw..][..w]);
             for (j, o) in row.iter_mut().enumerate() {
-                let k = i * w + j;
-                *o = (0..3)
-                    .map(|ch| (w0[ch * hw + k] - w1[ch * hw + k]).abs())
-                    .sum::<f32>()
+                *o = ((a.0[j] - b.0[j]).abs() + (a.1[j] - b.1[j]).abs() + (a.2[j] - b.2[j]).abs())
                     / 3.0;
             }
         });
@@ -696,13 +696,16 @@ pub(super) fn compose_agreeing(
     let still_gate = (still > 0.0).then(|| {
         let mut m = take(hw);
         m.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
+            let f = |p: usize| &flow[p * hw + i * w..][..w];
+            let (x0, y0, x1, y1) = (f(0), f(1), f(2), f(3));
+            // |v| in double precision, rounded once: what `f32::hypot` computes on glibc (to
+            // the bit; within an ulp elsewhere), in a form that vectorises.
+            let len = |x: f32, y: f32| {
+                let (x, y) = (x as f64, y as f64);
+                (x * x + y * y).sqrt() as f32
+            };
             for (j, o) in row.iter_mut().enumerate() {
-                let k = i * w + j;
-                let (a, b) = (
-                    flow[k].hypot(flow[hw + k]),
-                    flow[2 * hw + k].hypot(flow[3 * hw + k]),
-                );
-                *o = a + b;
+                *o = len(x0[j], y0[j]) + len(x1[j], y1[j]);
             }
         });
         let s = box_filter(&m, (h, w), r, f32::max, 1.0 / still);
@@ -739,6 +742,10 @@ pub(super) fn compose_agreeing(
 
 /// A separable (2r + 1)² box reduction of an [h, w] plane with `op` (sum or max), edges clamped,
 /// times `scale`. A pool buffer.
+///
+/// Each output folds its window's values left to right, first along the row, then down the
+/// column; the pixels whose window lies inside the plane take a loop without clamping (over
+/// whole rows, so it vectorises), the same fold in the same order.
 fn box_filter(
     x: &[f32],
     (h, w): (usize, usize),
@@ -746,24 +753,47 @@ fn box_filter(
     op: impl Fn(f32, f32) -> f32 + Sync,
     scale: f32,
 ) -> Vec<f32> {
+    let ru = r as usize;
+    let fold = |vals: &mut dyn Iterator<Item = f32>| vals.reduce(&op).unwrap_or(0.0);
     let mut horiz = take(h * w);
     horiz.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
         let src = &x[i * w..][..w];
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = (-r..=r)
-                .map(|dj| src[(j as isize + dj).clamp(0, w as isize - 1) as usize])
-                .reduce(&op)
-                .unwrap_or(0.0);
+        let clamped = |j: usize| {
+            fold(&mut (-r..=r).map(|dj| src[(j as isize + dj).clamp(0, w as isize - 1) as usize]))
+        };
+        if w <= 2 * ru {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = clamped(j);
+            }
+            return;
+        }
+        for j in (0..ru).chain(w - ru..w) {
+            row[j] = clamped(j);
+        }
+        // Inside: output j folds src[j − r ..= j + r], i.e. window k of src from j − r.
+        let n = w - 2 * ru;
+        let out = &mut row[ru..w - ru];
+        out.copy_from_slice(&src[..n]);
+        for k in 1..=2 * ru {
+            for (o, &v) in out.iter_mut().zip(&src[k..k + n]) {
+                *o = op(*o, v);
+            }
         }
     });
     let mut out = take(h * w);
     out.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = (-r..=r)
-                .map(|di| horiz[(i as isize + di).clamp(0, h as isize - 1) as usize * w + j])
-                .reduce(&op)
-                .unwrap_or(0.0)
-                * scale;
+        let rowi = |di: isize| {
+            let k = (i as isize + di).clamp(0, h as isize - 1) as usize;
+            &horiz[k * w..][..w]
+        };
+        row.copy_from_slice(rowi(-r));
+        for di in -r + 1..=r {
+            for (o, &v) in row.iter_mut().zip(rowi(di)) {
+                *o = op(*o, v);
+            }
+        }
+        for o in row.iter_mut() {
+            *o *= scale;
         }
     });
     give(horiz);
@@ -806,6 +836,72 @@ mod tests {
         u[40] = 0.2500001;
         assert_ne!(k1, FeatureCache::key(1, &u, (4, 6)));
         assert_ne!(k1, FeatureCache::key(2, &v, (4, 6)));
+    }
+
+    /// The box filter (its inside loop unclamped) equals the clamped fold at every pixel, to the
+    /// bit, for sums and maxima, on planes narrower and wider than the window.
+    #[test]
+    fn box_filter_equals_the_clamped_fold() {
+        let naive = |x: &[f32], (h, w): (usize, usize), r: isize, op: &dyn Fn(f32, f32) -> f32| {
+            let at = |i: isize, j: isize| {
+                x[i.clamp(0, h as isize - 1) as usize * w + j.clamp(0, w as isize - 1) as usize]
+            };
+            let mut out = vec![0f32; h * w];
+            for i in 0..h as isize {
+                for j in 0..w as isize {
+                    let row = |di: isize| (-r..=r).map(|dj| at(i + di, j + dj)).reduce(op).unwrap();
+                    out[i as usize * w + j as usize] = (-r..=r).map(row).reduce(op).unwrap() * 0.37;
+                }
+            }
+            out
+        };
+        let mut z = 7u32;
+        for (h, w) in [(1, 1), (3, 4), (7, 5), (9, 31), (16, 64)] {
+            let x: Vec<f32> = (0..h * w)
+                .map(|_| {
+                    z = z.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (z >> 8) as f32 / (1 << 24) as f32 - 0.3
+                })
+                .collect();
+            for r in [1isize, 2] {
+                let sum = box_filter(&x, (h, w), r, |a, b| a + b, 0.37);
+                let want = naive(&x, (h, w), r, &|a, b| a + b);
+                assert!(sum
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                let max = box_filter(&x, (h, w), r, f32::max, 0.37);
+                let want = naive(&x, (h, w), r, &f32::max);
+                assert!(max
+                    .iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+            }
+        }
+    }
+
+    /// The motion length in double precision rounded once equals `f32::hypot` (glibc's), so
+    /// the still gate's values are unchanged to the bit there.
+    #[test]
+    fn double_length_equals_hypot() {
+        let mut z = 11u64;
+        let mut next = || {
+            z = z
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((z >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0
+        };
+        for k in 0..1_000_000 {
+            let s = [0.01f32, 1.0, 30.0, 600.0][k % 4];
+            let (x, y) = (next() * s, next() * s);
+            let d = ((x as f64) * (x as f64) + (y as f64) * (y as f64)).sqrt() as f32;
+            let h = x.hypot(y);
+            // glibc's hypotf is this computation; other libraries within an ulp.
+            if cfg!(all(target_os = "linux", target_env = "gnu")) {
+                assert_eq!(d.to_bits(), h.to_bits(), "{x} {y}");
+            }
+            assert!(d.to_bits().abs_diff(h.to_bits()) <= 1, "{x} {y}");
+        }
     }
 
     /// A frame's features taken from the cache (kept from the previous pair, as in a retime)

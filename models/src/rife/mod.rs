@@ -627,10 +627,24 @@ impl IfNet {
         }
         let (n, c, h, w) = check_pair(img0, img1, t)?;
         let e = self.estimate_prefiltered(img0, img1, t, scale, comp.prefilter)?;
-        let cpu = |x: &Tensor| -> Result<Vec<f32>> {
-            x.to_device(&Device::Cpu)?.flatten_all()?.to_vec1::<f32>()
+        // On the CPU, f32 and contiguous (the usual case) the data are borrowed, not copied.
+        let cpu = |x: &Tensor| -> Result<Tensor> {
+            x.to_device(&Device::Cpu)?
+                .to_dtype(DType::F32)?
+                .contiguous()
         };
         let (a, b, flow, mask) = (cpu(img0)?, cpu(img1)?, cpu(&e.flow)?, cpu(&e.mask)?);
+        let guards = [&a, &b, &flow, &mask].map(|t| t.storage_and_layout());
+        let mut views = Vec::with_capacity(4);
+        for (st, l) in &guards {
+            let candle_core::Storage::Cpu(c) = &**st else {
+                return Err(
+                    candle_core::Error::Msg("interpolate: CPU data expected".into()).into(),
+                );
+            };
+            views.push(ops::cpu::slice::<f32>(c, l, "interpolate")?);
+        }
+        let [a, b, flow, mask] = [views[0], views[1], views[2], views[3]];
         let (per, hw) = (c * h * w, h * w);
         let mut out = Vec::with_capacity(n * per);
         for i in 0..n {
