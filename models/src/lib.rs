@@ -7,6 +7,7 @@ pub mod cppn;
 pub mod device;
 pub mod generator;
 pub mod ops;
+pub mod recent;
 pub mod rife;
 pub mod squeezenet;
 pub mod style;

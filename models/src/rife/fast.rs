@@ -17,14 +17,14 @@
 //!   LeakyReLU run inside the convolution's row loop (as does every LeakyReLU);
 //! - packed conv weights are kept per conv, activations come from and go back to the op layer's
 //!   buffer pool (no fresh pages per frame);
-//! - each frame's head features are kept for the next pairs ([`FeatureCache`]): a retime's pairs
+//! - each frame's head features are kept for the next pairs ([`FEATURES`]): a retime's pairs
 //!   (f, f+1), (f+1, f+2) share a frame, 3× and 4× retimes run each pair several times, and the
 //!   temporal stabiliser's flows chain frame to frame, so the head (about 40 % of the network's
 //!   multiply-adds at full resolution) runs once per frame instead of twice or more.
 //!
 //! `tests::fast_path_matches_tensor_path` checks it against the tensor path.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use candle_core::{DType, Result, Tensor};
 use rayon::prelude::*;
@@ -34,6 +34,7 @@ use crate::ops::buffers::{give, take};
 use crate::ops::conv::{conv2d_f32_slice, Epilogue, PackCache};
 use crate::ops::upsample::bilinear_taps;
 use crate::ops::warp::{warp_planes, warp_planes_at};
+use crate::recent::{hash_f32, Recent};
 
 fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
@@ -368,62 +369,16 @@ impl FBlock {
     }
 }
 
-/// The most recent frames' head features, for every network in the process (a `wick retime`
-/// runs two node instances side by side on alternate pairs, so a frame's features are often
-/// computed by the other instance), keyed by a hash of the head's weights and of the frame's RGB
-/// values and size. A feature map is a pure function of these, so a hit gives the same bytes as
-/// computing it. Two calls that miss the same frame at once both compute it (nothing waits: a
-/// wait inside the thread pool could wait on itself). Keeps the newest [`FeatureCache::ENTRIES`]
-/// within [`FeatureCache::BYTES`], the newest two always (a retime's shared frame and the
-/// stabiliser's chain need one or two; the mirrored ensemble four).
-#[derive(Default)]
-struct FeatureCache(Mutex<Vec<(u64, Arc<Vec<f32>>)>>);
+/// The most recent frames' head features for every network in the process ([`Recent`]), keyed
+/// by [`feature_key`]: a retime's pairs share a frame, an N× retime runs each pair N−1 times and
+/// the stabiliser's flows chain, so the head runs about once per frame instead of twice or more.
+/// Four frames (the mirrored ensemble's) within 128 MB, the newest two always.
+static FEATURES: Recent<Arc<Vec<f32>>> = Recent::new(4, 128 << 20, |v| v.len() * 4);
 
-static FEATURES: once_cell::sync::Lazy<FeatureCache> = once_cell::sync::Lazy::new(Default::default);
-
-impl FeatureCache {
-    const ENTRIES: usize = 4;
-    const BYTES: usize = 128 << 20;
-
-    /// A hasher seeded with `seed` that has taken `v`'s values (their bits: bit-equal slices
-    /// hash equal).
-    fn hash_values(seed: u64, v: &[f32]) -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut hs = foldhash::fast::FixedState::with_seed(seed).build_hasher();
-        hs.write_usize(v.len());
-        for pair in v.chunks(2) {
-            let lo = pair[0].to_bits() as u64;
-            let hi = pair.get(1).map_or(0, |x| x.to_bits()) as u64;
-            hs.write_u64(lo | hi << 32);
-        }
-        hs.finish()
-    }
-
-    /// The key of an RGB frame `[3, h, w]` for the head whose weights hash to `head`.
-    fn key(head: u64, rgb: &[f32], (h, _w): (usize, usize)) -> u64 {
-        // The length and the height fix the width.
-        Self::hash_values(head ^ (h as u64).rotate_left(32), rgb)
-    }
-
-    fn get(&self, key: u64) -> Option<Arc<Vec<f32>>> {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let i = v.iter().position(|(k, _)| *k == key)?;
-        // Most recently used last.
-        let e = v.remove(i);
-        let f = e.1.clone();
-        v.push(e);
-        Some(f)
-    }
-
-    fn put(&self, key: u64, f: Arc<Vec<f32>>) {
-        let mut v = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        v.retain(|(k, _)| *k != key);
-        v.push((key, f));
-        let bytes = |v: &[(u64, Arc<Vec<f32>>)]| v.iter().map(|e| e.1.len() * 4).sum::<usize>();
-        while v.len() > 2 && (v.len() > Self::ENTRIES || bytes(&v) > Self::BYTES) {
-            v.remove(0);
-        }
-    }
+/// The feature cache's key of an RGB frame `[3, h, w]` for the head whose weights hash to
+/// `head` (the slice's length and the height fix the width).
+fn feature_key(head: u64, rgb: &[f32], (h, _w): (usize, usize)) -> u64 {
+    hash_f32(head ^ (h as u64).rotate_left(32), rgb)
 }
 
 /// IfNet's weights prepared for the CPU path.
@@ -440,10 +395,9 @@ impl Net {
         let head_key = [&head.convs[0], &head.convs[1], &head.convs[2], &head.up]
             .iter()
             .fold(0x4946_4e65, |k, c| {
-                let k = FeatureCache::hash_values(k, &c.w);
-                FeatureCache::hash_values(k, c.b.as_deref().unwrap_or(&[]))
+                hash_f32(hash_f32(k, &c.w), c.b.as_deref().unwrap_or(&[]))
             })
-            ^ FeatureCache::hash_values(1, &head.up_bias);
+            ^ hash_f32(1, &head.up_bias);
         Ok(Self {
             head,
             head_key,
@@ -481,7 +435,7 @@ impl Net {
         (c, h, w): (usize, usize, usize),
         t: f64,
         scale: f64,
-        cache: Option<&FeatureCache>,
+        cache: Option<&Recent<Arc<Vec<f32>>>>,
     ) -> Vec<f32> {
         let hw = h * w;
         // Each frame followed by its 4 feature planes: warped together with one flow.
@@ -491,12 +445,8 @@ impl Net {
             let rgb = &img[..3 * hw];
             match cache {
                 Some(cache) => {
-                    let key = FeatureCache::key(self.head_key, rgb, (h, w));
-                    let f = cache.get(key).unwrap_or_else(|| {
-                        let f = Arc::new(self.head.forward(rgb, (h, w)));
-                        cache.put(key, f.clone());
-                        f
-                    });
+                    let key = feature_key(self.head_key, rgb, (h, w));
+                    let f = cache.get_or(key, || Arc::new(self.head.forward(rgb, (h, w))));
                     v[c * hw..].copy_from_slice(&f);
                 }
                 None => {
@@ -805,37 +755,14 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
-    /// The cache keeps the newest entries (at most `ENTRIES`, within `BYTES`, the newest two
-    /// always), a lookup makes an entry the newest, and the key tells sizes and values apart.
+    /// The feature key tells sizes and heads apart.
     #[test]
-    fn feature_cache_keeps_the_newest() {
-        let c = FeatureCache::default();
-        let small = |v: f32| Arc::new(vec![v; 16]);
-        for k in 0..6u64 {
-            c.put(k, small(k as f32));
-        }
-        assert!(c.get(0).is_none() && c.get(1).is_none());
-        assert_eq!(c.get(2).unwrap()[0], 2.0);
-        c.put(6, small(6.0));
-        // 2 was used last before 6, so 3 went.
-        assert!(c.get(3).is_none() && c.get(2).is_some());
-        let big = || Arc::new(vec![0f32; FeatureCache::BYTES / 4 / 2 + 1]);
-        c.put(7, big());
-        c.put(8, big());
-        // Over the byte budget: only the newest two stay.
-        let keys: Vec<u64> = c.0.lock().unwrap().iter().map(|e| e.0).collect();
-        assert_eq!(keys, vec![7, 8]);
+    fn feature_key_tells_sizes_apart() {
         let v = vec![0.25f32; 3 * 4 * 6];
-        let (k1, k2) = (
-            FeatureCache::key(1, &v, (4, 6)),
-            FeatureCache::key(1, &v, (6, 4)),
-        );
-        assert_ne!(k1, k2);
-        assert_eq!(k1, FeatureCache::key(1, &v.clone(), (4, 6)));
-        let mut u = v.clone();
-        u[40] = 0.2500001;
-        assert_ne!(k1, FeatureCache::key(1, &u, (4, 6)));
-        assert_ne!(k1, FeatureCache::key(2, &v, (4, 6)));
+        let k = feature_key(1, &v, (4, 6));
+        assert_ne!(k, feature_key(1, &v, (6, 4)));
+        assert_ne!(k, feature_key(2, &v, (4, 6)));
+        assert_eq!(k, feature_key(1, &v.clone(), (4, 6)));
     }
 
     /// The box filter (its inside loop unclamped) equals the clamped fold at every pixel, to the
@@ -923,12 +850,12 @@ mod tests {
                 .collect()
         };
         let (a, b, c) = (frame(0.0), frame(4.0), frame(8.0));
-        let cache = FeatureCache::default();
+        let cache = Recent::new(4, usize::MAX, |_| 0);
         let _ = fast.estimate_in(&a, &b, (3, h, w), 0.5, 1.0, Some(&cache));
-        assert_eq!(cache.0.lock().unwrap().len(), 2);
+        assert_eq!(cache.keys().len(), 2);
         // b's features come from the cache; c's are computed and kept.
         let cached = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, Some(&cache));
-        assert_eq!(cache.0.lock().unwrap().len(), 3);
+        assert_eq!(cache.keys().len(), 3);
         let computed = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, None);
         assert!(cached
             .iter()

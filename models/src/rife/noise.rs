@@ -71,7 +71,13 @@ pub fn levels(planar: &[f32], (h, w): (usize, usize)) -> (f32, f32) {
 /// [`AUTO_PREFILTER_SIGMA`] where the two frames' mean fine detail is under
 /// [`AUTO_PREFILTER_RATIO`] × their mean noise, else 0. Also returns that ratio.
 pub fn auto_prefilter(a: &[f32], b: &[f32], size: (usize, usize)) -> (f32, f32) {
-    let ((na, fa), (nb, fb)) = rayon::join(|| levels(a, size), || levels(b, size));
+    let (la, lb) = rayon::join(|| levels(a, size), || levels(b, size));
+    prefilter_for(la, lb)
+}
+
+/// [`auto_prefilter`] from the two frames' [`levels`] (measured once per frame where a frame
+/// takes part in several pairs).
+pub fn prefilter_for((na, fa): (f32, f32), (nb, fb): (f32, f32)) -> (f32, f32) {
     let (noise, fine) = (0.5 * (na + nb), 0.5 * (fa + fb));
     let ratio = if noise > 0.0 {
         fine / noise

@@ -11,10 +11,10 @@ use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
 use wick_models::device::DEVICE_CHOICES;
-use wick_models::rife::cuts::{cut_score, DEFAULT_CUT_THRESHOLD};
+use wick_models::recent::Recent;
+use wick_models::rife::cuts::{self, CutFeatures, DEFAULT_CUT_THRESHOLD};
 use wick_models::rife::{
-    noise::auto_prefilter, Composition, IfNet, DEFAULT_PREFILTER, DEFAULT_STILL_MOTION,
-    DEFAULT_TOLERANCE,
+    noise, Composition, IfNet, DEFAULT_PREFILTER, DEFAULT_STILL_MOTION, DEFAULT_TOLERANCE,
 };
 
 use crate::frame::{Frame, FrameMut, Out};
@@ -58,6 +58,12 @@ pub fn describe() -> NodeDesc {
         cancellable: false,
     }
 }
+
+/// Each frame's scene-cut features and noise levels by the frame's content hash, kept for its
+/// next pairs (process-wide: `wick retime`'s two instances take alternate pairs; see
+/// [`Recent`]).
+static CUT_FEATURES: Recent<Option<CutFeatures>> = Recent::new(4, usize::MAX, |_| 0);
+static NOISE_LEVELS: Recent<(f32, f32)> = Recent::new(4, usize::MAX, |_| 0);
 
 #[derive(Default)]
 pub struct Interpolate {
@@ -140,9 +146,19 @@ impl Node for Interpolate {
         let (t, symmetric, mirror) = (p.f64("t"), p.bool("symmetric"), p.bool("mirror"));
         // Planar [4, H, W], colour premultiplied (one pass from the host's frames).
         let (pa, pb) = (a.planar(4, true)?, b.planar(4, true)?);
+        let size = (a.height(), a.width());
+        // What is measured on each frame alone is kept by the frame's content.
+        let (ka, kb) = (a.content_hash(), b.content_hash());
         let cuts = p.str("cuts");
         if cuts != "off" {
-            let score = cut_score(&pa, &pb, (a.height(), a.width()));
+            let (fa, fb) = rayon::join(
+                || CUT_FEATURES.get_or(ka, || cuts::features(&pa, size)),
+                || CUT_FEATURES.get_or(kb, || cuts::features(&pb, size)),
+            );
+            let score = match (fa, fb) {
+                (Some(fa), Some(fb)) => cuts::score(&fa, &fb),
+                _ => 0.0,
+            };
             let threshold = p.f64("cut_threshold") as f32;
             if score >= threshold {
                 // Never morph across a cut: hold the nearer frame or cross-fade.
@@ -162,7 +178,11 @@ impl Node for Interpolate {
             }
         }
         let prefilter = if p.bool("prefilter_auto") {
-            auto_prefilter(&pa, &pb, (a.height(), a.width())).0
+            let (la, lb) = rayon::join(
+                || NOISE_LEVELS.get_or(ka, || noise::levels(&pa, size)),
+                || NOISE_LEVELS.get_or(kb, || noise::levels(&pb, size)),
+            );
+            noise::prefilter_for(la, lb).0
         } else {
             p.f64("prefilter") as f32
         };
