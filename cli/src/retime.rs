@@ -12,10 +12,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::io::{format_of, load_image, output_frame, save_image, write_atomic, Depth};
+use crate::Frame;
 use crate::{HostError, Plugin};
 use indicatif::{ProgressBar, ProgressStyle};
 use wick_common::pattern::FramePattern;
@@ -174,9 +175,29 @@ pub fn retime(
     let next = AtomicUsize::new(1);
     let failure: Mutex<Option<HostError>> = Mutex::new(None);
     let stop = || failure.lock().map(|f| f.is_some()).unwrap_or(true);
+    // The last few decoded inputs: pair i's frame i is pair i+1's first, and the workers take
+    // alternate pairs, so each input is decoded about once.
+    let decoded: Mutex<Vec<(usize, Arc<Frame>)>> = Mutex::new(Vec::new());
+    let input = |k: usize| -> Result<Arc<Frame>, HostError> {
+        let kept = |d: &Mutex<Vec<(usize, Arc<Frame>)>>| {
+            let d = d.lock().unwrap_or_else(|p| p.into_inner());
+            d.iter().find(|e| e.0 == k).map(|e| e.1.clone())
+        };
+        if let Some(f) = kept(&decoded) {
+            return Ok(f);
+        }
+        let f = Arc::new(load_image(&in_paths[k])?);
+        let mut d = decoded.lock().unwrap_or_else(|p| p.into_inner());
+        d.push((k, f.clone()));
+        // The workers hold at most jobs + 1 inputs; the oldest others can go.
+        if d.len() > jobs + 2 {
+            d.remove(0);
+        }
+        Ok(f)
+    };
     let pair = |inst: &mut crate::Instance, i: usize| -> Result<(), HostError> {
-        let (a_path, b_path) = (&in_paths[i - 1], &in_paths[i]);
-        let (a, b) = (load_image(a_path)?, load_image(b_path)?);
+        let a_path = &in_paths[i - 1];
+        let (a, b) = (input(i - 1)?, input(i)?);
         let base = first + (i as i64 - 1) * n;
         write_original(a_path, &outp.path(base))?;
         for k in 1..n {

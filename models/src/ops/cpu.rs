@@ -686,18 +686,28 @@ fn depthwise_fwd<T: Elem>(x: &[T], w: &[T], g: &ConvGeom, y: &mut [T]) {
         .collect();
     #[cfg(target_arch = "x86_64")]
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    y.par_chunks_mut(pix).enumerate().for_each(|(bc, out)| {
+    // Jobs of a band of output rows of one plane: a few planes (an RGB frame's three) still
+    // fill every thread. Each output sums its taps in the same order whatever the bands.
+    let per_plane = (4 * threads()).div_ceil(g.n * g.c).clamp(1, g.oh.max(1));
+    let band = g.oh.div_ceil(per_plane).max(1);
+    y.par_chunks_mut(pix).enumerate().for_each(|(bc, plane)| {
         let ch = bc % g.c;
         let src = &x[bc * hw..][..hw];
         let wk = &w[ch * k2..][..k2];
-        let mut phases = vec![T::ZERO; if s > 1 { s * pl } else { 0 }];
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: AVX2 and FMA were detected above.
-            unsafe { depthwise_channel_avx2(src, wk, out, g, &ranges, &mut phases) };
-            return;
-        }
-        depthwise_channel(src, wk, out, g, &ranges, &mut phases);
+        plane
+            .par_chunks_mut(band * g.ow.max(1))
+            .enumerate()
+            .for_each(|(k, out)| {
+                let oy0 = k * band;
+                let mut phases = vec![T::ZERO; if s > 1 { s * pl } else { 0 }];
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: AVX2 and FMA were detected above.
+                    unsafe { depthwise_channel_avx2(src, wk, out, oy0, g, &ranges, &mut phases) };
+                    return;
+                }
+                depthwise_channel(src, wk, out, oy0, g, &ranges, &mut phases);
+            });
     });
 }
 
@@ -712,14 +722,16 @@ unsafe fn depthwise_channel_avx2<T: Elem>(
     src: &[T],
     wk: &[T],
     out: &mut [T],
+    oy0: usize,
     g: &ConvGeom,
     ranges: &[(usize, usize)],
     phases: &mut [T],
 ) {
-    depthwise_channel(src, wk, out, g, ranges, phases)
+    depthwise_channel(src, wk, out, oy0, g, ranges, phases)
 }
 
-/// One channel of the depthwise forward: `out` (initialised with the bias) += taps · `src`.
+/// One channel of the depthwise forward: `out`, output rows `oy0 ..` of the channel
+/// (initialised with the bias), += taps · `src`.
 /// With stride s, output column ox reads input column ox·s + off: each input row is split into
 /// its s column phases once, so every tap is a contiguous multiply-add over the row (which
 /// vectorises) instead of a strided walk.
@@ -728,14 +740,14 @@ fn depthwise_channel<T: Elem>(
     src: &[T],
     wk: &[T],
     out: &mut [T],
+    oy0: usize,
     g: &ConvGeom,
     ranges: &[(usize, usize)],
     phases: &mut [T],
 ) {
     let s = g.stride;
     let pl = g.w.div_ceil(s);
-    for oy in 0..g.oh {
-        let drow = &mut out[oy * g.ow..][..g.ow];
+    for (oy, drow) in (oy0..).zip(out.chunks_exact_mut(g.ow.max(1))) {
         for ky in 0..g.kh {
             let iy = (oy * s + ky * g.dil) as isize - g.pad as isize;
             if iy < 0 || iy >= g.h as isize {
