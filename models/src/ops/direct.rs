@@ -524,8 +524,24 @@ struct Row<'a> {
     epi: Epilogue<'a>,
 }
 
+/// The epilogue as the SIMD kernels apply it in registers before the store: the residual's
+/// elements at the block's outputs (one pointer per output channel) added, then
+/// `max(v, slope·v)`. The same arithmetic, in the same order, as [`epilogue`].
+#[derive(Clone, Copy)]
+struct Fused<const OB: usize> {
+    slope: Option<f32>,
+    res: Option<[*const f32; OB]>,
+}
+
+impl<const OB: usize> Fused<OB> {
+    const NONE: Self = Self {
+        slope: None,
+        res: None,
+    };
+}
+
 /// One output row for the SIMD kernels (`avx2::row`, `avx512::row`): checks every bound once,
-/// then runs `block(src, wk, bias, dst, nout, npix)` for each output-channel block (outside:
+/// then runs `block(src, wk, bias, dst, nout, npix, epi)` for each output-channel block (outside:
 /// one block's `taps·OB` weights stay in L1 while the pixel blocks stream through the tile) and
 /// each block of `pb` pixels.
 ///
@@ -538,7 +554,7 @@ struct Row<'a> {
 unsafe fn row_blocks<const OB: usize>(
     a: &Row,
     pb: usize,
-    block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize),
+    block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize, Fused<OB>),
 ) {
     if let Some(rows) = a.flat {
         return flat_blocks::<OB>(a, rows, pb, block);
@@ -553,6 +569,9 @@ unsafe fn row_blocks<const OB: usize>(
     assert!(a.offs.iter().all(|&o| o + reach <= a.tile.len()));
     assert!(a.wpk.len() >= blocks * taps * OB && a.bias.len() >= blocks * OB);
     assert!(a.oy < g.oh && a.b < g.n && pb <= MAX_PB);
+    if let Epilogue::AddLeaky(r, _) = a.epi {
+        assert_eq!(r.len(), g.n * g.o * g.oh * g.ow);
+    }
     for blk in 0..blocks {
         let oc0 = blk * OB;
         let nout = OB.min(g.o - oc0);
@@ -567,8 +586,25 @@ unsafe fn row_blocks<const OB: usize>(
                     a.y.get()
                         .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
             }
+            let at = |i: usize| ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
+            let epi = match a.epi {
+                Epilogue::None => Fused::NONE,
+                Epilogue::Leaky(s) => Fused {
+                    slope: Some(s),
+                    res: None,
+                },
+                Epilogue::AddLeaky(r, s) => Fused {
+                    slope: Some(s),
+                    // SAFETY: the residual is shaped like the output (asserted by the caller),
+                    // so `at(i) + [0, npix)` is inside it for i < nout (as `dst[i]` is).
+                    res: Some(std::array::from_fn(|i| {
+                        r.as_ptr().add(if i < nout { at(i) } else { 0 })
+                    })),
+                },
+            };
             // SAFETY: tap t reads tile[offs[t] + ox0 + [0, pb)] and ox0 + pb ≤ reach, so the
-            // read is inside the tile (asserted above); the weights are block `blk`'s.
+            // read is inside the tile (asserted above); the weights are block `blk`'s; the
+            // residual pointers (if any) address `npix` elements for each of the `nout` outputs.
             block(
                 a.tile.as_ptr().add(ox0),
                 wk,
@@ -576,16 +612,8 @@ unsafe fn row_blocks<const OB: usize>(
                 &dst,
                 nout,
                 npix,
+                epi,
             );
-            if !matches!(a.epi, Epilogue::None) {
-                for (i, d) in dst.iter().enumerate().take(nout) {
-                    // SAFETY: as for `dst` above: `dst[i] + [0, npix)` is this job's part of
-                    // the output, just written by `block`.
-                    let out = std::slice::from_raw_parts_mut(*d, npix);
-                    let at = ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
-                    epilogue(a.epi, out, at);
-                }
-            }
             ox0 += pb;
         }
     }
@@ -618,7 +646,7 @@ unsafe fn flat_blocks<const OB: usize>(
     a: &Row,
     rows: usize,
     pb: usize,
-    block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize),
+    block: impl Fn(*const f32, *const f32, *const f32, &[*mut f32; OB], usize, usize, Fused<OB>),
 ) {
     let p = a.plan;
     let g = &p.g;
@@ -647,6 +675,7 @@ unsafe fn flat_blocks<const OB: usize>(
                 &sp,
                 nout,
                 pb,
+                Fused::NONE,
             );
             // The output rows this block touches, and the columns of each inside the map.
             let (r0, r1) = (q0 / wp, ((q0 + pb - 1) / wp).min(rows - 1));
@@ -717,8 +746,8 @@ mod avx2 {
     pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
         // SAFETY: `block` is called with the pointers and counts `row_blocks` checked; this
         // function's caller guarantees the CPU features.
-        super::row_blocks::<OB>(a, 8 * NV, |src, wk, bias, dst, nout, npix| unsafe {
-            block::<OB, NV>(src, a.offs, wk, bias, dst, nout, npix)
+        super::row_blocks::<OB>(a, 8 * NV, |src, wk, bias, dst, nout, npix, epi| unsafe {
+            block::<OB, NV>(src, a.offs, wk, bias, dst, nout, npix, epi)
         })
     }
 
@@ -734,14 +763,16 @@ mod avx2 {
         _mm256_castsi256_ps(_mm256_lddqu_si256(p as *const __m256i))
     }
 
-    /// `OB` output channels × `8·NV` pixels: bias + Σ_taps input · weight, stored for `nout`
-    /// channels and `npix` pixels.
+    /// `OB` output channels × `8·NV` pixels: bias + Σ_taps input · weight, then the epilogue,
+    /// stored for `nout` channels and `npix` pixels.
     ///
     /// # Safety
     /// AVX2 + FMA; `src + offs[t] + [0, 8·NV)` readable for every `t`; `wk` holds
-    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable for `i < nout`.
+    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable and
+    /// `epi.res[i] + [0, npix)` readable for `i < nout`.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn block<const OB: usize, const NV: usize>(
         src: *const f32,
         offs: &[usize],
@@ -750,6 +781,7 @@ mod avx2 {
         dst: &[*mut f32; OB],
         nout: usize,
         npix: usize,
+        epi: super::Fused<OB>,
     ) {
         let mut acc = [[_mm256_setzero_ps(); NV]; OB];
         let mut wp = wk;
@@ -776,19 +808,35 @@ mod avx2 {
             }
         }
         if npix == 8 * NV {
-            for (d, acc) in dst.iter().zip(&acc).take(nout) {
+            for (o, (d, acc)) in dst.iter().zip(&acc).enumerate().take(nout) {
                 for (j, v) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(d.add(8 * j), *v);
+                    let mut t = *v;
+                    if let Some(r) = epi.res {
+                        t = _mm256_add_ps(t, load(r[o].add(8 * j)));
+                    }
+                    if let Some(s) = epi.slope {
+                        t = _mm256_max_ps(t, _mm256_mul_ps(t, _mm256_set1_ps(s)));
+                    }
+                    _mm256_storeu_ps(d.add(8 * j), t);
                 }
             }
         } else {
             let mut buf = [[0.0f32; 8]; NV];
-            for (d, acc) in dst.iter().zip(&acc).take(nout) {
+            for (o, (d, acc)) in dst.iter().zip(&acc).enumerate().take(nout) {
                 for (b, v) in buf.iter_mut().zip(acc) {
                     _mm256_storeu_ps(b.as_mut_ptr(), *v);
                 }
                 let flat = buf.as_flattened();
-                std::ptr::copy_nonoverlapping(flat.as_ptr(), *d, npix);
+                for (k, &v) in flat.iter().enumerate().take(npix) {
+                    let mut t = v;
+                    if let Some(r) = epi.res {
+                        t += *r[o].add(k);
+                    }
+                    if let Some(s) = epi.slope {
+                        t = t.max(t * s);
+                    }
+                    *d.add(k) = t;
+                }
             }
         }
     }
@@ -809,8 +857,8 @@ mod avx512 {
     pub(super) unsafe fn row<const OB: usize, const NV: usize>(a: &Row) {
         // SAFETY: `block` is called with the pointers and counts `row_blocks` checked; this
         // function's caller guarantees the CPU features.
-        super::row_blocks::<OB>(a, 16 * NV, |src, wk, bias, dst, nout, npix| unsafe {
-            block::<OB, NV>(src, a.offs, wk, bias, dst, nout, npix)
+        super::row_blocks::<OB>(a, 16 * NV, |src, wk, bias, dst, nout, npix, epi| unsafe {
+            block::<OB, NV>(src, a.offs, wk, bias, dst, nout, npix, epi)
         })
     }
 
@@ -825,14 +873,16 @@ mod avx512 {
         _mm512_maskz_loadu_ps(0xffff, p)
     }
 
-    /// `OB` output channels × `16·NV` pixels: bias + Σ_taps input · weight, stored (masked) for
-    /// `nout` channels and `npix` pixels.
+    /// `OB` output channels × `16·NV` pixels: bias + Σ_taps input · weight, then the epilogue,
+    /// stored (masked) for `nout` channels and `npix` pixels.
     ///
     /// # Safety
     /// AVX-512F; `src + offs[t] + [0, 16·NV)` readable for every `t`; `wk` holds
-    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable for `i < nout`.
+    /// `offs.len()·OB` floats and `bias` `OB`; `dst[i] + [0, npix)` writable and
+    /// `epi.res[i] + [0, npix)` readable for `i < nout`.
     #[target_feature(enable = "avx512f")]
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn block<const OB: usize, const NV: usize>(
         src: *const f32,
         offs: &[usize],
@@ -841,6 +891,7 @@ mod avx512 {
         dst: &[*mut f32; OB],
         nout: usize,
         npix: usize,
+        epi: super::Fused<OB>,
     ) {
         let mut acc = [[_mm512_setzero_ps(); NV]; OB];
         let mut wp = wk;
@@ -872,8 +923,82 @@ mod avx512 {
                 } else {
                     (1u16 << (npix - lo)) - 1
                 };
-                _mm512_mask_storeu_ps(d.add(lo), m, _mm512_add_ps(*v, b));
+                let mut t = _mm512_add_ps(*v, b);
+                if let Some(r) = epi.res {
+                    t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, r[o].add(lo)));
+                }
+                if let Some(s) = epi.slope {
+                    t = _mm512_max_ps(t, _mm512_mul_ps(t, _mm512_set1_ps(s)));
+                }
+                _mm512_mask_storeu_ps(d.add(lo), m, t);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::conv::conv2d_f32_slice;
+
+    /// The epilogue fused into the kernels' stores equals the convolution followed by
+    /// [`epilogue`], to the bit, on every kernel this CPU has (AVX-512 and AVX2), for full and
+    /// partial pixel blocks, the narrow kernels' variants and the flat layout (without AVX2 the
+    /// fallback's separate pass is compared with itself).
+    #[test]
+    fn fused_epilogue_equals_the_separate_pass() {
+        let mut z = 3u32;
+        let mut rnd = |n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    z = z.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (z >> 8) as f32 / (1 << 24) as f32 - 0.5
+                })
+                .collect()
+        };
+        // (c, h, w, o, k, stride, pad): rows of full and partial blocks, 1–3 and 8+ outputs,
+        // a width the flat layout takes (48), a stride-2 conv.
+        let shapes = [
+            (5, 7, 40, 3, 3, 1, 1),
+            (4, 6, 33, 8, 3, 1, 1),
+            (6, 12, 48, 16, 3, 1, 1),
+            (3, 9, 20, 2, 3, 2, 1),
+            (8, 5, 12, 1, 1, 1, 0),
+        ];
+        for kernel in [ConvKernel::Auto, ConvKernel::Avx2] {
+            set_conv_kernel(kernel);
+            for (i, &(c, h, w, o, k, stride, pad)) in shapes.iter().enumerate() {
+                let (x, wt, b) = (rnd(c * h * w), rnd(o * c * k * k), rnd(o));
+                let run = |epi| {
+                    conv2d_f32_slice(
+                        &x,
+                        (1, c, h, w),
+                        &wt,
+                        (o, k),
+                        stride,
+                        pad,
+                        Some(&b),
+                        &PackCache::default(),
+                        epi,
+                    )
+                    .0
+                };
+                let plain = run(Epilogue::None);
+                let res = rnd(plain.len());
+                for epi in [Epilogue::Leaky(0.2), Epilogue::AddLeaky(&res, 0.2)] {
+                    let fused = run(epi);
+                    let mut want = plain.clone();
+                    epilogue(epi, &mut want, 0);
+                    assert!(
+                        fused
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{kernel:?} shape {i}"
+                    );
+                }
+            }
+        }
+        set_conv_kernel(ConvKernel::Auto);
     }
 }
