@@ -582,13 +582,14 @@ const AGREE_WINDOW: usize = 5;
 /// (measured: +0.04 to +0.33 dB on small, near-static and low-resolution clips, nothing lost on
 /// large motion). `still` ≤ 0 turns this off; with `tol` ≤ 0 too, this is RIFE's composition.
 ///
-/// `img0`, `img1`: [c, h, w]; `flow`: [4, h, w]; `mask`: [h, w] (logits).
+/// `img0`, `img1`: [c, h, w]; `flow`: 4 planes whose first h·w values are the [h, w] flow
+/// components, `fs` apart (h·w, or a padded plane's size); `mask`: [h, w] (logits).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn compose_agreeing(
     img0: &[f32],
     img1: &[f32],
     (c, h, w): (usize, usize, usize),
-    flow: &[f32],
+    (flow, fs): (&[f32], usize),
     mask: &[f32],
     t: f32,
     tol: f32,
@@ -601,14 +602,14 @@ pub(super) fn compose_agreeing(
         &img0[..c * hw],
         (c, h, w),
         &flow[..hw],
-        &flow[hw..2 * hw],
+        &flow[fs..fs + hw],
         &mut w0,
     );
     warp_planes(
         &img1[..c * hw],
         (c, h, w),
-        &flow[2 * hw..3 * hw],
-        &flow[3 * hw..4 * hw],
+        &flow[2 * fs..2 * fs + hw],
+        &flow[3 * fs..3 * fs + hw],
         &mut w1,
     );
     // Weight of warped img0 per pixel.
@@ -646,7 +647,7 @@ pub(super) fn compose_agreeing(
     let still_gate = (still > 0.0).then(|| {
         let mut m = take(hw);
         m.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
-            let f = |p: usize| &flow[p * hw + i * w..][..w];
+            let f = |p: usize| &flow[p * fs + i * w..][..w];
             let (x0, y0, x1, y1) = (f(0), f(1), f(2), f(3));
             // |v| in double precision, rounded once: what `f32::hypot` computes on glibc (to
             // the bit; within an ulp elsewhere), in a form that vectorises.

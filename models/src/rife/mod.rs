@@ -16,6 +16,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use crate::ops::{self, conv2d, warp::backward_warp, Conv2dParams};
+use crate::recent::{hash_f32, Recent};
 use crate::ModelError;
 
 pub mod cuts;
@@ -563,21 +564,48 @@ impl IfNet {
         prefilter: f32,
     ) -> std::result::Result<Estimate, ModelError> {
         let (_, _, h, w) = check_pair(img0, img1, t)?;
+        let (e, _) = self.estimate_padded(img0, img1, t, scale, prefilter)?;
+        let crop = |x: Tensor| x.narrow(2, 0, h)?.narrow(3, 0, w)?.contiguous();
+        Ok(Estimate {
+            flow: crop(e.flow)?,
+            mask: crop(e.mask)?,
+        })
+    }
+
+    /// [`IfNet::estimate_prefiltered`] before the crop: the estimate at the padded size, which
+    /// it also returns. Each frame's network input (its blurred, padded RGB) is kept by the
+    /// frame's values for the frame's next pairs ([`PREPARED`]).
+    fn estimate_padded(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+        prefilter: f32,
+    ) -> std::result::Result<(Estimate, (usize, usize)), ModelError> {
+        let (_, _, h, w) = check_pair(img0, img1, t)?;
         let a = alignment(scale)?;
         let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
-        let pad = |x: &Tensor| -> Result<Tensor> {
+        let make = |x: &Tensor| -> Result<Tensor> {
             let x = gaussian_blur(&x.narrow(1, 0, 3)?, prefilter)?;
             if (ph, pw) == (h, w) {
                 return Ok(x);
             }
             ops::pad2d(&x, 0, pw - w, 0, ph - h, ops::PadMode::Replicate)
         };
-        let e = self.estimate_aligned(&pad(img0)?, &pad(img1)?, t, scale)?;
-        let crop = |x: Tensor| x.narrow(2, 0, h)?.narrow(3, 0, w)?.contiguous();
-        Ok(Estimate {
-            flow: crop(e.flow)?,
-            mask: crop(e.mask)?,
-        })
+        let prepared = |x: &Tensor| -> Result<Tensor> {
+            let Some(key) = frame_key(x, (prefilter, ph, pw))? else {
+                return make(x);
+            };
+            if let Some(p) = PREPARED.get(key) {
+                return Ok(p);
+            }
+            let p = make(x)?;
+            PREPARED.put(key, p.clone());
+            Ok(p)
+        };
+        let e = self.estimate_aligned(&prepared(img0)?, &prepared(img1)?, t, scale)?;
+        Ok((e, (ph, pw)))
     }
 
     /// Interpolates two frames of any size: checks the inputs, pads right/bottom to the
@@ -626,7 +654,19 @@ impl IfNet {
             return self.interpolate(img0, img1, t, scale);
         }
         let (n, c, h, w) = check_pair(img0, img1, t)?;
-        let e = self.estimate_prefiltered(img0, img1, t, scale, comp.prefilter)?;
+        let (e, (ph, pw)) = self.estimate_padded(img0, img1, t, scale, comp.prefilter)?;
+        // Where only rows were padded (one frame pair), each estimate plane's first h rows are
+        // the frame's: composed in place, with the padded plane's stride. Else cropped.
+        let (e, ps) = if pw == w && n == 1 {
+            (e, ph * w)
+        } else {
+            let crop = |x: Tensor| x.narrow(2, 0, h)?.narrow(3, 0, w)?.contiguous();
+            let e = Estimate {
+                flow: crop(e.flow)?,
+                mask: crop(e.mask)?,
+            };
+            (e, h * w)
+        };
         // On the CPU, f32 and contiguous (the usual case) the data are borrowed, not copied.
         let cpu = |x: &Tensor| -> Result<Tensor> {
             x.to_device(&Device::Cpu)?
@@ -652,8 +692,8 @@ impl IfNet {
                 &a[i * per..][..per],
                 &b[i * per..][..per],
                 (c, h, w),
-                &flow[i * 4 * hw..][..4 * hw],
-                &mask[i * hw..][..hw],
+                (&flow[i * 4 * ps..][..4 * ps], ps),
+                &mask[i * ps..][..hw],
                 t as f32,
                 comp.tolerance,
                 comp.still_motion,
@@ -716,6 +756,29 @@ impl IfNet {
         );
         Ok(((y? + ym?)? * 0.5)?)
     }
+}
+
+/// Each frame's network input (RGB blurred by the prefilter, padded to the alignment) by
+/// [`frame_key`], kept for the frame's next pairs (see [`crate::recent`]): four frames within
+/// 256 MB.
+static PREPARED: Recent<Tensor> = Recent::new(4, 256 << 20, |t| t.elem_count() * 4);
+
+/// The key of a single CPU f32 frame `[1, c ≥ 3, h, w]`'s RGB values under `(prefilter, ph,
+/// pw)`; `None` for other tensors (not kept).
+fn frame_key(x: &Tensor, (prefilter, ph, pw): (f32, usize, usize)) -> Result<Option<u64>> {
+    let (n, c, h, w) = x.dims4()?;
+    if n != 1 || c < 3 || !x.device().is_cpu() || x.dtype() != DType::F32 {
+        return Ok(None);
+    }
+    let (st, l) = x.storage_and_layout();
+    let candle_core::Storage::Cpu(cs) = &*st else {
+        return Ok(None);
+    };
+    let Ok(v) = ops::cpu::slice::<f32>(cs, l, "frame") else {
+        return Ok(None);
+    };
+    let seed = (prefilter.to_bits() as u64) ^ ((ph as u64) << 20) ^ ((pw as u64) << 40);
+    Ok(Some(hash_f32(seed ^ h as u64, &v[..3 * h * w])))
 }
 
 /// What IFNet estimates for a frame pair at a time `t`.
