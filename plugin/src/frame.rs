@@ -511,7 +511,7 @@ fn read_sample(bytes: &[u8], sample: SampleType) -> f32 {
 fn write_sample(out: &mut [u8], sample: SampleType, v: f32) {
     let v = if v.is_nan() { 0.0 } else { v };
     match sample {
-        SampleType::U8 => out[0] = (v.clamp(0.0, 1.0) * 255.0).round() as u8,
+        SampleType::U8 => out[0] = round_255(v),
         SampleType::U16 => {
             out[..2].copy_from_slice(&((v.clamp(0.0, 1.0) * 65535.0).round() as u16).to_ne_bytes())
         }
@@ -578,6 +578,16 @@ fn decode_pixels(bytes: &[u8], pf: PixelFormat, premultiplied: bool, out: &mut [
 /// Premultiplied rows give a straight alpha clamped to [0, 1] and colour divided by it (0
 /// where alpha ≤ 1e-6), unless the host frame is premultiplied sRGB, which takes them as they
 /// are (alpha clamped).
+/// `(v.clamp(0, 1) · 255).round() as u8` (halves away from zero) without the libm `roundf`
+/// call, so a row's conversion vectorises: the integer part by truncation, plus one where the
+/// fraction (exact: the value is below 2²³) is at least a half. `v` is not NaN.
+#[inline]
+fn round_255(v: f32) -> u8 {
+    let x = v.clamp(0.0, 1.0) * 255.0;
+    let t = x as i32;
+    (t + (x - t as f32 >= 0.5) as i32) as u8
+}
+
 fn encode_pixels(row: &mut [f32], premultiplied: bool, pf: PixelFormat, out: &mut [u8]) {
     let host_premult = pf.channels == 4 && pf.premultiplied;
     // Premultiplied rows into a premultiplied sRGB frame: taken as they are.
@@ -618,7 +628,7 @@ fn encode_pixels(row: &mut [f32], premultiplied: bool, pf: PixelFormat, out: &mu
             for (p, o) in out.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
                 for c in 0..4 {
                     let v = if o[c].is_nan() { 0.0 } else { o[c] };
-                    p[c] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    p[c] = round_255(v);
                 }
             }
         }
@@ -998,6 +1008,33 @@ impl Image {
 
 #[cfg(test)]
 mod tests {
+    /// The vectorisable rounding equals `(v.clamp(0, 1) · 255).round() as u8` for every f32 from
+    /// −0.1 to 1.1 in steps of 2⁻¹⁹ and at each value k/255 and the values next to each
+    /// k + ½ (the ties).
+    #[test]
+    fn round_255_equals_round() {
+        let want = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+        let mut v = -0.1f32;
+        while v < 1.1 {
+            assert_eq!(super::round_255(v), want(v), "{v}");
+            v += 1.0 / (1 << 19) as f32;
+        }
+        for k in 0..=255u32 {
+            let base = k as f32 / 255.0;
+            let tie = (k as f32 + 0.5) / 255.0;
+            for x in [
+                base,
+                tie,
+                tie.next_up(),
+                tie.next_down(),
+                base.next_up(),
+                base.next_down(),
+            ] {
+                assert_eq!(super::round_255(x), want(x), "{x}");
+            }
+        }
+    }
+
     use super::*;
 
     fn fmt(w: usize, h: usize, sample: SampleType, ch: usize, pm: bool, lin: bool) -> FrameFormat {
