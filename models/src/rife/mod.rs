@@ -565,11 +565,7 @@ impl IfNet {
     ) -> std::result::Result<Estimate, ModelError> {
         let (_, _, h, w) = check_pair(img0, img1, t)?;
         let (e, _) = self.estimate_padded(img0, img1, t, scale, prefilter)?;
-        let crop = |x: Tensor| x.narrow(2, 0, h)?.narrow(3, 0, w)?.contiguous();
-        Ok(Estimate {
-            flow: crop(e.flow)?,
-            mask: crop(e.mask)?,
-        })
+        Ok(e.cropped(h, w)?)
     }
 
     /// [`IfNet::estimate_prefiltered`] before the crop: the estimate at the padded size, which
@@ -660,12 +656,7 @@ impl IfNet {
         let (e, ps) = if pw == w && n == 1 {
             (e, ph * w)
         } else {
-            let crop = |x: Tensor| x.narrow(2, 0, h)?.narrow(3, 0, w)?.contiguous();
-            let e = Estimate {
-                flow: crop(e.flow)?,
-                mask: crop(e.mask)?,
-            };
-            (e, h * w)
+            (e.cropped(h, w)?, h * w)
         };
         // On the CPU, f32 and contiguous (the usual case) the data are borrowed, not copied.
         let cpu = |x: &Tensor| -> Result<Tensor> {
@@ -788,6 +779,17 @@ pub struct Estimate {
     pub flow: Tensor,
     /// [N, 1, H, W]: the blend mask's logit; its sigmoid is the weight of warped `img0`.
     pub mask: Tensor,
+}
+
+impl Estimate {
+    /// The estimate's top-left `h × w` (a padded frame pair's estimate cropped back).
+    fn cropped(self, h: usize, w: usize) -> Result<Self> {
+        let crop = |x: Tensor| x.narrow(2, 0, h)?.narrow(3, 0, w)?.contiguous();
+        Ok(Self {
+            flow: crop(self.flow)?,
+            mask: crop(self.mask)?,
+        })
+    }
 }
 
 /// RIFE's composition of an estimate: both frames warped by their flows (bilinear), blended by
