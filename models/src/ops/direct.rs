@@ -435,7 +435,12 @@ fn flat_band(g: &ConvGeom, pb: usize) -> Option<usize> {
     }
     let wp = g.w + 2 * g.pad;
     let per_image = (2 * threads()).div_ceil(g.n);
-    let bh = g.oh.div_ceil(per_image).clamp(1, g.oh);
+    // A band's tile (c · (bh + kh − 1) rows of wp floats) kept within about 1 MB, the size of
+    // a core's L2 here: wide, deep maps get more, shorter bands.
+    let fits = ((1usize << 20) / (4 * g.c * wp))
+        .saturating_sub(g.kh - 1)
+        .max(1);
+    let bh = g.oh.div_ceil(per_image).clamp(1, g.oh).min(fits);
     let rows = g.ow.div_ceil(pb) * pb;
     let flat = ((bh - 1) * wp + g.ow).div_ceil(pb) * pb;
     // Lanes spent per band: keep rows unless flat saves a tenth.
