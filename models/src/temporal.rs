@@ -1163,34 +1163,54 @@ fn clamped_grad_energy(base: &[f32], detail: Option<(&[f32], f32)>, (h, w): Size
 /// [`DETAIL_SIGMA`]) + detail; the detail gets a local gain so that the local gradient energy
 /// (σ = [`ENERGY_SIGMA`]) would be `cur`'s, and then one gain for the frame so that the frame's
 /// gradient energy (clamped to 0..1, as written) is `target` × `cur`'s.
+#[cfg(test)]
 fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f32> {
+    restore_texture_with(mix, cur, size, target, cur_texture(cur, size))
+}
+
+/// The local gradient-energy map (σ = [`ENERGY_SIGMA`]) of a planar RGB image.
+fn energy_map(img: &[f32], size: Size) -> Vec<f32> {
+    smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA)
+}
+
+/// What [`restore_texture`] measures on `cur` alone: its local gradient-energy map and its
+/// clamped gradient energy ([`Window::render`] computes them beside the carrying, which does
+/// not need `cur`).
+fn cur_texture(cur: &[f32], size: Size) -> (Vec<f32>, f64) {
+    rayon::join(
+        || energy_map(cur, size),
+        || clamped_grad_energy(cur, None, size),
+    )
+}
+
+/// [`restore_texture`] with `cur`'s [`cur_texture`] given.
+fn restore_texture_with(
+    mix: Vec<f32>,
+    cur: &[f32],
+    size: Size,
+    target: f32,
+    (es, cur_energy): (Vec<f32>, f64),
+) -> Vec<f32> {
     let (n, w) = (size.0 * size.1, size.1);
     // Per-channel means, rows summed in order (the same whatever the threads).
     let mean = |p: &[f32]| -> f32 {
         let rows: Vec<f64> = p.par_chunks(w).map(lane_sum).collect();
         (rows.iter().sum::<f64>() / n as f64) as f32
     };
-    let energy = |img: &[f32]| smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA);
-    // What depends on `cur` only beside the split of `mix` (coarse tasks: each part's passes
-    // are too short to keep two threads busy on their own).
-    let ((shift, mut low, mut detail), (es, cur_energy)) = rayon::join(
-        || {
-            let shift: Vec<f32> = (0..3)
-                .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
-                .collect();
-            let mut low = vec![0f32; 3 * n];
-            for (p, o) in mix.chunks_exact(n).zip(low.chunks_exact_mut(n)) {
-                blur_into(p, size, DETAIL_SIGMA, o);
-            }
-            let mut detail = mix;
-            detail
-                .par_chunks_mut(w)
-                .zip(low.par_chunks(w))
-                .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
-            (shift, low, detail)
-        },
-        || (energy(cur), clamped_grad_energy(cur, None, size)),
-    );
+    let energy = |img: &[f32]| energy_map(img, size);
+    let shift: Vec<f32> = (0..3)
+        .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
+        .collect();
+    let mut low = vec![0f32; 3 * n];
+    // The three planes' blurs side by side (each blur's passes are short).
+    low.par_chunks_mut(n)
+        .zip(mix.par_chunks(n))
+        .for_each(|(o, p)| blur_into(p, size, DETAIL_SIGMA, o));
+    let mut detail = mix;
+    detail
+        .par_chunks_mut(w)
+        .zip(low.par_chunks(w))
+        .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
     let (mut gain, ed) = rayon::join(|| energy(&low), || energy(&detail));
     // The local gain (per pixel, all channels), then the colour moved to `cur`'s mean.
     let gmax2 = DETAIL_GAIN_MAX * DETAIL_GAIN_MAX;
@@ -1425,9 +1445,14 @@ impl Window {
         } else {
             let c: Vec<(&[Rgbx], &Chain)> =
                 chains.iter().map(|(u, c)| (span.styled[*u], c)).collect();
-            let carried = carried_sum(size, work_size(size), &c, amount);
+            // What the restoration measures on the current stylisation beside the carrying
+            // (which reads only the earlier ones).
+            let (carried, ct) = rayon::join(
+                || carried_sum(size, work_size(size), &c, amount),
+                || cur_texture(cur, size),
+            );
             let mix = window_mean(cur, carried);
-            restore_texture(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET))
+            restore_texture_with(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET), ct)
         };
         // Keep only what this window used (the next frame's window reuses it).
         self.steps.retain(|k, _| used.contains(k));
