@@ -179,15 +179,13 @@ pub fn retime(
     // alternate pairs, so each input is decoded about once.
     let decoded: Mutex<Vec<(usize, Arc<Frame>)>> = Mutex::new(Vec::new());
     let input = |k: usize| -> Result<Arc<Frame>, HostError> {
-        let kept = |d: &Mutex<Vec<(usize, Arc<Frame>)>>| {
-            let d = d.lock().unwrap_or_else(|p| p.into_inner());
-            d.iter().find(|e| e.0 == k).map(|e| e.1.clone())
-        };
-        if let Some(f) = kept(&decoded) {
-            return Ok(f);
+        let lock = || decoded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, f)) = lock().iter().find(|e| e.0 == k) {
+            return Ok(f.clone());
         }
+        // Decoded outside the lock (two workers may both decode a frame they reach at once).
         let f = Arc::new(load_image(&in_paths[k])?);
-        let mut d = decoded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut d = lock();
         d.push((k, f.clone()));
         // The workers hold at most jobs + 1 inputs; the oldest others can go.
         if d.len() > jobs + 2 {

@@ -80,6 +80,15 @@ pub fn hash_f32(seed: u64, v: &[f32]) -> u64 {
     hs.finish()
 }
 
+/// One key from two (e.g. a network's and a frame's).
+pub fn mix(a: u64, b: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hs = foldhash::fast::FixedState::with_seed(0x5245_4345).build_hasher();
+    hs.write_u64(a);
+    hs.write_u64(b);
+    hs.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +140,7 @@ mod tests {
         assert_ne!(k, hash_f32(1, &u));
         assert_ne!(k, hash_f32(2, &v));
         assert_ne!(k, hash_f32(1, &v[..71]));
+        assert_ne!(mix(1, 2), mix(2, 1));
+        assert_eq!(mix(1, 2), mix(1, 2));
     }
 }

@@ -1158,16 +1158,6 @@ fn clamped_grad_energy(base: &[f32], detail: Option<(&[f32], f32)>, (h, w): Size
     rows.iter().sum()
 }
 
-/// Puts back the texture the window mean `mix` (planar RGB) averaged away, with the per-frame
-/// stylisation `cur`'s mean colour (module doc, step 5): `mix` = colour (its blur, σ =
-/// [`DETAIL_SIGMA`]) + detail; the detail gets a local gain so that the local gradient energy
-/// (σ = [`ENERGY_SIGMA`]) would be `cur`'s, and then one gain for the frame so that the frame's
-/// gradient energy (clamped to 0..1, as written) is `target` × `cur`'s.
-#[cfg(test)]
-fn restore_texture(mix: Vec<f32>, cur: &[f32], size: Size, target: f32) -> Vec<f32> {
-    restore_texture_with(mix, cur, size, target, cur_texture(cur, size))
-}
-
 /// The local gradient-energy map (σ = [`ENERGY_SIGMA`]) of a planar RGB image.
 fn energy_map(img: &[f32], size: Size) -> Vec<f32> {
     smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA)
@@ -1183,8 +1173,13 @@ fn cur_texture(cur: &[f32], size: Size) -> (Vec<f32>, f64) {
     )
 }
 
-/// [`restore_texture`] with `cur`'s [`cur_texture`] given.
-fn restore_texture_with(
+/// Puts back the texture the window mean `mix` (planar RGB) averaged away, with the per-frame
+/// stylisation `cur`'s mean colour (module doc, step 5): `mix` = colour (its blur, σ =
+/// [`DETAIL_SIGMA`]) + detail; the detail gets a local gain so that the local gradient energy
+/// (σ = [`ENERGY_SIGMA`]) would be `cur`'s, and then one gain for the frame so that the frame's
+/// gradient energy (clamped to 0..1, as written) is `target` × `cur`'s. What it measures on
+/// `cur` alone comes in as `cur`'s [`cur_texture`] (the caller computes it beside other work).
+fn restore_texture(
     mix: Vec<f32>,
     cur: &[f32],
     size: Size,
@@ -1452,7 +1447,7 @@ impl Window {
                 || cur_texture(cur, size),
             );
             let mix = window_mean(cur, carried);
-            restore_texture_with(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET), ct)
+            restore_texture(mix, cur, size, 1.0 - amount * (1.0 - TEXTURE_TARGET), ct)
         };
         // Keep only what this window used (the next frame's window reuses it).
         self.steps.retain(|k, _| used.contains(k));
@@ -1624,7 +1619,7 @@ mod tests {
         let cur = &frames[0];
         let e_cur = clamped_grad_energy(cur, None, size);
         assert!(clamped_grad_energy(&mean, None, size) < 0.3 * e_cur);
-        let out = restore_texture(mean.clone(), cur, size, 0.85);
+        let out = restore_texture(mean.clone(), cur, size, 0.85, cur_texture(cur, size));
         let ratio = clamped_grad_energy(&out, None, size) / e_cur;
         assert!((ratio - 0.85).abs() < 0.02, "gradient energy ratio {ratio}");
         for c in 0..3 {

@@ -172,13 +172,28 @@ impl Plan {
     /// Writes padded input rows `[r0, r1)` (padded-row coordinates) of sample `b` into their ring
     /// slots.
     fn fill(&self, x: &[f32], b: usize, r0: usize, r1: usize, tile: &mut [f32]) {
+        let (s, l) = (self.g.stride, self.l);
+        let at = |ci: usize, r: usize| (ci * self.ring + r % self.ring) * s * l;
+        self.fill_rows(x, b, r0..r1, tile, at, s * l);
+    }
+
+    /// Writes padded input rows `rows` of sample `b`, every channel, each (`len` floats) at
+    /// `tile[at(ci, r)..]`: zeros, or the source row laid out by [`Plan::fill_row`].
+    fn fill_rows(
+        &self,
+        x: &[f32],
+        b: usize,
+        rows: std::ops::Range<usize>,
+        tile: &mut [f32],
+        at: impl Fn(usize, usize) -> usize,
+        len: usize,
+    ) {
         let g = &self.g;
-        let (s, l, hw) = (g.stride, self.l, g.h * g.w);
+        let hw = g.h * g.w;
         for ci in 0..g.c {
             let plane = &x[(b * g.c + ci) * hw..][..hw];
-            for r in r0..r1 {
-                let slot = r % self.ring;
-                let dst = &mut tile[(ci * self.ring + slot) * s * l..][..s * l];
+            for r in rows.clone() {
+                let dst = &mut tile[at(ci, r)..][..len];
                 match map_index(g.mode, r as isize - g.pad as isize, g.h) {
                     None => dst.fill(0.0),
                     Some(iy) => self.fill_row(&plane[iy * g.w..][..g.w], dst),
@@ -474,16 +489,9 @@ fn run_flat(
             let (b, band) = (job / bands, job % bands);
             let oy0 = band * bh;
             let rows = bh.min(g.oh - oy0);
-            for ci in 0..g.c {
-                let src = &x[(b * g.c + ci) * g.h * g.w..][..g.h * g.w];
-                for r in 0..rows + g.kh - 1 {
-                    let dst = &mut tile[ci * plane + r * wp..][..wp];
-                    match map_index(g.mode, (oy0 + r) as isize - g.pad as isize, g.h) {
-                        None => dst.fill(0.0),
-                        Some(iy) => plan.fill_row(&src[iy * g.w..][..g.w], dst),
-                    }
-                }
-            }
+            // Padded rows oy0 .. oy0 + rows + kh − 1, back to back per channel.
+            let at = |ci: usize, r: usize| ci * plane + (r - oy0) * wp;
+            plan.fill_rows(x, b, oy0..oy0 + rows + g.kh - 1, tile, at, wp);
             let mut t = 0;
             for ci in 0..g.c {
                 for ky in 0..g.kh {
@@ -952,15 +960,9 @@ mod tests {
     /// fallback's separate pass is compared with itself).
     #[test]
     fn fused_epilogue_equals_the_separate_pass() {
-        let mut z = 3u32;
-        let mut rnd = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    z = z.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (z >> 8) as f32 / (1 << 24) as f32 - 0.5
-                })
-                .collect()
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut rnd = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-0.5..0.5)).collect() };
         // (c, h, w, o, k, stride, pad): rows of full and partial blocks, 1–3 and 8+ outputs,
         // a width the flat layout takes (48), a stride-2 conv.
         let shapes = [

@@ -93,8 +93,13 @@ pub fn features(x: &[f32], (h, w): (usize, usize)) -> Option<CutFeatures> {
 /// How much the pair looks like a scene cut, 0..1 (module doc). `a`, `b`: planar [c ≥ 3, h, w]
 /// frames, RGB first, values 0..1 (NaNs count as 0).
 pub fn cut_score(a: &[f32], b: &[f32], (h, w): (usize, usize)) -> f32 {
-    match (features(a, (h, w)), features(b, (h, w))) {
-        (Some(fa), Some(fb)) => score(&fa, &fb),
+    score_of(features(a, (h, w)).as_ref(), features(b, (h, w)).as_ref())
+}
+
+/// [`score`] of two frames' [`features`], 0 where a frame has none (empty or too short).
+pub fn score_of(a: Option<&CutFeatures>, b: Option<&CutFeatures>) -> f32 {
+    match (a, b) {
+        (Some(a), Some(b)) => score(a, b),
         _ => 0.0,
     }
 }

@@ -34,7 +34,7 @@ use crate::ops::buffers::{give, take};
 use crate::ops::conv::{conv2d_f32_slice, Epilogue, PackCache};
 use crate::ops::upsample::bilinear_taps;
 use crate::ops::warp::{warp_planes, warp_planes_at};
-use crate::recent::{hash_f32, Recent};
+use crate::recent::{hash_f32, mix, Recent};
 
 fn vec_of(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
@@ -415,6 +415,10 @@ impl Net {
     /// the backward flows from the frame at `t` to `img0` (planes 0, 1: x, y in pixels) and to
     /// `img1` (planes 2, 3), and the blend mask's logit (plane 4; the weight of `img0` is its
     /// sigmoid). A pool buffer: hand it back with `give`.
+    ///
+    /// `keys`: where the caller already has a key that fixes a frame's RGB values (its
+    /// prepared-input key, `super::frame_key`), the head-feature cache uses it instead of
+    /// hashing the frame again; `None`: the frame is hashed here.
     pub(super) fn estimate(
         &self,
         img0: &[f32],
@@ -422,12 +426,14 @@ impl Net {
         chw: (usize, usize, usize),
         t: f64,
         scale: f64,
+        keys: [Option<u64>; 2],
     ) -> Vec<f32> {
-        self.estimate_in(img0, img1, chw, t, scale, Some(&FEATURES))
+        self.estimate_in(img0, img1, chw, t, scale, Some(&FEATURES), keys)
     }
 
     /// [`Net::estimate`] with the head features taken from and kept in `cache` (`None`: computed
     /// every time).
+    #[allow(clippy::too_many_arguments)]
     fn estimate_in(
         &self,
         img0: &[f32],
@@ -436,16 +442,20 @@ impl Net {
         t: f64,
         scale: f64,
         cache: Option<&Recent<Arc<Vec<f32>>>>,
+        keys: [Option<u64>; 2],
     ) -> Vec<f32> {
         let hw = h * w;
         // Each frame followed by its 4 feature planes: warped together with one flow.
-        let with_features = |img: &[f32]| {
+        let with_features = |img: &[f32], frame: Option<u64>| {
             let mut v = take((c + 4) * hw);
             v[..c * hw].copy_from_slice(img);
             let rgb = &img[..3 * hw];
             match cache {
                 Some(cache) => {
-                    let key = feature_key(self.head_key, rgb, (h, w));
+                    let key = match frame {
+                        Some(k) => mix(self.head_key, k),
+                        None => feature_key(self.head_key, rgb, (h, w)),
+                    };
                     let f = cache.get_or(key, || Arc::new(self.head.forward(rgb, (h, w))));
                     v[c * hw..].copy_from_slice(&f);
                 }
@@ -457,7 +467,10 @@ impl Net {
             }
             v
         };
-        let (src0, src1) = rayon::join(|| with_features(img0), || with_features(img1));
+        let (src0, src1) = rayon::join(
+            || with_features(img0, keys[0]),
+            || with_features(img1, keys[1]),
+        );
         let cs = c + 4;
         // Warped frames + features; partly written at coarse blocks, read only where written.
         let mut w0 = take(cs * hw);
@@ -520,7 +533,7 @@ impl Net {
         t: f64,
         scale: f64,
     ) -> Vec<f32> {
-        let st = self.estimate(img0, img1, (c, h, w), t, scale);
+        let st = self.estimate(img0, img1, (c, h, w), t, scale, [None; 2]);
         let out = compose(img0, img1, (c, h, w), &st);
         give(st);
         out
@@ -705,12 +718,14 @@ fn box_filter(
     scale: f32,
 ) -> Vec<f32> {
     let ru = r as usize;
-    let fold = |vals: &mut dyn Iterator<Item = f32>| vals.reduce(&op).unwrap_or(0.0);
     let mut horiz = take(h * w);
     horiz.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
         let src = &x[i * w..][..w];
         let clamped = |j: usize| {
-            fold(&mut (-r..=r).map(|dj| src[(j as isize + dj).clamp(0, w as isize - 1) as usize]))
+            (-r..=r)
+                .map(|dj| src[(j as isize + dj).clamp(0, w as isize - 1) as usize])
+                .reduce(&op)
+                .unwrap_or(0.0)
         };
         if w <= 2 * ru {
             for (j, o) in row.iter_mut().enumerate() {
@@ -783,14 +798,10 @@ mod tests {
             }
             out
         };
-        let mut z = 7u32;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
         for (h, w) in [(1, 1), (3, 4), (7, 5), (9, 31), (16, 64)] {
-            let x: Vec<f32> = (0..h * w)
-                .map(|_| {
-                    z = z.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                    (z >> 8) as f32 / (1 << 24) as f32 - 0.3
-                })
-                .collect();
+            let x: Vec<f32> = (0..h * w).map(|_| rng.gen_range(-0.3..0.7)).collect();
             for r in [1isize, 2] {
                 let sum = box_filter(&x, (h, w), r, |a, b| a + b, 0.37);
                 let want = naive(&x, (h, w), r, &|a, b| a + b);
@@ -812,16 +823,11 @@ mod tests {
     /// the still gate's values are unchanged to the bit there.
     #[test]
     fn double_length_equals_hypot() {
-        let mut z = 11u64;
-        let mut next = || {
-            z = z
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            ((z >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0
-        };
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         for k in 0..1_000_000 {
             let s = [0.01f32, 1.0, 30.0, 600.0][k % 4];
-            let (x, y) = (next() * s, next() * s);
+            let (x, y): (f32, f32) = (rng.gen_range(-s..s), rng.gen_range(-s..s));
             let d = ((x as f64) * (x as f64) + (y as f64) * (y as f64)).sqrt() as f32;
             let h = x.hypot(y);
             // glibc's hypotf is this computation; other libraries within an ulp.
@@ -852,12 +858,12 @@ mod tests {
         };
         let (a, b, c) = (frame(0.0), frame(4.0), frame(8.0));
         let cache = Recent::new(4, usize::MAX, |_| 0);
-        let _ = fast.estimate_in(&a, &b, (3, h, w), 0.5, 1.0, Some(&cache));
+        let _ = fast.estimate_in(&a, &b, (3, h, w), 0.5, 1.0, Some(&cache), [None; 2]);
         assert_eq!(cache.keys().len(), 2);
         // b's features come from the cache; c's are computed and kept.
-        let cached = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, Some(&cache));
+        let cached = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, Some(&cache), [None; 2]);
         assert_eq!(cache.keys().len(), 3);
-        let computed = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, None);
+        let computed = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, None, [None; 2]);
         assert!(cached
             .iter()
             .zip(&computed)

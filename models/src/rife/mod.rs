@@ -503,6 +503,20 @@ impl IfNet {
         t: f64,
         scale: f64,
     ) -> Result<Estimate> {
+        self.estimate_aligned_keyed(img0, img1, t, scale, [None; 2])
+    }
+
+    /// [`IfNet::estimate_aligned`] with each frame's [`frame_key`] where the caller has it (one
+    /// frame pair): the fused path keys its head-feature cache by it instead of hashing the
+    /// frames again.
+    fn estimate_aligned_keyed(
+        &self,
+        img0: &Tensor,
+        img1: &Tensor,
+        t: f64,
+        scale: f64,
+        keys: [Option<u64>; 2],
+    ) -> Result<Estimate> {
         let cpu_f32 = |x: &Tensor| x.device().is_cpu() && x.dtype() == DType::F32;
         match &self.fast {
             Some(f) if cpu_f32(img0) && cpu_f32(img1) && img0.dims() == img1.dims() => {
@@ -526,6 +540,7 @@ impl IfNet {
                         (c, h, w),
                         t,
                         scale,
+                        if n == 1 { keys } else { [None; 2] },
                     );
                     flow.extend_from_slice(&st[..4 * hw]);
                     mask.extend_from_slice(&st[4 * hw..5 * hw]);
@@ -589,8 +604,8 @@ impl IfNet {
             }
             ops::pad2d(&x, 0, pw - w, 0, ph - h, ops::PadMode::Replicate)
         };
-        let prepared = |x: &Tensor| -> Result<Tensor> {
-            let Some(key) = frame_key(x, (prefilter, ph, pw))? else {
+        let prepared = |x: &Tensor, key: Option<u64>| -> Result<Tensor> {
+            let Some(key) = key else {
                 return make(x);
             };
             if let Some(p) = PREPARED.get(key) {
@@ -600,7 +615,12 @@ impl IfNet {
             PREPARED.put(key, p.clone());
             Ok(p)
         };
-        let e = self.estimate_aligned(&prepared(img0)?, &prepared(img1)?, t, scale)?;
+        let keys = [
+            frame_key(img0, (prefilter, ph, pw))?,
+            frame_key(img1, (prefilter, ph, pw))?,
+        ];
+        let (p0, p1) = (prepared(img0, keys[0])?, prepared(img1, keys[1])?);
+        let e = self.estimate_aligned_keyed(&p0, &p1, t, scale, keys)?;
         Ok((e, (ph, pw)))
     }
 
@@ -755,7 +775,8 @@ impl IfNet {
 static PREPARED: Recent<Tensor> = Recent::new(4, 256 << 20, |t| t.elem_count() * 4);
 
 /// The key of a single CPU f32 frame `[1, c ≥ 3, h, w]`'s RGB values under `(prefilter, ph,
-/// pw)`; `None` for other tensors (not kept).
+/// pw)`: it fixes the frame's prepared network input and so that input's head features
+/// (`fast::Net::estimate`'s `keys`); `None` for other tensors (not kept).
 fn frame_key(x: &Tensor, (prefilter, ph, pw): (f32, usize, usize)) -> Result<Option<u64>> {
     let (n, c, h, w) = x.dims4()?;
     if n != 1 || c < 3 || !x.device().is_cpu() || x.dtype() != DType::F32 {

@@ -155,10 +155,7 @@ impl Node for Interpolate {
                 || CUT_FEATURES.get_or(ka, || cuts::features(&pa, size)),
                 || CUT_FEATURES.get_or(kb, || cuts::features(&pb, size)),
             );
-            let score = match (fa, fb) {
-                (Some(fa), Some(fb)) => cuts::score(&fa, &fb),
-                _ => 0.0,
-            };
+            let score = cuts::score_of(fa.as_ref(), fb.as_ref());
             let threshold = p.f64("cut_threshold") as f32;
             if score >= threshold {
                 // Never morph across a cut: hold the nearer frame or cross-fade.
