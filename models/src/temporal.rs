@@ -54,6 +54,8 @@ use candle_core::{Device, Tensor};
 use half::f16;
 use rayon::prelude::*;
 
+use crate::ops::buffers::{give, take};
+
 use crate::rife::{cuts, IfNet};
 use crate::ModelError;
 
@@ -123,6 +125,15 @@ pub fn luma(planar: &[f32], n: usize) -> Vec<f32> {
         .into_par_iter()
         .map(|k| 0.299 * planar[k] + 0.587 * planar[n + k] + 0.114 * planar[2 * n + k])
         .collect()
+}
+
+/// A buffer of `len` values all 0 from the process-wide pool ([`crate::ops::buffers`]): the
+/// render's full-size maps are the same sizes every frame, and fresh allocations cost page
+/// faults (the kernel maps and clears every page on first touch, frees it again on drop).
+fn zeroed(len: usize) -> Vec<f32> {
+    let mut v = take(len);
+    v.fill(0.0);
+    v
 }
 
 /// Separable Gaussian blur of one plane, edges repeated.
@@ -991,8 +1002,9 @@ fn carried_sum(
     let ((h, w), (wh, ww)) = (size, work);
     let (cols, rows) = (bilinear_axis(w, ww), bilinear_axis(h, wh));
     let scales = (w as f32 / ww as f32, h as f32 / wh as f32, amount);
-    let mut sum = vec![0f32; 3 * h * w];
-    let mut total = vec![0f32; h * w];
+    // Every value of `sum` is written below; `total` is summed into.
+    let mut sum = take(3 * h * w);
+    let mut total = zeroed(h * w);
     let mut sum_rows = rows_of_planes(&mut sum, 3, (h, w));
     // Blocks of rows, each earlier frame in turn over the whole block: a frame's rows are read
     // one after the other (one stream the prefetcher follows, instead of a row of each frame in
@@ -1050,6 +1062,7 @@ fn window_mean(cur: &[f32], (sum, total): (Vec<f32>, Vec<f32>)) -> Vec<f32> {
                 }
             });
     }
+    give(total);
     mix
 }
 
@@ -1057,7 +1070,7 @@ fn window_mean(cur: &[f32], (sum, total): (Vec<f32>, Vec<f32>)) -> Vec<f32> {
 /// planes (0 past the last column / row): the local gradient energy.
 fn grad_energy_map(img: &[f32], c: usize, (h, w): Size) -> Vec<f32> {
     let n = h * w;
-    let mut e = vec![0f32; n];
+    let mut e = zeroed(n);
     e.par_chunks_mut(w).enumerate().for_each(|(i, row)| {
         for ch in 0..c {
             let p = &img[ch * n..][..n];
@@ -1096,7 +1109,8 @@ fn smooth_map(m: &[f32], (h, w): Size, sigma: f32) -> Vec<f32> {
     });
     let small = blur(&small, (hs, ws), sigma / B as f32);
     let (cols, rows) = (bilinear_axis(w, ws), bilinear_axis(h, hs));
-    let mut out = vec![0f32; h * w];
+    // Every row is written below.
+    let mut out = take(h * w);
     out.par_chunks_mut(w).enumerate().for_each_init(
         || Vec::with_capacity(ws),
         |vert, (i, o)| upsample_row(&small, ws, rows[i], &cols, 1.0, vert, o),
@@ -1160,7 +1174,10 @@ fn clamped_grad_energy(base: &[f32], detail: Option<(&[f32], f32)>, (h, w): Size
 
 /// The local gradient-energy map (σ = [`ENERGY_SIGMA`]) of a planar RGB image.
 fn energy_map(img: &[f32], size: Size) -> Vec<f32> {
-    smooth_map(&grad_energy_map(img, 3, size), size, ENERGY_SIGMA)
+    let e = grad_energy_map(img, 3, size);
+    let m = smooth_map(&e, size, ENERGY_SIGMA);
+    give(e);
+    m
 }
 
 /// What [`restore_texture`] measures on `cur` alone: its local gradient-energy map and its
@@ -1196,7 +1213,7 @@ fn restore_texture(
     let shift: Vec<f32> = (0..3)
         .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
         .collect();
-    let mut low = vec![0f32; 3 * n];
+    let mut low = zeroed(3 * n);
     // The three planes' blurs side by side (each blur's passes are short).
     low.par_chunks_mut(n)
         .zip(mix.par_chunks(n))
@@ -1216,6 +1233,8 @@ fn restore_texture(
                 *g = ((es - *g) / (ed + 1e-9)).clamp(0.0, gmax2).sqrt();
             }
         });
+    give(ed);
+    give(es);
     for (c, (d, l)) in detail
         .chunks_exact_mut(n)
         .zip(low.chunks_exact_mut(n))
@@ -1244,6 +1263,8 @@ fn restore_texture(
     low.par_chunks_mut(w)
         .zip(detail.par_chunks(w))
         .for_each(|(b, d)| b.iter_mut().zip(d).for_each(|(b, d)| *b += s * d));
+    give(detail);
+    give(gain);
     low
 }
 

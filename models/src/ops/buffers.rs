@@ -1,5 +1,6 @@
 //! A small process-wide pool of f32 buffers for CPU inference code that allocates the same
-//! large activations on every frame (the RIFE CPU path, the direct convolution's outputs).
+//! large activations on every frame (the RIFE CPU path, the direct convolution's outputs, the
+//! temporal stabiliser's full-size maps).
 //!
 //! Without it each multi-megabyte activation is a fresh `mmap`: the kernel maps and zeroes its
 //! pages on first touch and unmaps them on free, which cost about a fifth of a RIFE frame on the

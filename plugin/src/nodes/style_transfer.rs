@@ -28,7 +28,7 @@ use wick_models::style::{
 };
 use wick_models::temporal;
 
-use crate::frame::{Frame, FrameMut, Out};
+use crate::frame::{with_f32_slice, Frame, FrameMut, Out};
 use crate::image::Image;
 use crate::node::{
     Node, NodeDesc, NodeError, ParamDesc, ParamKind, Params, PortDesc, ProcessCtx, ThreadSafety,
@@ -399,14 +399,16 @@ impl StyleTransfer {
         self.flow_net = Some((dev_name, net));
         let (cur, m) = (cur?, m?);
         ctx.progress(0.8, "temporal: mixing the window")?;
-        let cur_p = planar(&cur)?;
         let cur_hash = sources.last().expect("the current frame").hash;
-        // This frame's stylisation kept for the next windows (half floats) beside the mix.
+        // This frame's stylisation kept for the next windows (half floats) beside the mix,
+        // both read from the stylisation's own storage.
         let window = &mut self.window;
-        let (kept, v) = rayon::join(
-            || Arc::new(temporal::interleave(&cur_p, w * h)),
-            || window.render(m, &cur_p, span),
-        );
+        let (kept, v) = with_f32_slice(&cur, |cur_p| {
+            rayon::join(
+                || Arc::new(temporal::interleave(cur_p, w * h)),
+                || window.render(m, cur_p, span),
+            )
+        })?;
         styled.insert(styled_key(cur_hash, key), kept);
         // Keep what this window used: the next frame's window reuses all but one.
         self.styled = styled;
