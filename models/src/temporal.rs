@@ -1656,6 +1656,38 @@ mod tests {
         assert!(d < 0.05, "colour moved by {d}");
     }
 
+    /// The render's working maps come from the process-wide buffer pool with whatever an earlier
+    /// user left in them: the carried mean and the restoration give the same bits when the pool
+    /// holds buffers of exactly their sizes full of NaN.
+    #[test]
+    fn stale_pool_buffers_change_nothing() {
+        // Maps of at least 4096 values (smaller ones are not pooled).
+        let (size, work) = ((72, 90), (36, 45));
+        let (n, wn) = (72 * 90, 36 * 45);
+        let styled = interleave(&pattern(size, 0.0, 0.0), n);
+        let cur = pattern(size, 3.0, 1.0);
+        let chain = Chain {
+            flow: (0..2 * wn).map(|k| (k as f32 * 0.37).sin()).collect(),
+            weight: vec![0.7; wn],
+        };
+        let render = || {
+            let mix = window_mean(&cur, carried_sum(size, work, &[(&styled, &chain)], 1.0));
+            restore_texture(mix, &cur, size, 0.85, cur_texture(&cur, size))
+        };
+        let first = render();
+        for _ in 0..4 {
+            for len in [n, n, n, n, 3 * n, 3 * n] {
+                give(vec![f32::NAN; len]);
+            }
+        }
+        let again = render();
+        assert!(first.iter().all(|v| v.is_finite()));
+        assert!(first
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
     /// The vector path of the carrying (pairs of pixels, half floats widened by F16C) gives
     /// the bits of the scalar one, skips weights that are not positive (0, negative, NaN) as
     /// it does, and leaves an odd last pixel to it.
