@@ -1,4 +1,5 @@
-//! Comparisons tests share (one definition each): largest absolute difference, PSNR. The
+//! Comparisons tests share (one definition each): largest absolute difference, PSNR, bit
+//! equality. The
 //! tensor forms are in `wick_models::testing`; command helpers for the workspace tests in the
 //! `wick-tests` crate (`src/lib.rs`).
 
@@ -19,6 +20,12 @@ pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
                 m.max(d)
             }
         })
+}
+
+/// Whether two sequences are the same length and equal bit for bit (a NaN equals the same NaN;
+/// 0.0 and −0.0 differ): for results that must not change at all.
+pub fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 /// Largest absolute difference between two equally long 8-bit sequences.

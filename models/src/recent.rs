@@ -53,11 +53,20 @@ impl<V: Clone> Recent<V> {
 
     /// The value for `key`: kept, else computed by `f` and kept.
     pub fn get_or(&self, key: u64, f: impl FnOnce() -> V) -> V {
-        self.get(key).unwrap_or_else(|| {
-            let v = f();
-            self.put(key, v.clone());
-            v
-        })
+        let ok: Result<V, std::convert::Infallible> = self.get_or_try(key, || Ok(f()));
+        match ok {
+            Ok(v) => v,
+        }
+    }
+
+    /// [`Recent::get_or`] for a computation that can fail (a failure is not kept).
+    pub fn get_or_try<E>(&self, key: u64, f: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+        if let Some(v) = self.get(key) {
+            return Ok(v);
+        }
+        let v = f()?;
+        self.put(key, v.clone());
+        Ok(v)
     }
 
     /// The keys kept, oldest first.
@@ -127,6 +136,10 @@ mod tests {
             vec![1.0]
         );
         assert_eq!(calls, 1);
+        // A failed computation is not kept.
+        assert_eq!(c.get_or_try(10, || Err::<Vec<f32>, _>("no")), Err("no"));
+        assert!(!c.keys().contains(&10));
+        assert_eq!(c.get_or_try(9, || Err::<Vec<f32>, _>("no")), Ok(vec![1.0]));
     }
 
     /// The hash tells values, lengths and seeds apart, and equal slices hash equal.

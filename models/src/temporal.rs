@@ -55,7 +55,6 @@ use half::f16;
 use rayon::prelude::*;
 
 use crate::ops::buffers::{give, take};
-
 use crate::rife::{cuts, IfNet};
 use crate::ModelError;
 
@@ -1209,7 +1208,6 @@ fn restore_texture(
         let rows: Vec<f64> = p.par_chunks(w).map(lane_sum).collect();
         (rows.iter().sum::<f64>() / n as f64) as f32
     };
-    let energy = |img: &[f32]| energy_map(img, size);
     let shift: Vec<f32> = (0..3)
         .map(|c| mean(&cur[c * n..][..n]) - mean(&mix[c * n..][..n]))
         .collect();
@@ -1223,7 +1221,7 @@ fn restore_texture(
         .par_chunks_mut(w)
         .zip(low.par_chunks(w))
         .for_each(|(d, l)| d.iter_mut().zip(l).for_each(|(d, l)| *d -= l));
-    let (mut gain, ed) = rayon::join(|| energy(&low), || energy(&detail));
+    let (mut gain, ed) = rayon::join(|| energy_map(&low, size), || energy_map(&detail, size));
     // The local gain (per pixel, all channels), then the colour moved to `cur`'s mean.
     let gmax2 = DETAIL_GAIN_MAX * DETAIL_GAIN_MAX;
     gain.par_chunks_mut(w)
@@ -1482,6 +1480,7 @@ impl Window {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wick_common::testing::same_bits;
 
     fn pattern((h, w): Size, dx: f32, dy: f32) -> Vec<f32> {
         let mut v = vec![0f32; 3 * h * w];
@@ -1682,10 +1681,7 @@ mod tests {
         }
         let again = render();
         assert!(first.iter().all(|v| v.is_finite()));
-        assert!(first
-            .iter()
-            .zip(&again)
-            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(same_bits(&first, &again));
     }
 
     /// The vector path of the carrying (pairs of pixels, half floats widened by F16C) gives

@@ -574,10 +574,6 @@ fn decode_pixels(bytes: &[u8], pf: PixelFormat, premultiplied: bool, out: &mut [
     }
 }
 
-/// RGBA f32 working colour (straight, or premultiplied when `premultiplied`) → host samples.
-/// Premultiplied rows give a straight alpha clamped to [0, 1] and colour divided by it (0
-/// where alpha ≤ 1e-6), unless the host frame is premultiplied sRGB, which takes them as they
-/// are (alpha clamped).
 /// `(v.clamp(0, 1) · 255).round() as u8` (halves away from zero) without the libm `roundf`
 /// call, so a row's conversion vectorises: the integer part by truncation, plus one where the
 /// fraction (exact: the value is below 2²³) is at least a half. `v` is not NaN.
@@ -588,6 +584,10 @@ fn round_255(v: f32) -> u8 {
     (t + (x - t as f32 >= 0.5) as i32) as u8
 }
 
+/// RGBA f32 working colour (straight, or premultiplied when `premultiplied`) → host samples.
+/// Premultiplied rows give a straight alpha clamped to [0, 1] and colour divided by it (0
+/// where alpha ≤ 1e-6), unless the host frame is premultiplied sRGB, which takes them as they
+/// are (alpha clamped).
 fn encode_pixels(row: &mut [f32], premultiplied: bool, pf: PixelFormat, out: &mut [u8]) {
     let host_premult = pf.channels == 4 && pf.premultiplied;
     // Premultiplied rows into a premultiplied sRGB frame: taken as they are.
@@ -1008,6 +1008,8 @@ impl Image {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// The vectorisable rounding equals `(v.clamp(0, 1) · 255).round() as u8` for every f32 from
     /// −0.1 to 1.1 in steps of 2⁻¹⁹ and at each value k/255 and the values next to each
     /// k + ½ (the ties).
@@ -1016,7 +1018,7 @@ mod tests {
         let want = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
         let mut v = -0.1f32;
         while v < 1.1 {
-            assert_eq!(super::round_255(v), want(v), "{v}");
+            assert_eq!(round_255(v), want(v), "{v}");
             v += 1.0 / (1 << 19) as f32;
         }
         for k in 0..=255u32 {
@@ -1030,12 +1032,10 @@ mod tests {
                 base.next_up(),
                 base.next_down(),
             ] {
-                assert_eq!(super::round_255(x), want(x), "{x}");
+                assert_eq!(round_255(x), want(x), "{x}");
             }
         }
     }
-
-    use super::*;
 
     fn fmt(w: usize, h: usize, sample: SampleType, ch: usize, pm: bool, lin: bool) -> FrameFormat {
         FrameFormat {

@@ -56,6 +56,19 @@ pub(crate) fn slice<'a, T: Elem>(s: &'a CpuStorage, l: &Layout, what: &str) -> R
     }
 }
 
+/// [`slice`] of a tensor's storage (from `Tensor::storage_and_layout`), or a clear error when
+/// it is not on the CPU.
+pub(crate) fn storage_slice<'a, T: Elem>(
+    s: &'a candle_core::Storage,
+    l: &Layout,
+    what: &str,
+) -> Result<&'a [T]> {
+    match s {
+        candle_core::Storage::Cpu(c) => slice(c, l, what),
+        _ => candle_core::bail!("{what}: expected CPU data"),
+    }
+}
+
 /// A raw pointer that may cross threads; every use writes a region no other thread touches.
 #[derive(Clone, Copy)]
 pub(crate) struct SendPtr<T>(pub *mut T);

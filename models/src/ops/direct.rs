@@ -592,14 +592,13 @@ unsafe fn row_blocks<const OB: usize>(
         let mut ox0 = 0;
         while ox0 < g.ow {
             let npix = pb.min(g.ow - ox0);
+            // Output channel oc0 + i's element at (a.oy, ox0).
+            let at = |i: usize| ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
             let mut dst = [std::ptr::null_mut(); OB];
             for (i, d) in dst.iter_mut().enumerate().take(nout) {
                 // SAFETY: oc0 + i < o, oy < oh, ox0 < ow: inside the output.
-                *d =
-                    a.y.get()
-                        .add(((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0);
+                *d = a.y.get().add(at(i));
             }
-            let at = |i: usize| ((a.b * g.o + oc0 + i) * g.oh + a.oy) * g.ow + ox0;
             let epi = match a.epi {
                 Epilogue::None => Fused::NONE,
                 Epilogue::Leaky(s) => Fused {
@@ -953,6 +952,7 @@ mod avx512 {
 mod tests {
     use super::*;
     use crate::ops::conv::conv2d_f32_slice;
+    use wick_common::testing::same_bits;
 
     /// The epilogue fused into the kernels' stores equals the convolution followed by
     /// [`epilogue`], to the bit, on every kernel this CPU has (AVX-512 and AVX2), for full and
@@ -996,13 +996,7 @@ mod tests {
                     let fused = run(epi);
                     let mut want = plain.clone();
                     epilogue(epi, &mut want, 0);
-                    assert!(
-                        fused
-                            .iter()
-                            .zip(&want)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{kernel:?} shape {i}"
-                    );
+                    assert!(same_bits(&fused, &want), "{kernel:?} shape {i}");
                 }
             }
         }

@@ -770,6 +770,7 @@ fn box_filter(
 mod tests {
     use super::*;
     use candle_core::Device;
+    use wick_common::testing::same_bits;
 
     /// The feature key tells sizes and heads apart.
     #[test]
@@ -805,16 +806,10 @@ mod tests {
             for r in [1isize, 2] {
                 let sum = box_filter(&x, (h, w), r, |a, b| a + b, 0.37);
                 let want = naive(&x, (h, w), r, &|a, b| a + b);
-                assert!(sum
-                    .iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert!(same_bits(&sum, &want));
                 let max = box_filter(&x, (h, w), r, f32::max, 0.37);
                 let want = naive(&x, (h, w), r, &f32::max);
-                assert!(max
-                    .iter()
-                    .zip(&want)
-                    .all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert!(same_bits(&max, &want));
             }
         }
     }
@@ -864,10 +859,7 @@ mod tests {
         let cached = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, Some(&cache), [None; 2]);
         assert_eq!(cache.keys().len(), 3);
         let computed = fast.estimate_in(&b, &c, (3, h, w), 0.5, 1.0, None, [None; 2]);
-        assert!(cached
-            .iter()
-            .zip(&computed)
-            .all(|(x, y)| x.to_bits() == y.to_bits()));
+        assert!(same_bits(&cached, &computed));
         assert_eq!(cached.len(), computed.len());
     }
 }

@@ -411,12 +411,8 @@ impl IfNet {
                 let (img0, img1) = (img0.contiguous()?, img1.contiguous()?);
                 let (s0, l0) = img0.storage_and_layout();
                 let (s1, l1) = img1.storage_and_layout();
-                let (candle_core::Storage::Cpu(c0), candle_core::Storage::Cpu(c1)) = (&*s0, &*s1)
-                else {
-                    candle_core::bail!("IfNet: CPU frames expected");
-                };
-                let a = ops::cpu::slice::<f32>(c0, l0, "img0")?;
-                let b = ops::cpu::slice::<f32>(c1, l1, "img1")?;
+                let a = ops::cpu::storage_slice::<f32>(&s0, l0, "img0")?;
+                let b = ops::cpu::storage_slice::<f32>(&s1, l1, "img1")?;
                 let per = c * h * w;
                 let mut out = Vec::with_capacity(n * per);
                 for i in 0..n {
@@ -524,12 +520,8 @@ impl IfNet {
                 let (img0, img1) = (img0.contiguous()?, img1.contiguous()?);
                 let (s0, l0) = img0.storage_and_layout();
                 let (s1, l1) = img1.storage_and_layout();
-                let (candle_core::Storage::Cpu(c0), candle_core::Storage::Cpu(c1)) = (&*s0, &*s1)
-                else {
-                    candle_core::bail!("IfNet: CPU frames expected");
-                };
-                let a = ops::cpu::slice::<f32>(c0, l0, "img0")?;
-                let b = ops::cpu::slice::<f32>(c1, l1, "img1")?;
+                let a = ops::cpu::storage_slice::<f32>(&s0, l0, "img0")?;
+                let b = ops::cpu::storage_slice::<f32>(&s1, l1, "img1")?;
                 let (per, hw) = (c * h * w, h * w);
                 let (mut flow, mut mask) =
                     (Vec::with_capacity(n * 4 * hw), Vec::with_capacity(n * hw));
@@ -579,41 +571,31 @@ impl IfNet {
         prefilter: f32,
     ) -> std::result::Result<Estimate, ModelError> {
         let (_, _, h, w) = check_pair(img0, img1, t)?;
-        let (e, _) = self.estimate_padded(img0, img1, t, scale, prefilter)?;
+        let (e, _) = self.estimate_padded(img0, img1, (h, w), t, scale, prefilter)?;
         Ok(e.cropped(h, w)?)
     }
 
-    /// [`IfNet::estimate_prefiltered`] before the crop: the estimate at the padded size, which
-    /// it also returns. Each frame's network input (its blurred, padded RGB) is kept by the
-    /// frame's values for the frame's next pairs ([`PREPARED`]).
+    /// [`IfNet::estimate_prefiltered`] before the crop, for a pair [`check_pair`] passed (frames
+    /// `h × w`): the estimate at the padded size, which it also returns. Each frame's network
+    /// input (its blurred, padded RGB) is kept by the frame's values for the frame's next pairs
+    /// ([`PREPARED`]).
     fn estimate_padded(
         &self,
         img0: &Tensor,
         img1: &Tensor,
+        (h, w): (usize, usize),
         t: f64,
         scale: f64,
         prefilter: f32,
     ) -> std::result::Result<(Estimate, (usize, usize)), ModelError> {
-        let (_, _, h, w) = check_pair(img0, img1, t)?;
-        let a = alignment(scale)?;
-        let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
-        let make = |x: &Tensor| -> Result<Tensor> {
-            let x = gaussian_blur(&x.narrow(1, 0, 3)?, prefilter)?;
-            if (ph, pw) == (h, w) {
-                return Ok(x);
-            }
-            ops::pad2d(&x, 0, pw - w, 0, ph - h, ops::PadMode::Replicate)
-        };
+        let (ph, pw) = padded_size((h, w), scale)?;
+        let make =
+            |x: &Tensor| pad_edges(&gaussian_blur(&x.narrow(1, 0, 3)?, prefilter)?, (ph, pw));
         let prepared = |x: &Tensor, key: Option<u64>| -> Result<Tensor> {
-            let Some(key) = key else {
-                return make(x);
-            };
-            if let Some(p) = PREPARED.get(key) {
-                return Ok(p);
+            match key {
+                Some(key) => PREPARED.get_or_try(key, || make(x)),
+                None => make(x),
             }
-            let p = make(x)?;
-            PREPARED.put(key, p.clone());
-            Ok(p)
         };
         let keys = [
             frame_key(img0, (prefilter, ph, pw))?,
@@ -636,18 +618,8 @@ impl IfNet {
         scale: f64,
     ) -> std::result::Result<Tensor, ModelError> {
         let (_, _, h, w) = check_pair(img0, img1, t)?;
-        let a = alignment(scale)?;
-        let (ph, pw) = (h.div_ceil(a) * a, w.div_ceil(a) * a);
-        // Every channel repeats the edge (RIFE's own inference zero-pads colour; repeating the
-        // edge keeps black from bleeding into the bottom/right rows where the flow samples the
-        // padding: 0.11 dB better on the bikes clip), and an opaque frame stays opaque.
-        let pad = |x: &Tensor| -> Result<Tensor> {
-            if (ph, pw) == (h, w) {
-                return Ok(x.clone());
-            }
-            ops::pad2d(x, 0, pw - w, 0, ph - h, ops::PadMode::Replicate)
-        };
-        let out = self.forward(&pad(img0)?, &pad(img1)?, t, scale)?;
+        let size = padded_size((h, w), scale)?;
+        let out = self.forward(&pad_edges(img0, size)?, &pad_edges(img1, size)?, t, scale)?;
         Ok(out.narrow(2, 0, h)?.narrow(3, 0, w)?)
     }
 }
@@ -670,7 +642,7 @@ impl IfNet {
             return self.interpolate(img0, img1, t, scale);
         }
         let (n, c, h, w) = check_pair(img0, img1, t)?;
-        let (e, (ph, pw)) = self.estimate_padded(img0, img1, t, scale, comp.prefilter)?;
+        let (e, (ph, pw)) = self.estimate_padded(img0, img1, (h, w), t, scale, comp.prefilter)?;
         // Where only rows were padded (one frame pair), each estimate plane's first h rows are
         // the frame's: composed in place, with the padded plane's stride. Else cropped.
         let (e, ps) = if pw == w && n == 1 {
@@ -686,16 +658,9 @@ impl IfNet {
         };
         let (a, b, flow, mask) = (cpu(img0)?, cpu(img1)?, cpu(&e.flow)?, cpu(&e.mask)?);
         let guards = [&a, &b, &flow, &mask].map(|t| t.storage_and_layout());
-        let mut views = Vec::with_capacity(4);
-        for (st, l) in &guards {
-            let candle_core::Storage::Cpu(c) = &**st else {
-                return Err(
-                    candle_core::Error::Msg("interpolate: CPU data expected".into()).into(),
-                );
-            };
-            views.push(ops::cpu::slice::<f32>(c, l, "interpolate")?);
-        }
-        let [a, b, flow, mask] = [views[0], views[1], views[2], views[3]];
+        let view =
+            |k: usize| ops::cpu::storage_slice::<f32>(&guards[k].0, guards[k].1, "interpolate");
+        let (a, b, flow, mask) = (view(0)?, view(1)?, view(2)?, view(3)?);
         let (per, hw) = (c * h * w, h * w);
         let mut out = Vec::with_capacity(n * per);
         for i in 0..n {
@@ -769,6 +734,27 @@ impl IfNet {
     }
 }
 
+/// A frame size padded up to the network's [`alignment`] for `scale`.
+fn padded_size(
+    (h, w): (usize, usize),
+    scale: f64,
+) -> std::result::Result<(usize, usize), ModelError> {
+    let a = alignment(scale)?;
+    Ok((h.div_ceil(a) * a, w.div_ceil(a) * a))
+}
+
+/// `x` ([N, C, H, W]) padded right and bottom to `ph × pw` by repeating the edge, every channel
+/// (RIFE's own inference zero-pads colour; repeating the edge keeps black from bleeding into the
+/// bottom/right rows where the flow samples the padding: 0.11 dB better on the bikes clip), so
+/// an opaque frame stays opaque. `x` itself where it has that size.
+fn pad_edges(x: &Tensor, (ph, pw): (usize, usize)) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    if (ph, pw) == (h, w) {
+        return Ok(x.clone());
+    }
+    ops::pad2d(x, 0, pw - w, 0, ph - h, ops::PadMode::Replicate)
+}
+
 /// Each frame's network input (RGB blurred by the prefilter, padded to the alignment) by
 /// [`frame_key`], kept for the frame's next pairs (see [`crate::recent`]): four frames within
 /// 256 MB.
@@ -783,10 +769,7 @@ fn frame_key(x: &Tensor, (prefilter, ph, pw): (f32, usize, usize)) -> Result<Opt
         return Ok(None);
     }
     let (st, l) = x.storage_and_layout();
-    let candle_core::Storage::Cpu(cs) = &*st else {
-        return Ok(None);
-    };
-    let Ok(v) = ops::cpu::slice::<f32>(cs, l, "frame") else {
+    let Ok(v) = ops::cpu::storage_slice::<f32>(&st, l, "frame") else {
         return Ok(None);
     };
     let seed = (prefilter.to_bits() as u64) ^ ((ph as u64) << 20) ^ ((pw as u64) << 40);

@@ -319,7 +319,7 @@ impl StyleTransfer {
             // Kept for the next frame, whose window starts with this one: the first frame of a
             // render is not stylised twice.
             let skey = styled_key(src.content_hash(), self.style_key(p, inputs)?);
-            let kept = Arc::new(temporal::interleave(&planar(&y)?, w * h));
+            let kept = Arc::new(with_f32_slice(&y, |v| temporal::interleave(v, w * h))?);
             self.styled = HashMap::from([(skey, kept)]);
             return Ok(y);
         }
@@ -359,7 +359,7 @@ impl StyleTransfer {
                 None => {
                     ctx.progress(0.1 + 0.4 * k as f64 / n, "temporal: stylising past frames")?;
                     let y = self.stylise(p, inputs, &img.rgb_tensor(&dev)?)?;
-                    Arc::new(temporal::interleave(&planar(&y)?, w * h))
+                    Arc::new(with_f32_slice(&y, |v| temporal::interleave(v, w * h))?)
                 }
             };
             styled.insert(skey, Arc::clone(&s));
@@ -421,11 +421,6 @@ impl StyleTransfer {
 /// ([`StyleTransfer::style_key`]).
 fn styled_key(frame: u64, style: u64) -> u64 {
     frame ^ style.rotate_left(17)
-}
-
-/// A [1, 3, h, w] tensor's values, planar.
-fn planar(t: &Tensor) -> Result<Vec<f32>, NodeError> {
-    Ok(t.to_device(&Device::Cpu)?.flatten_all()?.to_vec1()?)
 }
 
 impl Node for StyleTransfer {
